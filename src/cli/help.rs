@@ -1,0 +1,173 @@
+//! Help and version text. Each page: a one-line purpose, the options, an example.
+
+use super::{DEFAULT_POLL_INTERVAL_S, DEFAULT_STATUS_LIMIT, Topic};
+
+/// `maestro --version`: the crate version plus the git commit when built from a checkout.
+pub fn version_text() -> String {
+    match option_env!("MAESTRO_GIT_COMMIT") {
+        Some(commit) => format!("maestro {} (commit {commit})", env!("CARGO_PKG_VERSION")),
+        None => format!("maestro {}", env!("CARGO_PKG_VERSION")),
+    }
+}
+
+/// The help page for one topic.
+pub fn help_text(topic: Topic) -> String {
+    match topic {
+        Topic::Main => main_help(),
+        Topic::Protocol => PROTOCOL_HELP.to_string(),
+        Topic::Probe => PROBE_HELP.to_string(),
+        Topic::Status => STATUS_HELP.replace("{limit}", &DEFAULT_STATUS_LIMIT.to_string()),
+        Topic::Run => RUN_HELP.to_string(),
+        Topic::Daemon => DAEMON_HELP.replace("{poll}", &DEFAULT_POLL_INTERVAL_S.to_string()),
+    }
+}
+
+fn main_help() -> String {
+    format!(
+        "\
+maestro - run autonomous coding agents on a Linear project, one isolated lane per issue
+
+Usage: maestro <COMMAND> [OPTIONS]
+       maestro --help | --version
+
+Commands (the recommended operator order):
+  protocol probe   Check that the configured codex app-server works, offline
+  status           Show lanes, retries and recent runs from local state
+  run --once       Take one eligible issue through a lane (--dry-run explains the choice)
+  daemon           Poll the tracker and supervise 'run --once' lanes continuously
+  help COMMAND     Same as 'maestro COMMAND --help'
+
+Options:
+  -h, --help       Print this help
+  -V, --version    Print the version (and git commit when built from a checkout)
+
+Config: --config PATH, else ./tmp/maestro.toml, else $XDG_CONFIG_HOME/maestro/maestro.toml
+        (~/.config/maestro/maestro.toml when XDG_CONFIG_HOME is unset).
+Logging: stderr, level from RUST_LOG (default info), e.g. RUST_LOG=debug.
+
+Exit codes:
+{}
+Example:
+  maestro run --once --dry-run --config fixtures/demo/maestro.toml
+",
+        crate::exit::table()
+    )
+}
+
+const PROTOCOL_HELP: &str = "\
+maestro protocol - inspect the codex app-server boundary
+
+Usage: maestro protocol probe [OPTIONS]
+
+Subcommands:
+  probe   Check the configured codex command end to end (see 'maestro protocol probe --help')
+
+Example:
+  maestro protocol probe
+";
+
+const PROBE_HELP: &str = "\
+maestro protocol probe - check that the configured codex app-server works
+
+Runs three steps and prints one line per step, then PROBE_OK:
+  1. the codex command is invocable (prints its version)
+  2. its JSON schema bundle defines the methods Maestro uses
+  3. a live round trip against a built-in loopback mock model (offline, free)
+
+Usage: maestro protocol probe [OPTIONS]
+
+Options:
+      --config PATH   maestro.toml to read [agent] command from (optional; defaults apply)
+      --live          Do step 3 against your real Codex configuration and model (costs tokens)
+  -h, --help          Print this help
+
+Exit: 0 when every step passed, 1 naming the failed step, 2 on a usage or config error.
+
+Example:
+  maestro protocol probe --config ./tmp/maestro.toml
+";
+
+const STATUS_HELP: &str = "\
+maestro status - show what every lane is doing, from local state only (no network)
+
+Usage: maestro status [OPTIONS]
+
+Options:
+      --config PATH   maestro.toml to use (default: ./tmp/maestro.toml, then the XDG path)
+      --json          Print the status snapshot as JSON (the same document as GET /state)
+      --limit N       Keep the N newest finished runs in the recent section [default: {limit}]
+  -h, --help          Print this help
+
+Example:
+  maestro status --json --limit 5
+";
+
+const RUN_HELP: &str = "\
+maestro run --once - take one eligible issue through lease, lane, codex, validation and writeback
+
+Usage: maestro run --once [OPTIONS]
+
+Options:
+      --once          Required: process at most one issue, then exit
+      --dry-run       Explain the selection (every candidate and its verdict); change nothing
+      --json          With --dry-run: print the explanation as JSON
+      --config PATH   maestro.toml to use (default: ./tmp/maestro.toml, then the XDG path)
+  -h, --help          Print this help
+
+Exit codes: 0 handed off for review, 1 runtime failure, 2 usage/config error,
+            3 nothing to do, 4 retry scheduled, 5 human required.
+
+Example:
+  maestro run --once --dry-run --config fixtures/demo/maestro.toml
+";
+
+const DAEMON_HELP: &str = "\
+maestro daemon - poll the tracker and supervise 'run --once' lanes until stopped
+
+Usage: maestro daemon [OPTIONS]
+
+Options:
+      --poll-interval-s N   Seconds between polls; the first poll is immediate [default: {poll}]
+      --config PATH         maestro.toml to use (default: ./tmp/maestro.toml, then the XDG path)
+  -h, --help                Print this help
+
+Stops cleanly on SIGTERM or SIGINT (exit 0). Unix only.
+
+Example:
+  maestro daemon --poll-interval-s 30 --config ./tmp/maestro.toml
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_has_usage_and_example() {
+        for topic in [
+            Topic::Main,
+            Topic::Protocol,
+            Topic::Probe,
+            Topic::Status,
+            Topic::Run,
+            Topic::Daemon,
+        ] {
+            let text = help_text(topic);
+            assert!(text.contains("Usage: maestro"), "{topic:?}");
+            assert!(text.contains("Example:"), "{topic:?}");
+            assert!(!text.contains('{'), "unfilled placeholder in {topic:?}");
+        }
+    }
+
+    #[test]
+    fn main_help_lists_every_exit_code() {
+        let text = help_text(Topic::Main);
+        for exit in crate::exit::Exit::ALL {
+            assert!(text.contains(exit.meaning()), "{exit:?}");
+        }
+    }
+
+    #[test]
+    fn version_names_the_crate_version() {
+        assert!(version_text().starts_with(&format!("maestro {}", env!("CARGO_PKG_VERSION"))));
+    }
+}

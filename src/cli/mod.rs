@@ -1,0 +1,514 @@
+//! The command line: what the operator typed, validated, with no I/O.
+//!
+//! Parsing is the first of two stages (as in ripgrep's `lowargs`): this module turns argv into a
+//! [`Command`] or a [`UsageError`] and never reads a file. `--help` and `--version` return here,
+//! before any config is looked at, so they work on a host with no maestro.toml. Resolving config
+//! paths and loading files is the second stage, done by each command.
+
+mod help;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+
+use lexopt::prelude::*;
+
+pub use help::{help_text, version_text};
+
+/// What `maestro` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Print help for a topic and exit 0.
+    Help(Topic),
+    /// Print the version and exit 0.
+    Version,
+    /// `maestro protocol probe`.
+    Probe(ProbeArgs),
+    /// `maestro status`.
+    Status(StatusArgs),
+    /// `maestro run --once`.
+    Run(RunArgs),
+    /// `maestro daemon`.
+    Daemon(DaemonArgs),
+}
+
+/// Which help page to print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    Main,
+    Protocol,
+    Probe,
+    Status,
+    Run,
+    Daemon,
+}
+
+impl Topic {
+    /// The words that name this topic on the command line, for error hints.
+    pub fn command_words(self) -> &'static str {
+        match self {
+            Topic::Main => "maestro",
+            Topic::Protocol => "maestro protocol",
+            Topic::Probe => "maestro protocol probe",
+            Topic::Status => "maestro status",
+            Topic::Run => "maestro run",
+            Topic::Daemon => "maestro daemon",
+        }
+    }
+}
+
+/// Options of `maestro protocol probe`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeArgs {
+    pub config: Option<PathBuf>,
+    /// Use the operator's real Codex configuration and model (costs tokens).
+    pub live: bool,
+}
+
+/// Options of `maestro status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusArgs {
+    pub config: Option<PathBuf>,
+    pub json: bool,
+    /// How many finished runs the `recent` section keeps.
+    pub limit: usize,
+}
+
+/// Default for `status --limit`.
+pub const DEFAULT_STATUS_LIMIT: usize = 10;
+
+/// Options of `maestro run --once`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunArgs {
+    pub config: Option<PathBuf>,
+    pub dry_run: bool,
+    pub json: bool,
+}
+
+/// Options of `maestro daemon`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonArgs {
+    pub config: Option<PathBuf>,
+    pub poll_interval_s: u64,
+}
+
+/// Default for `daemon --poll-interval-s`.
+pub const DEFAULT_POLL_INTERVAL_S: u64 = 60;
+
+/// A command line that cannot be run: one line for the operator, plus where help lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError {
+    /// What was wrong and what was expected.
+    pub message: String,
+    /// The help topic that explains the fix.
+    pub topic: Topic,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (see '{} --help')",
+            self.message,
+            self.topic.command_words()
+        )
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Parses the arguments after the program name.
+pub fn parse<I>(args: I) -> Result<Command, UsageError>
+where
+    I: IntoIterator,
+    I::Item: Into<OsString>,
+{
+    let mut parser = lexopt::Parser::from_args(args);
+    let topic = Topic::Main;
+    let Some(arg) = next(&mut parser, topic)? else {
+        return Ok(Command::Help(Topic::Main));
+    };
+    match arg {
+        Short('h') | Long("help") => Ok(Command::Help(Topic::Main)),
+        Short('V') | Long("version") => Ok(Command::Version),
+        Value(word) => match string(word, topic)?.as_str() {
+            "protocol" => parse_protocol(&mut parser),
+            "status" => parse_status(&mut parser),
+            "run" => parse_run(&mut parser),
+            "daemon" => parse_daemon(&mut parser),
+            "help" => parse_help(&mut parser),
+            other => Err(usage(
+                topic,
+                format!(
+                    "unknown command '{other}'; expected one of: protocol, status, run, daemon"
+                ),
+            )),
+        },
+        other => Err(unexpected(other, topic, &["--help", "--version"])),
+    }
+}
+
+/// `maestro help [COMMAND]` is an alias for `--help`, because people type it.
+fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    let topic = Topic::Main;
+    let Some(arg) = next(parser, topic)? else {
+        return Ok(Command::Help(Topic::Main));
+    };
+    let Value(word) = arg else {
+        return Err(unexpected(arg, topic, &[]));
+    };
+    let found = match string(word, topic)?.as_str() {
+        "protocol" => Topic::Protocol,
+        "probe" => Topic::Probe,
+        "status" => Topic::Status,
+        "run" => Topic::Run,
+        "daemon" => Topic::Daemon,
+        other => {
+            return Err(usage(
+                topic,
+                format!("no help for '{other}'; expected one of: protocol, status, run, daemon"),
+            ));
+        }
+    };
+    expect_end(parser, found)?;
+    Ok(Command::Help(found))
+}
+
+fn parse_protocol(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    let topic = Topic::Protocol;
+    let Some(arg) = next(parser, topic)? else {
+        return Err(usage(
+            topic,
+            "'protocol' needs a subcommand; expected: probe".to_string(),
+        ));
+    };
+    match arg {
+        Short('h') | Long("help") => Ok(Command::Help(Topic::Protocol)),
+        Value(word) => match string(word, topic)?.as_str() {
+            "probe" => parse_probe(parser),
+            other => Err(usage(
+                topic,
+                format!("unknown protocol subcommand '{other}'; expected: probe"),
+            )),
+        },
+        other => Err(unexpected(other, topic, &["--help"])),
+    }
+}
+
+fn parse_probe(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    let topic = Topic::Probe;
+    let mut args = ProbeArgs::default();
+    while let Some(arg) = next(parser, topic)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(topic)),
+            Long("config") => args.config = Some(path_value(parser, "--config", topic)?),
+            Long("live") => args.live = true,
+            other => return Err(unexpected(other, topic, &["--config", "--live"])),
+        }
+    }
+    Ok(Command::Probe(args))
+}
+
+fn parse_status(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    let topic = Topic::Status;
+    let mut args = StatusArgs {
+        config: None,
+        json: false,
+        limit: DEFAULT_STATUS_LIMIT,
+    };
+    while let Some(arg) = next(parser, topic)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(topic)),
+            Long("config") => args.config = Some(path_value(parser, "--config", topic)?),
+            Long("json") => args.json = true,
+            Long("limit") => {
+                args.limit = number_value(parser, "--limit", topic, 0)? as usize;
+            }
+            other => return Err(unexpected(other, topic, &["--config", "--json", "--limit"])),
+        }
+    }
+    Ok(Command::Status(args))
+}
+
+fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    let topic = Topic::Run;
+    let mut args = RunArgs::default();
+    let mut once = false;
+    while let Some(arg) = next(parser, topic)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(topic)),
+            Long("once") => once = true,
+            Long("dry-run") => args.dry_run = true,
+            Long("json") => args.json = true,
+            Long("config") => args.config = Some(path_value(parser, "--config", topic)?),
+            other => {
+                return Err(unexpected(
+                    other,
+                    topic,
+                    &["--once", "--dry-run", "--json", "--config"],
+                ));
+            }
+        }
+    }
+    if !once {
+        return Err(usage(
+            topic,
+            "'run' needs --once (for continuous operation use 'maestro daemon')".to_string(),
+        ));
+    }
+    if args.json && !args.dry_run {
+        return Err(usage(
+            topic,
+            "--json is only available with --dry-run".to_string(),
+        ));
+    }
+    Ok(Command::Run(args))
+}
+
+fn parse_daemon(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    let topic = Topic::Daemon;
+    let mut args = DaemonArgs {
+        config: None,
+        poll_interval_s: DEFAULT_POLL_INTERVAL_S,
+    };
+    while let Some(arg) = next(parser, topic)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(topic)),
+            Long("config") => args.config = Some(path_value(parser, "--config", topic)?),
+            Long("poll-interval-s") => {
+                args.poll_interval_s = number_value(parser, "--poll-interval-s", topic, 1)?;
+            }
+            other => return Err(unexpected(other, topic, &["--config", "--poll-interval-s"])),
+        }
+    }
+    Ok(Command::Daemon(args))
+}
+
+fn next(parser: &mut lexopt::Parser, topic: Topic) -> Result<Option<lexopt::Arg<'_>>, UsageError> {
+    parser
+        .next()
+        .map_err(|error| usage(topic, lexopt_message(error)))
+}
+
+fn expect_end(parser: &mut lexopt::Parser, topic: Topic) -> Result<(), UsageError> {
+    match next(parser, topic)? {
+        None => Ok(()),
+        Some(arg) => Err(unexpected(arg, topic, &[])),
+    }
+}
+
+fn path_value(
+    parser: &mut lexopt::Parser,
+    flag: &str,
+    topic: Topic,
+) -> Result<PathBuf, UsageError> {
+    let value = parser.value().map_err(|_| {
+        usage(
+            topic,
+            format!("{flag} needs a value: a path to maestro.toml"),
+        )
+    })?;
+    if value.is_empty() {
+        return Err(usage(topic, format!("{flag} needs a non-empty path")));
+    }
+    Ok(PathBuf::from(value))
+}
+
+fn number_value(
+    parser: &mut lexopt::Parser,
+    flag: &str,
+    topic: Topic,
+    minimum: u64,
+) -> Result<u64, UsageError> {
+    let value = parser
+        .value()
+        .map_err(|_| usage(topic, format!("{flag} needs a value: a whole number")))?;
+    let text = string(value, topic)?;
+    match text.parse::<u64>() {
+        Ok(number) if number >= minimum => Ok(number),
+        Ok(_) => Err(usage(
+            topic,
+            format!("{flag} must be at least {minimum}, got '{text}'"),
+        )),
+        Err(_) => Err(usage(
+            topic,
+            format!("{flag} expects a whole number, got '{text}'"),
+        )),
+    }
+}
+
+fn string(value: OsString, topic: Topic) -> Result<String, UsageError> {
+    value
+        .into_string()
+        .map_err(|raw| usage(topic, format!("argument {raw:?} is not valid UTF-8")))
+}
+
+fn unexpected(arg: lexopt::Arg<'_>, topic: Topic, expected: &[&str]) -> UsageError {
+    let what = match arg {
+        Short(c) => format!("unknown option '-{c}'"),
+        Long(name) => format!("unknown option '--{name}'"),
+        Value(value) => format!("unexpected argument '{}'", value.to_string_lossy()),
+    };
+    let message = if expected.is_empty() {
+        format!("{what} for '{}'", topic.command_words())
+    } else {
+        format!(
+            "{what} for '{}'; expected one of: {}",
+            topic.command_words(),
+            expected.join(", ")
+        )
+    };
+    usage(topic, message)
+}
+
+fn lexopt_message(error: lexopt::Error) -> String {
+    match error {
+        lexopt::Error::UnexpectedValue { option, value } => format!(
+            "option '{option}' does not take a value (got '{}')",
+            value.to_string_lossy()
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn usage(topic: Topic, message: String) -> UsageError {
+    UsageError { message, topic }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_words(words: &str) -> Result<Command, UsageError> {
+        parse(words.split_whitespace())
+    }
+
+    #[test]
+    fn no_arguments_prints_main_help() {
+        assert_eq!(parse_words(""), Ok(Command::Help(Topic::Main)));
+    }
+
+    #[test]
+    fn version_flags() {
+        assert_eq!(parse_words("--version"), Ok(Command::Version));
+        assert_eq!(parse_words("-V"), Ok(Command::Version));
+    }
+
+    #[test]
+    fn help_for_each_command() {
+        assert_eq!(
+            parse_words("status --help"),
+            Ok(Command::Help(Topic::Status))
+        );
+        assert_eq!(parse_words("run -h"), Ok(Command::Help(Topic::Run)));
+        assert_eq!(
+            parse_words("daemon --help"),
+            Ok(Command::Help(Topic::Daemon))
+        );
+        assert_eq!(
+            parse_words("protocol probe --help"),
+            Ok(Command::Help(Topic::Probe))
+        );
+        assert_eq!(
+            parse_words("protocol --help"),
+            Ok(Command::Help(Topic::Protocol))
+        );
+        assert_eq!(parse_words("help run"), Ok(Command::Help(Topic::Run)));
+    }
+
+    #[test]
+    fn status_options() {
+        assert_eq!(
+            parse_words("status --json --limit 3 --config /x/maestro.toml"),
+            Ok(Command::Status(StatusArgs {
+                config: Some(PathBuf::from("/x/maestro.toml")),
+                json: true,
+                limit: 3,
+            }))
+        );
+        assert_eq!(
+            parse_words("status --limit=0"),
+            Ok(Command::Status(StatusArgs {
+                config: None,
+                json: false,
+                limit: 0
+            }))
+        );
+    }
+
+    #[test]
+    fn run_requires_once() {
+        let error = parse_words("run --dry-run").unwrap_err();
+        assert_eq!(error.topic, Topic::Run);
+        assert!(error.message.contains("needs --once"), "{error}");
+        assert_eq!(
+            parse_words("run --once --dry-run"),
+            Ok(Command::Run(RunArgs {
+                config: None,
+                dry_run: true,
+                json: false
+            }))
+        );
+    }
+
+    #[test]
+    fn run_json_needs_dry_run() {
+        let error = parse_words("run --once --json").unwrap_err();
+        assert!(error.message.contains("--json"), "{error}");
+    }
+
+    #[test]
+    fn daemon_poll_interval() {
+        assert_eq!(
+            parse_words("daemon --poll-interval-s 5"),
+            Ok(Command::Daemon(DaemonArgs {
+                config: None,
+                poll_interval_s: 5
+            }))
+        );
+        let error = parse_words("daemon --poll-interval-s 0").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--poll-interval-s must be at least 1, got '0' (see 'maestro daemon --help')"
+        );
+        let error = parse_words("daemon --poll-interval-s soon").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--poll-interval-s expects a whole number, got 'soon' (see 'maestro daemon --help')"
+        );
+    }
+
+    #[test]
+    fn unknown_things_name_what_was_expected() {
+        let error = parse_words("stauts").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown command 'stauts'; expected one of: protocol, status, run, daemon (see 'maestro --help')"
+        );
+        let error = parse_words("status --jsn").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown option '--jsn' for 'maestro status'; expected one of: --config, --json, --limit (see 'maestro status --help')"
+        );
+        let error = parse_words("status --config").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "--config needs a value: a path to maestro.toml (see 'maestro status --help')"
+        );
+        let error = parse_words("protocol").unwrap_err();
+        assert!(error.message.contains("expected: probe"));
+        let error = parse_words("status --json=yes").unwrap_err();
+        assert!(error.message.contains("does not take a value"), "{error}");
+    }
+
+    #[test]
+    fn probe_options() {
+        assert_eq!(
+            parse_words("protocol probe --live"),
+            Ok(Command::Probe(ProbeArgs {
+                config: None,
+                live: true
+            }))
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! Maestro: a repo-native control plane for autonomous coding agents.
+//!
+//! The binary (`src/main.rs`) is thin glue; everything lives in this library so integration
+//! tests can drive the internals. Start reading at [`cli`] (what the operator typed) and
+//! `docs/index.md` (the architecture map: modules, data flow, invariants).
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![warn(missing_debug_implementations)]
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod logging;
+pub mod settings;
+pub mod toml_fields;
+pub mod workflow;

@@ -1,0 +1,45 @@
+//! The `maestro` binary: parse the command line, run one command, exit with its code.
+//!
+//! All behaviour lives in the library; this file only decides where text goes and which exit
+//! code the process gets. A closed stdout (`maestro status | head -1`) counts as success, the
+//! usual Unix convention for filters.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use maestro::cli::{self, Command};
+use maestro::exit::Exit;
+
+fn main() -> ExitCode {
+    let command = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("maestro: {error}");
+            return Exit::Usage.into();
+        }
+    };
+    let exit = match command {
+        Command::Help(topic) => print(&cli::help_text(topic)),
+        Command::Version => print(&format!("{}\n", cli::version_text())),
+        command => {
+            maestro::logging::init();
+            maestro::commands::execute(command)
+        }
+    };
+    exit.into()
+}
+
+fn print(text: &str) -> Exit {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Exit::Success,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Exit::Success,
+        Err(error) => {
+            eprintln!("maestro: cannot write to stdout: {error}");
+            Exit::Failure
+        }
+    }
+}

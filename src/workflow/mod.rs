@@ -1,0 +1,259 @@
+//! The repository contract, `WORKFLOW.md`: tracker states, execution limits, hooks and the
+//! standing instructions given to the agent.
+//!
+//! A snapshot ([`Workflow`]) is immutable once parsed. The daemon re-reads the file every tick
+//! through [`WorkflowStore::reload`], which keeps the last known good snapshot when an edit is
+//! broken, so a typo in WORKFLOW.md never stops running lanes or drops a tick. Parsing lives in
+//! `parse.rs`; this file holds the snapshot types, their queries and the store.
+
+mod parse;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::toml_fields::{self, Diagnostic};
+
+pub use parse::parse;
+
+/// The only `version` this build understands.
+pub const SUPPORTED_VERSION: i64 = 1;
+
+/// One parsed, validated WORKFLOW.md.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workflow {
+    /// The file this came from.
+    pub path: PathBuf,
+    pub tracker: TrackerPolicy,
+    pub agent: AgentStyle,
+    pub execution: Execution,
+    /// Repo-relative files appended to the agent's instructions, in order.
+    pub read_first: Vec<PathBuf>,
+    pub hooks: Hooks,
+    /// The Markdown after the front matter, trimmed: standing instructions for the agent.
+    pub body: String,
+    /// Non-fatal findings (unknown top-level tables), for the caller to log.
+    pub warnings: Vec<String>,
+}
+
+/// `[tracker]`: how issue states map onto Maestro's lifecycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackerPolicy {
+    pub provider: String,
+    pub project_slug: Option<String>,
+    pub startable_states: Vec<String>,
+    pub terminal_states: Vec<String>,
+    pub in_progress_state: String,
+    pub success_state: String,
+    /// `None` when not set and `Done` is not a terminal state: an error when a flow needs it.
+    pub completed_state: Option<String>,
+    pub failure_state: String,
+    pub opt_out_label: String,
+    pub needs_attention_label: String,
+}
+
+/// `[agent]`: style hints passed to `thread/start`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentStyle {
+    pub personality: Option<Personality>,
+    pub service_tier: Option<String>,
+}
+
+/// Codex `personality` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Personality {
+    None,
+    Friendly,
+    Pragmatic,
+}
+
+impl Personality {
+    /// The wire value for `thread/start`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Personality::None => "none",
+            Personality::Friendly => "friendly",
+            Personality::Pragmatic => "pragmatic",
+        }
+    }
+}
+
+/// `[execution]`: attempt, turn, concurrency and token limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    pub max_attempts: u32,
+    pub max_turns: u32,
+    pub max_retry_backoff_ms: u64,
+    pub max_concurrent_agents: u32,
+    /// Per-state caps, state names as written; each positive and at most the global cap.
+    pub max_concurrent_agents_by_state: Vec<(String, u32)>,
+    /// Shell commands run in the lane before a review handoff is accepted.
+    pub validation_commands: Vec<String>,
+    /// Total tokens one attempt may spend; `None` is unlimited.
+    pub token_budget: Option<u64>,
+}
+
+impl Default for Execution {
+    fn default() -> Self {
+        Execution {
+            max_attempts: 3,
+            max_turns: 1,
+            max_retry_backoff_ms: 300_000,
+            max_concurrent_agents: 1,
+            max_concurrent_agents_by_state: Vec::new(),
+            validation_commands: Vec::new(),
+            token_budget: None,
+        }
+    }
+}
+
+/// `[hooks]`: shell scripts run with `sh -c` in the lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hooks {
+    pub after_create: Option<String>,
+    pub before_run: Option<String>,
+    pub after_run: Option<String>,
+    pub before_remove: Option<String>,
+    pub timeout_ms: u64,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks {
+            after_create: None,
+            before_run: None,
+            after_run: None,
+            before_remove: None,
+            timeout_ms: 60_000,
+        }
+    }
+}
+
+/// Compares state names the way the contract says: trimmed and case-insensitively.
+pub fn same_state(left: &str, right: &str) -> bool {
+    left.trim().eq_ignore_ascii_case(right.trim())
+}
+
+impl TrackerPolicy {
+    pub fn is_startable(&self, state: &str) -> bool {
+        self.startable_states.iter().any(|s| same_state(s, state))
+    }
+
+    pub fn is_terminal(&self, state: &str) -> bool {
+        self.terminal_states.iter().any(|s| same_state(s, state))
+    }
+
+    pub fn is_in_progress(&self, state: &str) -> bool {
+        same_state(&self.in_progress_state, state)
+    }
+}
+
+impl Workflow {
+    /// The state an issue moves to when its work is finished outright; an error names the field
+    /// when the flow needs it and WORKFLOW.md leaves it undetermined.
+    pub fn completed_state(&self) -> Result<&str, Error> {
+        self.tracker
+            .completed_state
+            .as_deref()
+            .ok_or_else(|| Error::CompletedStateUnset {
+                path: self.path.clone(),
+            })
+    }
+}
+
+/// Why WORKFLOW.md could not be used.
+#[derive(Debug)]
+pub enum Error {
+    /// The file could not be read.
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file breaks the contract; every problem is listed with line and column.
+    Invalid {
+        path: PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// A flow needs `tracker.completed_state` and it is neither set nor defaultable.
+    CompletedStateUnset { path: PathBuf },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Read { path, source } => {
+                write!(f, "cannot read workflow {}: {source}", path.display())
+            }
+            Error::Invalid { path, diagnostics } => {
+                let count = diagnostics.len();
+                let noun = if count == 1 { "problem" } else { "problems" };
+                write!(
+                    f,
+                    "invalid workflow {} ({count} {noun}):\n{}",
+                    path.display(),
+                    toml_fields::format_diagnostics(path, diagnostics)
+                )
+            }
+            Error::CompletedStateUnset { path } => write!(
+                f,
+                "{}: field `tracker.completed_state` is needed but unset, and \"Done\" is not among terminal_states; set it to the state that means finished",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Reads and parses WORKFLOW.md at `path`; `repo_root` anchors `context.read_first`.
+pub fn load(path: &Path, repo_root: &Path) -> Result<Workflow, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &text, repo_root)
+}
+
+/// The daemon's view of WORKFLOW.md: the current snapshot plus the reload primitive.
+#[derive(Debug)]
+pub struct WorkflowStore {
+    path: PathBuf,
+    repo_root: PathBuf,
+    current: Arc<Workflow>,
+}
+
+impl WorkflowStore {
+    /// Loads the first snapshot; a broken file here is a startup error.
+    pub fn open(path: &Path, repo_root: &Path) -> Result<WorkflowStore, Error> {
+        let workflow = load(path, repo_root)?;
+        Ok(WorkflowStore {
+            path: path.to_path_buf(),
+            repo_root: repo_root.to_path_buf(),
+            current: Arc::new(workflow),
+        })
+    }
+
+    /// The last known good snapshot. Holders keep theirs across reloads.
+    pub fn current(&self) -> Arc<Workflow> {
+        Arc::clone(&self.current)
+    }
+
+    /// Re-reads the file. On success the new snapshot replaces the current one and the result
+    /// says whether anything changed; on failure the current snapshot stays and the error is
+    /// returned for the caller to log.
+    pub fn reload(&mut self) -> Result<bool, Error> {
+        let fresh = load(&self.path, &self.repo_root)?;
+        let changed = fresh != *self.current;
+        if changed {
+            self.current = Arc::new(fresh);
+        }
+        Ok(changed)
+    }
+}

@@ -1,0 +1,11 @@
+//! Maestro's integration tests, built into one binary (as cargo's and ripgrep's are) so they
+//! link once. Each module covers one feature; shared fakes and helpers live in `support/`.
+
+mod support;
+
+/// The command line as an operator meets it: help, version, usage errors, exit codes.
+mod cli;
+/// maestro.toml: resolution order, defaults, every validation rule.
+mod config;
+/// WORKFLOW.md: front matter, every validation rule, last-known-good reload.
+mod workflow;

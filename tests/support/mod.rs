@@ -1,0 +1,43 @@
+//! Shared test support: temp dirs, the maestro binary, fakes. A plain module, not a test target.
+
+#![allow(dead_code)] // Each test module uses a different subset of the helpers.
+
+pub mod dir;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The `maestro` binary built for this test run.
+pub fn maestro_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_maestro"))
+}
+
+/// Runs `maestro` with `args` in `cwd`, with a scrubbed config environment (no XDG or HOME
+/// config leaks in from the machine running the tests).
+pub fn maestro(cwd: &Path, args: &[&str]) -> Output {
+    maestro_command(cwd, args)
+        .output()
+        .expect("maestro binary runs")
+}
+
+/// The command `maestro(...)` runs, for callers that need to add environment.
+pub fn maestro_command(cwd: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(maestro_bin());
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env("XDG_CONFIG_HOME", cwd.join("xdg-config"))
+        .env("HOME", cwd.join("home"))
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
