@@ -16,4 +16,5 @@ pub mod exit;
 pub mod logging;
 pub mod settings;
 pub mod toml_fields;
+pub mod tracker;
 pub mod workflow;

@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::config::Provider;
 use crate::toml_fields::{self, Diagnostic};
 
 pub use parse::parse;
@@ -39,7 +40,8 @@ pub struct Workflow {
 /// `[tracker]`: how issue states map onto Maestro's lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackerPolicy {
-    pub provider: String,
+    /// `None` when WORKFLOW.md does not say; then maestro.toml alone decides.
+    pub provider: Option<Provider>,
     pub project_slug: Option<String>,
     pub startable_states: Vec<String>,
     pub terminal_states: Vec<String>,
