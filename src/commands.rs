@@ -6,10 +6,11 @@
 
 use std::io::Write;
 
-use crate::cli::Command;
-use crate::config::Lookup;
+use crate::cli::{Command, RunArgs};
+use crate::config::{self, Lookup};
 use crate::exit::Exit;
-use crate::settings;
+use crate::selection::Claims;
+use crate::{dry_run, settings, tracker};
 
 /// Runs one command to completion.
 pub fn execute(command: Command) -> Exit {
@@ -18,6 +19,7 @@ pub fn execute(command: Command) -> Exit {
         Command::Help(_) | Command::Version => Exit::Success,
         Command::Probe(_) => not_implemented("protocol probe"),
         Command::Status(args) => with_settings(args.config.as_deref(), &lookup, "status"),
+        Command::Run(args) if args.dry_run => dry_run(&args, &lookup),
         Command::Run(args) => with_settings(args.config.as_deref(), &lookup, "run --once"),
         Command::Daemon(args) => with_settings(args.config.as_deref(), &lookup, "daemon"),
     }
@@ -38,6 +40,69 @@ fn with_settings(explicit: Option<&std::path::Path>, lookup: &Lookup, name: &str
         Err(error) => {
             report(&error);
             Exit::Usage
+        }
+    }
+}
+
+/// `run --once --dry-run`: reads only. Without any config it explains that there is nothing to
+/// do and succeeds, so a fresh checkout can run it; a `--config` path that does not exist is
+/// still a usage error (a typo must not look like success).
+fn dry_run(args: &RunArgs, lookup: &Lookup) -> Exit {
+    let settings = match settings::load(args.config.as_deref(), lookup) {
+        Ok(settings) => settings,
+        Err(settings::Error::Config(config::Error::NotFound { .. })) if args.config.is_none() => {
+            return print("dry run: no maestro config found; nothing to execute.\n");
+        }
+        Err(error) => {
+            report(&error);
+            return Exit::Usage;
+        }
+    };
+    for warning in &settings.workflow.warnings {
+        log::warn!(
+            "workflow warning: {warning} path={}",
+            settings.workflow.path.display()
+        );
+    }
+    let tracker = match tracker::open(&settings.config, &settings.project_slug) {
+        Ok(tracker) => tracker,
+        Err(error) => return tracker_failure(&error),
+    };
+    // No leases and no attempt history exist yet in this build: every slot is free and every
+    // issue would get attempt 1.
+    let inputs = dry_run::Inputs {
+        claims: Claims::unclaimed(&settings.workflow.execution),
+        prior_attempts: Default::default(),
+    };
+    match dry_run::build(&settings, tracker.as_ref(), &inputs) {
+        Ok(report) if args.json => print(&dry_run::render_json(&report)),
+        Ok(report) => print(&dry_run::render_text(&report)),
+        Err(error) => tracker_failure(&error),
+    }
+}
+
+/// Tracker errors the operator fixes in the config exit 2; the rest are runtime failures.
+fn tracker_failure(error: &tracker::Error) -> Exit {
+    report(error);
+    if error.is_config() {
+        Exit::Usage
+    } else {
+        Exit::Failure
+    }
+}
+
+/// Writes to stdout; a closed pipe is not an error.
+fn print(text: &str) -> Exit {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Exit::Success,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Exit::Success,
+        Err(error) => {
+            eprintln!("maestro: cannot write to stdout: {error}");
+            Exit::Failure
         }
     }
 }

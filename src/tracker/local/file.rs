@@ -109,6 +109,30 @@ impl IssueFile {
         let title = required(&mut root, "title");
         let state = required(&mut root, "state");
         let created = required(&mut root, "created");
+        // The identifier names the lane directory and branch, so it must be a safe path part.
+        let identifier = identifier.filter(|identifier| {
+            let safe = identifier
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+                && identifier
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !safe {
+                let span = spans
+                    .iter()
+                    .find(|(key, _)| *key == "identifier")
+                    .map_or(0..0, |(_, span)| span.start - base..span.end - base);
+                problems.push(Problem {
+                    span,
+                    field: "identifier".into(),
+                    message: format!(
+                        "`{identifier}` must be letters, digits, '-' and '_' only, like \"DEMO-1\""
+                    ),
+                });
+            }
+            safe
+        });
         let priority = match root.integer("priority", &mut problems) {
             None => None,
             Some(value) => match *value.get_ref() {
