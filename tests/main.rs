@@ -7,5 +7,13 @@ mod support;
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
+/// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
+mod dry_run;
+/// Eligibility rules and dispatch order, table-driven.
+mod selection;
+/// The Linear adapter against the fake Linear: paging, normalization, mutations, faults.
+mod tracker_linear;
+/// The local file tracker: reading, write-backs, comments, format errors.
+mod tracker_local;
 /// WORKFLOW.md: front matter, every validation rule, last-known-good reload.
 mod workflow;

@@ -23,7 +23,7 @@ pub use error::{Category, Error, RateLimit};
 /// Object safe, so a run holds a `Box<dyn Tracker>` and tests swap implementations. `Send +
 /// Sync` because the agent's tool calls reach the tracker from other threads. Every method is a
 /// complete answer or an error: a list never comes back partial.
-pub trait Tracker: Send + Sync {
+pub trait Tracker: Send + Sync + std::fmt::Debug {
     /// Which tracker this is, for logs and reports: `"linear"` or `"local"`.
     fn provider(&self) -> Provider;
 

@@ -286,7 +286,10 @@ fn classify<T: DeserializeOwned>(
             wait: None,
         };
     }
-    if !errors.is_empty() {
+    // Linear answers GraphQL errors with 200 or 400; any other status is about HTTP itself
+    // (a proxy, a wrong URL), whatever its body says.
+    let graphql_status = status == 400 || (200..300).contains(&status);
+    if graphql_status && !errors.is_empty() {
         let messages = errors.into_iter().map(|error| error.message).collect();
         return Outcome::Fail(Error::GraphQl {
             operation,
@@ -415,6 +418,8 @@ mod tests {
             (500, "oops", "status", true),
             (502, "", "status", true),
             (404, "no", "status", false),
+            (404, r#"{"errors":[{"message":"not here"}]}"#, "status", false),
+            (400, "bad request", "status", false),
             (
                 400,
                 r#"{"errors":[{"message":"Unknown argument"}]}"#,
