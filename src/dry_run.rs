@@ -98,10 +98,10 @@ pub struct BlockerRow {
 /// the project's whole history and can never run.
 pub fn candidate_states(policy: &TrackerPolicy) -> Vec<String> {
     let mut states: Vec<String> = Vec::new();
-    let wanted = policy.startable_states.iter().chain([
-        &policy.in_progress_state,
-        &policy.success_state,
-    ]);
+    let wanted = policy
+        .startable_states
+        .iter()
+        .chain([&policy.in_progress_state, &policy.success_state]);
     for state in wanted {
         if !states.iter().any(|have| same_state(have, state)) && !policy.is_terminal(state) {
             states.push(state.clone());
@@ -139,7 +139,9 @@ pub fn build(
             .selected()
             .map_or("none", |candidate| candidate.issue.identifier.as_str())
     );
-    Ok(report(settings, &scope, tracker, states, &selection, inputs))
+    Ok(report(
+        settings, &scope, tracker, states, &selection, inputs,
+    ))
 }
 
 fn report(
@@ -180,10 +182,16 @@ fn report(
         .map(|candidate| {
             let issue = &candidate.issue;
             let (verdict, rule, reason) = match &candidate.verdict {
-                Ok(()) if selected_id.as_deref() == Some(issue.id.as_str()) => {
-                    ("selected", None, "first eligible in dispatch order".to_string())
-                }
-                Ok(()) => ("eligible", None, "eligible; a later pass takes it".to_string()),
+                Ok(()) if selected_id.as_deref() == Some(issue.id.as_str()) => (
+                    "selected",
+                    None,
+                    "first eligible in dispatch order".to_string(),
+                ),
+                Ok(()) => (
+                    "eligible",
+                    None,
+                    "eligible; a later pass takes it".to_string(),
+                ),
                 Err(reason) if reason.rule() == Rule::Slot => {
                     ("waiting", Some(reason.rule().as_str()), reason.to_string())
                 }
@@ -244,7 +252,11 @@ pub fn render_text(report: &Report) -> String {
         project.tracker,
         project.slug,
         report.candidates.len(),
-        if report.candidates.len() == 1 { "" } else { "s" },
+        if report.candidates.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
         report.states_queried.join(", ")
     ));
     match &report.selected {

@@ -160,7 +160,9 @@ impl Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::OtherProject { project: Some(slug) } => {
+            Reason::OtherProject {
+                project: Some(slug),
+            } => {
                 write!(f, "in another project ({slug})")
             }
             Reason::OtherProject { project: None } => write!(f, "in no project"),
@@ -214,7 +216,9 @@ pub struct Selection {
 impl Selection {
     /// The issue `run --once` would take: the first eligible one in dispatch order.
     pub fn selected(&self) -> Option<&Candidate> {
-        self.candidates.iter().find(|candidate| candidate.is_eligible())
+        self.candidates
+            .iter()
+            .find(|candidate| candidate.is_eligible())
     }
 
     /// Every eligible candidate, in order (as many as there were free slots at most).

@@ -89,7 +89,10 @@ fn relative_repo_root_resolves_against_the_config_directory() {
     let text = MINIMAL.replace("\"/srv/demo\"", "\"../src/demo/\"");
     let config = parse(&text).unwrap();
     assert_eq!(config.repo_root, PathBuf::from("/etc/src/demo"));
-    assert_eq!(config.workspace_root, PathBuf::from("/etc/src/demo/.workspaces"));
+    assert_eq!(
+        config.workspace_root,
+        PathBuf::from("/etc/src/demo/.workspaces")
+    );
     let config = parse(&MINIMAL.replace("\"/srv/demo\"", "\".\"")).unwrap();
     assert_eq!(config.repo_root, PathBuf::from("/etc/maestro"));
 }
@@ -106,7 +109,10 @@ fn local_provider_needs_issues_dir_and_no_api_key() {
     assert_eq!(config.tracker.api_key_env_var, None);
     assert!(config.secret_env_vars().is_empty());
     let config = parse(&format!("{local}issues_dir = \"/var/issues\"\n")).unwrap();
-    assert_eq!(config.tracker.issues_dir, Some(PathBuf::from("/var/issues")));
+    assert_eq!(
+        config.tracker.issues_dir,
+        Some(PathBuf::from("/var/issues"))
+    );
 
     check_error(
         local,
@@ -298,8 +304,8 @@ fn bad_toml_is_located() {
 
 #[test]
 fn several_problems_are_reported_together_in_file_order() {
-    let error = parse("id = \"Bad Id\"\nrepo_root = 3\n[tracker]\napi_key_env_var = \"K\"\n")
-        .unwrap_err();
+    let error =
+        parse("id = \"Bad Id\"\nrepo_root = 3\n[tracker]\napi_key_env_var = \"K\"\n").unwrap_err();
     let Error::Invalid { diagnostics, .. } = &error else {
         panic!("expected Invalid, got {error:?}");
     };

@@ -36,8 +36,16 @@ fn seven() -> World {
 fn listing_walks_every_page_in_order() {
     let fake = FakeLinear::start(seven());
     let issues = client(&fake).issues_in_states(&todo()).unwrap();
-    let identifiers: Vec<&str> = issues.iter().map(|issue| issue.identifier.as_str()).collect();
-    assert_eq!(identifiers, ["ABC-1", "ABC-2", "ABC-3", "ABC-4", "ABC-5", "ABC-6", "ABC-7"]);
+    let identifiers: Vec<&str> = issues
+        .iter()
+        .map(|issue| issue.identifier.as_str())
+        .collect();
+    assert_eq!(
+        identifiers,
+        [
+            "ABC-1", "ABC-2", "ABC-3", "ABC-4", "ABC-5", "ABC-6", "ABC-7"
+        ]
+    );
     assert_eq!(
         fake.operations(),
         [
@@ -49,9 +57,14 @@ fn listing_walks_every_page_in_order() {
         ]
     );
     let requests = fake.requests();
-    let variables: Vec<serde_json::Value> =
-        requests[1..].iter().map(|request| request.json()["variables"].clone()).collect();
-    assert_eq!(variables[0]["slugId"], SLUG_ID, "the URL form is reduced to the slug id");
+    let variables: Vec<serde_json::Value> = requests[1..]
+        .iter()
+        .map(|request| request.json()["variables"].clone())
+        .collect();
+    assert_eq!(
+        variables[0]["slugId"], SLUG_ID,
+        "the URL form is reduced to the slug id"
+    );
     assert_eq!(variables[0]["stateNames"], serde_json::json!(["Todo"]));
     assert_eq!(variables[0]["first"], 2);
     assert_eq!(variables[0]["after"], serde_json::Value::Null);
@@ -75,7 +88,12 @@ fn requests_carry_the_key_a_user_agent_and_json() {
     );
     let body = request.json();
     assert_eq!(body["operationName"], "ProjectBySlugId");
-    assert!(body["query"].as_str().unwrap().starts_with("# The configured project"));
+    assert!(
+        body["query"]
+            .as_str()
+            .unwrap()
+            .starts_with("# The configured project")
+    );
 }
 
 #[test]
@@ -109,11 +127,21 @@ fn issues_are_normalized() {
         .iter()
         .map(|blocker| (blocker.identifier.as_str(), blocker.state.name.as_str()))
         .collect();
-    assert_eq!(blockers, [("ABC-2", "In Progress"), ("ABC-3", "Done")], "related is not a blocker");
-    assert_eq!(issue.url.as_deref(), Some("https://linear.app/fake/issue/ABC-1"));
+    assert_eq!(
+        blockers,
+        [("ABC-2", "In Progress"), ("ABC-3", "Done")],
+        "related is not a blocker"
+    );
+    assert_eq!(
+        issue.url.as_deref(),
+        Some("https://linear.app/fake/issue/ABC-1")
+    );
     assert_eq!(issue.branch_name.as_deref(), Some("fake/abc-1"));
     assert_eq!(issue.created_at, "2026-01-01T00:01:00.000Z");
-    assert_eq!(issue.created_ms, maestro::clock::parse_rfc3339("2026-01-01T00:01:00Z").unwrap());
+    assert_eq!(
+        issue.created_ms,
+        maestro::clock::parse_rfc3339("2026-01-01T00:01:00Z").unwrap()
+    );
     assert_eq!(issue.team.key, "ABC");
     assert_eq!(issue.project_slug.as_deref(), Some(SLUG_ID));
 }
@@ -129,30 +157,54 @@ fn project_scope_is_resolved_once_and_a_wrong_slug_is_an_error() {
     assert_eq!(scope.teams[0].key, "ABC");
     linear.project().unwrap();
     linear.issues_in_states(&todo()).unwrap();
-    let project_calls = fake.operations().iter().filter(|op| *op == "ProjectBySlugId").count();
+    let project_calls = fake
+        .operations()
+        .iter()
+        .filter(|op| *op == "ProjectBySlugId")
+        .count();
     assert_eq!(project_calls, 1, "cached for the run");
 
     let mut options = Options::new(&fake.url(), ApiKey::new(API_KEY.into()));
     options.page_size = 2;
     let wrong = Client::new(options, "nope");
     let error = wrong.issues_in_states(&todo()).unwrap_err();
-    assert!(matches!(&error, Error::ProjectNotFound { slug } if slug == "nope"), "{error:?}");
+    assert!(
+        matches!(&error, Error::ProjectNotFound { slug } if slug == "nope"),
+        "{error:?}"
+    );
     assert!(error.is_config());
 }
 
 #[test]
 fn refresh_returns_complete_snapshots_of_visible_project_issues_only() {
-    let world = seven().with(FakeIssue::new("ABC-10", "Todo").blocked_by("ABC-1").labels(&["Bug"]));
+    let world = seven().with(
+        FakeIssue::new("ABC-10", "Todo")
+            .blocked_by("ABC-1")
+            .labels(&["Bug"]),
+    );
     let fake = FakeLinear::start(world);
     let linear = client(&fake);
-    let ids: Vec<String> = ["id-ABC-10", "id-ABC-9", "id-missing", "id-ABC-10", "id-ABC-2"]
-        .iter()
-        .map(|id| id.to_string())
-        .collect();
+    let ids: Vec<String> = [
+        "id-ABC-10",
+        "id-ABC-9",
+        "id-missing",
+        "id-ABC-10",
+        "id-ABC-2",
+    ]
+    .iter()
+    .map(|id| id.to_string())
+    .collect();
     let mut issues = linear.refresh(&ids).unwrap();
     issues.sort_by(|a, b| a.identifier.cmp(&b.identifier));
-    let identifiers: Vec<&str> = issues.iter().map(|issue| issue.identifier.as_str()).collect();
-    assert_eq!(identifiers, ["ABC-10", "ABC-2"], "other project and unknown ids are not visible");
+    let identifiers: Vec<&str> = issues
+        .iter()
+        .map(|issue| issue.identifier.as_str())
+        .collect();
+    assert_eq!(
+        identifiers,
+        ["ABC-10", "ABC-2"],
+        "other project and unknown ids are not visible"
+    );
     assert_eq!(issues[0].labels, ["bug"]);
     assert_eq!(issues[0].blockers[0].identifier, "ABC-1");
     let requests = fake.requests();
@@ -163,7 +215,10 @@ fn refresh_returns_complete_snapshots_of_visible_project_issues_only() {
         .map(|body| body["variables"].clone())
         .collect();
     assert_eq!(by_ids.len(), 2, "4 distinct ids in pages of 2");
-    assert_eq!(by_ids[0]["ids"], serde_json::json!(["id-ABC-10", "id-ABC-9"]));
+    assert_eq!(
+        by_ids[0]["ids"],
+        serde_json::json!(["id-ABC-10", "id-ABC-9"])
+    );
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 }
 
@@ -174,23 +229,37 @@ fn mutations_resolve_names_and_reach_the_tracker() {
     linear.issues_in_states(&todo()).unwrap();
 
     let state = linear.transition("id-ABC-1", " in review ").unwrap();
-    assert_eq!((state.name.as_str(), state.kind.as_str()), ("In Review", "started"));
+    assert_eq!(
+        (state.name.as_str(), state.kind.as_str()),
+        ("In Review", "started")
+    );
     assert_eq!(fake.issue("ABC-1").state, "In Review");
 
-    let comment = linear.add_comment("id-ABC-1", "Handed off: PR #12").unwrap();
+    let comment = linear
+        .add_comment("id-ABC-1", "Handed off: PR #12")
+        .unwrap();
     assert_eq!(comment.id, "comment-1");
     assert!(comment.url.unwrap().contains("ABC-1"));
     assert_eq!(fake.comments()[0].issue_id, "id-ABC-1");
     assert_eq!(fake.comments()[0].body, "Handed off: PR #12");
 
-    linear.add_label("id-ABC-1", "MAESTRO:NEEDS-ATTENTION").unwrap();
+    linear
+        .add_label("id-ABC-1", "MAESTRO:NEEDS-ATTENTION")
+        .unwrap();
     linear.add_label("id-ABC-1", "bug").unwrap();
-    assert_eq!(fake.issue("ABC-1").labels, ["maestro:needs-attention", "Bug"]);
+    assert_eq!(
+        fake.issue("ABC-1").labels,
+        ["maestro:needs-attention", "Bug"]
+    );
 
     linear.transition("id-ABC-2", "Todo").unwrap();
     let operations = fake.operations();
     let count = |name: &str| operations.iter().filter(|op| *op == name).count();
-    assert_eq!(count("TeamWorkflowStates"), 1, "team metadata is cached for the run");
+    assert_eq!(
+        count("TeamWorkflowStates"),
+        1,
+        "team metadata is cached for the run"
+    );
     assert_eq!(count("LabelsUsableByTeam"), 1);
     assert_eq!(count("IssuesByIds"), 0, "teams are known from the listing");
     assert_eq!(fake.mutations().len(), 5);
@@ -198,11 +267,18 @@ fn mutations_resolve_names_and_reach_the_tracker() {
     assert_eq!(set_state["variables"]["stateId"], "state-in-review");
 
     let metadata = linear.team_metadata("team-abc").unwrap();
-    let labels: Vec<(&str, bool)> =
-        metadata.labels.iter().map(|label| (label.name.as_str(), label.workspace)).collect();
+    let labels: Vec<(&str, bool)> = metadata
+        .labels
+        .iter()
+        .map(|label| (label.name.as_str(), label.workspace))
+        .collect();
     assert_eq!(
         labels,
-        [("Bug", false), ("maestro:needs-attention", true), ("maestro:manual-only", true)],
+        [
+            ("Bug", false),
+            ("maestro:needs-attention", true),
+            ("maestro:manual-only", true)
+        ],
         "group labels are left out"
     );
 }
@@ -214,8 +290,15 @@ fn a_mutation_on_an_unlisted_issue_looks_it_up_first() {
     linear.transition("id-ABC-3", "Done").unwrap();
     assert_eq!(fake.issue("ABC-3").state, "Done");
     let error = linear.transition("id-ABC-9", "Done").unwrap_err();
-    assert!(matches!(&error, Error::IssueNotFound { id } if id == "id-ABC-9"), "{error:?}");
-    assert_eq!(fake.issue("ABC-9").state, "Todo", "another project's issue is never touched");
+    assert!(
+        matches!(&error, Error::IssueNotFound { id } if id == "id-ABC-9"),
+        "{error:?}"
+    );
+    assert_eq!(
+        fake.issue("ABC-9").state,
+        "Todo",
+        "another project's issue is never touched"
+    );
 }
 
 #[test]
@@ -229,7 +312,10 @@ fn unknown_state_and_label_names_are_distinct_errors_listing_what_exists() {
         "team ABC has no workflow state \"Shipped\"; it has: Backlog, Todo, In Progress, In Review, Done, Canceled, Duplicate"
     );
     let error = linear.add_label("id-ABC-1", "Area").unwrap_err();
-    assert!(matches!(&error, Error::UnknownLabel { name, .. } if name == "Area"), "{error:?}");
+    assert!(
+        matches!(&error, Error::UnknownLabel { name, .. } if name == "Area"),
+        "{error:?}"
+    );
     assert_eq!(
         error.to_string(),
         "no label \"Area\" is usable on team ABC's issues; usable labels: Bug, maestro:needs-attention, maestro:manual-only"
@@ -244,8 +330,11 @@ fn after_fault(fault: Fault) -> (Result<usize, Error>, usize) {
     linear.project().unwrap();
     fake.inject("ProjectIssuesByStateNames", fault);
     let result = linear.issues_in_states(&todo()).map(|issues| issues.len());
-    let listing_requests =
-        fake.operations().iter().filter(|op| *op == "ProjectIssuesByStateNames").count();
+    let listing_requests = fake
+        .operations()
+        .iter()
+        .filter(|op| *op == "ProjectIssuesByStateNames")
+        .count();
     (result, listing_requests)
 }
 
@@ -253,10 +342,31 @@ fn after_fault(fault: Fault) -> (Result<usize, Error>, usize) {
 fn rate_limits_and_server_errors_are_retried_then_succeed() {
     let far_past = 1_000_000_000_000; // a reset time already gone: retry at once
     let cases = [
-        ("429 with retry-after", Fault::RateLimited { retry_after: Some(0), reset_at_ms: None }),
-        ("429 without retry-after", Fault::RateLimited { retry_after: None, reset_at_ms: None }),
-        ("429 with a past reset", Fault::RateLimited { retry_after: None, reset_at_ms: Some(far_past) }),
-        ("RATELIMITED in a 400 body", Fault::RateLimitedBody { reset_at_ms: None }),
+        (
+            "429 with retry-after",
+            Fault::RateLimited {
+                retry_after: Some(0),
+                reset_at_ms: None,
+            },
+        ),
+        (
+            "429 without retry-after",
+            Fault::RateLimited {
+                retry_after: None,
+                reset_at_ms: None,
+            },
+        ),
+        (
+            "429 with a past reset",
+            Fault::RateLimited {
+                retry_after: None,
+                reset_at_ms: Some(far_past),
+            },
+        ),
+        (
+            "RATELIMITED in a 400 body",
+            Fault::RateLimitedBody { reset_at_ms: None },
+        ),
         ("500", Fault::Status(500)),
         ("503", Fault::Status(503)),
     ];
@@ -273,24 +383,45 @@ fn faults_that_must_not_be_retried_fail_the_call_at_once() {
     let cases = [
         ("401", Fault::Status(401), Category::Auth, 1),
         ("404", Fault::Status(404), Category::Status, 1),
-        ("malformed json", Fault::MalformedJson, Category::Malformed, 1),
+        (
+            "malformed json",
+            Fault::MalformedJson,
+            Category::Malformed,
+            1,
+        ),
         (
             "graphql errors",
             Fault::GraphQlError("Argument first is invalid".into()),
             Category::GraphQl,
             1,
         ),
-        ("missing cursor", Fault::MissingCursor, Category::Pagination, 1),
-        ("repeated cursor", Fault::RepeatedCursor, Category::Pagination, 2),
+        (
+            "missing cursor",
+            Fault::MissingCursor,
+            Category::Pagination,
+            1,
+        ),
+        (
+            "repeated cursor",
+            Fault::RepeatedCursor,
+            Category::Pagination,
+            2,
+        ),
         (
             "429 resetting beyond the deadline",
-            Fault::RateLimited { retry_after: None, reset_at_ms: Some(in_an_hour) },
+            Fault::RateLimited {
+                retry_after: None,
+                reset_at_ms: Some(in_an_hour),
+            },
             Category::RateLimited,
             1,
         ),
         (
             "429 retry-after beyond the deadline",
-            Fault::RateLimited { retry_after: Some(3600), reset_at_ms: None },
+            Fault::RateLimited {
+                retry_after: Some(3600),
+                reset_at_ms: None,
+            },
             Category::RateLimited,
             1,
         ),
@@ -299,7 +430,10 @@ fn faults_that_must_not_be_retried_fail_the_call_at_once() {
         let (result, requests) = after_fault(fault);
         let error = result.expect_err(name);
         assert_eq!(error.category(), category, "{name}: {error}");
-        assert_eq!(requests, expected_requests, "{name}: not retried, no page after the failure");
+        assert_eq!(
+            requests, expected_requests,
+            "{name}: not retried, no page after the failure"
+        );
     }
 }
 
@@ -320,10 +454,18 @@ fn error_messages_carry_what_the_operator_needs() {
         result.unwrap_err().to_string(),
         "cannot page through ProjectIssuesByStateNames: page 1 says hasNextPage but gives no endCursor; nothing from it was used"
     );
-    let (result, _) = after_fault(Fault::RateLimited { retry_after: Some(3600), reset_at_ms: None });
+    let (result, _) = after_fault(Fault::RateLimited {
+        retry_after: Some(3600),
+        reset_at_ms: None,
+    });
     let error = result.unwrap_err();
-    assert_eq!(error.to_string(), "linear rate limit hit in ProjectIssuesByStateNames; retry after 3600s");
-    let Error::RateLimited { limit, .. } = error else { panic!("rate limited") };
+    assert_eq!(
+        error.to_string(),
+        "linear rate limit hit in ProjectIssuesByStateNames; retry after 3600s"
+    );
+    let Error::RateLimited { limit, .. } = error else {
+        panic!("rate limited")
+    };
     assert_eq!(limit.retry_after, Some(Duration::from_secs(3600)));
 }
 
@@ -336,9 +478,16 @@ fn retries_stop_after_the_attempt_budget() {
         fake.inject("ProjectIssuesByStateNames", Fault::Status(500));
     }
     let error = linear.issues_in_states(&todo()).unwrap_err();
-    assert!(matches!(error, Error::Status { status: 500, .. }), "{error:?}");
+    assert!(
+        matches!(error, Error::Status { status: 500, .. }),
+        "{error:?}"
+    );
     assert!(error.is_transient());
-    let requests = fake.operations().iter().filter(|op| *op == "ProjectIssuesByStateNames").count();
+    let requests = fake
+        .operations()
+        .iter()
+        .filter(|op| *op == "ProjectIssuesByStateNames")
+        .count();
     assert_eq!(requests, 4, "Options::new allows 4 attempts");
 }
 
@@ -350,18 +499,44 @@ fn a_reply_slower_than_the_call_deadline_is_a_timeout() {
     let linear = Client::new(options, SLUG_ID);
     fake.inject("ProjectBySlugId", Fault::Slow(Duration::from_secs(3)));
     let error = linear.project().unwrap_err();
-    assert!(matches!(error, Error::Transport { timed_out: true, .. }), "{error:?}");
-    assert!(error.to_string().starts_with("linear did not answer ProjectBySlugId in time"), "{error}");
+    assert!(
+        matches!(
+            error,
+            Error::Transport {
+                timed_out: true,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("linear did not answer ProjectBySlugId in time"),
+        "{error}"
+    );
 }
 
 #[test]
 fn an_unreachable_endpoint_is_a_transport_error() {
     // Bind and drop a listener to get a loopback port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let options = Options::new(&format!("http://127.0.0.1:{port}/graphql"), ApiKey::new(API_KEY.into()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let options = Options::new(
+        &format!("http://127.0.0.1:{port}/graphql"),
+        ApiKey::new(API_KEY.into()),
+    );
     let error = Client::new(options, SLUG_ID).project().unwrap_err();
     assert_eq!(error.category(), Category::Transport, "{error}");
-    assert!(error.to_string().starts_with("cannot reach linear for ProjectBySlugId: "), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("cannot reach linear for ProjectBySlugId: "),
+        "{error}"
+    );
 }
 
 #[test]
@@ -371,9 +546,11 @@ fn the_api_key_comes_from_the_named_variable_and_is_never_shown() {
         "maestro.toml",
         "id = \"demo\"\nrepo_root = \".\"\n[tracker]\napi_key_env_var = \"MY_LINEAR_KEY\"\napi_url = \"http://127.0.0.1:9/graphql\"\n",
     );
-    let config = maestro::config::parse(&path, &std::fs::read_to_string(&path).unwrap(), None).unwrap();
+    let config =
+        maestro::config::parse(&path, &std::fs::read_to_string(&path).unwrap(), None).unwrap();
     for value in [None, Some("   ")] {
-        let error = tracker::open_with(&config, "slug", &|_| value.map(str::to_string)).unwrap_err();
+        let error =
+            tracker::open_with(&config, "slug", &|_| value.map(str::to_string)).unwrap_err();
         assert!(matches!(&error, Error::MissingSecret { var } if var == "MY_LINEAR_KEY"));
         assert_eq!(
             error.to_string(),

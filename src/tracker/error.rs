@@ -215,11 +215,7 @@ impl fmt::Display for Error {
             Error::GraphQl {
                 operation,
                 messages,
-            } => write!(
-                f,
-                "linear rejected {operation}: {}",
-                messages.join("; ")
-            ),
+            } => write!(f, "linear rejected {operation}: {}", messages.join("; ")),
             Error::Malformed { operation, detail } => {
                 write!(f, "linear's answer to {operation} is malformed: {detail}")
             }
@@ -276,7 +272,11 @@ mod tests {
             var: "LINEAR_API_KEY".into(),
         };
         assert_eq!(error.category().as_str(), "missing_secret");
-        assert!(error.to_string().starts_with("environment variable LINEAR_API_KEY "));
+        assert!(
+            error
+                .to_string()
+                .starts_with("environment variable LINEAR_API_KEY ")
+        );
     }
 
     #[test]

@@ -126,7 +126,7 @@ impl Issue {
     /// Whether the issue carries `label` (compared trimmed and case-insensitively).
     pub fn has_label(&self, label: &str) -> bool {
         let wanted = normalize_label(label);
-        self.labels.iter().any(|have| *have == wanted)
+        self.labels.contains(&wanted)
     }
 }
 

@@ -268,7 +268,12 @@ impl FakeLinear {
     pub fn operations(&self) -> Vec<String> {
         self.requests()
             .iter()
-            .map(|request| request.json()["operationName"].as_str().unwrap_or("").to_string())
+            .map(|request| {
+                request.json()["operationName"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect()
     }
 
@@ -324,7 +329,10 @@ fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>) ->
         graphql_error(400, &message, "GRAPHQL_VALIDATION_FAILED", "invalid input")
     };
     if request.method != "POST" || request.path() != "/graphql" {
-        return violation(format!("{} {} is not the GraphQL endpoint", request.method, request.url));
+        return violation(format!(
+            "{} {} is not the GraphQL endpoint",
+            request.method, request.url
+        ));
     }
     if request.header("authorization") != Some(API_KEY) {
         return graphql_error(
@@ -339,7 +347,9 @@ fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>) ->
     };
     let operation = body["operationName"].as_str().unwrap_or("").to_string();
     let query = body["query"].as_str().unwrap_or("");
-    if !query.contains(&format!("query {operation}(")) && !query.contains(&format!("mutation {operation}(")) {
+    if !query.contains(&format!("query {operation}("))
+        && !query.contains(&format!("mutation {operation}("))
+    {
         return violation(format!("document does not define operation `{operation}`"));
     }
     let variables = body["variables"].clone();
@@ -349,19 +359,34 @@ fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>) ->
             .faults
             .iter()
             .position(|(op, _)| op == "*" || *op == operation);
-        position.and_then(|index| control.faults.remove(index)).map(|(_, fault)| fault)
+        position
+            .and_then(|index| control.faults.remove(index))
+            .map(|(_, fault)| fault)
     };
     let mut delay = None;
     let mut cursor_fault = None;
     match fault {
         None => {}
         Some(Fault::Status(401)) => {
-            return graphql_error(401, "Authentication failed", "AUTHENTICATION_ERROR", "authentication error");
+            return graphql_error(
+                401,
+                "Authentication failed",
+                "AUTHENTICATION_ERROR",
+                "authentication error",
+            );
         }
         Some(Fault::Status(status)) => {
-            return graphql_error(status, "Internal server error", "INTERNAL_SERVER_ERROR", "internal error");
+            return graphql_error(
+                status,
+                "Internal server error",
+                "INTERNAL_SERVER_ERROR",
+                "internal error",
+            );
         }
-        Some(Fault::RateLimited { retry_after, reset_at_ms }) => {
+        Some(Fault::RateLimited {
+            retry_after,
+            reset_at_ms,
+        }) => {
             let mut reply = graphql_error(429, "Too many requests", "RATELIMITED", "ratelimited");
             if let Some(seconds) = retry_after {
                 reply = reply.with_header("Retry-After", &seconds.to_string());
@@ -429,7 +454,10 @@ fn string_var<'a>(variables: &'a Value, name: &str) -> Result<&'a str, String> {
 fn first_var(variables: &Value) -> Result<usize, String> {
     match variables["first"].as_u64() {
         Some(first) if (1..=100).contains(&first) => Ok(first as usize),
-        _ => Err(format!("variable $first must be an Int in 1..=100, got {}", variables["first"])),
+        _ => Err(format!(
+            "variable $first must be an Int in 1..=100, got {}",
+            variables["first"]
+        )),
     }
 }
 
@@ -441,7 +469,9 @@ fn offset_of(variables: &Value) -> Result<usize, String> {
             .strip_prefix("cursor-")
             .and_then(|offset| offset.parse().ok())
             .ok_or_else(|| format!("unknown cursor `{cursor}`")),
-        other => Err(format!("variable $after must be a String or null, got {other}")),
+        other => Err(format!(
+            "variable $after must be a String or null, got {other}"
+        )),
     }
 }
 
@@ -457,7 +487,11 @@ fn page<T: Clone>(items: &[T], offset: usize, first: usize) -> (Vec<T>, Value) {
 }
 
 fn team_by_key<'a>(world: &'a World, key: &str) -> &'a FakeTeam {
-    world.teams.iter().find(|team| team.key == key).expect("issue's team exists")
+    world
+        .teams
+        .iter()
+        .find(|team| team.key == key)
+        .expect("issue's team exists")
 }
 
 fn state_json(world: &World, issue: &FakeIssue) -> Value {
@@ -473,7 +507,11 @@ fn state_json(world: &World, issue: &FakeIssue) -> Value {
 fn issue_json(world: &World, issue: &FakeIssue) -> Value {
     let team = team_by_key(world, &issue.team_key);
     let relation = |kind: &str, id: &String| {
-        let other = world.issues.iter().find(|other| other.id == *id).expect("related issue exists");
+        let other = world
+            .issues
+            .iter()
+            .find(|other| other.id == *id)
+            .expect("related issue exists");
         json!({
             "type": kind,
             "issue": {"id": other.id, "identifier": other.identifier, "state": state_json(world, other)},
@@ -485,7 +523,11 @@ fn issue_json(world: &World, issue: &FakeIssue) -> Value {
         .map(|id| relation("blocks", id))
         .chain(issue.related.iter().map(|id| relation("related", id)))
         .collect();
-    let labels: Vec<Value> = issue.labels.iter().map(|name| json!({"name": name})).collect();
+    let labels: Vec<Value> = issue
+        .labels
+        .iter()
+        .map(|name| json!({"name": name}))
+        .collect();
     json!({
         "id": issue.id,
         "identifier": issue.identifier,
@@ -523,7 +565,11 @@ fn project(world: &World, variables: &Value) -> Result<Value, String> {
     Ok(json!({"projects": {"nodes": nodes}}))
 }
 
-fn issues_page(world: &World, variables: &Value, cursor_fault: Option<&Fault>) -> Result<Value, String> {
+fn issues_page(
+    world: &World,
+    variables: &Value,
+    cursor_fault: Option<&Fault>,
+) -> Result<Value, String> {
     let slug = string_var(variables, "slugId")?;
     let Some(states) = variables["stateNames"].as_array() else {
         return Err("variable $stateNames must be a [String!]!".into());
@@ -537,7 +583,9 @@ fn issues_page(world: &World, variables: &Value, cursor_fault: Option<&Fault>) -
     let mut matching: Vec<&FakeIssue> = world
         .issues
         .iter()
-        .filter(|issue| issue.project_slug.as_deref() == Some(slug) && states.contains(&issue.state.as_str()))
+        .filter(|issue| {
+            issue.project_slug.as_deref() == Some(slug) && states.contains(&issue.state.as_str())
+        })
         .collect();
     matching.sort_by(|a, b| a.created_at.cmp(&b.created_at));
     let (nodes, mut info) = page(&matching, offset, first);
@@ -548,7 +596,10 @@ fn issues_page(world: &World, variables: &Value, cursor_fault: Option<&Fault>) -
         }
         _ => {}
     }
-    let nodes: Vec<Value> = nodes.into_iter().map(|issue| issue_json(world, issue)).collect();
+    let nodes: Vec<Value> = nodes
+        .into_iter()
+        .map(|issue| issue_json(world, issue))
+        .collect();
     Ok(json!({"issues": {"pageInfo": info, "nodes": nodes}}))
 }
 
@@ -559,7 +610,10 @@ fn issues_by_ids(world: &World, variables: &Value) -> Result<Value, String> {
     let ids: Vec<&str> = ids.iter().filter_map(Value::as_str).collect();
     let first = first_var(variables)?;
     if first != ids.len() {
-        return Err(format!("$first ({first}) should equal the number of ids ({})", ids.len()));
+        return Err(format!(
+            "$first ({first}) should equal the number of ids ({})",
+            ids.len()
+        ));
     }
     let nodes: Vec<Value> = world
         .issues
@@ -582,7 +636,9 @@ fn team_states(world: &World, variables: &Value) -> Result<Value, String> {
         .into_iter()
         .map(|(id, name, kind)| json!({"id": id, "name": name, "type": kind}))
         .collect();
-    Ok(json!({"team": {"id": team.id, "key": team.key, "states": {"pageInfo": info, "nodes": nodes}}}))
+    Ok(
+        json!({"team": {"id": team.id, "key": team.key, "states": {"pageInfo": info, "nodes": nodes}}}),
+    )
 }
 
 fn labels(world: &World, variables: &Value) -> Result<Value, String> {
@@ -619,13 +675,18 @@ fn set_state(world: &mut World, variables: &Value) -> Result<Value, String> {
     let state_id = string_var(variables, "stateId")?;
     let team = team_by_key(world, &world.issues[index].team_key);
     let Some((_, name, _)) = team.states.iter().find(|(id, _, _)| id == state_id) else {
-        return Err(format!("state `{state_id}` is not a state of team {}", team.key));
+        return Err(format!(
+            "state `{state_id}` is not a state of team {}",
+            team.key
+        ));
     };
     let name = name.clone();
     world.issues[index].state = name;
     world.issues[index].updated_at = "2026-02-01T00:00:00.000Z".into();
     let issue = &world.issues[index];
-    Ok(json!({"issueUpdate": {"success": true, "issue": {"id": issue.id, "state": state_json(world, issue)}}}))
+    Ok(
+        json!({"issueUpdate": {"success": true, "issue": {"id": issue.id, "state": state_json(world, issue)}}}),
+    )
 }
 
 fn comment(world: &mut World, variables: &Value) -> Result<Value, String> {
@@ -657,7 +718,12 @@ fn add_label(world: &mut World, variables: &Value) -> Result<Value, String> {
         .chain(&world.workspace_labels)
         .find(|(id, _)| id == label_id)
         .map(|(_, name)| name.clone())
-        .ok_or_else(|| format!("label `{label_id}` cannot be applied to team {}'s issues", team.key))?;
+        .ok_or_else(|| {
+            format!(
+                "label `{label_id}` cannot be applied to team {}'s issues",
+                team.key
+            )
+        })?;
     let issue = &mut world.issues[index];
     if !issue.labels.contains(&name) {
         issue.labels.push(name);

@@ -5,6 +5,7 @@
 pub mod dir;
 pub mod fake_http;
 pub mod fake_linear;
+pub mod tree;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -123,7 +123,10 @@ impl GraphQlError {
 enum Outcome<T> {
     Done(T),
     /// Worth another try; `wait` is what the server asked for, if it said.
-    Retry { error: Error, wait: Option<Duration> },
+    Retry {
+        error: Error,
+        wait: Option<Duration>,
+    },
     Fail(Error),
 }
 
@@ -418,7 +421,12 @@ mod tests {
             (500, "oops", "status", true),
             (502, "", "status", true),
             (404, "no", "status", false),
-            (404, r#"{"errors":[{"message":"not here"}]}"#, "status", false),
+            (
+                404,
+                r#"{"errors":[{"message":"not here"}]}"#,
+                "status",
+                false,
+            ),
             (400, "bad request", "status", false),
             (
                 400,
@@ -446,7 +454,8 @@ mod tests {
 
     #[test]
     fn shape_errors_are_malformed() {
-        let outcome: Outcome<Vec<u32>> = classify("Op", 200, RateLimit::default(), b"{\"data\":{}}");
+        let outcome: Outcome<Vec<u32>> =
+            classify("Op", 200, RateLimit::default(), b"{\"data\":{}}");
         let Outcome::Fail(Error::Malformed { operation, .. }) = outcome else {
             panic!("expected malformed");
         };

@@ -226,7 +226,10 @@ impl Tracker for Client {
         if project.teams.truncated() {
             return Err(Error::Pagination {
                 operation: OPERATION,
-                detail: format!("project {} has more teams than one page holds", project.name),
+                detail: format!(
+                    "project {} has more teams than one page holds",
+                    project.name
+                ),
             });
         }
         let scope = project.into_scope();
@@ -417,10 +420,7 @@ impl Pager {
             )));
         };
         if !self.seen.insert(cursor.clone()) {
-            return Err(self.error(format!(
-                "page {} repeats the cursor `{cursor}`",
-                self.count
-            )));
+            return Err(self.error(format!("page {} repeats the cursor `{cursor}`", self.count)));
         }
         if self.count >= MAX_PAGES {
             return Err(self.error(format!("more than {MAX_PAGES} pages")));

@@ -7,8 +7,7 @@
 use serde::Deserialize;
 
 use crate::tracker::{
-    Blocker, Issue, IssueState, Label, ProjectScope, Team, TeamRef, WorkflowState,
-    normalize_labels,
+    Blocker, Issue, IssueState, Label, ProjectScope, Team, TeamRef, WorkflowState, normalize_labels,
 };
 
 /// A connection page: `nodes` plus, where selected, `pageInfo`.
@@ -23,7 +22,9 @@ pub(super) struct Connection<T> {
 impl<T> Connection<T> {
     /// Whether the server holds more nodes than this page.
     pub fn truncated(&self) -> bool {
-        self.page_info.as_ref().is_some_and(|info| info.has_next_page)
+        self.page_info
+            .as_ref()
+            .is_some_and(|info| info.has_next_page)
     }
 }
 

@@ -224,7 +224,11 @@ impl IssueFile {
             Some((_, span)) => text.replace_range(span.clone(), value),
             None => {
                 let end = self.front_matter.end;
-                let newline = if text[..end].ends_with('\n') { "" } else { "\n" };
+                let newline = if text[..end].ends_with('\n') {
+                    ""
+                } else {
+                    "\n"
+                };
                 text.insert_str(end, &format!("{newline}{key} = {value}\n"));
             }
         }
@@ -336,11 +340,19 @@ mod tests {
     fn edits_in_place_and_appends_missing_keys() {
         let file = parse(FILE).unwrap();
         let text = file.with_value("state", &toml_string("In \"Progress\""));
-        assert!(text.contains("state = \"In \\\"Progress\\\"\" # keep\n"), "{text}");
+        assert!(
+            text.contains("state = \"In \\\"Progress\\\"\" # keep\n"),
+            "{text}"
+        );
         let reparsed = parse(&text).unwrap();
         assert_eq!(reparsed.state, "In \"Progress\"");
         let text = file.with_value("updated", &toml_string("2026-01-06T00:00:00Z"));
-        assert!(text.contains("created = \"2026-01-05T09:00:00Z\"\nupdated = \"2026-01-06T00:00:00Z\"\n+++\n"), "{text}");
+        assert!(
+            text.contains(
+                "created = \"2026-01-05T09:00:00Z\"\nupdated = \"2026-01-06T00:00:00Z\"\n+++\n"
+            ),
+            "{text}"
+        );
         assert_eq!(parse(&text).unwrap().description, "The body.");
     }
 
@@ -351,14 +363,26 @@ mod tests {
             error.to_string(),
             "invalid issue file /issues/DEMO-1.md:5: field `priority`: must be 0 (none), 1 (urgent), 2 (high), 3 (medium) or 4 (low), got 9"
         );
-        let error = parse(&FILE.replace("state = \"Todo\" # keep\n", "stat = \"Todo\"\n")).unwrap_err();
+        let error =
+            parse(&FILE.replace("state = \"Todo\" # keep\n", "stat = \"Todo\"\n")).unwrap_err();
         let message = error.to_string();
-        assert!(message.contains("missing required key `state`"), "{message}");
+        assert!(
+            message.contains("missing required key `state`"),
+            "{message}"
+        );
         assert!(message.contains("(and 1 more)"), "{message}");
         let error = parse("no front matter").unwrap_err();
-        assert!(error.to_string().contains("starts with a +++ line"), "{error}");
+        assert!(
+            error.to_string().contains("starts with a +++ line"),
+            "{error}"
+        );
         let error = parse(&FILE.replace("2026-01-05T09:00:00Z", "soon")).unwrap_err();
-        assert!(error.to_string().contains(":7: field `created`: must be an RFC 3339"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains(":7: field `created`: must be an RFC 3339"),
+            "{error}"
+        );
     }
 
     #[test]

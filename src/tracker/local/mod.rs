@@ -89,9 +89,9 @@ impl LocalTracker {
         let team_file = match std::fs::read_to_string(&team_path) {
             Ok(text) => {
                 toml::from_str::<TeamFile>(&text).map_err(|error| Error::InvalidIssueFile {
-                    line: error
-                        .span()
-                        .map_or(1, |span| crate::toml_fields::Position::of(&text, span.start).line),
+                    line: error.span().map_or(1, |span| {
+                        crate::toml_fields::Position::of(&text, span.start).line
+                    }),
                     path: team_path.clone(),
                     message: error.message().trim().to_string(),
                 })?
@@ -391,7 +391,11 @@ impl Tracker for LocalTracker {
         let _guard = self.writes.lock().unwrap_or_else(PoisonError::into_inner);
         let file = self.file_of(issue_id)?;
         let wanted = normalize_label(&label.name);
-        if file.labels.iter().any(|have| normalize_label(have) == wanted) {
+        if file
+            .labels
+            .iter()
+            .any(|have| normalize_label(have) == wanted)
+        {
             return Ok(());
         }
         let mut labels = file.labels.clone();
