@@ -364,3 +364,24 @@ fn tracker_problems_exit_with_their_kind() {
         stderr(&output)
     );
 }
+
+#[test]
+fn the_docs_show_the_real_command_and_output() {
+    let readme = std::fs::read_to_string(manifest_dir().join("README.md")).unwrap();
+    let first_block = readme
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    assert_eq!(
+        first_block, "cargo run -- run --once --dry-run --config fixtures/demo/maestro.toml\n",
+        "README's first command is the demo dry run"
+    );
+    let spec = std::fs::read_to_string(manifest_dir().join("docs/spec/eligibility.md")).unwrap();
+    assert!(
+        spec.contains(DEMO_TEXT),
+        "docs/spec/eligibility.md shows the demo output as printed"
+    );
+}

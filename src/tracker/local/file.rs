@@ -299,7 +299,13 @@ fn located(path: &Path, text: &str, base: usize, problems: Vec<Problem>) -> Erro
         .map(|problem| Diagnostic::locate(text, base, problem))
         .collect();
     diagnostics.sort_by_key(|d| (d.position.line, d.position.column));
-    let first = &diagnostics[0];
+    let Some(first) = diagnostics.first() else {
+        return Error::InvalidIssueFile {
+            path: path.to_path_buf(),
+            line: 1,
+            message: "invalid front matter".into(),
+        };
+    };
     let mut message = if first.field.is_empty() {
         first.message.clone()
     } else {
