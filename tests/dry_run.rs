@@ -266,8 +266,12 @@ dry run: nothing was changed
     assert!(fake.mutations().is_empty(), "a dry run sends no mutation");
     assert_eq!(
         fake.operations(),
-        ["ProjectBySlugId", "ProjectIssuesByStateNames"],
-        "reads only: the project and one page of candidates"
+        [
+            "ProjectBySlugId",
+            "TeamWorkflowStates",
+            "ProjectIssuesByStateNames"
+        ],
+        "reads only: the project, its team's states and one page of candidates"
     );
     assert_eq!(fake.issue("ABC-1").state, "Todo");
     assert!(fake.comments().is_empty());

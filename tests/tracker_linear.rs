@@ -50,6 +50,7 @@ fn listing_walks_every_page_in_order() {
         fake.operations(),
         [
             "ProjectBySlugId",
+            "TeamWorkflowStates",
             "ProjectIssuesByStateNames",
             "ProjectIssuesByStateNames",
             "ProjectIssuesByStateNames",
@@ -57,7 +58,7 @@ fn listing_walks_every_page_in_order() {
         ]
     );
     let requests = fake.requests();
-    let variables: Vec<serde_json::Value> = requests[1..]
+    let variables: Vec<serde_json::Value> = requests[2..]
         .iter()
         .map(|request| request.json()["variables"].clone())
         .collect();
@@ -71,6 +72,38 @@ fn listing_walks_every_page_in_order() {
     assert_eq!(variables[1]["after"], "cursor-2");
     assert_eq!(variables[3]["after"], "cursor-6");
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+#[test]
+fn state_names_are_sent_as_the_team_spells_them() {
+    let fake = FakeLinear::start(seven());
+    let linear = client(&fake);
+    let names = vec![
+        "todo ".to_string(),
+        "DONE".to_string(),
+        "Shipped".to_string(),
+    ];
+    let issues = linear.issues_in_states(&names).unwrap();
+    assert_eq!(
+        issues.len(),
+        8,
+        "seven Todo and one Done; Shipped matches no state"
+    );
+    let listing = fake.requests()[2].json();
+    assert_eq!(listing["operationName"], "ProjectIssuesByStateNames");
+    assert_eq!(
+        listing["variables"]["stateNames"],
+        serde_json::json!(["Todo", "Done"])
+    );
+
+    let none = linear.issues_in_states(&["Shipped".to_string()]).unwrap();
+    assert!(none.is_empty());
+    let listings = fake
+        .operations()
+        .iter()
+        .filter(|op| *op == "ProjectIssuesByStateNames")
+        .count();
+    assert_eq!(listings, 4, "no listing is sent when no state matches");
 }
 
 #[test]

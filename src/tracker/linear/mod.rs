@@ -24,6 +24,7 @@ use crate::tracker::{
     CommentRef, Error, Issue, IssueState, Label, ProjectScope, TeamMetadata, TeamRef, Tracker,
     WorkflowState,
 };
+use crate::workflow::same_state;
 
 /// The operations, by the name sent as `operationName`.
 mod documents {
@@ -90,6 +91,8 @@ pub struct Client {
     page_size: u32,
     project: Mutex<Option<ProjectScope>>,
     teams: Mutex<HashMap<String, Arc<TeamMetadata>>>,
+    /// Team id → its workflow states, fetched once (listings need them before any label).
+    team_states: Mutex<HashMap<String, Arc<(TeamRef, Vec<WorkflowState>)>>>,
     /// Issue id → team, learned from listings and refreshes, so mutations need no extra read.
     issue_teams: Mutex<HashMap<String, TeamRef>>,
 }
@@ -104,6 +107,7 @@ impl Client {
             page_size: options.page_size.clamp(1, MAX_PAGE_SIZE),
             project: Mutex::new(None),
             teams: Mutex::new(HashMap::new()),
+            team_states: Mutex::new(HashMap::new()),
             issue_teams: Mutex::new(HashMap::new()),
         }
     }
@@ -146,6 +150,58 @@ impl Client {
             .ok_or_else(|| Error::IssueNotFound {
                 id: issue_id.to_string(),
             })
+    }
+
+    /// A team's workflow states, cached for the run.
+    fn states_of(&self, team_id: &str) -> Result<Arc<(TeamRef, Vec<WorkflowState>)>, Error> {
+        if let Some(states) = lock(&self.team_states).get(team_id) {
+            return Ok(Arc::clone(states));
+        }
+        let states = Arc::new(self.fetch_states(team_id)?);
+        lock(&self.team_states).insert(team_id.to_string(), Arc::clone(&states));
+        Ok(states)
+    }
+
+    /// The teams' own spellings of `state_names`. Linear's `in` filter compares exactly, while
+    /// WORKFLOW.md names compare case-insensitively; without this, `todo` would silently list
+    /// nothing. A name no team of the project has is logged and left out.
+    fn exact_state_names(
+        &self,
+        scope: &ProjectScope,
+        state_names: &[String],
+    ) -> Result<Vec<String>, Error> {
+        let mut exact: Vec<String> = Vec::new();
+        let mut found = vec![false; state_names.len()];
+        for team in &scope.teams {
+            let states = self.states_of(&team.id)?;
+            for (index, wanted) in state_names.iter().enumerate() {
+                for state in states
+                    .1
+                    .iter()
+                    .filter(|state| same_state(&state.name, wanted))
+                {
+                    found[index] = true;
+                    if !exact.contains(&state.name) {
+                        exact.push(state.name.clone());
+                    }
+                }
+            }
+        }
+        for (wanted, found) in state_names.iter().zip(found) {
+            if !found {
+                log::warn!(
+                    "tracker state unknown state=\"{wanted}\" project={} teams={}",
+                    scope.slug_id,
+                    scope
+                        .teams
+                        .iter()
+                        .map(|team| team.key.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                );
+            }
+        }
+        Ok(exact)
     }
 
     fn fetch_states(&self, team_id: &str) -> Result<(TeamRef, Vec<WorkflowState>), Error> {
@@ -243,6 +299,7 @@ impl Tracker for Client {
         // list that looks like "nothing to do".
         let scope = self.project()?;
         let mut issues = Vec::new();
+        let state_names = self.exact_state_names(&scope, state_names)?;
         if state_names.is_empty() {
             return Ok(issues);
         }
@@ -369,11 +426,11 @@ impl Tracker for Client {
         if let Some(metadata) = lock(&self.teams).get(team_id) {
             return Ok(Arc::clone(metadata));
         }
-        let (team, states) = self.fetch_states(team_id)?;
+        let states = self.states_of(team_id)?;
         let labels = self.fetch_labels(team_id)?;
         let metadata = Arc::new(TeamMetadata {
-            team,
-            states,
+            team: states.0.clone(),
+            states: states.1.clone(),
             labels,
         });
         lock(&self.teams).insert(team_id.to_string(), Arc::clone(&metadata));
