@@ -82,6 +82,13 @@ impl Options {
     }
 }
 
+/// A team and its workflow states, as fetched.
+#[derive(Debug)]
+struct TeamStates {
+    team: TeamRef,
+    states: Vec<WorkflowState>,
+}
+
 /// A Linear tracker for one project, with caches that live as long as the run.
 #[derive(Debug)]
 pub struct Client {
@@ -92,7 +99,7 @@ pub struct Client {
     project: Mutex<Option<ProjectScope>>,
     teams: Mutex<HashMap<String, Arc<TeamMetadata>>>,
     /// Team id → its workflow states, fetched once (listings need them before any label).
-    team_states: Mutex<HashMap<String, Arc<(TeamRef, Vec<WorkflowState>)>>>,
+    team_states: Mutex<HashMap<String, Arc<TeamStates>>>,
     /// Issue id → team, learned from listings and refreshes, so mutations need no extra read.
     issue_teams: Mutex<HashMap<String, TeamRef>>,
 }
@@ -153,7 +160,7 @@ impl Client {
     }
 
     /// A team's workflow states, cached for the run.
-    fn states_of(&self, team_id: &str) -> Result<Arc<(TeamRef, Vec<WorkflowState>)>, Error> {
+    fn states_of(&self, team_id: &str) -> Result<Arc<TeamStates>, Error> {
         if let Some(states) = lock(&self.team_states).get(team_id) {
             return Ok(Arc::clone(states));
         }
@@ -176,7 +183,7 @@ impl Client {
             let states = self.states_of(&team.id)?;
             for (index, wanted) in state_names.iter().enumerate() {
                 for state in states
-                    .1
+                    .states
                     .iter()
                     .filter(|state| same_state(&state.name, wanted))
                 {
@@ -204,7 +211,7 @@ impl Client {
         Ok(exact)
     }
 
-    fn fetch_states(&self, team_id: &str) -> Result<(TeamRef, Vec<WorkflowState>), Error> {
+    fn fetch_states(&self, team_id: &str) -> Result<TeamStates, Error> {
         const OPERATION: &str = "TeamWorkflowStates";
         let mut team = None;
         let mut states = Vec::new();
@@ -232,7 +239,7 @@ impl Client {
             operation: OPERATION,
             detail: format!("team {team_id} is missing from the answer"),
         })?;
-        Ok((team, states))
+        Ok(TeamStates { team, states })
     }
 
     fn fetch_labels(&self, team_id: &str) -> Result<Vec<Label>, Error> {
@@ -429,8 +436,8 @@ impl Tracker for Client {
         let states = self.states_of(team_id)?;
         let labels = self.fetch_labels(team_id)?;
         let metadata = Arc::new(TeamMetadata {
-            team: states.0.clone(),
-            states: states.1.clone(),
+            team: states.team.clone(),
+            states: states.states.clone(),
             labels,
         });
         lock(&self.teams).insert(team_id.to_string(), Arc::clone(&metadata));
