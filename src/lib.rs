@@ -15,5 +15,7 @@ pub mod config;
 pub mod exit;
 pub mod logging;
 pub mod settings;
+pub mod shell;
 pub mod toml_fields;
 pub mod workflow;
+pub mod workspace;

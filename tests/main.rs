@@ -7,5 +7,7 @@ mod support;
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
+/// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
+mod lane;
 /// WORKFLOW.md: front matter, every validation rule, last-known-good reload.
 mod workflow;

@@ -4,6 +4,7 @@
 
 pub mod dir;
 pub mod fake_http;
+pub mod git;
 
 use std::path::Path;
 use std::process::{Command, Output};
