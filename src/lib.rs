@@ -13,6 +13,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod github;
 pub mod logging;
 pub mod settings;
 pub mod shell;

@@ -32,8 +32,14 @@ fn a_new_lane_is_a_clone_on_its_branch_with_the_sources_origin() {
     let lane = lane::prepare(&spec(&layout, &repos.source, &hooks)).unwrap();
     assert!(lane.created);
     assert_eq!(lane.path, dir.join("workspaces/ABC-1"));
-    assert_eq!(std::fs::read_to_string(lane.path.join("README.md")).unwrap(), "hello\n");
-    assert_eq!(git(&lane.path, &["branch", "--show-current"]), "x/demo-abc-1");
+    assert_eq!(
+        std::fs::read_to_string(lane.path.join("README.md")).unwrap(),
+        "hello\n"
+    );
+    assert_eq!(
+        git(&lane.path, &["branch", "--show-current"]),
+        "x/demo-abc-1"
+    );
     assert_eq!(
         lane::origin_url(&lane.path).unwrap(),
         repos.origin.display().to_string()
@@ -52,7 +58,10 @@ fn a_new_lane_is_a_clone_on_its_branch_with_the_sources_origin() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(names.iter().all(|name| !name.contains("cloning")), "{names:?}");
+    assert!(
+        names.iter().all(|name| !name.contains("cloning")),
+        "{names:?}"
+    );
 }
 
 #[test]
@@ -82,7 +91,16 @@ fn a_failing_after_create_hook_aborts_with_its_output() {
         ..Hooks::default()
     };
     let error = lane::prepare(&spec(&layout, &repos.source, &hooks)).unwrap_err();
-    assert!(matches!(error, Error::Hook { hook: "after_create", .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            Error::Hook {
+                hook: "after_create",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     let message = error.to_string();
     assert!(message.contains("exit code Some(7)"), "{message}");
     assert!(message.contains("setup broke"), "{message}");
@@ -134,5 +152,8 @@ fn a_lane_with_a_gitfile_pointing_outside_is_refused() {
     .unwrap();
     let hooks = Hooks::default();
     let error = lane::prepare(&spec(&layout, &repos.source, &hooks)).unwrap_err();
-    assert!(error.to_string().contains("resolves outside the lane"), "{error}");
+    assert!(
+        error.to_string().contains("resolves outside the lane"),
+        "{error}"
+    );
 }

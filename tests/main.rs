@@ -7,6 +7,8 @@ mod support;
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
+/// The GitHub PR check against the fake GitHub.
+mod github;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
 /// WORKFLOW.md: front matter, every validation rule, last-known-good reload.

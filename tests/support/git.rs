@@ -37,7 +37,10 @@ pub fn repos(dir: &Path, files: &[(&str, &str)]) -> Repos {
     let origin = dir.join("origin.git");
     let source = dir.join("source");
     std::fs::create_dir_all(&origin).unwrap();
-    git(&origin, &["init", "--quiet", "--bare", "--initial-branch=main"]);
+    git(
+        &origin,
+        &["init", "--quiet", "--bare", "--initial-branch=main"],
+    );
     std::fs::create_dir_all(&source).unwrap();
     git(&source, &["init", "--quiet", "--initial-branch=main"]);
     for (path, contents) in files {
@@ -47,7 +50,10 @@ pub fn repos(dir: &Path, files: &[(&str, &str)]) -> Repos {
     }
     git(&source, &["add", "-A"]);
     git(&source, &["commit", "--quiet", "-m", "initial"]);
-    git(&source, &["remote", "add", "origin", origin.to_str().unwrap()]);
+    git(
+        &source,
+        &["remote", "add", "origin", origin.to_str().unwrap()],
+    );
     git(&source, &["push", "--quiet", "origin", "main"]);
     Repos { origin, source }
 }

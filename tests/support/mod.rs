@@ -3,6 +3,7 @@
 #![allow(dead_code)] // Each test module uses a different subset of the helpers.
 
 pub mod dir;
+pub mod fake_github;
 pub mod fake_http;
 pub mod git;
 
