@@ -17,6 +17,7 @@ pub mod github;
 pub mod logging;
 pub mod settings;
 pub mod shell;
+pub mod status;
 pub mod toml_fields;
 pub mod workflow;
 pub mod workspace;

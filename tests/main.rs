@@ -11,5 +11,7 @@ mod config;
 mod github;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
+/// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
+mod status;
 /// WORKFLOW.md: front matter, every validation rule, last-known-good reload.
 mod workflow;

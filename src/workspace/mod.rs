@@ -10,6 +10,7 @@
 //!     runs/<run_id>.journal.jsonl    the app-server protocol journal of that attempt
 //!     activity/<key>.json            live lane activity markers
 //!     issues/<key>.json              per-issue bookkeeping: attempts, last error, guard
+//!     retry-queue.json               the daemon's persisted retry queue
 //! ```
 //!
 //! [`Layout`] is the only place these paths are spelled. `lock` owns the fs2 calls, `record` the
@@ -19,6 +20,7 @@
 pub mod lane;
 pub mod lock;
 pub mod record;
+pub mod retry_queue;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -90,6 +92,10 @@ impl Layout {
 
     pub fn issue_file(&self, key: &str) -> PathBuf {
         self.issues_dir().join(format!("{key}.json"))
+    }
+
+    pub fn retry_queue_file(&self) -> PathBuf {
+        self.state_dir().join("retry-queue.json")
     }
 
     /// The lane directory for a lane key (see [`lane::lane_key`]).
