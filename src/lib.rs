@@ -15,6 +15,7 @@ pub mod config;
 pub mod exit;
 pub mod github;
 pub mod logging;
+pub mod operator_http;
 pub mod settings;
 pub mod shell;
 pub mod status;

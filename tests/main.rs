@@ -11,6 +11,8 @@ mod config;
 mod github;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
+/// The operator HTTP endpoint over loopback: routes, shapes, metrics, slow clients.
+mod operator_http;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
 mod status;
 /// WORKFLOW.md: front matter, every validation rule, last-known-good reload.

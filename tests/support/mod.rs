@@ -6,6 +6,7 @@ pub mod dir;
 pub mod fake_github;
 pub mod fake_http;
 pub mod git;
+pub mod state;
 
 use std::path::Path;
 use std::process::{Command, Output};
