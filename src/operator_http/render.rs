@@ -257,7 +257,7 @@ pub fn metrics(snapshot: &Snapshot, health: &Health) -> String {
 /// The dashboard: one server-rendered page, no JavaScript, refreshing itself every 5 s.
 pub fn dashboard(snapshot: &Snapshot) -> String {
     let mut page = String::new();
-    let _ = write!(
+    let _ = writeln!(
         page,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"refresh\" content=\"5\">\
@@ -270,26 +270,26 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
          </head><body>\n<h1>maestro <span class=\"muted\">project {project}</span></h1>\n\
          <p class=\"muted\">generated {generated} · refreshes every 5 s · \
          <a href=\"/state\">/state</a> · <a href=\"/api/v1/state\">/api/v1/state</a> · \
-         <a href=\"/metrics\">/metrics</a></p>\n",
+         <a href=\"/metrics\">/metrics</a></p>",
         project = escape(&snapshot.project_id),
         generated = escape(&snapshot.generated_at),
     );
-    let _ = write!(
+    let _ = writeln!(
         page,
         "<h2>Active lanes ({})</h2>\n<table><tr><th>issue</th><th>phase</th><th>attempt</th>\
          <th>idle</th><th>turns</th><th>events</th><th>last event</th><th>tokens</th>\
-         <th>thread</th><th>lane</th></tr>\n",
+         <th>thread</th><th>lane</th></tr>",
         snapshot.active.len()
     );
     if snapshot.active.is_empty() {
         page.push_str("<tr><td colspan=\"10\" class=\"muted\">no lane is running</td></tr>\n");
     }
     for run in &snapshot.active {
-        let _ = write!(
+        let _ = writeln!(
             page,
             "<tr class=\"{phase}\"><td><a href=\"/api/v1/{id}\">{id}</a></td><td>{phase}</td>\
              <td>{attempt}</td><td>{idle}</td><td>{turns}</td><td>{events}</td><td>{last}</td>\
-             <td>{tokens}</td><td>{thread}</td><td>{lane}</td></tr>\n",
+             <td>{tokens}</td><td>{thread}</td><td>{lane}</td></tr>",
             phase = escape(&run.phase),
             id = escape(&run.issue_identifier),
             attempt = run.attempt,
@@ -303,10 +303,10 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
         );
     }
     page.push_str("</table>\n");
-    let _ = write!(
+    let _ = writeln!(
         page,
         "<h2>Retrying ({})</h2>\n<table><tr><th>issue</th><th>attempt</th><th>kind</th>\
-         <th>due</th><th>last error</th></tr>\n",
+         <th>due</th><th>last error</th></tr>",
         snapshot.retrying.len()
     );
     for retry in &snapshot.retrying {
@@ -314,9 +314,9 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        let _ = write!(
+        let _ = writeln!(
             page,
-            "<tr><td><a href=\"/api/v1/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td><a href=\"/api/v1/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             retry.attempt,
             escape(&kind),
             escape(&retry.next_retry_at),
@@ -325,10 +325,10 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
         );
     }
     page.push_str("</table>\n");
-    let _ = write!(
+    let _ = writeln!(
         page,
         "<h2>Recent runs ({})</h2>\n<table><tr><th>issue</th><th>attempt</th><th>outcome</th>\
-         <th>duration</th><th>tokens</th><th>PR or error</th></tr>\n",
+         <th>duration</th><th>tokens</th><th>PR or error</th></tr>",
         snapshot.recent.len()
     );
     for run in &snapshot.recent {
@@ -341,9 +341,9 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
             .as_deref()
             .or(run.error_class.as_deref())
             .unwrap_or("-");
-        let _ = write!(
+        let _ = writeln!(
             page,
-            "<tr><td><a href=\"/api/v1/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr><td><a href=\"/api/v1/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             run.attempt,
             escape(&outcome),
             humanize(Duration::from_secs(run.duration_seconds)),
@@ -353,10 +353,10 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
         );
     }
     page.push_str("</table>\n");
-    let _ = write!(
+    let _ = writeln!(
         page,
         "<h2>Lanes ({})</h2>\n<table><tr><th>lane</th><th>attempts</th><th>last status</th>\
-         <th>guard</th></tr>\n",
+         <th>guard</th></tr>",
         snapshot.lanes.len()
     );
     for lane in &snapshot.lanes {
@@ -370,9 +370,9 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
         } else {
             ""
         };
-        let _ = write!(
+        let _ = writeln!(
             page,
-            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&lane.workspace_path),
             lane.attempts_used,
             escape(&status),
@@ -381,16 +381,16 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
     }
     page.push_str("</table>\n");
     let totals = &snapshot.totals;
-    let _ = write!(
+    let _ = writeln!(
         page,
-        "<p>tokens {} (in {}, out {}) · runtime {}</p>\n",
+        "<p>tokens {} (in {}, out {}) · runtime {}</p>",
         totals.tokens.total,
         totals.tokens.input,
         totals.tokens.output,
         humanize(Duration::from_secs(totals.runtime_seconds))
     );
     for problem in &snapshot.problems {
-        let _ = write!(page, "<p class=\"stalled\">{}</p>\n", escape(problem));
+        let _ = writeln!(page, "<p class=\"stalled\">{}</p>", escape(problem));
     }
     page.push_str("</body></html>\n");
     page
