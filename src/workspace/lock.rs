@@ -14,7 +14,11 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use fs2::FileExt;
@@ -36,9 +40,59 @@ impl Slot {
         self.index
     }
 
-    /// The open lock file (for handing its descriptor to a child process).
-    pub fn file(&self) -> &File {
-        &self.file
+    /// Arranges for the child spawned by `command` to inherit this slot's lock descriptor (at
+    /// the same number, returned here). Only that descriptor loses close-on-exec, and only in
+    /// the child, so no other process the parent spawns can keep the slot alive by accident.
+    /// The parent may drop its `Slot` once the child is spawned: the child's copy holds the lock.
+    pub fn pass_to(&self, command: &mut Command) -> RawFd {
+        let fd = self.file.as_raw_fd();
+        // SAFETY: the closure runs in the forked child before exec and only calls fcntl(2),
+        // which is async-signal-safe; it touches no memory shared with the parent.
+        unsafe {
+            command.pre_exec(move || {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        fd
+    }
+
+    /// Takes over slot `index` from an inherited descriptor `fd` (a daemon child does this).
+    /// The descriptor must be the slot's lock file; it is re-locked (a no-op when the lock came
+    /// with it) and marked close-on-exec again so the agent and hooks never inherit it.
+    pub fn adopt(layout: &Layout, index: usize, fd: RawFd) -> Result<Slot, Error> {
+        let path = layout.slot_file(index);
+        let not_slot = |reason: &str| Error::Corrupt {
+            path: path.clone(),
+            reason: format!("inherited descriptor {fd} {reason}"),
+        };
+        // SAFETY: fcntl(F_GETFD) only inspects the descriptor table; a closed or invalid
+        // descriptor returns -1 and is rejected before anything takes ownership of it.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 {
+            return Err(not_slot("is not open"));
+        }
+        // SAFETY: the descriptor is open (checked above) and was handed to this process for
+        // exactly this purpose; from here on the File owns and will close it.
+        let file = unsafe { File::from_raw_fd(fd) };
+        let inherited = file
+            .metadata()
+            .map_err(io_error(&path, "inspect inherited slot"))?;
+        let on_disk = std::fs::metadata(&path).map_err(io_error(&path, "inspect slot file"))?;
+        if inherited.dev() != on_disk.dev() || inherited.ino() != on_disk.ino() {
+            return Err(not_slot("is not this slot's lock file"));
+        }
+        if !try_lock(&file, &path)? {
+            return Err(not_slot("does not hold the slot lock"));
+        }
+        // SAFETY: as above, fcntl(F_SETFD) on a descriptor this File owns.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+        }
+        Ok(Slot { file, index })
     }
 }
 
@@ -205,6 +259,27 @@ mod tests {
         let again = acquire_slot(&layout, 2).unwrap().unwrap();
         assert_eq!(again.index(), 0);
         drop((second, again));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_adopted_descriptor_must_be_the_slot_file() {
+        let (layout, dir) = layout("adopt");
+        let slot = acquire_slot(&layout, 1).unwrap().unwrap();
+        let other = File::open(std::env::current_exe().unwrap()).unwrap();
+        let error = Slot::adopt(&layout, 0, other.as_raw_fd()).unwrap_err();
+        assert!(
+            error.to_string().contains("is not this slot's lock file"),
+            "{error}"
+        );
+        std::mem::forget(other); // adopt took ownership of the descriptor and closed it
+        assert!(
+            Slot::adopt(&layout, 0, 987_654)
+                .unwrap_err()
+                .to_string()
+                .contains("is not open")
+        );
+        drop(slot);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
