@@ -18,6 +18,7 @@ pub mod logging;
 pub mod operator_http;
 pub mod settings;
 pub mod shell;
+pub mod signals;
 pub mod status;
 pub mod toml_fields;
 pub mod workflow;

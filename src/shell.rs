@@ -106,14 +106,7 @@ pub fn run_program(
 /// Sends SIGKILL to every process in the group led by `pid`. A group that is already gone is
 /// not an error.
 pub fn kill_group(pid: u32) {
-    let Ok(pgid) = libc::pid_t::try_from(pid) else {
-        return;
-    };
-    // SAFETY: kill(2) with a negative pid only sends a signal to that process group; it touches
-    // no memory of ours. ESRCH (no such group) is the expected result for a finished group.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-    }
+    crate::signals::signal_group(pid, libc::SIGKILL);
 }
 
 fn read_tail(mut reader: std::io::PipeReader) -> String {
