@@ -18,10 +18,44 @@ pub fn execute(command: Command) -> Exit {
     match command {
         Command::Help(_) | Command::Version => Exit::Success,
         Command::Probe(_) => not_implemented("protocol probe"),
-        Command::Status(args) => with_settings(args.config.as_deref(), &lookup, "status"),
+        Command::Status(args) => status(&args, &lookup),
         Command::Run(args) if args.dry_run => dry_run(&args, &lookup),
         Command::Run(args) => with_settings(args.config.as_deref(), &lookup, "run --once"),
         Command::Daemon(args) => with_settings(args.config.as_deref(), &lookup, "daemon"),
+    }
+}
+
+/// `maestro status`: needs only maestro.toml (a broken WORKFLOW.md must not hide the lanes).
+fn status(args: &crate::cli::StatusArgs, lookup: &Lookup) -> Exit {
+    let config = match crate::config::load(args.config.as_deref(), lookup) {
+        Ok(config) => config,
+        Err(error) => {
+            report(&error);
+            return Exit::Usage;
+        }
+    };
+    let snapshot = crate::status::build(&config, args.limit);
+    let text = if args.json {
+        format!("{}\n", crate::status::to_json(&snapshot))
+    } else {
+        crate::status::render_text(&snapshot)
+    };
+    print(&text)
+}
+
+/// Writes `text` to stdout; a closed pipe is not an error.
+pub fn print(text: &str) -> Exit {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Exit::Success,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Exit::Success,
+        Err(error) => {
+            eprintln!("maestro: cannot write to stdout: {error}");
+            Exit::Failure
+        }
     }
 }
 
@@ -88,22 +122,6 @@ fn tracker_failure(error: &tracker::Error) -> Exit {
         Exit::Usage
     } else {
         Exit::Failure
-    }
-}
-
-/// Writes to stdout; a closed pipe is not an error.
-fn print(text: &str) -> Exit {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => Exit::Success,
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Exit::Success,
-        Err(error) => {
-            eprintln!("maestro: cannot write to stdout: {error}");
-            Exit::Failure
-        }
     }
 }
 

@@ -6,7 +6,6 @@
 //! ([`Claims`], [`Inputs::prior_attempts`]) from whoever knows them.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -14,6 +13,7 @@ use crate::selection::{self, Claims, Rule, Selection};
 use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workflow::{TrackerPolicy, same_state};
+use crate::workspace::{Layout, lane};
 
 /// What the dry run knows beyond the tracker.
 #[derive(Debug, Clone, Default)]
@@ -110,16 +110,6 @@ pub fn candidate_states(policy: &TrackerPolicy) -> Vec<String> {
     states
 }
 
-/// The lane branch for an issue: `x/<project id>-<identifier lowercased>`.
-pub fn lane_branch(project_id: &str, identifier: &str) -> String {
-    format!("x/{project_id}-{}", identifier.to_lowercase())
-}
-
-/// The lane directory for an issue: `<workspace_root>/<IDENTIFIER>`.
-pub fn lane_dir(workspace_root: &Path, identifier: &str) -> PathBuf {
-    workspace_root.join(identifier)
-}
-
 /// Queries the tracker (reads only) and judges every candidate.
 pub fn build(
     settings: &Settings,
@@ -155,17 +145,19 @@ fn report(
     let config = &settings.config;
     let selected = selection.selected().map(|candidate| {
         let issue = &candidate.issue;
-        let lane = lane_dir(&config.workspace_root, &issue.identifier);
-        let workspace = lane
-            .strip_prefix(&config.repo_root)
-            .map_or_else(|_| lane.clone(), Path::to_path_buf);
+        // The same names the live run gives the lane (workspace::lane), computed, not created.
+        let lane = Layout::new(&config.workspace_root).lane_dir(&lane::lane_key(&issue.identifier));
+        let workspace = match lane.strip_prefix(&config.repo_root) {
+            Ok(relative) => relative.display().to_string(),
+            Err(_) => lane.display().to_string(),
+        };
         Selected {
             id: issue.id.clone(),
             identifier: issue.identifier.clone(),
             title: issue.title.clone(),
             url: issue.url.clone(),
-            branch: lane_branch(&config.id, &issue.identifier),
-            workspace: workspace.display().to_string(),
+            branch: lane::branch_name(&config.id, &issue.identifier),
+            workspace,
             attempt: inputs
                 .prior_attempts
                 .get(&issue.id)
@@ -344,9 +336,9 @@ mod tests {
     #[test]
     fn candidate_states_skip_duplicates_and_terminals() {
         let mut policy = crate::workflow::parse(
-            Path::new("/r/WORKFLOW.md"),
+            std::path::Path::new("/r/WORKFLOW.md"),
             "+++\nversion = 1\n[tracker]\nstartable_states = [\"Todo\", \"Ready\"]\n+++\n",
-            Path::new("/r"),
+            std::path::Path::new("/r"),
         )
         .unwrap()
         .tracker;
@@ -363,15 +355,6 @@ mod tests {
         assert_eq!(
             candidate_states(&policy),
             vec!["Todo", "Ready", "In Progress"]
-        );
-    }
-
-    #[test]
-    fn lane_names() {
-        assert_eq!(lane_branch("maestro", "ABC-12"), "x/maestro-abc-12");
-        assert_eq!(
-            lane_dir(Path::new("/r/.workspaces"), "ABC-12"),
-            PathBuf::from("/r/.workspaces/ABC-12")
         );
     }
 }

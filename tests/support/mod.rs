@@ -3,8 +3,11 @@
 #![allow(dead_code)] // Each test module uses a different subset of the helpers.
 
 pub mod dir;
+pub mod fake_github;
 pub mod fake_http;
 pub mod fake_linear;
+pub mod git;
+pub mod state;
 pub mod tree;
 
 use std::path::Path;
