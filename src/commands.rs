@@ -9,8 +9,9 @@ use std::io::Write;
 use crate::cli::{Command, RunArgs};
 use crate::config::{self, Lookup};
 use crate::exit::Exit;
-use crate::selection::Claims;
-use crate::{dry_run, settings, tracker};
+use crate::tracker::Issue;
+use crate::workspace::Layout;
+use crate::{claims, dry_run, settings, tracker};
 
 /// Runs one command to completion.
 pub fn execute(command: Command) -> Exit {
@@ -104,11 +105,19 @@ fn dry_run(args: &RunArgs, lookup: &Lookup) -> Exit {
     };
     // No leases and no attempt history exist yet in this build: every slot is free and every
     // issue would get attempt 1.
-    let inputs = dry_run::Inputs {
-        claims: Claims::unclaimed(&settings.workflow.execution),
-        prior_attempts: Default::default(),
+    let layout = Layout::new(&settings.config.workspace_root);
+    let execution = &settings.workflow.execution;
+    let inputs_for = |issues: &[Issue]| {
+        let local = claims::gather(&layout, execution, issues, true);
+        for problem in &local.problems {
+            log::warn!("state file problem: {problem}");
+        }
+        dry_run::Inputs {
+            claims: local.claims,
+            prior_attempts: local.prior_attempts,
+        }
     };
-    match dry_run::build(&settings, tracker.as_ref(), &inputs) {
+    match dry_run::build_with(&settings, tracker.as_ref(), inputs_for) {
         Ok(report) if args.json => print(&dry_run::render_json(&report)),
         Ok(report) => print(&dry_run::render_text(&report)),
         Err(error) => tracker_failure(&error),

@@ -110,16 +110,27 @@ pub fn candidate_states(policy: &TrackerPolicy) -> Vec<String> {
     states
 }
 
-/// Queries the tracker (reads only) and judges every candidate.
+/// Queries the tracker (reads only) and judges every candidate with fixed `inputs`.
 pub fn build(
     settings: &Settings,
     tracker: &dyn Tracker,
     inputs: &Inputs,
 ) -> Result<Report, tracker::Error> {
+    build_with(settings, tracker, |_| inputs.clone())
+}
+
+/// Like [`build`], with the inputs computed from the listed issues (local leases charge the
+/// per-state caps of the issues they hold, so they need the list).
+pub fn build_with(
+    settings: &Settings,
+    tracker: &dyn Tracker,
+    inputs_for: impl FnOnce(&[Issue]) -> Inputs,
+) -> Result<Report, tracker::Error> {
     let policy = &settings.workflow.tracker;
     let scope = tracker.project()?;
     let states = candidate_states(policy);
     let issues = tracker.issues_in_states(&states)?;
+    let inputs = &inputs_for(&issues);
     let selection = selection::select(issues, policy, &scope.slug_id, &inputs.claims);
     log::debug!(
         "dry run project={} candidates={} selected={}",

@@ -8,6 +8,7 @@
 #![warn(missing_debug_implementations)]
 
 pub mod atomic_file;
+pub mod claims;
 pub mod cli;
 pub mod clock;
 pub mod commands;

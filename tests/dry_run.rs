@@ -389,3 +389,87 @@ fn the_docs_show_the_real_command_and_output() {
         "docs/spec/eligibility.md shows the demo output as printed"
     );
 }
+
+#[test]
+fn leases_guards_and_attempt_history_shape_the_verdicts() {
+    use maestro::workspace::Layout;
+    use maestro::workspace::lock::{self, LeaseOwner};
+    use maestro::workspace::record::{self, Guard, IssueState, RunStatus};
+
+    let dir = demo_copy("dry-run-local-state");
+    let layout = Layout::new(&dir.join(".workspaces"));
+    // DEMO-2 (first in order) is being worked by another process; DEMO-3 is guarded;
+    // DEMO-8 has used one attempt, so it is selected as attempt 2.
+    let _lease = lock::acquire_lease(
+        &layout,
+        "DEMO-2",
+        &LeaseOwner {
+            run_id: "run-elsewhere".into(),
+            pid: 4242,
+            issue_id: "DEMO-2".into(),
+            issue_identifier: "DEMO-2".into(),
+            acquired_at: "2026-11-26T00:00:00.000Z".into(),
+        },
+    )
+    .unwrap()
+    .unwrap();
+    let book = |identifier: &str, attempts: u32, guard: Option<&str>| IssueState {
+        schema_version: record::SCHEMA_VERSION,
+        issue_id: identifier.into(),
+        issue_identifier: identifier.into(),
+        attempts_used: attempts,
+        last_run_id: Some("r".into()),
+        last_status: Some(RunStatus::RetryScheduled),
+        last_error_class: Some("validation_failed".into()),
+        next_action: None,
+        guard: guard.map(|reason| Guard {
+            reason: reason.into(),
+            run_id: "r".into(),
+            at: "2026-11-26T00:00:00.000Z".into(),
+        }),
+        updated_at: "2026-11-26T00:00:00.000Z".into(),
+    };
+    record::save_issue_state(&layout, "DEMO-3", &book("DEMO-3", 1, Some("label missing"))).unwrap();
+    record::save_issue_state(&layout, "DEMO-8", &book("DEMO-8", 1, None)).unwrap();
+    let before = tree::snapshot(dir.path());
+
+    let output = maestro(
+        dir.path(),
+        &[
+            "run",
+            "--once",
+            "--dry-run",
+            "--json",
+            "--config",
+            "fixtures/demo/maestro.toml",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let verdict = |identifier: &str| {
+        report["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["identifier"] == identifier)
+            .map(|row| {
+                (
+                    row["verdict"].clone(),
+                    row["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .unwrap()
+    };
+    let (demo2, reason2) = verdict("DEMO-2");
+    assert_eq!(demo2, "skipped");
+    assert!(
+        reason2.contains("leased by run run-elsewhere (pid 4242)"),
+        "{reason2}"
+    );
+    let (demo3, reason3) = verdict("DEMO-3");
+    assert_eq!(demo3, "skipped");
+    assert!(reason3.contains("guard marker: label missing"), "{reason3}");
+    assert_eq!(report["selected"]["identifier"], "DEMO-8");
+    assert_eq!(report["selected"]["attempt"], 2);
+    assert_eq!(tree::snapshot(dir.path()), before, "still nothing changed");
+}
