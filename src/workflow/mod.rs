@@ -93,6 +93,8 @@ pub struct Execution {
     pub validation_commands: Vec<String>,
     /// Total tokens one attempt may spend; `None` is unlimited.
     pub token_budget: Option<u64>,
+    /// Time limit for each validation command.
+    pub validation_timeout_ms: u64,
 }
 
 impl Default for Execution {
@@ -105,6 +107,7 @@ impl Default for Execution {
             max_concurrent_agents_by_state: Vec::new(),
             validation_commands: Vec::new(),
             token_budget: None,
+            validation_timeout_ms: 1_800_000,
         }
     }
 }

@@ -523,6 +523,9 @@ fn read_execution(
     if let Some(budget) = positive(table, "token_budget", problems) {
         execution.token_budget = Some(budget);
     }
+    if let Some(ms) = positive(table, "validation_timeout_ms", problems) {
+        execution.validation_timeout_ms = ms;
+    }
 }
 
 fn read_context(
