@@ -83,6 +83,19 @@ pub struct RunArgs {
     pub config: Option<PathBuf>,
     pub dry_run: bool,
     pub json: bool,
+    /// Set by the daemon (hidden flags, docs/spec/daemon.md): run exactly this issue.
+    pub target: Option<TargetArgs>,
+}
+
+/// The daemon's hidden `run --once` flags: which issue, under which run id and attempt, and
+/// the inherited dispatch-slot descriptor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetArgs {
+    pub issue_id: String,
+    pub run_id: String,
+    pub attempt: u32,
+    /// `(slot index, inherited descriptor)`.
+    pub slot: Option<(usize, i32)>,
 }
 
 /// Options of `maestro daemon`.
@@ -234,6 +247,8 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     let topic = Topic::Run;
     let mut args = RunArgs::default();
     let mut once = false;
+    let (mut issue_id, mut run_id, mut attempt, mut slot_fd, mut slot_index) =
+        (None, None, None, None, None);
     while let Some(arg) = next(parser, topic)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help(topic)),
@@ -241,6 +256,13 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Long("dry-run") => args.dry_run = true,
             Long("json") => args.json = true,
             Long("config") => args.config = Some(path_value(parser, "--config", topic)?),
+            Long("issue") => issue_id = Some(text_value(parser, "--issue", topic)?),
+            Long("run-id") => run_id = Some(text_value(parser, "--run-id", topic)?),
+            Long("attempt") => attempt = Some(number_value(parser, "--attempt", topic, 1)?),
+            Long("slot-fd") => slot_fd = Some(number_value(parser, "--slot-fd", topic, 0)?),
+            Long("slot-index") => {
+                slot_index = Some(number_value(parser, "--slot-index", topic, 0)?);
+            }
             other => {
                 return Err(unexpected(
                     other,
@@ -254,6 +276,43 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
         return Err(usage(
             topic,
             "'run' needs --once (for continuous operation use 'maestro daemon')".to_string(),
+        ));
+    }
+    args.target = match (issue_id, run_id, attempt) {
+        (None, None, None) if slot_fd.is_none() && slot_index.is_none() => None,
+        (Some(issue_id), Some(run_id), Some(attempt)) => {
+            let slot = match (slot_index, slot_fd) {
+                (Some(index), Some(fd)) => Some((
+                    usize::try_from(index).unwrap_or(usize::MAX),
+                    i32::try_from(fd).unwrap_or(i32::MAX),
+                )),
+                (None, None) => None,
+                _ => {
+                    return Err(usage(
+                        topic,
+                        "--slot-fd and --slot-index go together".to_string(),
+                    ));
+                }
+            };
+            Some(TargetArgs {
+                issue_id,
+                run_id,
+                attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+                slot,
+            })
+        }
+        _ => {
+            return Err(usage(
+                topic,
+                "--issue, --run-id and --attempt go together (they are set by the daemon)"
+                    .to_string(),
+            ));
+        }
+    };
+    if args.target.is_some() && args.dry_run {
+        return Err(usage(
+            topic,
+            "--dry-run cannot be combined with the daemon's --issue".to_string(),
         ));
     }
     if args.json && !args.dry_run {
@@ -312,6 +371,17 @@ fn path_value(
         return Err(usage(topic, format!("{flag} needs a non-empty path")));
     }
     Ok(PathBuf::from(value))
+}
+
+fn text_value(parser: &mut lexopt::Parser, flag: &str, topic: Topic) -> Result<String, UsageError> {
+    let value = parser
+        .value()
+        .map_err(|_| usage(topic, format!("{flag} needs a value")))?;
+    let text = string(value, topic)?;
+    if text.trim().is_empty() {
+        return Err(usage(topic, format!("{flag} needs a non-empty value")));
+    }
+    Ok(text)
 }
 
 fn number_value(
@@ -446,9 +516,32 @@ mod tests {
             Ok(Command::Run(RunArgs {
                 config: None,
                 dry_run: true,
-                json: false
+                json: false,
+                target: None,
             }))
         );
+    }
+
+    #[test]
+    fn daemon_targets_are_complete_or_absent() {
+        let Ok(Command::Run(args)) = parse_words(
+            "run --once --issue id-1 --run-id r1 --attempt 2 --slot-fd 5 --slot-index 0",
+        ) else {
+            panic!("targeted run parses");
+        };
+        assert_eq!(
+            args.target,
+            Some(TargetArgs {
+                issue_id: "id-1".into(),
+                run_id: "r1".into(),
+                attempt: 2,
+                slot: Some((0, 5)),
+            })
+        );
+        let error = parse_words("run --once --issue id-1").unwrap_err();
+        assert!(error.message.contains("go together"), "{error}");
+        let error = parse_words("run --once --issue a --run-id r --attempt 1 --slot-fd 3").unwrap_err();
+        assert!(error.message.contains("--slot-fd and --slot-index"), "{error}");
     }
 
     #[test]

@@ -9,9 +9,7 @@
 use crate::app_server::{Activity, Observer};
 use crate::clock;
 use crate::workspace::Layout;
-use crate::workspace::record::{
-    self, ActivityMarker, Phase, RunRecord, RunStatus, ToolCallRecord, Tokens,
-};
+use crate::workspace::record::{self, ActivityMarker, Phase, RunRecord, RunStatus, Tokens};
 
 /// The live record of one attempt.
 #[derive(Debug)]
@@ -64,17 +62,6 @@ impl Progress {
         self.marker.updated_at = now;
         self.save_record();
         self.save_marker();
-    }
-
-    /// Records one dynamic tool call.
-    pub fn tool_call(&mut self, tool: &str, success: bool, detail: String) {
-        self.record.tool_calls.push(ToolCallRecord {
-            at: clock::now_rfc3339(),
-            tool: tool.to_string(),
-            success,
-            detail,
-        });
-        self.save_record();
     }
 
     /// Writes the record as it is now.

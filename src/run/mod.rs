@@ -1,0 +1,891 @@
+//! `maestro run --once`: one issue through slot → lease → lane → codex turns → validation →
+//! writeback, with every step recorded so a crash loses nothing.
+//!
+//! This is the main loop of the whole tool. It owns the order of operations and nothing else:
+//! eligibility is [`crate::selection`], local claims [`crate::claims`], the lane, locks and
+//! records [`crate::workspace`], the agent [`crate::app_server`], the tools and verdicts the
+//! files beside this one. One attempt ends with exactly one [`Outcome`], one run record, one
+//! outcome written to the tracker, and one summary line.
+
+mod progress;
+mod prompt;
+mod tools;
+mod verdict;
+mod writeback;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::app_server::{Session, SessionConfig, TurnEnd, TurnLimits};
+use crate::cli::TargetArgs;
+use crate::exit::Exit;
+use crate::settings::Settings;
+use crate::tracker::{self, Issue, Tracker};
+use crate::workspace::lane::{self, Lane, LaneSpec};
+use crate::workspace::lock::{self, Lease, LeaseOwner, Slot};
+use crate::workspace::record::{
+    self, Guard, IssueState, Phase, RetryDecision, RunRecord, RunStatus, Tokens, ValidationRecord,
+};
+use crate::workspace::{self, Layout};
+use crate::{claims, clock, selection, shell};
+
+use progress::Progress;
+use tools::{IssueTools, ToolContext};
+use verdict::{Declared, Failure};
+
+/// Options beyond the settings.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The daemon's target: run exactly this issue (hidden flags).
+    pub target: Option<TargetArgs>,
+    /// Set on SIGTERM/SIGINT: the running turn is interrupted and the run recorded as
+    /// interrupted.
+    pub stop: Arc<AtomicBool>,
+    /// Extra environment for the app-server child (tests point `CODEX_HOME` here).
+    pub agent_env: Vec<(String, String)>,
+}
+
+/// How one `run --once` ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Review handoff validated and written: the issue is in `success_state`.
+    Handoff { pr_url: String },
+    /// Failed with attempts left; the issue stays in progress.
+    RetryScheduled { error_class: String },
+    /// The needs-attention path was taken.
+    HumanRequired { error_class: String },
+    /// Stopped by a signal before an outcome was written.
+    Interrupted,
+    /// The issue became ineligible after the lease was taken; the lane is kept.
+    Skipped { reason: String },
+    /// Nothing was started: no slot, no eligible issue, or every one held elsewhere.
+    NothingToDo { reason: String },
+}
+
+/// The one line `run --once` prints, and its exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub issue: Option<String>,
+    pub run_id: Option<String>,
+    pub outcome: Outcome,
+    pub next_action: String,
+}
+
+impl Summary {
+    pub fn exit(&self) -> Exit {
+        match self.outcome {
+            Outcome::Handoff { .. } => Exit::Success,
+            Outcome::RetryScheduled { .. } => Exit::RetryScheduled,
+            Outcome::HumanRequired { .. } => Exit::HumanRequired,
+            Outcome::Interrupted => Exit::Failure,
+            Outcome::Skipped { .. } | Outcome::NothingToDo { .. } => Exit::NothingToDo,
+        }
+    }
+
+    /// `run --once: issue=ABC-12 run_id=… outcome=handoff next=…`
+    pub fn line(&self) -> String {
+        let outcome = match &self.outcome {
+            Outcome::Handoff { pr_url } => format!("handoff pr={pr_url}"),
+            Outcome::RetryScheduled { error_class } => format!("retry_scheduled error={error_class}"),
+            Outcome::HumanRequired { error_class } => format!("human_required error={error_class}"),
+            Outcome::Interrupted => "interrupted".to_string(),
+            Outcome::Skipped { reason } => format!("skipped reason=\"{reason}\""),
+            Outcome::NothingToDo { reason } => format!("nothing_to_do reason=\"{reason}\""),
+        };
+        format!(
+            "run --once: issue={} run_id={} outcome={outcome} next=\"{}\"",
+            self.issue.as_deref().unwrap_or("-"),
+            self.run_id.as_deref().unwrap_or("-"),
+            self.next_action
+        )
+    }
+}
+
+/// A failure of Maestro itself before an outcome could be recorded (exit 1).
+#[derive(Debug)]
+pub enum Error {
+    Tracker(tracker::Error),
+    Workspace(workspace::Error),
+    /// The daemon's target issue is not visible in the project.
+    TargetMissing { issue_id: String },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Tracker(error) => write!(f, "tracker: {error}"),
+            Error::Workspace(error) => error.fmt(f),
+            Error::TargetMissing { issue_id } => write!(
+                f,
+                "issue {issue_id} is not visible in the project any more; nothing to run"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<tracker::Error> for Error {
+    fn from(error: tracker::Error) -> Self {
+        Error::Tracker(error)
+    }
+}
+
+impl From<workspace::Error> for Error {
+    fn from(error: workspace::Error) -> Self {
+        Error::Workspace(error)
+    }
+}
+
+/// An issue chosen and leased.
+struct Claimed {
+    issue: Issue,
+    lease: Lease,
+    attempt: u32,
+    run_id: String,
+    previous_failure: Option<String>,
+}
+
+/// Runs one attempt at one issue.
+pub fn run_once(settings: &Settings, tracker: &dyn Tracker, options: &Options) -> Result<Summary, Error> {
+    let layout = Layout::new(&settings.config.workspace_root);
+    let execution = &settings.workflow.execution;
+    let _slot: Slot = match &options.target {
+        Some(TargetArgs {
+            slot: Some((index, fd)),
+            ..
+        }) => Slot::adopt(&layout, *index, *fd)?,
+        _ => match lock::acquire_slot(&layout, execution.max_concurrent_agents as usize)? {
+            Some(slot) => slot,
+            None => {
+                return Ok(nothing(format!(
+                    "all {} dispatch slots are busy",
+                    execution.max_concurrent_agents
+                )));
+            }
+        },
+    };
+    let claimed = match &options.target {
+        Some(target) => claim_target(settings, tracker, &layout, target)?,
+        None => claim_next(settings, tracker, &layout)?,
+    };
+    let Some(claimed) = claimed else {
+        return Ok(nothing("no eligible issue".to_string()));
+    };
+    Ok(attempt(settings, tracker, &layout, claimed, options))
+}
+
+fn nothing(reason: String) -> Summary {
+    log::info!("nothing to do reason=\"{reason}\"");
+    Summary {
+        issue: None,
+        run_id: None,
+        next_action: "none".to_string(),
+        outcome: Outcome::NothingToDo { reason },
+    }
+}
+
+fn lease_owner(run_id: &str, issue: &Issue) -> LeaseOwner {
+    LeaseOwner {
+        run_id: run_id.to_string(),
+        pid: std::process::id(),
+        issue_id: issue.id.clone(),
+        issue_identifier: issue.identifier.clone(),
+        acquired_at: clock::now_rfc3339(),
+    }
+}
+
+/// The daemon chose the issue; re-check that it is still runnable and take its lease.
+fn claim_target(
+    settings: &Settings,
+    tracker: &dyn Tracker,
+    layout: &Layout,
+    target: &TargetArgs,
+) -> Result<Option<Claimed>, Error> {
+    let issue = tracker
+        .refresh(std::slice::from_ref(&target.issue_id))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::TargetMissing {
+            issue_id: target.issue_id.clone(),
+        })?;
+    if let Err(reason) = runnable(settings, &issue) {
+        log::info!(
+            "target no longer runnable issue={} reason=\"{reason}\"",
+            issue.identifier
+        );
+        return Ok(None);
+    }
+    let key = lane::lane_key(&issue.identifier);
+    let Some(lease) = lock::acquire_lease(layout, &key, &lease_owner(&target.run_id, &issue))? else {
+        log::info!("lease held elsewhere issue={}", issue.identifier);
+        return Ok(None);
+    };
+    let previous_failure = record::load_issue_state(layout, &key)?.and_then(|state| state.last_error_class);
+    Ok(Some(Claimed {
+        issue,
+        lease,
+        attempt: target.attempt,
+        run_id: target.run_id.clone(),
+        previous_failure,
+    }))
+}
+
+/// Recovery candidates first (in progress, lease free, our bookkeeping says a retry is due),
+/// then fresh eligible work in dispatch order; the first whose lease we win.
+fn claim_next(settings: &Settings, tracker: &dyn Tracker, layout: &Layout) -> Result<Option<Claimed>, Error> {
+    let policy = &settings.workflow.tracker;
+    let mut states = policy.startable_states.clone();
+    states.push(policy.in_progress_state.clone());
+    let issues = tracker.issues_in_states(&states)?;
+    let local = claims::gather(layout, &settings.workflow.execution, &issues, true);
+    for problem in &local.problems {
+        log::warn!("state file problem: {problem}");
+    }
+    let mut recovery: Vec<Issue> = issues
+        .iter()
+        .filter(|issue| policy.is_in_progress(&issue.state.name))
+        .filter(|issue| !local.claims.held.contains_key(&issue.id))
+        .filter(|issue| pending_retry(layout, issue))
+        .filter(|issue| runnable(settings, issue).is_ok())
+        .cloned()
+        .collect();
+    recovery.sort_by(selection::dispatch_order);
+    let selection = selection::select(issues, policy, &settings.project_slug, &local.claims);
+    let fresh = selection.eligible().map(|candidate| candidate.issue.clone());
+    for issue in recovery.into_iter().chain(fresh) {
+        let key = lane::lane_key(&issue.identifier);
+        let prior = local.prior_attempts.get(&issue.id).copied().unwrap_or(0);
+        let attempt = prior + 1;
+        let run_id = record::new_run_id(&key, attempt);
+        match lock::acquire_lease(layout, &key, &lease_owner(&run_id, &issue))? {
+            Some(lease) => {
+                let previous_failure = record::load_issue_state(layout, &key)?
+                    .filter(|state| claims::attempts_in_budget(state) > 0)
+                    .and_then(|state| state.last_error_class);
+                return Ok(Some(Claimed {
+                    issue,
+                    lease,
+                    attempt,
+                    run_id,
+                    previous_failure,
+                }));
+            }
+            None => log::info!(
+                "lost the lease race, trying the next issue issue={}",
+                issue.identifier
+            ),
+        }
+    }
+    Ok(None)
+}
+
+/// Whether our bookkeeping says this in-progress issue is waiting for another attempt.
+fn pending_retry(layout: &Layout, issue: &Issue) -> bool {
+    record::load_issue_state(layout, &lane::lane_key(&issue.identifier))
+        .ok()
+        .flatten()
+        .is_some_and(|state| {
+            state.guard.is_none()
+                && matches!(
+                    state.last_status,
+                    Some(RunStatus::RetryScheduled | RunStatus::Interrupted)
+                )
+        })
+}
+
+/// Rules 1–6 for a startable issue, or the recovery rules for an in-progress one.
+fn runnable(settings: &Settings, issue: &Issue) -> Result<(), String> {
+    let policy = &settings.workflow.tracker;
+    if policy.is_in_progress(&issue.state.name) {
+        if issue.project_slug.as_deref() != Some(settings.project_slug.as_str()) {
+            return Err("the issue is in another project".to_string());
+        }
+        if issue.has_label(&policy.opt_out_label) {
+            return Err(format!("label {}", policy.opt_out_label));
+        }
+        if issue.has_label(&policy.needs_attention_label) {
+            return Err(format!("label {}", policy.needs_attention_label));
+        }
+        return Ok(());
+    }
+    selection::check(issue, policy, &settings.project_slug, &Default::default())
+        .map_err(|reason| reason.to_string())
+}
+
+/// Absolute host paths and what they become in anything posted or shown to the tracker.
+fn host_paths(settings: &Settings) -> Vec<(PathBuf, String)> {
+    let mut paths = vec![(settings.config.repo_root.clone(), ".".to_string())];
+    if !settings
+        .config
+        .workspace_root
+        .starts_with(&settings.config.repo_root)
+    {
+        paths.push((
+            settings.config.workspace_root.clone(),
+            "<workspace_root>".to_string(),
+        ));
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|home| home.len() > 1) {
+        paths.push((PathBuf::from(home), "~".to_string()));
+    }
+    paths.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_os_str().len()));
+    paths
+}
+
+/// Everything after the lease: lane, agent, verdict, writeback, records.
+fn attempt(
+    settings: &Settings,
+    tracker: &dyn Tracker,
+    layout: &Layout,
+    claimed: Claimed,
+    options: &Options,
+) -> Summary {
+    let Claimed {
+        issue,
+        lease,
+        attempt,
+        run_id,
+        previous_failure,
+    } = claimed;
+    let config = &settings.config;
+    let key = lease.key().to_string();
+    let branch = lane::branch_name(&config.id, &issue.identifier);
+    let lane_dir = layout.lane_dir(&key);
+    let record = RunRecord {
+        schema_version: record::SCHEMA_VERSION,
+        run_id: run_id.clone(),
+        project_id: config.id.clone(),
+        issue_id: issue.id.clone(),
+        issue_identifier: issue.identifier.clone(),
+        issue_url: issue.url.clone(),
+        attempt,
+        branch: branch.clone(),
+        workspace_path: Layout::relative_to(&lane_dir, &config.repo_root),
+        started_at: clock::now_rfc3339(),
+        finished_at: None,
+        phase: Phase::Preparing,
+        status: RunStatus::Running,
+        thread_id: None,
+        turn_count: 0,
+        tokens: Tokens::default(),
+        disposition: None,
+        error_class: None,
+        error_message: None,
+        tool_calls: Vec::new(),
+        validation: Vec::new(),
+        pr_url: None,
+        retry: None,
+        pid: std::process::id(),
+    };
+    log::info!(
+        "attempt starting project={} issue={} run_id={run_id} attempt={attempt} branch={branch}",
+        config.id,
+        issue.identifier
+    );
+    let mut progress = Progress::start(layout, &key, record);
+    let run = LaneRun {
+        settings,
+        tracker,
+        layout,
+        issue: &issue,
+        key: &key,
+        branch: &branch,
+        attempt,
+        previous_failure,
+        options,
+        host_paths: host_paths(settings),
+    };
+    let ending = run.execute(&mut progress);
+    let summary = run.conclude(&mut progress, ending);
+    drop(lease);
+    if let Err(error) = record::prune(layout, record::KEEP_PER_ISSUE, record::KEEP_TOTAL) {
+        log::warn!("cannot prune old run records error={error}");
+    }
+    summary
+}
+
+/// How the attempt's work ended, before writeback.
+enum Ending {
+    Validated(tools::Handoff),
+    Failed(Failure),
+    ManualAttention,
+    Interrupted,
+    Skipped(String),
+}
+
+/// One attempt's context.
+struct LaneRun<'a> {
+    settings: &'a Settings,
+    tracker: &'a dyn Tracker,
+    layout: &'a Layout,
+    issue: &'a Issue,
+    key: &'a str,
+    branch: &'a str,
+    attempt: u32,
+    previous_failure: Option<String>,
+    options: &'a Options,
+    host_paths: Vec<(PathBuf, String)>,
+}
+
+impl LaneRun<'_> {
+    fn secrets(&self) -> Vec<String> {
+        self.settings.config.secret_env_vars()
+    }
+
+    /// Lane, refresh, agent session, turns, disposition, validation.
+    fn execute(&self, progress: &mut Progress) -> Ending {
+        let workflow = &self.settings.workflow;
+        let secrets = self.secrets();
+        let spec = LaneSpec {
+            layout: self.layout,
+            repo_root: &self.settings.config.repo_root,
+            key: self.key,
+            branch: self.branch,
+            hooks: &workflow.hooks,
+            remove_env: &secrets,
+        };
+        let lane = match lane::prepare(&spec).and_then(|lane| {
+            lane::verify_git_metadata(&lane.path).map(|()| lane)
+        }) {
+            Ok(lane) => lane,
+            Err(error) => return Ending::Failed(lane_failure(&error)),
+        };
+        if let Some(script) = &workflow.hooks.before_run {
+            match lane::run_hook("before_run", script, &lane.path, &workflow.hooks, &secrets) {
+                Ok(outcome) if outcome.success() => {}
+                Ok(outcome) => {
+                    let error = lane::hook_error("before_run", &lane.path, &outcome);
+                    return Ending::Failed(Failure::retryable("hook_failed", error.to_string()));
+                }
+                Err(error) => return Ending::Failed(lane_failure(&error)),
+            }
+        }
+        // The issue may have moved while the lane was prepared.
+        let fresh = match self.tracker.refresh(std::slice::from_ref(&self.issue.id)) {
+            Ok(fresh) => fresh.into_iter().next(),
+            Err(error) => return Ending::Failed(tracker_failure(&error)),
+        };
+        let Some(fresh) = fresh else {
+            return Ending::Skipped("the issue is no longer visible in the project".to_string());
+        };
+        if let Err(reason) = runnable(self.settings, &fresh) {
+            return Ending::Skipped(reason);
+        }
+        let ending = self.agent(progress, &lane, &fresh);
+        if let Some(script) = &workflow.hooks.after_run {
+            // after_run failures are logged by run_hook and never change the outcome.
+            let _ = lane::run_hook("after_run", script, &lane.path, &workflow.hooks, &secrets);
+        }
+        ending
+    }
+
+    /// The agent session: turns until finalized, out of turns, or the issue leaves.
+    fn agent(&self, progress: &mut Progress, lane: &Lane, issue: &Issue) -> Ending {
+        let workflow = &self.settings.workflow;
+        let config = &self.settings.config;
+        let instructions = match prompt::developer_instructions(workflow, &lane.path, &issue.identifier) {
+            Ok(text) => text,
+            Err(error) => return Ending::Failed(Failure::human("context_unreadable", error.to_string())),
+        };
+        let stop = Arc::clone(&self.options.stop);
+        let session_config = SessionConfig {
+            command: config.agent.command.clone(),
+            cwd: lane.path.clone(),
+            remove_env: self.secrets(),
+            extra_env: self.options.agent_env.clone(),
+            developer_instructions: instructions,
+            personality: workflow.agent.personality.map(|p| p.as_str().to_string()),
+            service_tier: workflow.agent.service_tier.clone(),
+            dynamic_tools: tools::definitions(&workflow.tracker),
+            journal_path: self.layout.journal_file(&progress.record.run_id),
+            read_timeout: Duration::from_millis(config.agent.read_timeout_ms),
+            turn_idle_timeout: Duration::from_millis(config.agent.turn_idle_timeout_ms),
+            stop: Some(Arc::clone(&stop)),
+        };
+        progress.phase(Phase::Executing);
+        let mut session = match Session::start(session_config) {
+            Ok(session) => session,
+            Err(error) => {
+                return Ending::Failed(Failure::retryable(
+                    "app_server_start_failed",
+                    error.to_string(),
+                ));
+            }
+        };
+        let tools = IssueTools::new(ToolContext {
+            tracker: self.tracker,
+            issue,
+            policy: &workflow.tracker,
+            lane: &lane.path,
+            branch: self.branch,
+            github: &config.github,
+            host_paths: self.host_paths.iter().map(|(path, _)| path.clone()).collect(),
+            stop: Arc::clone(&stop),
+        });
+        let ending = self.turns(progress, &mut session, &tools, lane, issue);
+        let _ = session.shutdown();
+        progress.record.tool_calls = tools.state().calls;
+        progress.save_record();
+        ending
+    }
+
+    fn turns(
+        &self,
+        progress: &mut Progress,
+        session: &mut Session,
+        tools: &IssueTools<'_>,
+        lane: &Lane,
+        issue: &Issue,
+    ) -> Ending {
+        let workflow = &self.settings.workflow;
+        let execution = &workflow.execution;
+        let brief = prompt::IssueBrief {
+            issue,
+            attempt: self.attempt,
+            max_attempts: execution.max_attempts,
+            branch: self.branch,
+            lane: &lane.path,
+            previous_failure: self.previous_failure.clone(),
+        };
+        let mut input = prompt::first_turn(&brief);
+        let mut claim_checked = false;
+        for turn in 1..=execution.max_turns {
+            let spent = session.accounting().thread_tokens.total;
+            let limits = TurnLimits {
+                token_budget: execution.token_budget.map(|budget| budget.saturating_sub(spent)),
+            };
+            progress.phase(Phase::Executing);
+            let outcome = session.run_turn(&input, tools, progress, limits);
+            progress.record.tool_calls = tools.state().calls;
+            progress.save_record();
+            log::info!(
+                "turn ended issue={} run_id={} thread_id={} turn={turn} end={} tokens={}",
+                issue.identifier,
+                progress.record.run_id,
+                session.thread_id(),
+                outcome.end.kind(),
+                outcome.usage.total
+            );
+            let state = tools.state();
+            if let Some(violation) = &state.violation {
+                return Ending::Failed(Failure::human("policy_violation", violation.clone()));
+            }
+            if matches!(outcome.end, TurnEnd::Interrupted) && self.options.stop.load(Ordering::SeqCst) {
+                return Ending::Interrupted;
+            }
+            if let Some(failure) = verdict::turn_failure(&outcome.end) {
+                return Ending::Failed(failure);
+            }
+            if !claim_checked {
+                claim_checked = true;
+                let target = self.writeback_target();
+                if let Err(error) = writeback::claim_fallback(&target, &progress.record, state.comments > 0) {
+                    log::warn!("claim fallback failed issue={} error={error}", issue.identifier);
+                }
+            }
+            if !state.finalized.is_empty() || turn == execution.max_turns {
+                break;
+            }
+            progress.phase(Phase::WaitingContinuation);
+            match self.tracker.refresh(std::slice::from_ref(&issue.id)) {
+                Ok(fresh) => {
+                    let active = fresh.first().is_some_and(|fresh| {
+                        workflow.tracker.is_startable(&fresh.state.name)
+                            || workflow.tracker.is_in_progress(&fresh.state.name)
+                    });
+                    if !active {
+                        return Ending::Interrupted;
+                    }
+                }
+                Err(error) => return Ending::Failed(tracker_failure(&error)),
+            }
+            input = prompt::continuation(turn + 1, execution.max_turns);
+        }
+        let state = tools.state();
+        if let Some(message) = &state.missing_github_token {
+            return Ending::Failed(Failure::human("github_token_missing", message.clone()));
+        }
+        let declared = verdict::declared(&state, &workflow.tracker);
+        progress.record.disposition = Some(declared.disposition());
+        match declared {
+            Declared::Invalid(reason) => Ending::Failed(Failure::human("invalid_disposition", reason)),
+            Declared::ManualAttention => Ending::ManualAttention,
+            Declared::ReviewHandoff(handoff) => self.validate(progress, tools, lane, handoff),
+        }
+    }
+
+    /// Validation commands in the lane, then the PR head re-checked against the lane HEAD.
+    fn validate(
+        &self,
+        progress: &mut Progress,
+        tools: &IssueTools<'_>,
+        lane: &Lane,
+        handoff: tools::Handoff,
+    ) -> Ending {
+        progress.phase(Phase::Validating);
+        progress.record.pr_url = Some(handoff.pr_url.clone());
+        let execution = &self.settings.workflow.execution;
+        let timeout = Duration::from_millis(execution.validation_timeout_ms);
+        for command in &execution.validation_commands {
+            let result = match shell::run(command, &lane.path, &self.secrets(), timeout) {
+                Ok(outcome) => ValidationRecord {
+                    command: command.clone(),
+                    exit_code: outcome.exit_code,
+                    timed_out: outcome.timed_out,
+                    duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
+                    output_tail: writeback::scrub(&outcome.output_tail, &self.host_paths),
+                },
+                Err(error) => ValidationRecord {
+                    command: command.clone(),
+                    exit_code: None,
+                    timed_out: false,
+                    duration_ms: 0,
+                    output_tail: format!("could not start: {error}"),
+                },
+            };
+            let passed = result.exit_code == Some(0) && !result.timed_out;
+            log::info!(
+                "validation command issue={} command=\"{command}\" exit_code={:?} timed_out={}",
+                self.issue.identifier,
+                result.exit_code,
+                result.timed_out
+            );
+            progress.record.validation.push(result);
+            progress.save_record();
+            if !passed {
+                let summary = writeback::validation_summary(&progress.record.validation);
+                let tail = progress
+                    .record
+                    .validation
+                    .last()
+                    .map(|r| r.output_tail.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"))
+                    .unwrap_or_default();
+                return Ending::Failed(Failure::retryable(
+                    "validation_failed",
+                    format!("validation {summary}\n\n```\n{tail}\n```"),
+                ));
+            }
+        }
+        match tools.check_pr(&handoff.pr_url) {
+            Ok(_) => Ending::Validated(handoff),
+            Err(tools::HandoffProblem::MissingToken(message)) => {
+                Ending::Failed(Failure::human("github_token_missing", message))
+            }
+            Err(tools::HandoffProblem::Rejected(reasons)) => Ending::Failed(Failure::retryable(
+                "pr_check_failed",
+                format!("the pull request no longer matches the lane: {}", reasons.join("; ")),
+            )),
+        }
+    }
+
+    fn writeback_target(&self) -> writeback::Target<'_> {
+        writeback::Target {
+            tracker: self.tracker,
+            issue: self.issue,
+            policy: &self.settings.workflow.tracker,
+            host_paths: &self.host_paths,
+        }
+    }
+
+    /// Writes the one outcome, finishes the record and the bookkeeping.
+    fn conclude(&self, progress: &mut Progress, ending: Ending) -> Summary {
+        let max_attempts = self.settings.workflow.execution.max_attempts;
+        let target = self.writeback_target();
+        progress.phase(Phase::WritingBack);
+        let mut guard = None;
+        let (status, outcome, next_action) = match ending {
+            Ending::Validated(handoff) => match writeback::handoff(&target, &progress.record, &handoff) {
+                Ok(()) => (
+                    RunStatus::Handoff,
+                    Outcome::Handoff {
+                        pr_url: handoff.pr_url.clone(),
+                    },
+                    "review the pull request".to_string(),
+                ),
+                Err(writeback::HandoffWriteError::StateNotWritten(error)) => {
+                    let failure = verdict::with_budget(tracker_failure(&error), self.attempt, max_attempts);
+                    self.fail(progress, &target, failure, &mut guard)
+                }
+                Err(writeback::HandoffWriteError::CommentFailed(error)) => {
+                    let failure = Failure::human(
+                        "completion_comment_failed",
+                        format!(
+                            "the issue moved to {} but the completion comment failed: {error}",
+                            self.settings.workflow.tracker.success_state
+                        ),
+                    );
+                    progress.record.error_class = Some(failure.error_class.clone());
+                    progress.record.error_message = Some(failure.message.clone());
+                    (
+                        RunStatus::HumanRequired,
+                        Outcome::HumanRequired {
+                            error_class: failure.error_class,
+                        },
+                        "human: post the completion comment; no automatic retry".to_string(),
+                    )
+                }
+            },
+            Ending::ManualAttention => {
+                let failure = Failure::human("manual_attention", "the agent asked for a human; see its comment");
+                self.fail(progress, &target, failure, &mut guard)
+            }
+            Ending::Failed(failure) => {
+                let failure = verdict::with_budget(failure, self.attempt, max_attempts);
+                self.fail(progress, &target, failure, &mut guard)
+            }
+            Ending::Interrupted => (
+                RunStatus::Interrupted,
+                Outcome::Interrupted,
+                "the daemon or the next run --once continues it".to_string(),
+            ),
+            Ending::Skipped(reason) => (
+                RunStatus::Skipped,
+                Outcome::Skipped {
+                    reason: reason.clone(),
+                },
+                format!("none: {reason}"),
+            ),
+        };
+        progress.record.retry = Some(RetryDecision {
+            retry: status == RunStatus::RetryScheduled,
+            next_action: next_action.clone(),
+            reason: progress
+                .record
+                .error_class
+                .clone()
+                .unwrap_or_else(|| "none".to_string()),
+        });
+        progress.finish(status);
+        self.save_bookkeeping(progress, status, &next_action, guard);
+        let summary = Summary {
+            issue: Some(self.issue.identifier.clone()),
+            run_id: Some(progress.record.run_id.clone()),
+            outcome,
+            next_action,
+        };
+        log::info!(
+            "attempt finished issue={} run_id={} attempt={} status={:?}",
+            self.issue.identifier,
+            progress.record.run_id,
+            self.attempt,
+            status
+        );
+        summary
+    }
+
+    /// The retry or the human path, written to the tracker. A tracker that cannot take the
+    /// write leaves the run `failed` with the error recorded (the daemon retries next tick).
+    fn fail(
+        &self,
+        progress: &mut Progress,
+        target: &writeback::Target<'_>,
+        failure: Failure,
+        guard: &mut Option<Guard>,
+    ) -> (RunStatus, Outcome, String) {
+        progress.record.error_class = Some(failure.error_class.clone());
+        progress.record.error_message = Some(writeback::scrub(&failure.message, &self.host_paths));
+        log::warn!(
+            "attempt failed issue={} run_id={} attempt={} error_class={} retryable={}",
+            self.issue.identifier,
+            progress.record.run_id,
+            self.attempt,
+            failure.error_class,
+            failure.retryable
+        );
+        if failure.retryable {
+            let next_action = format!("retry attempt {}", self.attempt + 1);
+            match writeback::retry(target, &progress.record, &failure.error_class, &failure.message, &next_action) {
+                Ok(()) => (
+                    RunStatus::RetryScheduled,
+                    Outcome::RetryScheduled {
+                        error_class: failure.error_class,
+                    },
+                    next_action,
+                ),
+                Err(error) => self.writeback_failed(progress, &error),
+            }
+        } else {
+            let next_action = "human: read the failure comment, fix, then remove the needs-attention label".to_string();
+            match writeback::human(target, &progress.record, &failure.error_class, &failure.message, &next_action) {
+                Ok(write) => {
+                    *guard = write.guard_reason.map(|reason| Guard {
+                        reason,
+                        run_id: progress.record.run_id.clone(),
+                        at: clock::now_rfc3339(),
+                    });
+                    (
+                        RunStatus::HumanRequired,
+                        Outcome::HumanRequired {
+                            error_class: failure.error_class,
+                        },
+                        next_action,
+                    )
+                }
+                Err(error) => self.writeback_failed(progress, &error),
+            }
+        }
+    }
+
+    fn writeback_failed(&self, progress: &mut Progress, error: &tracker::Error) -> (RunStatus, Outcome, String) {
+        let message = format!(
+            "{}; the outcome could not be written to the tracker: {error}",
+            progress.record.error_message.clone().unwrap_or_default()
+        );
+        progress.record.error_message = Some(writeback::scrub(&message, &self.host_paths));
+        let class = progress
+            .record
+            .error_class
+            .clone()
+            .unwrap_or_else(|| "tracker_writeback_failed".to_string());
+        (
+            RunStatus::RetryScheduled,
+            Outcome::RetryScheduled { error_class: class },
+            format!("retry attempt {} (tracker write failed)", self.attempt + 1),
+        )
+    }
+
+    fn save_bookkeeping(&self, progress: &Progress, status: RunStatus, next_action: &str, guard: Option<Guard>) {
+        let previous = record::load_issue_state(self.layout, self.key).ok().flatten();
+        let counts = !matches!(status, RunStatus::Skipped | RunStatus::Interrupted);
+        let attempts_used = if counts {
+            self.attempt
+        } else {
+            previous.as_ref().map_or(0, |state| state.attempts_used)
+        };
+        let state = IssueState {
+            schema_version: record::SCHEMA_VERSION,
+            issue_id: self.issue.id.clone(),
+            issue_identifier: self.issue.identifier.clone(),
+            attempts_used,
+            last_run_id: Some(progress.record.run_id.clone()),
+            last_status: Some(status),
+            last_error_class: progress.record.error_class.clone(),
+            next_action: Some(next_action.to_string()),
+            guard: guard.or_else(|| previous.and_then(|state| state.guard)),
+            updated_at: clock::now_rfc3339(),
+        };
+        if let Err(error) = record::save_issue_state(self.layout, self.key, &state) {
+            log::error!("cannot write issue bookkeeping issue={} error={error}", self.issue.identifier);
+        }
+    }
+}
+
+fn lane_failure(error: &workspace::Error) -> Failure {
+    match error {
+        workspace::Error::Unsafe { .. } => Failure::human("policy_violation", error.to_string()),
+        workspace::Error::Hook { .. } => Failure::retryable("hook_failed", error.to_string()),
+        _ => Failure::retryable("lane_setup_failed", error.to_string()),
+    }
+}
+
+fn tracker_failure(error: &tracker::Error) -> Failure {
+    if error.is_transient() {
+        Failure::retryable("tracker_unavailable", error.to_string())
+    } else {
+        Failure::human(&format!("tracker_{}", error.category().as_str()), error.to_string())
+    }
+}
