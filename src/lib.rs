@@ -7,6 +7,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+pub mod app_server;
 pub mod atomic_file;
 pub mod cli;
 pub mod clock;
