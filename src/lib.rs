@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod logging;
+pub mod mock_model;
 pub mod settings;
 pub mod toml_fields;
 pub mod workflow;

@@ -39,7 +39,9 @@ impl TokenUsage {
             input: self.input.saturating_sub(earlier.input),
             cached_input: self.cached_input.saturating_sub(earlier.cached_input),
             output: self.output.saturating_sub(earlier.output),
-            reasoning_output: self.reasoning_output.saturating_sub(earlier.reasoning_output),
+            reasoning_output: self
+                .reasoning_output
+                .saturating_sub(earlier.reasoning_output),
             total: self.total.saturating_sub(earlier.total),
         }
     }
@@ -297,8 +299,12 @@ mod tests {
 
     #[test]
     fn reconnect_notes_and_rate_limits_are_not_progress() {
-        for method in ["error", "account/rateLimits/updated", "thread/status/changed", "warning"]
-        {
+        for method in [
+            "error",
+            "account/rateLimits/updated",
+            "thread/status/changed",
+            "warning",
+        ] {
             assert!(!is_progress(method), "{method}");
         }
         for method in [

@@ -104,7 +104,11 @@ impl fmt::Display for Error {
 
 /// Appends the last stderr line, the part an operator usually needs.
 fn write_tail(f: &mut fmt::Formatter<'_>, stderr_tail: &[String]) -> fmt::Result {
-    match stderr_tail.iter().rev().find(|line| !line.trim().is_empty()) {
+    match stderr_tail
+        .iter()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+    {
         Some(line) => write!(f, "; last stderr line: {}", line.trim()),
         None => Ok(()),
     }

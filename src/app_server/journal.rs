@@ -130,14 +130,20 @@ impl Journal {
     /// A message from the app-server, embedded as received.
     pub fn incoming(&mut self, raw: &str) {
         let at_ms = crate::clock::now_ms();
-        let result = writeln!(self.writer, "{{\"at_ms\":{at_ms},\"dir\":\"in\",\"msg\":{raw}}}");
+        let result = writeln!(
+            self.writer,
+            "{{\"at_ms\":{at_ms},\"dir\":\"in\",\"msg\":{raw}}}"
+        );
         self.check(result);
     }
 
     /// A message to the app-server, as the serialized line that was sent.
     pub fn outgoing(&mut self, line: &str) {
         let at_ms = crate::clock::now_ms();
-        let result = writeln!(self.writer, "{{\"at_ms\":{at_ms},\"dir\":\"out\",\"msg\":{line}}}");
+        let result = writeln!(
+            self.writer,
+            "{{\"at_ms\":{at_ms},\"dir\":\"out\",\"msg\":{line}}}"
+        );
         self.check(result);
     }
 
@@ -216,7 +222,8 @@ mod tests {
         }
         // A crash mid-write leaves half a line.
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
-        file.write_all(br#"{"at_ms":1,"dir":"in","msg":{"meth"#).unwrap();
+        file.write_all(br#"{"at_ms":1,"dir":"in","msg":{"meth"#)
+            .unwrap();
         drop(file);
 
         let read = read_journal(&path).unwrap();
@@ -225,7 +232,12 @@ mod tests {
         let dirs: Vec<Direction> = read.entries.iter().map(|e| e.dir).collect();
         assert_eq!(
             dirs,
-            vec![Direction::In, Direction::Out, Direction::In, Direction::Local]
+            vec![
+                Direction::In,
+                Direction::Out,
+                Direction::In,
+                Direction::Local
+            ]
         );
         assert_eq!(read.entries[0].method(), Some("turn/started"));
         assert_eq!(read.entries[1].method(), Some("turn/start"));

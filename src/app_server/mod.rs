@@ -30,8 +30,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 pub use accounting::{
-    Accounting, Activity, ActivityKind, NoopObserver, Observer, RateLimitSnapshot,
-    RateLimitWindow, TokenUsage,
+    Accounting, Activity, ActivityKind, NoopObserver, Observer, RateLimitSnapshot, RateLimitWindow,
+    TokenUsage,
 };
 pub use error::Error;
 pub use journal::{Direction, JournalEntry, JournalRead, read_journal};

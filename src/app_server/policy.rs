@@ -99,7 +99,10 @@ pub(crate) fn answer(method: &str, params: &Value, file_paths: Option<&[String]>
         // The legacy (pre-v2) approval requests; `turn/start` turns should never send them.
         "execCommandApproval" | "applyPatchApproval" => refuse(
             json!({"decision": "abort"}),
-            format!("approve ({method}) {}", params.get("command").unwrap_or(params)),
+            format!(
+                "approve ({method}) {}",
+                params.get("command").unwrap_or(params)
+            ),
         ),
         "currentTime/read" => {
             Answer::Result(json!({"currentTimeAt": crate::clock::now_ms() / 1000}))
@@ -151,14 +154,21 @@ mod tests {
     #[test]
     fn every_human_facing_request_is_refused() {
         let cases = [
-            ("item/permissions/requestApproval", json!({"permissions": {}})),
+            (
+                "item/permissions/requestApproval",
+                json!({"permissions": {}}),
+            ),
             ("mcpServer/elicitation/request", json!({"action": "cancel"})),
             ("item/tool/requestUserInput", json!({"answers": {}})),
             ("execCommandApproval", json!({"decision": "abort"})),
             ("applyPatchApproval", json!({"decision": "abort"})),
         ];
         for (method, expected) in cases {
-            match answer(method, &json!({"questions": [{"question": "Color?"}]}), None) {
+            match answer(
+                method,
+                &json!({"questions": [{"question": "Color?"}]}),
+                None,
+            ) {
                 Answer::Refuse { reply, .. } => assert_eq!(reply, expected, "{method}"),
                 other => panic!("{method}: {other:?}"),
             }

@@ -27,13 +27,23 @@ pub(crate) const GARBAGE_KEEP_BYTES: usize = 4096;
 #[derive(Debug)]
 pub(crate) enum Event {
     /// One JSON value from one stdout line, with the line itself for the journal.
-    Message { raw: String, value: Value },
+    Message {
+        raw: String,
+        value: Value,
+    },
     /// A stdout line that is not JSON: recorded, never fatal.
-    Garbage { text: String, bytes: usize },
+    Garbage {
+        text: String,
+        bytes: usize,
+    },
     /// A stdout line longer than [`MAX_LINE_BYTES`], skipped.
-    Oversized { bytes: usize },
+    Oversized {
+        bytes: usize,
+    },
     /// stdout reached end of file (the child exited or closed it).
-    StdoutClosed { error: Option<String> },
+    StdoutClosed {
+        error: Option<String>,
+    },
     /// One stderr line, ANSI escapes removed.
     Stderr(String),
     StderrClosed,
@@ -306,8 +316,12 @@ mod tests {
 
     #[test]
     fn ansi_sequences_are_removed() {
-        let coloured = "\u{1b}[2m2026-01-01T00:00:00Z\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m codex: boom";
-        assert_eq!(strip_ansi(coloured), "2026-01-01T00:00:00Z ERROR codex: boom");
+        let coloured =
+            "\u{1b}[2m2026-01-01T00:00:00Z\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m codex: boom";
+        assert_eq!(
+            strip_ansi(coloured),
+            "2026-01-01T00:00:00Z ERROR codex: boom"
+        );
         assert_eq!(strip_ansi("\u{1b}]0;title\u{7}plain"), "plain");
         assert_eq!(strip_ansi("\u{1b}]8;;x\u{1b}\\link"), "link");
         assert_eq!(strip_ansi("a\u{1b}(Bb\u{1b}7c"), "abc");

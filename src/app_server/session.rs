@@ -21,9 +21,7 @@ use super::policy::{self, Answer};
 use super::reader::{self, Event};
 use super::tools::ToolResult;
 use super::wire::{self, Incoming};
-use super::{
-    Error, Observer, SessionConfig, ToolDispatch, TurnLimits, TurnOutcome, turn,
-};
+use super::{Error, Observer, SessionConfig, ToolDispatch, TurnLimits, TurnOutcome, turn};
 
 /// How many stderr lines are kept for diagnostics.
 const STDERR_TAIL_LINES: usize = 200;
@@ -299,12 +297,14 @@ impl Session {
         let mut status = self.child.wait_until(started + STDIN_CLOSE_GRACE);
         if status.is_none() {
             forced = true;
-            self.journal.local("sigterm", json!({"pid": self.child.pid()}));
+            self.journal
+                .local("sigterm", json!({"pid": self.child.pid()}));
             self.child.signal_group(libc::SIGTERM);
             status = self.child.wait_until(Instant::now() + SIGTERM_GRACE);
         }
         if status.is_none() {
-            self.journal.local("sigkill", json!({"pid": self.child.pid()}));
+            self.journal
+                .local("sigkill", json!({"pid": self.child.pid()}));
             self.child.signal_group(libc::SIGKILL);
             status = self.child.wait_until(Instant::now() + SIGKILL_WAIT);
         }
@@ -359,8 +359,7 @@ impl Session {
     /// can only outlive this if a process outside the group still holds the pipe, and then it
     /// is left detached rather than blocking the caller.
     fn join_readers(&mut self, deadline: Instant) -> bool {
-        while self.readers.iter().any(|reader| !reader.is_finished()) && Instant::now() < deadline
-        {
+        while self.readers.iter().any(|reader| !reader.is_finished()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
         let mut all = true;
@@ -417,7 +416,10 @@ impl Session {
                         stderr_tail: self.stderr_tail(),
                     });
                 }
-                Received::Response { id: reply_id, result } if reply_id == json!(id) => {
+                Received::Response {
+                    id: reply_id,
+                    result,
+                } if reply_id == json!(id) => {
                     return result.map_err(|(code, message)| Error::Rpc {
                         method: method.to_string(),
                         code,
@@ -561,7 +563,8 @@ impl Session {
                     );
                 }
                 Event::Oversized { bytes } => {
-                    self.journal.local("oversized_line", json!({"bytes": bytes}));
+                    self.journal
+                        .local("oversized_line", json!({"bytes": bytes}));
                     log::warn!(
                         "app-server line too long, skipped thread_id={} bytes={bytes}",
                         self.thread_id

@@ -96,7 +96,10 @@ impl TurnError {
     fn from_value(value: &Value) -> Option<TurnError> {
         Some(TurnError {
             message: value.get("message")?.as_str()?.to_string(),
-            codex_error_info: value.get("codexErrorInfo").filter(|v| !v.is_null()).cloned(),
+            codex_error_info: value
+                .get("codexErrorInfo")
+                .filter(|v| !v.is_null())
+                .cloned(),
             additional_details: value
                 .get("additionalDetails")
                 .and_then(Value::as_str)
@@ -384,9 +387,16 @@ impl Turn {
 
     /// Deadlines that passed: escalate, or start an interrupt.
     fn check_clocks(&mut self, session: &mut Session, now: Instant) -> Option<TurnEnd> {
-        if self.interrupt_deadline.is_some_and(|deadline| now >= deadline) {
+        if self
+            .interrupt_deadline
+            .is_some_and(|deadline| now >= deadline)
+        {
             session.kill("the turn did not end after turn/interrupt");
-            return Some(self.interrupt.as_ref().map_or(TurnEnd::Interrupted, Interrupt::end));
+            return Some(
+                self.interrupt
+                    .as_ref()
+                    .map_or(TurnEnd::Interrupted, Interrupt::end),
+            );
         }
         if self.reply_deadline.is_some_and(|deadline| now >= deadline) {
             let detail = format!(
@@ -447,7 +457,10 @@ impl Turn {
         id: &Value,
         result: Result<Value, (i64, String)>,
     ) -> Option<TurnEnd> {
-        if self.request_id.is_none_or(|request_id| *id != json!(request_id)) {
+        if self
+            .request_id
+            .is_none_or(|request_id| *id != json!(request_id))
+        {
             // The reply to turn/interrupt, or a stray one; nothing depends on it.
             return None;
         }
@@ -680,7 +693,11 @@ impl Turn {
             let result = ToolResult::failure(format!(
                 "unknown tool `{}`; available tools: {}",
                 call.tool,
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
             ));
             let _ = session.send(&wire::response(&id, result.to_reply()));
             return;

@@ -39,7 +39,9 @@ pub(crate) fn classify(value: Value) -> Incoming {
         Some(_) => return Incoming::Unrecognised,
         None => None,
     };
-    let id = object.remove("id").filter(|id| id.is_i64() || id.is_string());
+    let id = object
+        .remove("id")
+        .filter(|id| id.is_i64() || id.is_string());
     let params = object.remove("params").unwrap_or(Value::Null);
     match (id, method) {
         (Some(id), Some(method)) => Incoming::Request { id, method, params },

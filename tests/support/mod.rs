@@ -2,8 +2,11 @@
 
 #![allow(dead_code)] // Each test module uses a different subset of the helpers.
 
+pub mod app_server;
+pub mod codex;
 pub mod dir;
 pub mod fake_http;
+pub mod procs;
 
 use std::path::Path;
 use std::process::{Command, Output};
