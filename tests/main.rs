@@ -3,6 +3,8 @@
 
 mod support;
 
+/// The app-server client against the fake app-server: faults, policy, leaks.
+mod app_server_fake;
 /// The app-server client against the real codex binary and the scripted mock model.
 mod app_server_real;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
