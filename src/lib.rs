@@ -16,6 +16,7 @@ pub mod config;
 pub mod exit;
 pub mod logging;
 pub mod mock_model;
+pub mod probe;
 pub mod settings;
 pub mod toml_fields;
 pub mod workflow;

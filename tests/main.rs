@@ -11,5 +11,7 @@ mod app_server_real;
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
+/// `maestro protocol probe`: the real codex passes; each failing step is named.
+mod probe;
 /// WORKFLOW.md: front matter, every validation rule, last-known-good reload.
 mod workflow;

@@ -9,6 +9,9 @@
 //! [`Observer`] for activity, and get a [`TurnOutcome`] back. The wire contract as implemented
 //! is `docs/spec/app-server.md`.
 //!
+//! It is also the only place that starts codex at all: the one-shot `--version` and
+//! `generate-json-schema` runs `protocol probe` needs are here too.
+//!
 //! Threads: the reader threads only frame and parse; the session thread (the caller's) owns
 //! stdin, the journal and all state, and tool calls run on scoped worker threads for the length
 //! of a turn so parallel calls can be answered in the order they finish.
@@ -17,6 +20,7 @@ mod accounting;
 mod child;
 mod error;
 mod journal;
+mod oneshot;
 mod policy;
 mod reader;
 mod session;
@@ -35,6 +39,7 @@ pub use accounting::{
 };
 pub use error::Error;
 pub use journal::{Direction, JournalEntry, JournalRead, read_journal};
+pub use oneshot::{OneShotError, codex_prefix, codex_version, generate_schema};
 pub use reader::MAX_LINE_BYTES;
 pub use session::{Session, ShutdownReport};
 pub use tools::{ToolCall, ToolDispatch, ToolResult};
