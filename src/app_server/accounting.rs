@@ -112,8 +112,14 @@ impl Accounting {
     pub(crate) fn record_event(&mut self, method: &str, progress: bool) {
         let now = crate::clock::now_ms();
         self.event_count += 1;
-        if self.last_event_type.as_deref() != Some(method) {
-            self.last_event_type = Some(method.to_string());
+        // Reuses the string's buffer: this runs for every delta.
+        match &mut self.last_event_type {
+            Some(last) if last == method => {}
+            Some(last) => {
+                last.clear();
+                last.push_str(method);
+            }
+            None => self.last_event_type = Some(method.to_string()),
         }
         self.last_event_at_ms = Some(now);
         if progress {

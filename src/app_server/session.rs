@@ -18,7 +18,7 @@ use super::accounting::{Accounting, Activity, ActivityKind, is_progress};
 use super::child::{self, Child, Stdin, describe_exit};
 use super::journal::Journal;
 use super::policy::{self, Answer};
-use super::reader::{self, Event};
+use super::reader::{self, Batch, Event, Parsed, Span};
 use super::tools::ToolResult;
 use super::wire::{self, Incoming};
 use super::{Error, Observer, SessionConfig, ToolDispatch, TurnLimits, TurnOutcome, turn};
@@ -46,6 +46,8 @@ pub struct Session {
     child: Child,
     stdin: Option<Stdin>,
     events: Receiver<Event>,
+    /// The stdout batch being handled, and the index of its next line.
+    pending: Option<(Batch, usize)>,
     /// Cloned into tool worker threads; also keeps `recv` from ever seeing a disconnect.
     pub(crate) events_tx: Sender<Event>,
     readers: Vec<JoinHandle<()>>,
@@ -140,6 +142,7 @@ impl Session {
             child: spawned.child,
             stdin: Some(Stdin::new(spawned.stdin)),
             events,
+            pending: None,
             events_tx: events_tx.clone(),
             readers: Vec::new(),
             journal,
@@ -507,6 +510,14 @@ impl Session {
     /// Journals and accounts every message; stderr and garbage are absorbed here.
     pub(crate) fn receive(&mut self, deadline: Instant) -> Received {
         loop {
+            if let Some(taken) =
+                take_line(&mut self.pending, &mut self.journal, &mut self.accounting)
+            {
+                if let Some(received) = self.after_line(taken) {
+                    return received;
+                }
+                continue;
+            }
             let event = match self.events.try_recv() {
                 Ok(event) => event,
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => {
@@ -525,52 +536,7 @@ impl Session {
                 }
             };
             match event {
-                Event::Message { raw, value } => {
-                    match absorb(&mut self.journal, &mut self.accounting, &raw, value) {
-                        Incoming::Notification { method, params } => {
-                            self.track_items(&method, &params);
-                            return Received::Notification { method, params };
-                        }
-                        Incoming::Request { id, method, params } => {
-                            return Received::Request { id, method, params };
-                        }
-                        Incoming::Response { id, result } => {
-                            return Received::Response {
-                                id,
-                                result: Ok(result),
-                            };
-                        }
-                        Incoming::ErrorResponse { id, code, message } => {
-                            return Received::Response {
-                                id,
-                                result: Err((code, message)),
-                            };
-                        }
-                        Incoming::Unrecognised => {
-                            log::warn!(
-                                "app-server sent an unrecognised message thread_id={}",
-                                self.thread_id
-                            );
-                        }
-                    }
-                }
-                Event::Garbage { text, bytes } => {
-                    self.journal.garbage(&text, bytes);
-                    let preview: String = text.chars().take(120).collect();
-                    log::warn!(
-                        "app-server wrote a non-JSON line to stdout thread_id={} bytes={bytes}: {preview}",
-                        self.thread_id
-                    );
-                }
-                Event::Oversized { bytes } => {
-                    self.journal
-                        .local("oversized_line", json!({"bytes": bytes}));
-                    log::warn!(
-                        "app-server line too long, skipped thread_id={} bytes={bytes}",
-                        self.thread_id
-                    );
-                    return Received::Oversized { bytes };
-                }
+                Event::Stdout(batch) => self.pending = Some((batch, 0)),
                 Event::StdoutClosed { error } => {
                     self.journal.local("stdout_closed", json!({"error": error}));
                     self.ended = true;
@@ -589,6 +555,55 @@ impl Session {
                         result,
                     };
                 }
+            }
+        }
+    }
+
+    /// Turns a taken stdout line into what the caller sees; `None` for lines that are only
+    /// recorded.
+    fn after_line(&mut self, taken: Taken) -> Option<Received> {
+        match taken {
+            Taken::Incoming(incoming) => match incoming {
+                Incoming::Notification { method, params } => {
+                    self.track_items(&method, &params);
+                    Some(Received::Notification { method, params })
+                }
+                Incoming::Request { id, method, params } => {
+                    Some(Received::Request { id, method, params })
+                }
+                Incoming::Response { id, result } => Some(Received::Response {
+                    id,
+                    result: Ok(result),
+                }),
+                Incoming::ErrorResponse { id, code, message } => Some(Received::Response {
+                    id,
+                    result: Err((code, message)),
+                }),
+                Incoming::Unrecognised => {
+                    log::warn!(
+                        "app-server sent an unrecognised message thread_id={}",
+                        self.thread_id
+                    );
+                    None
+                }
+            },
+            Taken::Garbage { text, bytes } => {
+                self.journal.garbage(&text, bytes);
+                let preview: String = text.chars().take(120).collect();
+                log::warn!(
+                    "app-server wrote a non-JSON line to stdout thread_id={} bytes={bytes}: {preview}",
+                    self.thread_id
+                );
+                None
+            }
+            Taken::Oversized(bytes) => {
+                self.journal
+                    .local("oversized_line", json!({"bytes": bytes}));
+                log::warn!(
+                    "app-server line too long, skipped thread_id={} bytes={bytes}",
+                    self.thread_id
+                );
+                Some(Received::Oversized { bytes })
             }
         }
     }
@@ -627,6 +642,38 @@ impl Drop for Session {
             self.stop_child();
         }
     }
+}
+
+/// A stdout line taken from the pending batch.
+#[derive(Debug)]
+enum Taken {
+    Incoming(Incoming),
+    Garbage { text: String, bytes: usize },
+    Oversized(usize),
+}
+
+/// Takes the next line of the pending batch (dropping the batch once it is used up), parsing
+/// and absorbing it in place: the line's bytes are never copied out of the batch.
+fn take_line(
+    pending: &mut Option<(Batch, usize)>,
+    journal: &mut Journal,
+    accounting: &mut Accounting,
+) -> Option<Taken> {
+    let (batch, next) = pending.as_mut()?;
+    let Some(span) = batch.spans.get(*next) else {
+        *pending = None;
+        return None;
+    };
+    *next += 1;
+    Some(match span {
+        Span::Oversized(bytes) => Taken::Oversized(*bytes),
+        Span::Text(range) => match reader::parse_line(&batch.bytes[range.clone()]) {
+            Parsed::Message { raw, value } => {
+                Taken::Incoming(absorb(journal, accounting, raw, value))
+            }
+            Parsed::Garbage { text, bytes } => Taken::Garbage { text, bytes },
+        },
+    })
 }
 
 /// The per-message work every received line gets: journal it, classify it, count it, and
@@ -674,9 +721,13 @@ pub(crate) fn bench_pipeline(
             }
         };
         match event {
-            Event::Message { raw, value } => {
-                absorb(&mut journal, &mut accounting, &raw, value);
-                n_messages += 1;
+            Event::Stdout(batch) => {
+                let mut pending = Some((batch, 0));
+                while let Some(taken) = take_line(&mut pending, &mut journal, &mut accounting) {
+                    if let Taken::Incoming(_) = taken {
+                        n_messages += 1;
+                    }
+                }
             }
             Event::StdoutClosed { .. } => break,
             _ => {}
