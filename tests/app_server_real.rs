@@ -4,7 +4,6 @@
 //! [`MockModel`]; the mock's script decides what "the model" does, and its recorded requests
 //! show what codex sent back. Every wait is bounded by the session's read and idle timeouts.
 
-use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use maestro::app_server::{ActivityKind, NoopObserver, Session, ToolResult, TurnEnd, TurnLimits};
@@ -85,31 +84,30 @@ fn handshake_and_dynamic_tool_round_trip() {
     session.shutdown();
 }
 
-/// A dispatcher whose `slow` call returns only after `fast` has returned, so the replies must
-/// go out in the opposite order to the requests.
+/// A dispatcher whose `slow` call returns only once the journal shows that `fast` was already
+/// answered, so the replies must go out in the opposite order to the requests.
 struct OutOfOrder {
-    fast_done: Mutex<bool>,
-    signal: Condvar,
+    journal: std::path::PathBuf,
 }
 
 impl maestro::app_server::ToolDispatch for OutOfOrder {
     fn call(&self, call: &maestro::app_server::ToolCall) -> ToolResult {
-        match call.tool.as_str() {
-            "fast" => {
-                *self.fast_done.lock().unwrap() = true;
-                self.signal.notify_all();
-                ToolResult::ok("fast result")
-            }
-            _ => {
-                let done = self.fast_done.lock().unwrap();
-                let (done, _) = self
-                    .signal
-                    .wait_timeout_while(done, Duration::from_secs(10), |done| !*done)
-                    .unwrap();
-                assert!(*done, "fast was never dispatched while slow waited");
-                ToolResult::ok("slow result")
-            }
+        if call.tool == "fast" {
+            return ToolResult::ok("fast result");
         }
+        // Polling is the only view the dispatcher has of what the session sent; the session
+        // flushes the journal whenever it waits, which it does while this call is running.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let answered = sent(&self.journal).iter().any(|message| {
+                message.pointer("/result/contentItems/0/text") == Some(&json!("fast result"))
+            });
+            if answered {
+                return ToolResult::ok("slow result");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        ToolResult::failure("fast was never answered while slow waited")
     }
 }
 
@@ -129,8 +127,7 @@ fn parallel_tool_calls_are_answered_out_of_order() {
     config.dynamic_tools = vec![tool("slow"), tool("fast")];
     let mut session = Session::start(config).unwrap();
     let tools = OutOfOrder {
-        fast_done: Mutex::new(false),
-        signal: Condvar::new(),
+        journal: world.journal.clone(),
     };
     let outcome = session.run_turn("go", &tools, &mut NoopObserver, TurnLimits::default());
     assert!(

@@ -30,6 +30,9 @@ const MAX_STDERR_LINE_BYTES: usize = 64 * 1024;
 /// How much of a non-JSON stdout line is kept for the journal and logs.
 pub(crate) const GARBAGE_KEEP_BYTES: usize = 4096;
 
+/// The stdout read buffer: the pipe's default capacity.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
 /// A batch is sent once it holds this many lines or bytes, so a flood still streams.
 const MAX_BATCH_LINES: usize = 256;
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
@@ -115,10 +118,10 @@ pub(crate) fn spawn_stderr(
 }
 
 pub(crate) fn read_stdout(input: impl Read, events: &Sender<Event>) {
-    let mut reader = BufReader::with_capacity(64 * 1024, input);
+    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, input);
     let mut sink = StdoutSink {
         events,
-        batch: Batch::default(),
+        batch: Batch::with_capacity(),
     };
     let result = frame_lines(&mut reader, MAX_LINE_BYTES, &mut sink);
     let error = result.err().map(|error| error.to_string());
@@ -136,11 +139,21 @@ struct StdoutSink<'a> {
 impl StdoutSink<'_> {
     /// Sends the batch, if any; false once the session is gone.
     fn send(&mut self) -> bool {
-        self.batch.spans.is_empty()
-            || self
-                .events
-                .send(Event::Stdout(std::mem::take(&mut self.batch)))
-                .is_ok()
+        if self.batch.spans.is_empty() {
+            return true;
+        }
+        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity());
+        self.events.send(Event::Stdout(batch)).is_ok()
+    }
+}
+
+impl Batch {
+    /// Sized for one read buffer's worth of lines, so filling it rarely reallocates.
+    fn with_capacity() -> Batch {
+        Batch {
+            bytes: Vec::with_capacity(READ_BUFFER_BYTES),
+            spans: Vec::with_capacity(MAX_BATCH_LINES),
+        }
     }
 }
 
