@@ -8,7 +8,7 @@
 //! only and knows nothing of the app-server protocol.
 
 use std::collections::VecDeque;
-use std::io::Read;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -468,14 +468,26 @@ fn respond(
             let _ = request.respond(reply);
         }
         StepKind::Stall => {
+            // Written by hand: tiny_http buffers a streamed body, and a stall must really send
+            // its head and first event (so the client sees an open, silent stream).
             let opening =
                 sse(&[json!({"type": "response.created", "response": {"id": response_id}})]);
-            let reader = StallReader {
-                opening: std::io::Cursor::new(opening),
-                shared: Arc::clone(shared),
-            };
-            let reply = tiny_http::Response::new(status, headers, reader, None, None);
-            let _ = request.respond(reply);
+            let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n");
+            for (name, value) in &step.headers {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+            head.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
+            head.push_str(&format!("{:x}\r\n", opening.len()));
+            let mut writer = request.into_writer();
+            let opened = writer
+                .write_all(head.as_bytes())
+                .and_then(|()| writer.write_all(&opening))
+                .and_then(|()| writer.write_all(b"\r\n"))
+                .and_then(|()| writer.flush());
+            if opened.is_ok() {
+                wait_until_stopped(shared);
+                let _ = writer.write_all(b"0\r\n\r\n").and_then(|()| writer.flush());
+            }
         }
     }
 }
@@ -507,31 +519,19 @@ fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
     tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
 }
 
-/// The body of a stalled reply: the opening event, then a wait until the mock is dropped.
-struct StallReader {
-    opening: std::io::Cursor<Vec<u8>>,
-    shared: Arc<Shared>,
-}
-
-impl Read for StallReader {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.opening.read(buffer)?;
-        if n > 0 {
-            return Ok(n);
+/// Blocks until the mock is dropped (or [`MAX_STALL`] passes).
+fn wait_until_stopped(shared: &Shared) {
+    let deadline = Instant::now() + MAX_STALL;
+    let mut stopping = lock(&shared.stopping);
+    while !*stopping {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
         }
-        let deadline = Instant::now() + MAX_STALL;
-        let mut stopping = lock(&self.shared.stopping);
-        while !*stopping && Instant::now() < deadline {
-            stopping = match self
-                .shared
-                .stopped
-                .wait_timeout(stopping, deadline - Instant::now())
-            {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
-        }
-        Ok(0)
+        stopping = match shared.stopped.wait_timeout(stopping, deadline - now) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
     }
 }
 
@@ -596,6 +596,38 @@ mod tests {
         assert!(body.contains("response.output_text.delta"));
         assert!(!body.contains("response.completed"));
         assert!(mock.wait_for_requests(1, Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_stall_sends_its_opening_then_holds_the_stream_until_dropped() {
+        use std::io::Read;
+        let mock = MockModel::start(vec![Step::stall()]).unwrap();
+        let url = format!("{}/responses", mock.base_url());
+        let (opened_tx, opened) = std::sync::mpsc::channel();
+        let client = std::thread::spawn(move || {
+            let mut response = ureq::post(&url).send("{}").unwrap();
+            let mut reader = response.body_mut().as_reader();
+            let mut body = Vec::new();
+            let mut chunk = [0u8; 256];
+            loop {
+                let n = reader.read(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..n]);
+                if String::from_utf8_lossy(&body).contains("response.created") {
+                    let _ = opened_tx.send(());
+                }
+            }
+            String::from_utf8(body).unwrap()
+        });
+        // The opening arrives while the reply is still stalled...
+        opened.recv_timeout(Duration::from_secs(10)).unwrap();
+        // ...and the stream ends, without a completion, once the mock goes away.
+        drop(mock);
+        let body = client.join().unwrap();
+        assert!(body.starts_with("event: response.created\n"), "{body}");
+        assert!(!body.contains("response.completed"));
     }
 
     #[test]

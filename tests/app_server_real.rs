@@ -252,23 +252,47 @@ fn token_totals_accumulate_across_two_turns_on_one_thread() {
 }
 
 #[test]
-fn model_http_500_fails_the_turn_before_the_idle_timeout() {
+fn model_http_errors_fail_the_turn_before_the_idle_timeout() {
     let codex = codex_or_skip!();
-    let mock = MockModel::start(vec![Step::http_error(500, "mock says boom")]).unwrap();
+    let mock = MockModel::start(vec![
+        Step::http_error(500, "mock says boom"),
+        Step::http_error(400, "mock says bad request"),
+    ])
+    .unwrap();
     let world = CodexWorld::new("real-500", &codex, &mock.codex_config());
     let mut session = Session::start(world.session_config()).unwrap();
-    let outcome = session.run_turn(
-        "fail",
-        &RecordingTools::echo(),
-        &mut NoopObserver,
-        TurnLimits::default(),
-    );
+    let tools = RecordingTools::echo();
+    let outcome = session.run_turn("fail", &tools, &mut NoopObserver, TurnLimits::default());
     let TurnEnd::Failed { error } = &outcome.end else {
         panic!("{outcome:?}")
     };
     assert_eq!(error.codex_error_info, Some(json!("internalServerError")));
     assert!(!outcome.session_ended);
     assert_eq!(mock.requests().len(), 1, "retries are off");
+    let outcome = session.run_turn("again", &tools, &mut NoopObserver, TurnLimits::default());
+    let TurnEnd::Failed { error } = &outcome.end else {
+        panic!("{outcome:?}")
+    };
+    assert!(error.message.contains("mock says bad request"), "{error:?}");
+    assert_eq!(error.codex_error_info, Some(json!("other")));
+}
+
+#[test]
+fn a_stalled_stream_fails_at_codex_stream_idle_timeout() {
+    let codex = codex_or_skip!();
+    let mock = MockModel::start(vec![Step::stall()]).unwrap();
+    let mut config = mock.codex_config();
+    config.stream_idle_timeout_ms = Some(1000);
+    let world = CodexWorld::new("real-stall", &codex, &config);
+    let mut session = Session::start(world.session_config()).unwrap();
+    let outcome = session.run_turn(
+        "stall",
+        &RecordingTools::echo(),
+        &mut NoopObserver,
+        TurnLimits::default(),
+    );
+    assert!(matches!(outcome.end, TurnEnd::Failed { .. }), "{outcome:?}");
+    assert!(!outcome.session_ended);
 }
 
 #[test]
