@@ -225,6 +225,15 @@ fn a_missing_program_is_a_spawn_error() {
             .to_string()
             .starts_with("cannot start app-server '/nonexistent/codex' in ")
     );
+    let mut config = fake_config(dir.path(), "happy");
+    config.cwd = dir.join("no-such-lane");
+    let error = Session::start(config).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("no-such-lane: the working directory does not exist;"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -33,6 +33,17 @@ pub(crate) struct Child {
 /// in `remove_env` absent and `extra_env` added.
 pub(crate) fn spawn(config: &SessionConfig) -> Result<Spawned, Error> {
     let (program, args) = config.command.split_first().ok_or(Error::EmptyCommand)?;
+    if !config.cwd.is_dir() {
+        // Otherwise the spawn fails with a bare ENOENT that reads as "codex is missing".
+        return Err(Error::Spawn {
+            program: program.clone(),
+            cwd: config.cwd.clone(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the working directory does not exist",
+            ),
+        });
+    }
     let mut command = Command::new(program);
     command
         .args(args)

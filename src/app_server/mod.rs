@@ -54,7 +54,8 @@ pub struct SessionConfig {
     pub cwd: PathBuf,
     /// Environment variable names removed from the child's environment (the secrets).
     pub remove_env: Vec<String>,
-    /// Variables added to the child's environment (for example `CODEX_HOME`).
+    /// Variables added to the child's environment (for example `CODEX_HOME`). Their names are
+    /// journaled, their values are not; still, secrets do not belong here.
     pub extra_env: Vec<(String, String)>,
     /// Sent as `developerInstructions` on `thread/start` when not empty.
     pub developer_instructions: String,
