@@ -154,7 +154,8 @@ fn silence_mid_turn_times_out_then_escalates_to_a_kill() {
     let dir = TestDir::new("fake-silence");
     let mut config = fake_config(dir.path(), "silence");
     config.turn_idle_timeout = Duration::from_millis(500);
-    config.read_timeout = Duration::from_millis(500);
+    // Also the interrupt grace (capped at 10 s): the time the silent fake gets to answer.
+    config.read_timeout = Duration::from_secs(1);
     let mut session = Session::start(config).unwrap();
     let pid = session.pid();
     let outcome = turn(&mut session);
@@ -396,11 +397,11 @@ fn exceeding_the_token_budget_interrupts_the_turn() {
 fn a_slow_tool_does_not_count_as_idle() {
     let dir = TestDir::new("fake-slow-tool");
     let mut config = fake_config(dir.path(), "slow_tool");
-    config.turn_idle_timeout = Duration::from_millis(300);
+    config.turn_idle_timeout = Duration::from_millis(500);
     let mut session = Session::start(config).unwrap();
-    // The tool takes longer than the idle timeout; the turn waits on Maestro, not on codex.
+    // The tool takes three idle timeouts; the turn waits on Maestro, not on codex.
     let tools = RecordingTools::new(|_| {
-        std::thread::sleep(Duration::from_millis(800));
+        std::thread::sleep(Duration::from_millis(1500));
         ToolResult::ok("finally")
     });
     let outcome = session.run_turn("go", &tools, &mut NoopObserver, TurnLimits::default());
