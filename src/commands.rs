@@ -6,10 +6,12 @@
 
 use std::io::Write;
 
-use crate::cli::Command;
-use crate::config::Lookup;
+use crate::cli::{Command, RunArgs};
+use crate::config::{self, Lookup};
 use crate::exit::Exit;
-use crate::settings;
+use crate::tracker::Issue;
+use crate::workspace::Layout;
+use crate::{claims, dry_run, settings, tracker};
 
 /// Runs one command to completion.
 pub fn execute(command: Command) -> Exit {
@@ -17,9 +19,44 @@ pub fn execute(command: Command) -> Exit {
     match command {
         Command::Help(_) | Command::Version => Exit::Success,
         Command::Probe(args) => crate::probe::run(&args, &lookup),
-        Command::Status(args) => with_settings(args.config.as_deref(), &lookup, "status"),
+        Command::Status(args) => status(&args, &lookup),
+        Command::Run(args) if args.dry_run => dry_run(&args, &lookup),
         Command::Run(args) => with_settings(args.config.as_deref(), &lookup, "run --once"),
         Command::Daemon(args) => with_settings(args.config.as_deref(), &lookup, "daemon"),
+    }
+}
+
+/// `maestro status`: needs only maestro.toml (a broken WORKFLOW.md must not hide the lanes).
+fn status(args: &crate::cli::StatusArgs, lookup: &Lookup) -> Exit {
+    let config = match crate::config::load(args.config.as_deref(), lookup) {
+        Ok(config) => config,
+        Err(error) => {
+            report(&error);
+            return Exit::Usage;
+        }
+    };
+    let snapshot = crate::status::build(&config, args.limit);
+    let text = if args.json {
+        format!("{}\n", crate::status::to_json(&snapshot))
+    } else {
+        crate::status::render_text(&snapshot)
+    };
+    print(&text)
+}
+
+/// Writes `text` to stdout; a closed pipe is not an error.
+pub fn print(text: &str) -> Exit {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Exit::Success,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Exit::Success,
+        Err(error) => {
+            eprintln!("maestro: cannot write to stdout: {error}");
+            Exit::Failure
+        }
     }
 }
 
@@ -39,6 +76,61 @@ fn with_settings(explicit: Option<&std::path::Path>, lookup: &Lookup, name: &str
             report(&error);
             Exit::Usage
         }
+    }
+}
+
+/// `run --once --dry-run`: reads only. Without any config it explains that there is nothing to
+/// do and succeeds, so a fresh checkout can run it; a `--config` path that does not exist is
+/// still a usage error (a typo must not look like success).
+fn dry_run(args: &RunArgs, lookup: &Lookup) -> Exit {
+    let settings = match settings::load(args.config.as_deref(), lookup) {
+        Ok(settings) => settings,
+        Err(settings::Error::Config(config::Error::NotFound { .. })) if args.config.is_none() => {
+            return print("dry run: no maestro config found; nothing to execute.\n");
+        }
+        Err(error) => {
+            report(&error);
+            return Exit::Usage;
+        }
+    };
+    for warning in &settings.workflow.warnings {
+        log::warn!(
+            "workflow warning: {warning} path={}",
+            settings.workflow.path.display()
+        );
+    }
+    let tracker = match tracker::open(&settings.config, &settings.project_slug) {
+        Ok(tracker) => tracker,
+        Err(error) => return tracker_failure(&error),
+    };
+    // No leases and no attempt history exist yet in this build: every slot is free and every
+    // issue would get attempt 1.
+    let layout = Layout::new(&settings.config.workspace_root);
+    let execution = &settings.workflow.execution;
+    let inputs_for = |issues: &[Issue]| {
+        let local = claims::gather(&layout, execution, issues, true);
+        for problem in &local.problems {
+            log::warn!("state file problem: {problem}");
+        }
+        dry_run::Inputs {
+            claims: local.claims,
+            prior_attempts: local.prior_attempts,
+        }
+    };
+    match dry_run::build_with(&settings, tracker.as_ref(), inputs_for) {
+        Ok(report) if args.json => print(&dry_run::render_json(&report)),
+        Ok(report) => print(&dry_run::render_text(&report)),
+        Err(error) => tracker_failure(&error),
+    }
+}
+
+/// Tracker errors the operator fixes in the config exit 2; the rest are runtime failures.
+fn tracker_failure(error: &tracker::Error) -> Exit {
+    report(error);
+    if error.is_config() {
+        Exit::Usage
+    } else {
+        Exit::Failure
     }
 }
 

@@ -33,7 +33,8 @@ pub struct ServiceConfig {
     pub path: PathBuf,
     /// Project id, `[a-z0-9-]+`: used in lane branch names and to scope state.
     pub id: String,
-    /// Absolute path of the source git checkout.
+    /// Absolute path of the source git checkout (a relative value in the file resolves against
+    /// the config file's directory).
     pub repo_root: PathBuf,
     /// WORKFLOW.md, relative to `repo_root`.
     pub workflow_path: PathBuf,
@@ -52,22 +53,38 @@ pub struct TrackerConfig {
     pub provider: Provider,
     /// May also come from WORKFLOW.md; see [`crate::settings`].
     pub project_slug: Option<String>,
-    /// Name of the environment variable holding the Linear API key.
+    /// Name of the environment variable holding the Linear API key (required for linear).
     pub api_key_env_var: Option<String>,
     pub api_url: String,
+    /// Absolute directory of issue files; set exactly when `provider` is [`Provider::Local`].
+    pub issues_dir: Option<PathBuf>,
 }
 
 /// Which tracker backs the project.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Provider {
+    /// Linear's GraphQL API.
     Linear,
+    /// Markdown issue files in `[tracker] issues_dir`: demos, scripts, no account needed.
+    Local,
 }
 
 impl Provider {
+    /// Every provider, for messages that list the accepted values.
+    pub const ALL: [Provider; 2] = [Provider::Linear, Provider::Local];
+
     pub fn name(self) -> &'static str {
         match self {
             Provider::Linear => "linear",
+            Provider::Local => "local",
         }
+    }
+
+    /// The provider called `name` (trimmed, exact case).
+    pub fn from_name(name: &str) -> Option<Provider> {
+        Provider::ALL
+            .into_iter()
+            .find(|provider| provider.name() == name.trim())
     }
 }
 
@@ -298,29 +315,28 @@ fn read_config(
     };
 
     let repo_root = match root.string("repo_root", problems) {
+        None if root.contains("repo_root") => None,
         None => {
             problems.push(missing(
                 &root,
                 "repo_root",
-                "the absolute path of the source git checkout",
+                "the path of the source git checkout",
             ));
             None
         }
+        Some(value) if value.get_ref().trim().is_empty() => {
+            problems.push(Problem {
+                span: value.span(),
+                field: "repo_root".into(),
+                message: "must not be empty; give the path of the source git checkout".into(),
+            });
+            None
+        }
+        // Relative to the config file's directory, so a config checked in next to the code
+        // (fixtures/demo/maestro.toml) works wherever the repository is cloned.
         Some(value) => {
-            let expanded = expand_home(value.get_ref(), home);
-            if expanded.is_absolute() {
-                Some(normalize(&expanded))
-            } else {
-                problems.push(Problem {
-                    span: value.span(),
-                    field: "repo_root".into(),
-                    message: format!(
-                        "`{}` must be an absolute path (or start with ~/)",
-                        value.get_ref()
-                    ),
-                });
-                None
-            }
+            let expanded = expand_home(value.get_ref().trim(), home);
+            Some(normalize(&config_dir.join(expanded)))
         }
     };
 
@@ -355,7 +371,7 @@ fn read_config(
         }
     };
 
-    let tracker = read_tracker(&mut root, problems);
+    let tracker = read_tracker(&mut root, config_dir, home, problems);
     let github = read_github(&mut root, problems);
     let agent = read_agent(&mut root, problems);
     let operator_http = read_operator_http(&mut root, problems);
@@ -374,26 +390,34 @@ fn read_config(
     })
 }
 
-fn read_tracker(root: &mut Table<'_, '_>, problems: &mut Vec<Problem>) -> Option<TrackerConfig> {
+fn read_tracker(
+    root: &mut Table<'_, '_>,
+    config_dir: &Path,
+    home: Option<&Path>,
+    problems: &mut Vec<Problem>,
+) -> Option<TrackerConfig> {
     let Some(mut table) = root.table("tracker", problems) else {
         if !root.contains("tracker") {
             problems.push(missing(
                 root,
                 "tracker",
-                "a [tracker] table with at least api_key_env_var",
+                "a [tracker] table (api_key_env_var for linear, or provider = \"local\" with issues_dir)",
             ));
         }
         return None;
     };
     let provider = match table.string("provider", problems) {
         None => Some(Provider::Linear),
-        Some(value) => match value.get_ref().trim() {
-            "linear" => Some(Provider::Linear),
-            other => {
+        Some(value) => match Provider::from_name(value.get_ref()) {
+            Some(provider) => Some(provider),
+            None => {
                 problems.push(Problem {
                     span: value.span(),
                     field: table.field("provider"),
-                    message: format!("unknown tracker provider `{other}`; expected \"linear\""),
+                    message: format!(
+                        "unknown tracker provider `{}`; expected \"linear\" or \"local\"",
+                        value.get_ref().trim()
+                    ),
                 });
                 None
             }
@@ -412,12 +436,51 @@ fn read_tracker(root: &mut Table<'_, '_>, problems: &mut Vec<Problem>) -> Option
         ));
     }
     let api_url = http_url(&mut table, "api_url", DEFAULT_LINEAR_API_URL, problems);
+    let issues_dir = match (provider, table.string("issues_dir", problems)) {
+        (Some(Provider::Local), None) => {
+            if !table.contains("issues_dir") {
+                problems.push(missing(
+                    &table,
+                    "issues_dir",
+                    "the directory of issue files, e.g. \"issues\" (relative to this file)",
+                ));
+            }
+            None
+        }
+        (Some(Provider::Local), Some(value)) if value.get_ref().trim().is_empty() => {
+            problems.push(Problem {
+                span: value.span(),
+                field: table.field("issues_dir"),
+                message: "must not be empty; give the directory of issue files".into(),
+            });
+            None
+        }
+        (Some(Provider::Local), Some(value)) => {
+            let expanded = expand_home(value.get_ref().trim(), home);
+            Some(normalize(&config_dir.join(expanded)))
+        }
+        (Some(Provider::Linear), Some(value)) => {
+            problems.push(Problem {
+                span: value.span(),
+                field: table.field("issues_dir"),
+                message: "only used with provider = \"local\"; remove it or set the provider"
+                    .into(),
+            });
+            None
+        }
+        (_, _) => None,
+    };
     table.finish(problems);
+    let provider = provider?;
+    if provider == Provider::Local && issues_dir.is_none() {
+        return None;
+    }
     Some(TrackerConfig {
-        provider: provider?,
+        provider,
         project_slug,
         api_key_env_var,
         api_url: api_url?,
+        issues_dir,
     })
 }
 

@@ -9,14 +9,24 @@
 
 pub mod app_server;
 pub mod atomic_file;
+pub mod claims;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod dry_run;
 pub mod exit;
+pub mod github;
 pub mod logging;
 pub mod mock_model;
+pub mod operator_http;
 pub mod probe;
+pub mod selection;
 pub mod settings;
+pub mod shell;
+pub mod signals;
+pub mod status;
 pub mod toml_fields;
+pub mod tracker;
 pub mod workflow;
+pub mod workspace;

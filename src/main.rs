@@ -4,7 +4,6 @@
 //! code the process gets. A closed stdout (`maestro status | head -1`) counts as success, the
 //! usual Unix convention for filters.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use maestro::cli::{self, Command};
@@ -19,27 +18,12 @@ fn main() -> ExitCode {
         }
     };
     let exit = match command {
-        Command::Help(topic) => print(&cli::help_text(topic)),
-        Command::Version => print(&format!("{}\n", cli::version_text())),
+        Command::Help(topic) => maestro::commands::print(&cli::help_text(topic)),
+        Command::Version => maestro::commands::print(&format!("{}\n", cli::version_text())),
         command => {
             maestro::logging::init();
             maestro::commands::execute(command)
         }
     };
     exit.into()
-}
-
-fn print(text: &str) -> Exit {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => Exit::Success,
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Exit::Success,
-        Err(error) => {
-            eprintln!("maestro: cannot write to stdout: {error}");
-            Exit::Failure
-        }
-    }
 }

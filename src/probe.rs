@@ -62,8 +62,8 @@ pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Exit {
     );
     let scratch = Scratch::new();
     let steps: [(&str, &Step); 3] = [
-        ("command", &|_| {
-            app_server::codex_version(&agent.command, &secrets, ONESHOT_TIMEOUT)
+        ("command", &|dir| {
+            app_server::codex_version(&agent.command, &secrets, dir, ONESHOT_TIMEOUT)
                 .map_err(|error| with_install_hint(&error.to_string()))
         }),
         ("schema", &|dir| {
@@ -130,7 +130,7 @@ fn with_install_hint(error: &str) -> String {
 
 fn check_schema_step(command: &[String], secrets: &[String], dir: &Path) -> Result<String, String> {
     let out = dir.join("schema");
-    app_server::generate_schema(command, secrets, &out, ONESHOT_TIMEOUT)
+    app_server::generate_schema(command, secrets, &out, dir, ONESHOT_TIMEOUT)
         .map_err(|error| error.to_string())?;
     check_schema(&out)?;
     let methods: Vec<&str> = REQUIRED_METHODS.iter().map(|(_, method)| *method).collect();

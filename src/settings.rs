@@ -118,13 +118,16 @@ pub fn load(explicit: Option<&Path>, lookup: &Lookup) -> Result<Settings, Error>
 /// Cross-checks an already loaded config and workflow.
 pub fn combine(config: ServiceConfig, workflow: Workflow) -> Result<Settings, Error> {
     let project_slug = project_slug(&config, &workflow)?;
-    if config.tracker.provider.name() != workflow.tracker.provider {
-        return Err(Error::ProviderConflict {
-            config_path: config.path.clone(),
-            config_provider: config.tracker.provider.name().to_string(),
-            workflow_path: workflow.path.clone(),
-            workflow_provider: workflow.tracker.provider.clone(),
-        });
+    // WORKFLOW.md may leave the provider unset; only an explicit disagreement is an error.
+    if let Some(workflow_provider) = workflow.tracker.provider {
+        if workflow_provider != config.tracker.provider {
+            return Err(Error::ProviderConflict {
+                config_path: config.path.clone(),
+                config_provider: config.tracker.provider.name().to_string(),
+                workflow_path: workflow.path.clone(),
+                workflow_provider: workflow_provider.name().to_string(),
+            });
+        }
     }
     Ok(Settings {
         config,

@@ -43,6 +43,7 @@ fn defaults_fill_everything_optional() {
         PathBuf::from("/srv/demo/.workspaces")
     );
     assert_eq!(config.tracker.provider, Provider::Linear);
+    assert_eq!(config.tracker.issues_dir, None);
     assert_eq!(config.tracker.api_url, "https://api.linear.app/graphql");
     assert_eq!(config.tracker.project_slug, None);
     assert_eq!(config.github.api_url, "https://api.github.com");
@@ -80,6 +81,64 @@ fn workspace_root_relative_to_config_dir_and_tilde() {
     assert_eq!(
         parse(&text).unwrap().workspace_root,
         PathBuf::from("/home/op/lanes")
+    );
+}
+
+#[test]
+fn relative_repo_root_resolves_against_the_config_directory() {
+    let text = MINIMAL.replace("\"/srv/demo\"", "\"../src/demo/\"");
+    let config = parse(&text).unwrap();
+    assert_eq!(config.repo_root, PathBuf::from("/etc/src/demo"));
+    assert_eq!(
+        config.workspace_root,
+        PathBuf::from("/etc/src/demo/.workspaces")
+    );
+    let config = parse(&MINIMAL.replace("\"/srv/demo\"", "\".\"")).unwrap();
+    assert_eq!(config.repo_root, PathBuf::from("/etc/maestro"));
+}
+
+#[test]
+fn local_provider_needs_issues_dir_and_no_api_key() {
+    let local = "id = \"demo\"\nrepo_root = \"/srv/demo\"\n[tracker]\nprovider = \"local\"\n";
+    let config = parse(&format!("{local}issues_dir = \"issues\"\n")).unwrap();
+    assert_eq!(config.tracker.provider, Provider::Local);
+    assert_eq!(
+        config.tracker.issues_dir,
+        Some(PathBuf::from("/etc/maestro/issues"))
+    );
+    assert_eq!(config.tracker.api_key_env_var, None);
+    assert!(config.secret_env_vars().is_empty());
+    let config = parse(&format!("{local}issues_dir = \"/var/issues\"\n")).unwrap();
+    assert_eq!(
+        config.tracker.issues_dir,
+        Some(PathBuf::from("/var/issues"))
+    );
+
+    check_error(
+        local,
+        "field `tracker.issues_dir`: missing required key `issues_dir`: the directory of issue files",
+    );
+    check_error(
+        &format!("{local}issues_dir = \" \"\n"),
+        "field `tracker.issues_dir`: must not be empty",
+    );
+    check_error(
+        &format!("{MINIMAL}issues_dir = \"issues\"\n"),
+        "field `tracker.issues_dir`: only used with provider = \"local\"",
+    );
+}
+
+#[test]
+fn the_demo_config_loads_wherever_the_repository_is() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let path = root.join("fixtures/demo/maestro.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let config = config::parse(&path, &text, None).unwrap();
+    assert_eq!(config.tracker.provider, Provider::Local);
+    assert_eq!(config.repo_root, config::normalize(root));
+    assert_eq!(
+        config.tracker.issues_dir,
+        Some(config::normalize(&root.join("fixtures/demo/issues")))
     );
 }
 
@@ -123,8 +182,8 @@ fn bad_values_name_line_column_and_field() {
         "maestro.toml:2:6: field `id`: `My App` is not a valid project id",
     );
     check_error(
-        &MINIMAL.replace("\"/srv/demo\"", "\"srv/demo\""),
-        "maestro.toml:3:13: field `repo_root`: `srv/demo` must be an absolute path",
+        &MINIMAL.replace("\"/srv/demo\"", "\"  \""),
+        "maestro.toml:3:13: field `repo_root`: must not be empty",
     );
     check_error(
         &format!("workflow_path = \"/abs/WORKFLOW.md\"\n{MINIMAL}"),
@@ -144,7 +203,7 @@ fn bad_values_name_line_column_and_field() {
     );
     check_error(
         &format!("{MINIMAL}provider = \"jira\"\n"),
-        "field `tracker.provider`: unknown tracker provider `jira`",
+        "field `tracker.provider`: unknown tracker provider `jira`; expected \"linear\" or \"local\"",
     );
     check_error(
         &format!("{MINIMAL}[operator_http]\nlisten_address = \"localhost\"\n"),
@@ -245,8 +304,8 @@ fn bad_toml_is_located() {
 
 #[test]
 fn several_problems_are_reported_together_in_file_order() {
-    let error = parse("id = \"Bad Id\"\nrepo_root = \"rel\"\n[tracker]\napi_key_env_var = \"K\"\n")
-        .unwrap_err();
+    let error =
+        parse("id = \"Bad Id\"\nrepo_root = 3\n[tracker]\napi_key_env_var = \"K\"\n").unwrap_err();
     let Error::Invalid { diagnostics, .. } = &error else {
         panic!("expected Invalid, got {error:?}");
     };

@@ -11,7 +11,23 @@ mod app_server_real;
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
+/// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
+mod dry_run;
+/// The GitHub PR check against the fake GitHub.
+mod github;
+/// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
+mod lane;
+/// The operator HTTP endpoint over loopback: routes, shapes, metrics, slow clients.
+mod operator_http;
 /// `maestro protocol probe`: the real codex passes; each failing step is named.
 mod probe;
+/// Eligibility rules and dispatch order, table-driven.
+mod selection;
+/// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
+mod status;
+/// The Linear adapter against the fake Linear: paging, normalization, mutations, faults.
+mod tracker_linear;
+/// The local file tracker: reading, write-backs, comments, format errors.
+mod tracker_local;
 /// WORKFLOW.md: front matter, every validation rule, last-known-good reload.
 mod workflow;

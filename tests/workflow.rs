@@ -32,7 +32,7 @@ fn without_front_matter_the_whole_file_is_the_body_and_defaults_apply() {
     let workflow = parse("\n  Fix the issue carefully.\n\n").unwrap();
     assert_eq!(workflow.body, "Fix the issue carefully.");
     let tracker = &workflow.tracker;
-    assert_eq!(tracker.provider, "linear");
+    assert_eq!(tracker.provider, None, "unset: maestro.toml alone decides");
     assert_eq!(tracker.startable_states, vec!["Todo"]);
     assert_eq!(
         tracker.terminal_states,
@@ -370,6 +370,29 @@ fn project_slug_may_come_from_either_file_but_not_disagree() {
         error
             .to_string()
             .starts_with("no project slug: set tracker.project_slug in")
+    );
+}
+
+#[test]
+fn provider_is_checked_only_when_workflow_md_names_one() {
+    let dir = TestDir::new("settings-provider");
+    let local = parse("+++\nversion = 1\n[tracker]\nprovider = \"local\"\n+++\n").unwrap();
+    assert_eq!(local.tracker.provider, Some(config::Provider::Local));
+    let unset = parse("body only").unwrap();
+    let settings = settings::combine(service_config(&dir, Some("p")), unset).unwrap();
+    assert_eq!(settings.config.tracker.provider, config::Provider::Linear);
+
+    let error = settings::combine(service_config(&dir, Some("p")), local).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "tracker provider conflict: {} says \"linear\" but /repo/WORKFLOW.md says \"local\"; make them agree",
+            dir.join("maestro.toml").display()
+        )
+    );
+    check_error(
+        "+++\nversion = 1\n[tracker]\nprovider = \"jira\"\n+++\n",
+        "field `tracker.provider`: unknown tracker provider `jira`; expected \"linear\" or \"local\"",
     );
 }
 

@@ -1,6 +1,6 @@
 //! The child process: spawn in its own process group, observe its exit, kill the group.
 //!
-//! Owns the `std::process::Child` and the only `libc::kill` calls Maestro makes on codex.
+//! Owns the `std::process::Child` of a session; signals go through [`crate::signals`].
 //! It does not read or write the pipes (the reader threads and the session do) and does not
 //! decide *when* to stop the child (the session's shutdown sequence does).
 
@@ -113,17 +113,10 @@ impl Child {
         }
     }
 
-    /// Sends `signal` to every process in the child's group. Errors (an empty group) are
-    /// ignored: the point is that nothing in the group survives.
+    /// Sends `signal` to every process in the child's group. A group that is already gone is
+    /// not an error: the point is that nothing in it survives.
     pub fn signal_group(&self, signal: libc::c_int) {
-        let Ok(pgid) = libc::pid_t::try_from(self.pid()) else {
-            return;
-        };
-        // SAFETY: kill(2) has no memory-safety preconditions; a negative pid addresses the
-        // process group the child leads (created by process_group(0) at spawn).
-        unsafe {
-            libc::kill(-pgid, signal);
-        }
+        crate::signals::signal_group(self.pid(), signal);
     }
 }
 

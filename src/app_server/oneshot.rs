@@ -1,14 +1,14 @@
 //! One-shot codex commands outside a session: `codex --version` and
 //! `codex app-server generate-json-schema`, which `protocol probe` runs before a live session.
 //!
-//! They live here so that only `app_server` ever starts codex. Each runs with a deadline, in
-//! its own process group, with the secret variables removed, and its output fully read.
+//! They live here so that only `app_server` ever decides to start codex; the bounded run itself
+//! (own process group, deadline, secrets removed, output tail) is [`crate::shell`]'s.
 
 use std::fmt;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::shell;
 
 /// Why a one-shot codex command did not produce what was asked.
 #[derive(Debug)]
@@ -28,8 +28,8 @@ pub enum OneShotError {
     Failed {
         command: String,
         exit: String,
-        /// The last non-empty stderr line (ANSI stripped).
-        stderr: String,
+        /// The last non-empty line it printed (ANSI stripped).
+        last_line: String,
     },
 }
 
@@ -46,11 +46,11 @@ impl fmt::Display for OneShotError {
             OneShotError::Failed {
                 command,
                 exit,
-                stderr,
+                last_line,
             } => {
                 write!(f, "'{command}' failed ({exit})")?;
-                if !stderr.is_empty() {
-                    write!(f, ": {stderr}")?;
+                if !last_line.is_empty() {
+                    write!(f, ": {last_line}")?;
                 }
                 Ok(())
             }
@@ -76,28 +76,25 @@ pub fn codex_prefix(command: &[String]) -> &[String] {
     }
 }
 
-/// `<prefix> --version`: the first line it prints, such as `codex-cli 0.169.0`.
+/// `<prefix> --version` in `cwd`: the last line it prints, such as `codex-cli 0.169.0`.
 pub fn codex_version(
     command: &[String],
     remove_env: &[String],
+    cwd: &Path,
     timeout: Duration,
 ) -> Result<String, OneShotError> {
     let mut words = codex_prefix(command).to_vec();
     words.push("--version".into());
-    let stdout = run(&words, remove_env, timeout)?;
-    Ok(stdout
-        .lines()
-        .map(str::trim)
-        .find(|line| !line.is_empty())
-        .unwrap_or("(no version printed)")
-        .to_string())
+    let output = run(&words, remove_env, cwd, timeout)?;
+    Ok(last_line(&output).unwrap_or_else(|| "(no version printed)".to_string()))
 }
 
-/// `<prefix> app-server generate-json-schema --experimental --out <out_dir>`.
+/// `<prefix> app-server generate-json-schema --experimental --out <out_dir>` in `cwd`.
 pub fn generate_schema(
     command: &[String],
     remove_env: &[String],
     out_dir: &Path,
+    cwd: &Path,
     timeout: Duration,
 ) -> Result<(), OneShotError> {
     let mut words = codex_prefix(command).to_vec();
@@ -111,93 +108,60 @@ pub fn generate_schema(
         .map(String::from),
     );
     words.push(out_dir.display().to_string());
-    run(&words, remove_env, timeout).map(drop)
+    run(&words, remove_env, cwd, timeout).map(drop)
 }
 
-/// Runs `words` to completion within `timeout` and returns its stdout.
-fn run(words: &[String], remove_env: &[String], timeout: Duration) -> Result<String, OneShotError> {
+/// Runs `words` to completion within `timeout`; its (merged, tail) output on success.
+fn run(
+    words: &[String],
+    remove_env: &[String],
+    cwd: &Path,
+    timeout: Duration,
+) -> Result<String, OneShotError> {
     let (program, args) = words.split_first().ok_or(OneShotError::EmptyCommand)?;
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    for name in remove_env {
-        command.env_remove(name);
-    }
-    let mut child = command.spawn().map_err(|source| OneShotError::Spawn {
-        program: program.clone(),
-        source,
-    })?;
-    // Both pipes are drained on their own threads so a chatty child cannot block on either.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let outcome =
+        shell::run_program(program, &args, cwd, remove_env, &[], timeout).map_err(|source| {
+            OneShotError::Spawn {
+                program: program.clone(),
+                source,
             }
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            _ => break None,
-        }
-    };
-    let display = words.join(" ");
-    let Some(status) = status else {
-        if let Ok(pgid) = libc::pid_t::try_from(child.id()) {
-            // SAFETY: kill(2) on the process group this child leads; no memory involved.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
-        }
-        let _ = child.wait();
+        })?;
+    let command = words.join(" ");
+    if outcome.timed_out {
         return Err(OneShotError::TimedOut {
-            command: display,
+            command,
             after: timeout,
         });
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    if status.success() {
-        Ok(stdout)
-    } else {
-        let last = stderr
-            .lines()
-            .map(|line| super::reader::strip_ansi(line).trim().to_string())
-            .rfind(|line| !line.is_empty())
-            .unwrap_or_default();
-        Err(OneShotError::Failed {
-            command: display,
-            exit: super::child::describe_exit(status),
-            stderr: last,
-        })
     }
+    if outcome.success() {
+        return Ok(outcome.output_tail);
+    }
+    Err(OneShotError::Failed {
+        command,
+        exit: outcome.exit_code.map_or_else(
+            || "killed by a signal".to_string(),
+            |code| format!("exit code {code}"),
+        ),
+        last_line: last_line(&outcome.output_tail).unwrap_or_default(),
+    })
+}
+
+/// The last non-blank line, ANSI stripped and trimmed.
+fn last_line(output: &str) -> Option<String> {
+    output
+        .lines()
+        .map(|line| super::reader::strip_ansi(line).trim().to_string())
+        .rfind(|line| !line.is_empty())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cwd() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
 
     fn words(text: &str) -> Vec<String> {
         text.split_whitespace().map(String::from).collect()
@@ -215,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn failures_name_the_command_and_the_last_stderr_line() {
+    fn failures_name_the_command_and_the_last_line() {
         let error = run(
             &[
                 "sh".into(),
@@ -223,6 +187,7 @@ mod tests {
                 "echo out; echo '\u{1b}[31mbad thing\u{1b}[0m' >&2; exit 7".into(),
             ],
             &[],
+            cwd(),
             Duration::from_secs(10),
         )
         .unwrap_err();
@@ -235,6 +200,7 @@ mod tests {
         let error = run(
             &words("/nonexistent/codex --version"),
             &[],
+            cwd(),
             Duration::from_secs(10),
         )
         .unwrap_err();
@@ -244,7 +210,7 @@ mod tests {
                 .starts_with("cannot run '/nonexistent/codex': "),
             "{error}"
         );
-        let error = run(&words("sleep 30"), &[], Duration::from_millis(100)).unwrap_err();
+        let error = run(&words("sleep 30"), &[], cwd(), Duration::from_millis(100)).unwrap_err();
         assert!(matches!(error, OneShotError::TimedOut { .. }), "{error}");
     }
 }

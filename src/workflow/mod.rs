@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::config::Provider;
 use crate::toml_fields::{self, Diagnostic};
 
 pub use parse::parse;
@@ -39,7 +40,8 @@ pub struct Workflow {
 /// `[tracker]`: how issue states map onto Maestro's lifecycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackerPolicy {
-    pub provider: String,
+    /// `None` when WORKFLOW.md does not say; then maestro.toml alone decides.
+    pub provider: Option<Provider>,
     pub project_slug: Option<String>,
     pub startable_states: Vec<String>,
     pub terminal_states: Vec<String>,
@@ -91,6 +93,8 @@ pub struct Execution {
     pub validation_commands: Vec<String>,
     /// Total tokens one attempt may spend; `None` is unlimited.
     pub token_budget: Option<u64>,
+    /// Time limit for each validation command.
+    pub validation_timeout_ms: u64,
 }
 
 impl Default for Execution {
@@ -103,6 +107,7 @@ impl Default for Execution {
             max_concurrent_agents_by_state: Vec::new(),
             validation_commands: Vec::new(),
             token_budget: None,
+            validation_timeout_ms: 1_800_000,
         }
     }
 }

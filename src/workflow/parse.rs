@@ -11,7 +11,7 @@ use super::{
     AgentStyle, Error, Execution, Hooks, Personality, SUPPORTED_VERSION, TrackerPolicy, Workflow,
     same_state,
 };
-use crate::config::repo_relative;
+use crate::config::{Provider, repo_relative};
 use crate::toml_fields::{self, Diagnostic, Problem, Table};
 
 /// Tables the contract defines; others are warnings, kept for forward compatibility.
@@ -183,7 +183,7 @@ impl Default for Fields {
 
 fn default_tracker() -> TrackerPolicy {
     TrackerPolicy {
-        provider: "linear".into(),
+        provider: None,
         project_slug: None,
         startable_states: vec!["Todo".into()],
         terminal_states: vec!["Done".into(), "Canceled".into(), "Duplicate".into()],
@@ -345,15 +345,16 @@ fn read_tracker(
     problems: &mut Vec<Problem>,
 ) {
     if let Some(provider) = table.string("provider", problems) {
-        let name = provider.get_ref().trim();
-        if name == "linear" {
-            tracker.provider = name.to_string();
-        } else {
-            problems.push(Problem {
+        match Provider::from_name(provider.get_ref()) {
+            Some(known) => tracker.provider = Some(known),
+            None => problems.push(Problem {
                 span: provider.span(),
                 field: table.field("provider"),
-                message: format!("unknown tracker provider `{name}`; expected \"linear\""),
-            });
+                message: format!(
+                    "unknown tracker provider `{}`; expected \"linear\" or \"local\"",
+                    provider.get_ref().trim()
+                ),
+            }),
         }
     }
     if let Some(slug) = table.string("project_slug", problems) {
@@ -521,6 +522,9 @@ fn read_execution(
     }
     if let Some(budget) = positive(table, "token_budget", problems) {
         execution.token_budget = Some(budget);
+    }
+    if let Some(ms) = positive(table, "validation_timeout_ms", problems) {
+        execution.validation_timeout_ms = ms;
     }
 }
 

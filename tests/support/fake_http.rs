@@ -105,7 +105,10 @@ pub struct FakeHttp {
 impl FakeHttp {
     /// Starts a server on 127.0.0.1 with an OS-chosen port.
     pub fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> FakeHttp {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        no_delay(&listener);
+        let server =
+            Arc::new(tiny_http::Server::from_listener(listener, None).expect("serve loopback"));
         let address = server
             .server_addr()
             .to_ip()
@@ -151,6 +154,24 @@ impl Drop for FakeHttp {
             let _ = thread.join();
         }
     }
+}
+
+/// Turns Nagle's algorithm off for every connection the listener accepts (Linux copies the
+/// option to accepted sockets). tiny_http writes a reply in two pieces; with Nagle on, the
+/// second waits for the client's delayed ACK, and every small reply took about 40 ms.
+fn no_delay(listener: &std::net::TcpListener) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket fd, a pointer to a live c_int and its exact size.
+    let _ = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
 }
 
 fn accept_loop(

@@ -5,8 +5,13 @@
 pub mod app_server;
 pub mod codex;
 pub mod dir;
+pub mod fake_github;
 pub mod fake_http;
+pub mod fake_linear;
+pub mod git;
 pub mod procs;
+pub mod state;
+pub mod tree;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,0 +1,145 @@
+//! Claims from local state: which issues are taken, how many slots are busy, how many attempts
+//! each issue has used.
+//!
+//! The eligibility rules in [`crate::selection`] are pure; this module gathers their inputs from
+//! `.maestro/`: held leases (another process is working the issue), guard markers (automatic
+//! reselection stopped), queued retries (the daemon owns the issue until it redispatches or
+//! releases it), busy slot files, and per-issue attempt counts. The dry run, the live run and
+//! the daemon all call [`gather`], so they judge issues the same way.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::selection::{Claims, Slots};
+use crate::tracker::Issue;
+use crate::workflow::{Execution, same_state};
+use crate::workspace::record::{self, RunStatus};
+use crate::workspace::{Layout, lock, retry_queue};
+
+/// What local state says, ready for selection.
+#[derive(Debug, Clone, Default)]
+pub struct LocalClaims {
+    pub claims: Claims,
+    /// Issue id → attempts already used in the current attempt budget.
+    pub prior_attempts: HashMap<String, u32>,
+    /// Issue ids with a live lease (a process is working them now).
+    pub leased: Vec<String>,
+    /// Problems reading state files (reported, never fatal).
+    pub problems: Vec<String>,
+}
+
+/// Reads leases, guards, the retry queue, slot files and bookkeeping. `issues` are the
+/// candidates just listed, used to charge per-state caps for issues being worked now.
+/// `include_retry_queue` is false for the daemon, which handles its own queue first.
+pub fn gather(
+    layout: &Layout,
+    execution: &Execution,
+    issues: &[Issue],
+    include_retry_queue: bool,
+) -> LocalClaims {
+    let mut held: BTreeMap<String, String> = BTreeMap::new();
+    let mut leased = Vec::new();
+    let mut problems = Vec::new();
+
+    for owner in held_leases(layout, &mut problems) {
+        held.insert(
+            owner.issue_id.clone(),
+            format!("leased by run {} (pid {})", owner.run_id, owner.pid),
+        );
+        leased.push(owner.issue_id);
+    }
+
+    let bookkeeping = record::list_issue_states(layout);
+    problems.extend(bookkeeping.errors.iter().map(ToString::to_string));
+    let mut prior_attempts = HashMap::new();
+    for state in &bookkeeping.items {
+        if let Some(guard) = &state.guard {
+            held.entry(state.issue_id.clone())
+                .or_insert_with(|| format!("guard marker: {}", guard.reason));
+        }
+        prior_attempts.insert(state.issue_id.clone(), attempts_in_budget(state));
+    }
+
+    if include_retry_queue {
+        match retry_queue::load(layout) {
+            Ok(queue) => {
+                for entry in queue.entries {
+                    held.entry(entry.issue_id.clone()).or_insert_with(|| {
+                        format!(
+                            "queued for retry by the daemon (attempt {}, due {})",
+                            entry.attempt, entry.due_at
+                        )
+                    });
+                }
+            }
+            Err(error) => problems.push(error.to_string()),
+        }
+    }
+
+    let mut slots = Slots::all_free(execution);
+    let busy = (0..execution.max_concurrent_agents as usize)
+        .filter(|index| lock::slot_is_held(layout, *index).unwrap_or(false))
+        .count();
+    slots.free = slots
+        .limit
+        .saturating_sub(u32::try_from(busy).unwrap_or(u32::MAX));
+    for issue in issues.iter().filter(|issue| leased.contains(&issue.id)) {
+        if let Some(cap) = slots
+            .by_state
+            .iter_mut()
+            .find(|cap| same_state(&cap.state, &issue.state.name))
+        {
+            cap.free = cap.free.saturating_sub(1);
+        }
+    }
+    LocalClaims {
+        claims: Claims { held, slots },
+        prior_attempts,
+        leased,
+        problems,
+    }
+}
+
+/// Attempts used in the current budget: a human who re-enables an issue after the
+/// needs-attention path starts a fresh budget.
+pub fn attempts_in_budget(state: &record::IssueState) -> u32 {
+    if state.last_status == Some(RunStatus::HumanRequired) {
+        0
+    } else {
+        state.attempts_used
+    }
+}
+
+/// Owners of every lease held right now.
+fn held_leases(layout: &Layout, problems: &mut Vec<String>) -> Vec<lock::LeaseOwner> {
+    let entries = match std::fs::read_dir(layout.leases_dir()) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(error) => {
+            problems.push(format!(
+                "cannot list {}: {error}",
+                layout.leases_dir().display()
+            ));
+            return Vec::new();
+        }
+    };
+    let mut keys: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.strip_suffix(".lock"))
+                .map(str::to_string)
+        })
+        .collect();
+    keys.sort();
+    keys.into_iter()
+        .filter_map(|key| match lock::lease_holder(layout, &key) {
+            Ok(owner) => owner,
+            Err(error) => {
+                problems.push(error.to_string());
+                None
+            }
+        })
+        .collect()
+}

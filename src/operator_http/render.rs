@@ -1,0 +1,426 @@
+//! Renderings of the status snapshot for the operator endpoint: the HTML dashboard, the
+//! Symphony-compatible `/api/v1/*` shapes and Prometheus text.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::Health;
+use crate::clock::humanize;
+use crate::status::Snapshot;
+
+/// `GET /api/v1/state` in Symphony's shape (SPEC §13.7.2), plus Maestro's own fields.
+pub fn api_state(snapshot: &Snapshot) -> Value {
+    let running: Vec<Value> = snapshot
+        .active
+        .iter()
+        .map(|run| {
+            json!({
+                "issue_id": run.issue_id,
+                "issue_identifier": run.issue_identifier,
+                "state": run.phase,
+                "session_id": run.thread_id,
+                "turn_count": run.turn_count,
+                "last_event": run.last_event_type,
+                "last_message": run.wait_reason,
+                "started_at": run.started_at,
+                "last_event_at": run.last_event_at,
+                "tokens": tokens(run.tokens),
+                "run_id": run.run_id,
+                "attempt": run.attempt,
+                "owner_alive": run.owner_alive,
+            })
+        })
+        .collect();
+    let retrying: Vec<Value> = snapshot
+        .retrying
+        .iter()
+        .map(|retry| {
+            json!({
+                "issue_id": retry.issue_id,
+                "issue_identifier": retry.issue_identifier,
+                "attempt": retry.attempt,
+                "due_at": retry.next_retry_at,
+                "error": retry.last_error_class,
+                "retry_kind": retry.retry_kind,
+            })
+        })
+        .collect();
+    json!({
+        "generated_at": snapshot.generated_at,
+        "counts": {"running": running.len(), "retrying": retrying.len()},
+        "running": running,
+        "retrying": retrying,
+        "codex_totals": {
+            "input_tokens": snapshot.totals.tokens.input,
+            "output_tokens": snapshot.totals.tokens.output,
+            "total_tokens": snapshot.totals.tokens.total,
+            "seconds_running": snapshot.totals.runtime_seconds,
+        },
+        "rate_limits": snapshot.totals.rate_limits,
+    })
+}
+
+/// `GET /api/v1/<identifier>`, or `None` when nothing is known about the issue.
+pub fn api_issue(snapshot: &Snapshot, identifier: &str) -> Option<Value> {
+    let same = |other: &str| other.eq_ignore_ascii_case(identifier);
+    let active = snapshot
+        .active
+        .iter()
+        .find(|run| same(&run.issue_identifier));
+    let retry = snapshot
+        .retrying
+        .iter()
+        .find(|retry| same(&retry.issue_identifier));
+    let recent: Vec<_> = snapshot
+        .recent
+        .iter()
+        .filter(|run| same(&run.issue_identifier))
+        .collect();
+    let lane = snapshot
+        .lanes
+        .iter()
+        .find(|lane| lane.issue_identifier.as_deref().is_some_and(same));
+    if active.is_none() && retry.is_none() && recent.is_empty() && lane.is_none() {
+        return None;
+    }
+    let issue_id = active
+        .map(|run| run.issue_id.clone())
+        .or_else(|| retry.map(|r| r.issue_id.clone()))
+        .or_else(|| recent.first().map(|run| run.issue_id.clone()));
+    let status = if active.is_some() {
+        "running"
+    } else if retry.is_some() {
+        "retrying"
+    } else {
+        "idle"
+    };
+    let workspace_path = active
+        .map(|run| run.workspace_path.clone())
+        .or_else(|| lane.map(|lane| lane.workspace_path.clone()));
+    let last_error = recent
+        .iter()
+        .find_map(|run| run.error_class.clone())
+        .or_else(|| retry.and_then(|r| r.last_error_class.clone()));
+    Some(json!({
+        "issue_identifier": active.map(|r| r.issue_identifier.clone())
+            .or_else(|| recent.first().map(|r| r.issue_identifier.clone()))
+            .unwrap_or_else(|| identifier.to_string()),
+        "issue_id": issue_id,
+        "status": status,
+        "workspace": {"path": workspace_path},
+        "attempts": {
+            "restart_count": lane.map_or(0, |lane| lane.attempts_used.saturating_sub(1)),
+            "current_retry_attempt": active.map(|r| r.attempt).or_else(|| retry.map(|r| r.attempt)),
+        },
+        "running": active.map(|run| json!({
+            "session_id": run.thread_id,
+            "turn_count": run.turn_count,
+            "state": run.phase,
+            "started_at": run.started_at,
+            "last_event": run.last_event_type,
+            "last_message": run.wait_reason,
+            "last_event_at": run.last_event_at,
+            "tokens": tokens(run.tokens),
+            "run_id": run.run_id,
+            "owner_alive": run.owner_alive,
+        })),
+        "retry": retry.map(|retry| json!({
+            "attempt": retry.attempt,
+            "due_at": retry.next_retry_at,
+            "retry_kind": retry.retry_kind,
+            "error": retry.last_error_class,
+        })),
+        "logs": {"codex_session_logs": []},
+        "recent_events": [],
+        "recent_runs": recent,
+        "guard": lane.and_then(|lane| lane.guard.clone()),
+        "last_error": last_error,
+        "tracked": {},
+    }))
+}
+
+fn tokens(tokens: crate::workspace::record::Tokens) -> Value {
+    json!({
+        "input_tokens": tokens.input,
+        "output_tokens": tokens.output,
+        "total_tokens": tokens.total,
+    })
+}
+
+/// Prometheus text exposition (format 0.0.4).
+pub fn metrics(snapshot: &Snapshot, health: &Health) -> String {
+    let mut out = String::new();
+    let mut gauge = |name: &str, help: &str, kind: &str, samples: &[(String, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let phases = [
+        "preparing",
+        "executing",
+        "waiting_continuation",
+        "validating",
+        "writing_back",
+        "stalled",
+        "orphaned",
+    ];
+    let by_phase: Vec<(String, u64)> = phases
+        .iter()
+        .map(|phase| {
+            let count = snapshot
+                .active
+                .iter()
+                .filter(|run| run.phase == *phase)
+                .count();
+            (format!("{{phase=\"{phase}\"}}"), count as u64)
+        })
+        .collect();
+    gauge(
+        "maestro_lanes",
+        "Active lanes by phase.",
+        "gauge",
+        &by_phase,
+    );
+    gauge(
+        "maestro_retries_queued",
+        "Retries waiting in the daemon's queue.",
+        "gauge",
+        &[(String::new(), snapshot.retrying.len() as u64)],
+    );
+    let outcomes: Vec<(String, u64)> = snapshot
+        .totals
+        .runs_by_outcome
+        .iter()
+        .map(|(outcome, count)| (format!("{{outcome=\"{outcome}\"}}"), *count))
+        .collect();
+    gauge(
+        "maestro_runs",
+        "Run records on disk by outcome.",
+        "gauge",
+        &outcomes,
+    );
+    let totals = snapshot.totals.tokens;
+    gauge(
+        "maestro_tokens",
+        "Tokens spent by all runs on disk.",
+        "gauge",
+        &[
+            ("{kind=\"input\"}".into(), totals.input),
+            ("{kind=\"output\"}".into(), totals.output),
+            ("{kind=\"total\"}".into(), totals.total),
+        ],
+    );
+    gauge(
+        "maestro_runtime_seconds",
+        "Runtime of all runs on disk, live runs up to now.",
+        "gauge",
+        &[(String::new(), snapshot.totals.runtime_seconds)],
+    );
+    gauge(
+        "maestro_tracker_request_errors_total",
+        "Tracker requests that failed since the daemon started.",
+        "counter",
+        &[(String::new(), health.tracker_errors.load(Ordering::SeqCst))],
+    );
+    gauge(
+        "maestro_tracker_rate_limited",
+        "1 while the tracker reports a rate limit.",
+        "gauge",
+        &[(
+            String::new(),
+            health.tracker_rate_limited.load(Ordering::SeqCst),
+        )],
+    );
+    gauge(
+        "maestro_last_tick_duration_milliseconds",
+        "Duration of the daemon's last poll tick.",
+        "gauge",
+        &[(
+            String::new(),
+            health.last_tick_duration_ms.load(Ordering::SeqCst),
+        )],
+    );
+    gauge(
+        "maestro_ticks_total",
+        "Daemon poll ticks finished since start.",
+        "counter",
+        &[(String::new(), health.ticks.load(Ordering::SeqCst))],
+    );
+    out
+}
+
+/// The dashboard: one server-rendered page, no JavaScript, refreshing itself every 5 s.
+pub fn dashboard(snapshot: &Snapshot) -> String {
+    let mut page = String::new();
+    let _ = writeln!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"5\">\
+         <title>maestro: {project}</title>\
+         <style>body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222}}\
+         table{{border-collapse:collapse;margin-bottom:1.5em;width:100%}}\
+         th,td{{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left;font-size:.9em}}\
+         tr.stalled,tr.orphaned{{background:#fde2e1;font-weight:bold}}\
+         tr.guard{{background:#fff4ce}} .muted{{color:#777}} h2{{margin-bottom:.3em}}</style>\
+         </head><body>\n<h1>maestro <span class=\"muted\">project {project}</span></h1>\n\
+         <p class=\"muted\">generated {generated} · refreshes every 5 s · \
+         <a href=\"/state\">/state</a> · <a href=\"/api/v1/state\">/api/v1/state</a> · \
+         <a href=\"/metrics\">/metrics</a></p>",
+        project = escape(&snapshot.project_id),
+        generated = escape(&snapshot.generated_at),
+    );
+    let _ = writeln!(
+        page,
+        "<h2>Active lanes ({})</h2>\n<table><tr><th>issue</th><th>phase</th><th>attempt</th>\
+         <th>idle</th><th>turns</th><th>events</th><th>last event</th><th>tokens</th>\
+         <th>thread</th><th>lane</th></tr>",
+        snapshot.active.len()
+    );
+    if snapshot.active.is_empty() {
+        page.push_str("<tr><td colspan=\"10\" class=\"muted\">no lane is running</td></tr>\n");
+    }
+    for run in &snapshot.active {
+        let _ = writeln!(
+            page,
+            "<tr class=\"{phase}\"><td><a href=\"/api/v1/{id}\">{id}</a></td><td>{phase}</td>\
+             <td>{attempt}</td><td>{idle}</td><td>{turns}</td><td>{events}</td><td>{last}</td>\
+             <td>{tokens}</td><td>{thread}</td><td>{lane}</td></tr>",
+            phase = escape(&run.phase),
+            id = escape(&run.issue_identifier),
+            attempt = run.attempt,
+            idle = humanize(Duration::from_secs(run.idle_for_seconds)),
+            turns = run.turn_count,
+            events = run.event_count,
+            last = escape(run.last_event_type.as_deref().unwrap_or("-")),
+            tokens = run.tokens.total,
+            thread = escape(run.thread_id.as_deref().unwrap_or("-")),
+            lane = escape(&run.workspace_path),
+        );
+    }
+    page.push_str("</table>\n");
+    let _ = writeln!(
+        page,
+        "<h2>Retrying ({})</h2>\n<table><tr><th>issue</th><th>attempt</th><th>kind</th>\
+         <th>due</th><th>last error</th></tr>",
+        snapshot.retrying.len()
+    );
+    for retry in &snapshot.retrying {
+        let kind = serde_json::to_value(retry.retry_kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let _ = writeln!(
+            page,
+            "<tr><td><a href=\"/api/v1/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            retry.attempt,
+            escape(&kind),
+            escape(&retry.next_retry_at),
+            escape(retry.last_error_class.as_deref().unwrap_or("-")),
+            id = escape(&retry.issue_identifier),
+        );
+    }
+    page.push_str("</table>\n");
+    let _ = writeln!(
+        page,
+        "<h2>Recent runs ({})</h2>\n<table><tr><th>issue</th><th>attempt</th><th>outcome</th>\
+         <th>duration</th><th>tokens</th><th>PR or error</th></tr>",
+        snapshot.recent.len()
+    );
+    for run in &snapshot.recent {
+        let outcome = serde_json::to_value(run.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let detail = run
+            .pr_url
+            .as_deref()
+            .or(run.error_class.as_deref())
+            .unwrap_or("-");
+        let _ = writeln!(
+            page,
+            "<tr><td><a href=\"/api/v1/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            run.attempt,
+            escape(&outcome),
+            humanize(Duration::from_secs(run.duration_seconds)),
+            run.tokens.total,
+            escape(detail),
+            id = escape(&run.issue_identifier),
+        );
+    }
+    page.push_str("</table>\n");
+    let _ = writeln!(
+        page,
+        "<h2>Lanes ({})</h2>\n<table><tr><th>lane</th><th>attempts</th><th>last status</th>\
+         <th>guard</th></tr>",
+        snapshot.lanes.len()
+    );
+    for lane in &snapshot.lanes {
+        let status = lane
+            .last_status
+            .and_then(|s| serde_json::to_value(s).ok())
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "-".into());
+        let class = if lane.guard.is_some() {
+            " class=\"guard\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            page,
+            "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&lane.workspace_path),
+            lane.attempts_used,
+            escape(&status),
+            escape(lane.guard.as_ref().map_or("-", |g| g.reason.as_str())),
+        );
+    }
+    page.push_str("</table>\n");
+    let totals = &snapshot.totals;
+    let _ = writeln!(
+        page,
+        "<p>tokens {} (in {}, out {}) · runtime {}</p>",
+        totals.tokens.total,
+        totals.tokens.input,
+        totals.tokens.output,
+        humanize(Duration::from_secs(totals.runtime_seconds))
+    );
+    for problem in &snapshot.problems {
+        let _ = writeln!(page, "<p class=\"stalled\">{}</p>", escape(problem));
+    }
+    page.push_str("</body></html>\n");
+    page
+}
+
+/// Escapes text for HTML element and attribute content.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            escape("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}

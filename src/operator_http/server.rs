@@ -1,0 +1,252 @@
+//! The listener: accept, read one GET request per connection, answer, close.
+//!
+//! One thread accepts; each connection is served on its own short-lived thread with read and
+//! write timeouts and a header size limit, and at most [`MAX_CONNECTIONS`] are served at once
+//! (the rest get an immediate 503). Responses are HTTP/1.1 with `Connection: close`, which every
+//! client, scraper and browser understands; keeping connections open is not worth a thread.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::{Answer, Health, route};
+use crate::config::ServiceConfig;
+
+/// Connections served at once; more are refused with 503 until one finishes.
+pub const MAX_CONNECTIONS: usize = 64;
+/// Longest request head accepted (request line plus headers).
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// How long a client may take to send its request, or to take the response.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the endpoint could not start.
+#[derive(Debug)]
+pub struct BindError {
+    pub address: SocketAddr,
+    pub source: std::io::Error,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot listen on {} ([operator_http] listen_address): {}",
+            self.address, self.source
+        )
+    }
+}
+
+impl std::error::Error for BindError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// A running endpoint; dropping it stops accepting and waits for the accept thread.
+#[derive(Debug)]
+pub struct Server {
+    address: SocketAddr,
+    stopping: Arc<AtomicBool>,
+    accept_thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// The bound address (useful with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        // Wake the blocking accept with a connection of our own.
+        let _ = TcpStream::connect_timeout(&self.address, Duration::from_secs(1));
+        if let Some(thread) = self.accept_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts serving `config`'s state on `address`.
+pub fn start(
+    address: SocketAddr,
+    config: ServiceConfig,
+    health: Arc<Health>,
+) -> Result<Server, BindError> {
+    if !address.ip().is_loopback() {
+        log::warn!(
+            "operator HTTP listens on a non-loopback address; anyone who can reach it can read lane state address={address}"
+        );
+    }
+    let listener = TcpListener::bind(address).map_err(|source| BindError { address, source })?;
+    let bound = listener.local_addr().unwrap_or(address);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let config = Arc::new(config);
+    let accept_thread = {
+        let stopping = Arc::clone(&stopping);
+        std::thread::spawn(move || accept_loop(&listener, &stopping, &config, &health))
+    };
+    log::info!("operator HTTP listening address={bound}");
+    Ok(Server {
+        address: bound,
+        stopping,
+        accept_thread: Some(accept_thread),
+    })
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    stopping: &AtomicBool,
+    config: &Arc<ServiceConfig>,
+    health: &Arc<Health>,
+) {
+    let active = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        if stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(mut stream) = stream else {
+            continue;
+        };
+        let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+        let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+        if active.load(Ordering::SeqCst) >= MAX_CONNECTIONS {
+            let answer = Answer::error(503, "busy", "too many connections; retry shortly");
+            let _ = write_answer(&mut stream, &answer);
+            continue;
+        }
+        active.fetch_add(1, Ordering::SeqCst);
+        let active = Arc::clone(&active);
+        let config = Arc::clone(config);
+        let health = Arc::clone(health);
+        std::thread::spawn(move || {
+            serve(stream, &config, &health);
+            active.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+}
+
+fn serve(mut stream: TcpStream, config: &ServiceConfig, health: &Health) {
+    let answer = match read_head(&mut stream) {
+        Ok(head) => match parse_request_line(&head) {
+            Some((method, target)) => route(method, target, config, health),
+            None => Answer::error(400, "bad_request", "malformed HTTP request line"),
+        },
+        Err(HeadError::TooLarge) => Answer::error(
+            431,
+            "request_too_large",
+            &format!("request head exceeds {MAX_HEAD_BYTES} bytes"),
+        ),
+        Err(HeadError::Closed) => return,
+    };
+    if let Err(error) = write_answer(&mut stream, &answer) {
+        log::debug!("operator HTTP client went away error={error}");
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+enum HeadError {
+    TooLarge,
+    /// Timed out, reset, or closed before a full head arrived: nothing to answer.
+    Closed,
+}
+
+/// Reads up to the blank line that ends the request head.
+fn read_head(stream: &mut TcpStream) -> Result<String, HeadError> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buffer = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut buffer).map_err(|_| HeadError::Closed)?;
+        if n == 0 {
+            return Err(HeadError::Closed);
+        }
+        head.extend_from_slice(&buffer[..n]);
+        if let Some(end) = find_head_end(&head) {
+            head.truncate(end);
+            return Ok(String::from_utf8_lossy(&head).into_owned());
+        }
+        if head.len() > MAX_HEAD_BYTES {
+            return Err(HeadError::TooLarge);
+        }
+    }
+}
+
+fn find_head_end(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .or_else(|| bytes.windows(2).position(|window| window == b"\n\n"))
+}
+
+/// `METHOD TARGET HTTP/x.y` → (method, target).
+fn parse_request_line(head: &str) -> Option<(&str, &str)> {
+    let line = head.lines().next()?;
+    let mut parts = line.split(' ');
+    let method = parts.next()?;
+    let target = parts.next()?;
+    let version = parts.next()?;
+    let valid = !method.is_empty()
+        && method.chars().all(|c| c.is_ascii_uppercase())
+        && target.starts_with('/')
+        && version.starts_with("HTTP/1.")
+        && parts.next().is_none();
+    valid.then_some((method, target))
+}
+
+fn write_answer(stream: &mut TcpStream, answer: &Answer) -> std::io::Result<()> {
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
+        answer.status,
+        reason(answer.status),
+        answer.body.len()
+    );
+    for (name, value) in &answer.headers {
+        head.push_str(name);
+        head.push_str(": ");
+        head.push_str(value);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(&answer.body)?;
+    stream.flush()
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_lines() {
+        assert_eq!(
+            parse_request_line("GET /state HTTP/1.1\r\nHost: x"),
+            Some(("GET", "/state"))
+        );
+        assert_eq!(parse_request_line("GET /state"), None);
+        assert_eq!(parse_request_line("get /state HTTP/1.1"), None);
+        assert_eq!(parse_request_line("GET state HTTP/1.1"), None);
+        assert_eq!(parse_request_line("\u{0}\u{1}garbage"), None);
+    }
+
+    #[test]
+    fn head_end_detection() {
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\nbody"), Some(14));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x"), None);
+    }
+}

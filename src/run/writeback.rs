@@ -1,0 +1,274 @@
+//! The one authoritative outcome written to the tracker: state, label and comment.
+//!
+//! Comments carry the facts an operator needs (run id, attempt, time, branch, PR, lane path
+//! relative to the repository, error class, next action) and never an absolute host path or a
+//! secret: messages pass through [`scrub`] first. Order matters where a partial write is
+//! possible; each function documents what it does when the tracker fails half way.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use super::tools::Handoff;
+use crate::clock;
+use crate::tracker::{self, Issue, Tracker};
+use crate::workflow::TrackerPolicy;
+use crate::workspace::record::{RunRecord, ValidationRecord};
+
+/// Where and for whom the outcome is written.
+#[derive(Debug)]
+pub struct Target<'a> {
+    pub tracker: &'a dyn Tracker,
+    pub issue: &'a Issue,
+    pub policy: &'a TrackerPolicy,
+    /// Absolute host paths to rewrite before anything is posted: (absolute, replacement).
+    pub host_paths: &'a [(PathBuf, String)],
+}
+
+/// Replaces absolute host paths with their repository-relative (or placeholder) forms.
+pub fn scrub(text: &str, host_paths: &[(PathBuf, String)]) -> String {
+    let mut text = text.to_string();
+    for (absolute, replacement) in host_paths {
+        let absolute = absolute.display().to_string();
+        if absolute.len() > 1 {
+            text = text.replace(&format!("{absolute}/"), &format!("{replacement}/"));
+            text = text.replace(&absolute, replacement);
+        }
+    }
+    text
+}
+
+/// The agent never claimed the issue: move it to the in-progress state and say so, so the
+/// tracker shows who is working on it. Only when it is still in a startable state.
+pub fn claim_fallback(target: &Target<'_>, record: &RunRecord, agent_commented: bool) -> Result<(), tracker::Error> {
+    let fresh = target.tracker.refresh(std::slice::from_ref(&target.issue.id))?;
+    let still_startable = fresh
+        .first()
+        .is_some_and(|issue| target.policy.is_startable(&issue.state.name));
+    if still_startable {
+        target
+            .tracker
+            .transition(&target.issue.id, &target.policy.in_progress_state)?;
+        log::info!(
+            "claim fallback: moved to {} issue={} run_id={}",
+            target.policy.in_progress_state,
+            target.issue.identifier,
+            record.run_id
+        );
+    }
+    if !agent_commented {
+        let body = format!(
+            "**Maestro: working on this issue**\n\n- run_id: `{}`\n- attempt: {}\n- branch: `{}`\n- workspace_path: `{}`\n",
+            record.run_id, record.attempt, record.branch, record.workspace_path
+        );
+        target.tracker.add_comment(&target.issue.id, &body)?;
+    }
+    Ok(())
+}
+
+/// Why a completed handoff could not be written.
+#[derive(Debug)]
+pub enum HandoffWriteError {
+    /// The state did not change: nothing was written, another attempt may succeed.
+    StateNotWritten(tracker::Error),
+    /// The state is `success_state` but the completion comment failed: a human must look (no
+    /// automatic retry, which would post a second outcome).
+    CommentFailed(tracker::Error),
+}
+
+/// Moves the issue to `success_state` and posts the completion comment.
+pub fn handoff(
+    target: &Target<'_>,
+    record: &RunRecord,
+    handoff: &Handoff,
+) -> Result<(), HandoffWriteError> {
+    target
+        .tracker
+        .transition(&target.issue.id, &target.policy.success_state)
+        .map_err(HandoffWriteError::StateNotWritten)?;
+    let body = completion_comment(record, handoff, target.host_paths);
+    target
+        .tracker
+        .add_comment(&target.issue.id, &body)
+        .map_err(HandoffWriteError::CommentFailed)?;
+    Ok(())
+}
+
+fn completion_comment(
+    record: &RunRecord,
+    handoff: &Handoff,
+    host_paths: &[(PathBuf, String)],
+) -> String {
+    let mut body = String::from("**Maestro: ready for review**\n\n");
+    let _ = writeln!(body, "- run_id: `{}`", record.run_id);
+    let _ = writeln!(body, "- attempt: {}", record.attempt);
+    let _ = writeln!(body, "- finished_at: {}", clock::now_rfc3339());
+    let _ = writeln!(body, "- branch: `{}`", record.branch);
+    let _ = writeln!(body, "- pr_url: {}", handoff.pr_url);
+    let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
+    let _ = writeln!(
+        body,
+        "- validation_result: {}",
+        validation_summary(&record.validation)
+    );
+    let _ = write!(
+        body,
+        "\n**Summary**\n\n{}\n",
+        scrub(handoff.summary.trim(), host_paths)
+    );
+    body
+}
+
+/// `passed (2 commands)`, `no validation commands configured`, or the first failure.
+pub fn validation_summary(results: &[ValidationRecord]) -> String {
+    if results.is_empty() {
+        return "no validation commands configured".to_string();
+    }
+    match results.iter().find(|r| r.exit_code != Some(0) || r.timed_out) {
+        None => format!(
+            "passed ({} command{})",
+            results.len(),
+            if results.len() == 1 { "" } else { "s" }
+        ),
+        Some(failed) if failed.timed_out => format!("failed: `{}` timed out", failed.command),
+        Some(failed) => format!(
+            "failed: `{}` exited with {}",
+            failed.command,
+            failed
+                .exit_code
+                .map_or("a signal".to_string(), |code| code.to_string())
+        ),
+    }
+}
+
+/// A retryable failure with attempts left: keep (or put) the issue in the in-progress state and
+/// say what happens next.
+pub fn retry(
+    target: &Target<'_>,
+    record: &RunRecord,
+    error_class: &str,
+    message: &str,
+    next_action: &str,
+) -> Result<(), tracker::Error> {
+    ensure_in_progress(target)?;
+    let mut body = format!(
+        "**Maestro: attempt {} failed, retrying**\n\n",
+        record.attempt
+    );
+    let _ = writeln!(body, "- run_id: `{}`", record.run_id);
+    let _ = writeln!(body, "- attempt: {}", record.attempt);
+    let _ = writeln!(body, "- failed_at: {}", clock::now_rfc3339());
+    let _ = writeln!(body, "- error_class: `{error_class}`");
+    let _ = writeln!(body, "- next_action: {next_action}");
+    let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
+    let _ = write!(body, "\n{}\n", scrub(message, target.host_paths));
+    target.tracker.add_comment(&target.issue.id, &body)?;
+    Ok(())
+}
+
+/// What the human path managed to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HumanWrite {
+    /// Set when the needs-attention label does not exist on the team: the issue stays in the
+    /// in-progress state and a guard marker must stop automatic reselection.
+    pub guard_reason: Option<String>,
+}
+
+/// The needs-attention path: label, `failure_state`, failure comment. When the label does not
+/// exist on the team, the issue stays in the in-progress state instead (moving it to a
+/// startable failure state without the label would let it be picked up again), the caller
+/// writes a guard marker, and the comment says so.
+pub fn human(
+    target: &Target<'_>,
+    record: &RunRecord,
+    error_class: &str,
+    message: &str,
+    next_action: &str,
+) -> Result<HumanWrite, tracker::Error> {
+    let label = &target.policy.needs_attention_label;
+    let guard_reason = match target.tracker.add_label(&target.issue.id, label) {
+        Ok(()) => {
+            target
+                .tracker
+                .transition(&target.issue.id, &target.policy.failure_state)?;
+            None
+        }
+        Err(tracker::Error::UnknownLabel { team, .. }) => {
+            ensure_in_progress(target)?;
+            Some(format!(
+                "label {label} does not exist on team {team}; create it, then remove this guard"
+            ))
+        }
+        Err(error) => return Err(error),
+    };
+    let mut body = String::from("**Maestro: needs attention**\n\n");
+    let _ = writeln!(body, "- run_id: `{}`", record.run_id);
+    let _ = writeln!(body, "- attempt: {}", record.attempt);
+    let _ = writeln!(body, "- failed_at: {}", clock::now_rfc3339());
+    let _ = writeln!(body, "- error_class: `{error_class}`");
+    let _ = writeln!(body, "- next_action: {next_action}");
+    let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
+    if let Some(reason) = &guard_reason {
+        let _ = writeln!(
+            body,
+            "- guard: the issue stays in {} and Maestro will not pick it up again automatically ({reason}; the guard is `.maestro/issues/<lane>.json`)",
+            target.policy.in_progress_state
+        );
+    }
+    let _ = write!(body, "\n{}\n", scrub(message, target.host_paths));
+    target.tracker.add_comment(&target.issue.id, &body)?;
+    Ok(HumanWrite { guard_reason })
+}
+
+fn ensure_in_progress(target: &Target<'_>) -> Result<(), tracker::Error> {
+    let fresh = target.tracker.refresh(std::slice::from_ref(&target.issue.id))?;
+    let in_progress = fresh
+        .first()
+        .is_some_and(|issue| target.policy.is_in_progress(&issue.state.name));
+    if !in_progress {
+        target
+            .tracker
+            .transition(&target.issue.id, &target.policy.in_progress_state)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_rewrites_host_paths() {
+        let paths = vec![
+            (PathBuf::from("/srv/repo"), ".".to_string()),
+            (PathBuf::from("/home/op"), "~".to_string()),
+        ];
+        assert_eq!(
+            scrub("failed in /srv/repo/.workspaces/ABC-1 (see /home/op/log)", &paths),
+            "failed in ./.workspaces/ABC-1 (see ~/log)"
+        );
+    }
+
+    #[test]
+    fn validation_summaries() {
+        let record = |command: &str, exit_code: Option<i32>, timed_out: bool| ValidationRecord {
+            command: command.into(),
+            exit_code,
+            timed_out,
+            duration_ms: 1,
+            output_tail: String::new(),
+        };
+        assert_eq!(validation_summary(&[]), "no validation commands configured");
+        assert_eq!(
+            validation_summary(&[record("a", Some(0), false), record("b", Some(0), false)]),
+            "passed (2 commands)"
+        );
+        assert_eq!(
+            validation_summary(&[record("a", Some(0), false), record("b", Some(2), false)]),
+            "failed: `b` exited with 2"
+        );
+        assert_eq!(
+            validation_summary(&[record("slow", None, true)]),
+            "failed: `slow` timed out"
+        );
+    }
+}

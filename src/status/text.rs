@@ -1,0 +1,215 @@
+//! The text view of a [`Snapshot`]: aligned, fits an 80-column terminal, durations humanized,
+//! stalled and orphaned lanes marked with `!!` so they stand out in a glance.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::Snapshot;
+use crate::clock::humanize;
+use crate::workspace::record::Tokens;
+
+/// Renders the snapshot for a terminal.
+pub fn render_text(snapshot: &Snapshot) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "maestro status: project {} at {}",
+        snapshot.project_id, snapshot.generated_at
+    );
+
+    let _ = writeln!(out, "\nACTIVE ({})", snapshot.active.len());
+    if snapshot.active.is_empty() {
+        let _ = writeln!(out, "  no lane is running");
+    }
+    for run in &snapshot.active {
+        let flagged = matches!(run.phase.as_str(), "stalled" | "orphaned");
+        let mark = if flagged { "!!" } else { "  " };
+        let phase = if flagged {
+            run.phase.to_uppercase()
+        } else {
+            run.phase.clone()
+        };
+        let _ = writeln!(
+            out,
+            "{mark}{:<12} attempt {:<2} {:<20} idle {:<8} turns {}",
+            clip(&run.issue_identifier, 12),
+            run.attempt,
+            clip(&phase, 20),
+            humanize(Duration::from_secs(run.idle_for_seconds)),
+            run.turn_count
+        );
+        let _ = writeln!(
+            out,
+            "    events {:<6} last {:<26} tokens {}",
+            run.event_count,
+            clip(run.last_event_type.as_deref().unwrap_or("-"), 26),
+            tokens(&run.tokens)
+        );
+        let _ = writeln!(out, "    run {}", run.run_id);
+        if let Some(thread) = &run.thread_id {
+            let _ = writeln!(out, "    thread {thread}");
+        }
+        let _ = writeln!(out, "    lane {} ({})", run.workspace_path, run.branch);
+        if let Some(reason) = &run.wait_reason {
+            let _ = writeln!(out, "    {}", clip(reason, 74));
+        }
+    }
+
+    let _ = writeln!(out, "\nRETRYING ({})", snapshot.retrying.len());
+    for retry in &snapshot.retrying {
+        let kind = serde_json::to_value(retry.retry_kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:<12} attempt {:<2} {:<12} due {}",
+            clip(&retry.issue_identifier, 12),
+            retry.attempt,
+            kind,
+            retry.next_retry_at
+        );
+        if let Some(class) = &retry.last_error_class {
+            let _ = writeln!(out, "    last error {class}");
+        }
+    }
+
+    let _ = writeln!(out, "\nRECENT ({})", snapshot.recent.len());
+    for run in &snapshot.recent {
+        let outcome = serde_json::to_value(run.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let flag = if matches!(outcome.as_str(), "human_required" | "failed" | "stalled") {
+            "!!"
+        } else {
+            "  "
+        };
+        let _ = writeln!(
+            out,
+            "{flag}{:<12} a{:<2} {:<15} {:>8}  {}",
+            clip(&run.issue_identifier, 12),
+            run.attempt,
+            outcome,
+            humanize(Duration::from_secs(run.duration_seconds)),
+            tokens(&run.tokens)
+        );
+        let detail = run
+            .pr_url
+            .clone()
+            .or_else(|| run.error_class.clone())
+            .or_else(|| run.next_action.clone());
+        if let Some(detail) = detail {
+            let _ = writeln!(out, "    {}", clip(&detail, 74));
+        }
+    }
+
+    let _ = writeln!(out, "\nLANES ({})", snapshot.lanes.len());
+    for lane in &snapshot.lanes {
+        let status = lane
+            .last_status
+            .and_then(|s| serde_json::to_value(s).ok())
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "-".into());
+        let guard = if lane.guard.is_some() {
+            "  !! GUARD"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  {:<28} attempts {:<2} {}{guard}",
+            clip(&lane.workspace_path, 28),
+            lane.attempts_used,
+            status
+        );
+        if let Some(guard) = &lane.guard {
+            let _ = writeln!(out, "    {}", clip(&guard.reason, 74));
+        }
+    }
+
+    let totals = &snapshot.totals;
+    let _ = writeln!(
+        out,
+        "\nTOTALS  tokens {}  runtime {}",
+        tokens(&totals.tokens),
+        humanize(Duration::from_secs(totals.runtime_seconds))
+    );
+    if !totals.runs_by_outcome.is_empty() {
+        let runs: Vec<String> = totals
+            .runs_by_outcome
+            .iter()
+            .map(|(outcome, count)| format!("{outcome} {count}"))
+            .collect();
+        for line in wrap(&runs, 74) {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
+    for problem in &snapshot.problems {
+        let _ = writeln!(out, "\n!! {problem}");
+    }
+    out
+}
+
+fn tokens(tokens: &Tokens) -> String {
+    format!(
+        "{} (in {}, out {})",
+        compact(tokens.total),
+        compact(tokens.input),
+        compact(tokens.output)
+    )
+}
+
+/// `950`, `12.3k`, `4.5M`.
+fn compact(n: u64) -> String {
+    match n {
+        0..=999 => n.to_string(),
+        1_000..=999_999 => format!("{:.1}k", n as f64 / 1_000.0),
+        _ => format!("{:.1}M", n as f64 / 1_000_000.0),
+    }
+}
+
+/// Joins `items` with ", " into lines of at most `width` characters.
+fn wrap(items: &[String], width: usize) -> Vec<String> {
+    let mut lines = vec![String::from("runs:")];
+    for item in items {
+        let last = lines.len() - 1;
+        let separator = if lines[last] == "runs:" { " " } else { ", " };
+        if lines[last].chars().count() + separator.len() + item.chars().count() > width {
+            lines[last].push(',');
+            lines.push(format!("      {item}"));
+        } else {
+            lines[last].push_str(separator);
+            lines[last].push_str(item);
+        }
+    }
+    lines
+}
+
+fn clip(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut clipped: String = text.chars().take(width.saturating_sub(1)).collect();
+        clipped.push('…');
+        clipped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_numbers() {
+        assert_eq!(compact(950), "950");
+        assert_eq!(compact(12_345), "12.3k");
+        assert_eq!(compact(4_500_000), "4.5M");
+    }
+
+    #[test]
+    fn clipping_marks_the_cut() {
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("abc", 4), "abc");
+    }
+}

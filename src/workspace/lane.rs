@@ -1,0 +1,338 @@
+//! Lanes: one git clone per issue under `workspace_root`, on the issue's own branch.
+//!
+//! A new lane is cloned into a hidden temporary directory and renamed into place, so a crash
+//! mid-clone never leaves a half-made lane that a later run would mistake for a real one. An
+//! existing lane is reused as it is: fetched, never reset, because it may hold the previous
+//! attempt's work. Before the agent starts, the lane's git metadata must resolve inside the lane
+//! (a symlinked or shared `.git` would let the agent write into another repository).
+//!
+//! Hooks from WORKFLOW.md run here with `sh -c`, bounded by `hooks.timeout_ms`, with secret
+//! variables removed from their environment.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{Error, Layout, io_error};
+use crate::shell::{self, ShellOutcome};
+use crate::workflow::Hooks;
+
+/// Time limit for one git command Maestro runs itself (clone, fetch, rev-parse).
+const GIT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A prepared lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lane {
+    pub key: String,
+    pub path: PathBuf,
+    pub branch: String,
+    /// Whether this run created the lane (false: an earlier attempt's lane was reused).
+    pub created: bool,
+}
+
+/// What preparing a lane needs.
+#[derive(Debug, Clone, Copy)]
+pub struct LaneSpec<'a> {
+    pub layout: &'a Layout,
+    pub repo_root: &'a Path,
+    pub key: &'a str,
+    pub branch: &'a str,
+    pub hooks: &'a Hooks,
+    /// Secret variable names removed from hook environments.
+    pub remove_env: &'a [String],
+}
+
+/// The directory name for an issue: the identifier itself when it is made of
+/// `[A-Za-z0-9._-]` (and does not start with a dot), otherwise a sanitized form plus a stable
+/// hash of the original, so distinct identifiers never share a lane.
+pub fn lane_key(identifier: &str) -> String {
+    let plain = !identifier.is_empty()
+        && identifier.len() <= 100
+        && !identifier.starts_with('.')
+        && identifier
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if plain {
+        return identifier.to_string();
+    }
+    let sanitized: String = identifier
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .chars()
+        .take(60)
+        .collect();
+    let sanitized = if sanitized.is_empty() {
+        "issue".to_string()
+    } else {
+        sanitized
+    };
+    format!("{sanitized}-{:016x}", fnv1a64(identifier.as_bytes()))
+}
+
+/// The lane branch: `x/<project id>-<identifier lowercased>` (the lane key stands in for an
+/// identifier that is not safe in a ref name).
+pub fn branch_name(project_id: &str, identifier: &str) -> String {
+    format!(
+        "x/{project_id}-{}",
+        lane_key(identifier).to_ascii_lowercase()
+    )
+}
+
+/// Creates the lane (clone, branch, origin, `after_create`) or reuses an existing one (fetch).
+pub fn prepare(spec: &LaneSpec<'_>) -> Result<Lane, Error> {
+    let path = spec.layout.lane_dir(spec.key);
+    ensure_inside(spec.layout.root(), &path)?;
+    if path.exists() {
+        verify_git_metadata(&path)?;
+        // A failed fetch (network down) is not worth failing the attempt over: the lane holds
+        // everything the agent needs, and the push at handoff will surface real problems.
+        if has_origin(&path) {
+            if let Err(error) = git(&path, &["fetch", "--quiet", "origin"]) {
+                log::warn!(
+                    "lane fetch failed, continuing lane={} error={error}",
+                    spec.key
+                );
+            }
+        }
+        return Ok(Lane {
+            key: spec.key.to_string(),
+            path,
+            branch: spec.branch.to_string(),
+            created: false,
+        });
+    }
+    std::fs::create_dir_all(spec.layout.root()).map_err(io_error(spec.layout.root(), "create"))?;
+    let staging = spec
+        .layout
+        .root()
+        .join(format!(".{}.cloning-{}", spec.key, std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io_error(&staging, "remove stale clone"))?;
+    }
+    let source = spec.repo_root.display().to_string();
+    let staging_text = staging.display().to_string();
+    let root = spec.layout.root().to_path_buf();
+    git(&root, &["clone", "--quiet", &source, &staging_text])?;
+    git(&staging, &["checkout", "--quiet", "-b", spec.branch])?;
+    match git(spec.repo_root, &["remote", "get-url", "origin"]) {
+        Ok(url) => {
+            git(&staging, &["remote", "set-url", "origin", &last_line(&url)])?;
+        }
+        Err(_) => log::warn!(
+            "source repository has no origin remote; the lane's origin stays the local checkout lane={} repo_root={}",
+            spec.key,
+            spec.repo_root.display()
+        ),
+    }
+    std::fs::rename(&staging, &path).map_err(io_error(&path, "move new lane into place"))?;
+    if let Some(script) = &spec.hooks.after_create {
+        let outcome = run_hook("after_create", script, &path, spec.hooks, spec.remove_env)?;
+        if !outcome.success() {
+            // The lane is brand new and holds no work; removing it means the next attempt
+            // creates it again and reruns after_create instead of reusing a half-set-up lane.
+            let _ = std::fs::remove_dir_all(&path);
+            return Err(hook_error("after_create", &path, &outcome));
+        }
+    }
+    Ok(Lane {
+        key: spec.key.to_string(),
+        path,
+        branch: spec.branch.to_string(),
+        created: true,
+    })
+}
+
+/// Refuses a lane whose `.git` is a symlink or whose git dir or common dir resolves outside it.
+pub fn verify_git_metadata(lane: &Path) -> Result<(), Error> {
+    let unsafe_lane = |reason: String| Error::Unsafe {
+        lane: lane.to_path_buf(),
+        reason,
+    };
+    let dot_git = lane.join(".git");
+    let metadata = std::fs::symlink_metadata(&dot_git).map_err(|_| {
+        unsafe_lane(
+            "it has no .git directory; remove the directory so maestro can re-clone it".into(),
+        )
+    })?;
+    if metadata.file_type().is_symlink() {
+        return Err(unsafe_lane(
+            ".git is a symlink (shared git metadata is a policy violation)".into(),
+        ));
+    }
+    let lane_real = lane
+        .canonicalize()
+        .map_err(io_error(lane, "resolve lane path"))?;
+    for flag in ["--git-dir", "--git-common-dir"] {
+        let reported = last_line(&git(lane, &["rev-parse", flag])?);
+        let resolved = lane.join(&reported);
+        let resolved = resolved.canonicalize().unwrap_or(resolved);
+        if !resolved.starts_with(&lane_real) {
+            return Err(unsafe_lane(format!(
+                "`git rev-parse {flag}` resolves outside the lane ({}); shared git metadata is a policy violation",
+                resolved.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Runs one hook script in the lane under the hook timeout.
+pub fn run_hook(
+    hook: &'static str,
+    script: &str,
+    lane: &Path,
+    hooks: &Hooks,
+    remove_env: &[String],
+) -> Result<ShellOutcome, Error> {
+    let outcome = shell::run(
+        script,
+        lane,
+        remove_env,
+        Duration::from_millis(hooks.timeout_ms),
+    )
+    .map_err(io_error(lane, "start hook"))?;
+    let lines: Vec<&str> = outcome.output_tail.lines().collect();
+    let tail = lines[lines.len().saturating_sub(20)..].join(" | ");
+    if outcome.success() {
+        log::info!(
+            "hook finished hook={hook} lane={} duration_ms={}",
+            lane.display(),
+            outcome.duration.as_millis()
+        );
+        log::debug!("hook output hook={hook} tail={tail}");
+    } else {
+        log::warn!(
+            "hook failed hook={hook} lane={} exit_code={:?} timed_out={} tail={tail}",
+            lane.display(),
+            outcome.exit_code,
+            outcome.timed_out
+        );
+    }
+    Ok(outcome)
+}
+
+/// The error for a hook that had to succeed and did not.
+pub fn hook_error(hook: &'static str, lane: &Path, outcome: &ShellOutcome) -> Error {
+    let detail = if outcome.timed_out {
+        format!("timed out after {} ms", outcome.duration.as_millis())
+    } else {
+        let last = outcome.output_tail.lines().last().unwrap_or("").trim();
+        format!("exit code {:?}; last output: {last}", outcome.exit_code)
+    };
+    Error::Hook {
+        hook,
+        lane: lane.to_path_buf(),
+        detail,
+    }
+}
+
+/// The lane's `HEAD` commit.
+pub fn head_sha(lane: &Path) -> Result<String, Error> {
+    git(lane, &["rev-parse", "HEAD"]).map(|output| last_line(&output))
+}
+
+/// The lane's `origin` URL.
+pub fn origin_url(lane: &Path) -> Result<String, Error> {
+    git(lane, &["remote", "get-url", "origin"]).map(|output| last_line(&output))
+}
+
+/// Single-value git output is its last non-empty line (stderr warnings come first).
+fn last_line(output: &str) -> String {
+    output
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+fn has_origin(lane: &Path) -> bool {
+    git(lane, &["remote", "get-url", "origin"]).is_ok()
+}
+
+fn ensure_inside(root: &Path, path: &Path) -> Result<(), Error> {
+    let normalized = crate::config::normalize(path);
+    if normalized.parent() == Some(&crate::config::normalize(root)) {
+        Ok(())
+    } else {
+        Err(Error::Unsafe {
+            lane: path.to_path_buf(),
+            reason: "the lane path leaves workspace_root".into(),
+        })
+    }
+}
+
+/// Runs git in `dir` and returns its merged output; a failure carries git's own message.
+fn git(dir: &Path, args: &[&str]) -> Result<String, Error> {
+    let outcome = shell::run_program(
+        "git",
+        args,
+        dir,
+        &[],
+        &[("GIT_TERMINAL_PROMPT", "0")],
+        GIT_TIMEOUT,
+    )
+    .map_err(io_error(dir, "run git"))?;
+    if outcome.success() {
+        Ok(outcome.output_tail)
+    } else {
+        Err(Error::Git {
+            lane: dir.to_path_buf(),
+            command: format!("git {}", args.join(" ")),
+            output: if outcome.timed_out {
+                format!("timed out after {} s", GIT_TIMEOUT.as_secs())
+            } else {
+                outcome.output_tail
+            },
+        })
+    }
+}
+
+/// FNV-1a, 64 bit: a stable, dependency-free hash for lane keys (not for security).
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in bytes {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_identifiers_are_their_own_key() {
+        assert_eq!(lane_key("ABC-12"), "ABC-12");
+        assert_eq!(lane_key("v1.2_x"), "v1.2_x");
+    }
+
+    #[test]
+    fn other_identifiers_are_sanitized_and_hashed_without_collisions() {
+        let a = lane_key("ABC/12");
+        let b = lane_key("ABC:12");
+        assert!(a.starts_with("ABC_12-"), "{a}");
+        assert!(b.starts_with("ABC_12-"), "{b}");
+        assert_ne!(a, b);
+        assert_eq!(a, lane_key("ABC/12"), "stable");
+        let hidden = lane_key(".maestro");
+        assert!(!hidden.starts_with('.'), "{hidden}");
+        assert!(lane_key("../../etc").chars().all(|c| c != '/'));
+        assert!(lane_key("").starts_with("issue-"));
+    }
+
+    #[test]
+    fn branch_names() {
+        assert_eq!(branch_name("demo", "ABC-12"), "x/demo-abc-12");
+        assert!(branch_name("demo", "a b").starts_with("x/demo-a_b-"));
+    }
+}

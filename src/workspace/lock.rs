@@ -1,0 +1,307 @@
+//! Dispatch slots and per-issue leases: `fs2` advisory locks on files under `.maestro/`.
+//!
+//! A process that runs a lane holds one **slot** for its whole life, so at most
+//! `max_concurrent_agents` lanes run at once across every process on the host. It also holds the
+//! issue's **lease**, so a shell `run --once` and the daemon can never work the same issue. Both
+//! are `flock` locks: the kernel drops them when the last descriptor closes, so a crashed process
+//! never leaves a stale lock behind, and a descriptor handed to a child keeps the lock alive
+//! after the parent exits (the daemon relies on that).
+//!
+//! Lock files are never deleted: unlinking a locked file would let a second process lock a new
+//! file at the same path while the first still holds the old one.
+//!
+//! **Invariant:** this is the only module that calls fs2.
+
+use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use fs2::FileExt;
+use serde::{Deserialize, Serialize};
+
+use super::{Error, Layout, io_error};
+use crate::atomic_file;
+
+/// A held dispatch slot. The slot is released when this is dropped (or the process exits).
+#[derive(Debug)]
+pub struct Slot {
+    file: File,
+    index: usize,
+}
+
+impl Slot {
+    /// Which slot (0-based) this is.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Arranges for the child spawned by `command` to inherit this slot's lock descriptor (at
+    /// the same number, returned here). Only that descriptor loses close-on-exec, and only in
+    /// the child, so no other process the parent spawns can keep the slot alive by accident.
+    /// The parent may drop its `Slot` once the child is spawned: the child's copy holds the lock.
+    pub fn pass_to(&self, command: &mut Command) -> RawFd {
+        let fd = self.file.as_raw_fd();
+        // SAFETY: the closure runs in the forked child before exec and only calls fcntl(2),
+        // which is async-signal-safe; it touches no memory shared with the parent.
+        unsafe {
+            command.pre_exec(move || {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        fd
+    }
+
+    /// Takes over slot `index` from an inherited descriptor `fd` (a daemon child does this).
+    /// The descriptor must be the slot's lock file; it is re-locked (a no-op when the lock came
+    /// with it) and marked close-on-exec again so the agent and hooks never inherit it.
+    pub fn adopt(layout: &Layout, index: usize, fd: RawFd) -> Result<Slot, Error> {
+        let path = layout.slot_file(index);
+        let not_slot = |reason: &str| Error::Corrupt {
+            path: path.clone(),
+            reason: format!("inherited descriptor {fd} {reason}"),
+        };
+        // SAFETY: fcntl(F_GETFD) only inspects the descriptor table; a closed or invalid
+        // descriptor returns -1 and is rejected before anything takes ownership of it.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags < 0 {
+            return Err(not_slot("is not open"));
+        }
+        // SAFETY: the descriptor is open (checked above) and was handed to this process for
+        // exactly this purpose; from here on the File owns and will close it.
+        let file = unsafe { File::from_raw_fd(fd) };
+        let inherited = file
+            .metadata()
+            .map_err(io_error(&path, "inspect inherited slot"))?;
+        let on_disk = std::fs::metadata(&path).map_err(io_error(&path, "inspect slot file"))?;
+        if inherited.dev() != on_disk.dev() || inherited.ino() != on_disk.ino() {
+            return Err(not_slot("is not this slot's lock file"));
+        }
+        if !try_lock(&file, &path)? {
+            return Err(not_slot("does not hold the slot lock"));
+        }
+        // SAFETY: as above, fcntl(F_SETFD) on a descriptor this File owns.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+        }
+        Ok(Slot { file, index })
+    }
+}
+
+/// Takes the first free slot among `count`, or `None` when all are held.
+pub fn acquire_slot(layout: &Layout, count: usize) -> Result<Option<Slot>, Error> {
+    for index in 0..count {
+        let path = layout.slot_file(index);
+        let file = open_lock_file(&path)?;
+        if try_lock(&file, &path)? {
+            return Ok(Some(Slot { file, index }));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether slot `index` is held by some process right now.
+pub fn slot_is_held(layout: &Layout, index: usize) -> Result<bool, Error> {
+    is_held(&layout.slot_file(index))
+}
+
+/// Who took a lease, written beside the lock when it is acquired. The lock is the truth; this
+/// file only explains it (and may describe a past owner once the lock is free).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseOwner {
+    pub run_id: String,
+    pub pid: u32,
+    pub issue_id: String,
+    pub issue_identifier: String,
+    pub acquired_at: String,
+}
+
+/// A held per-issue lease, released on drop.
+#[derive(Debug)]
+pub struct Lease {
+    _file: File,
+    key: String,
+}
+
+impl Lease {
+    /// The lane key the lease is for.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// Takes the lease for lane `key`, or `None` when another process holds it.
+pub fn acquire_lease(
+    layout: &Layout,
+    key: &str,
+    owner: &LeaseOwner,
+) -> Result<Option<Lease>, Error> {
+    let path = layout.lease_file(key);
+    let file = open_lock_file(&path)?;
+    if !try_lock(&file, &path)? {
+        return Ok(None);
+    }
+    let owner_path = layout.lease_owner_file(key);
+    atomic_file::write_json(&owner_path, owner).map_err(io_error(&owner_path, "write"))?;
+    Ok(Some(Lease {
+        _file: file,
+        key: key.to_string(),
+    }))
+}
+
+/// The owner of lane `key`'s lease when it is held right now.
+pub fn lease_holder(layout: &Layout, key: &str) -> Result<Option<LeaseOwner>, Error> {
+    let path = layout.lease_file(key);
+    if !path.exists() || !is_held(&path)? {
+        return Ok(None);
+    }
+    let owner_path = layout.lease_owner_file(key);
+    let owner = std::fs::read(&owner_path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<LeaseOwner>(&bytes).ok());
+    Ok(Some(owner.unwrap_or_else(|| LeaseOwner {
+        run_id: "unknown".into(),
+        pid: 0,
+        issue_id: String::new(),
+        issue_identifier: key.to_string(),
+        acquired_at: String::new(),
+    })))
+}
+
+fn open_lock_file(path: &Path) -> Result<File, Error> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_error(parent, "create directory"))?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io_error(path, "open lock file"))
+}
+
+/// Tries to lock `file` exclusively. Another process probing the lock ([`is_held`]) holds it for
+/// a moment, so contention is retried briefly before it counts as "held elsewhere".
+fn try_lock(file: &File, path: &Path) -> Result<bool, Error> {
+    for attempt in 0..3 {
+        match FileExt::try_lock_exclusive(file) {
+            Ok(()) => return Ok(true),
+            Err(error) if is_contended(&error) => {
+                if attempt < 2 {
+                    std::thread::sleep(Duration::from_millis(15));
+                }
+            }
+            Err(error) => return Err(io_error(path, "lock")(error)),
+        }
+    }
+    Ok(false)
+}
+
+fn is_held(path: &Path) -> Result<bool, Error> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    let file = File::open(path).map_err(io_error(path, "open lock file"))?;
+    match FileExt::try_lock_shared(&file) {
+        Ok(()) => {
+            let _ = FileExt::unlock(&file);
+            Ok(false)
+        }
+        Err(error) if is_contended(&error) => Ok(true),
+        Err(error) => Err(io_error(path, "probe lock")(error)),
+    }
+}
+
+fn is_contended(error: &std::io::Error) -> bool {
+    error.kind() == ErrorKind::WouldBlock
+        || error.raw_os_error() == fs2::lock_contended_error().raw_os_error()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(name: &str) -> (Layout, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("maestro-lock-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        (Layout::new(&dir), dir)
+    }
+
+    fn owner(run_id: &str) -> LeaseOwner {
+        LeaseOwner {
+            run_id: run_id.into(),
+            pid: std::process::id(),
+            issue_id: "id-1".into(),
+            issue_identifier: "ABC-1".into(),
+            acquired_at: "2026-11-26T00:00:00.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn slots_fill_up_and_free_on_drop() {
+        let (layout, dir) = layout("slots");
+        let first = acquire_slot(&layout, 2).unwrap().unwrap();
+        let second = acquire_slot(&layout, 2).unwrap().unwrap();
+        assert_eq!((first.index(), second.index()), (0, 1));
+        assert!(acquire_slot(&layout, 2).unwrap().is_none());
+        assert!(slot_is_held(&layout, 0).unwrap());
+        drop(first);
+        assert!(!slot_is_held(&layout, 0).unwrap());
+        let again = acquire_slot(&layout, 2).unwrap().unwrap();
+        assert_eq!(again.index(), 0);
+        drop((second, again));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_adopted_descriptor_must_be_the_slot_file() {
+        let (layout, dir) = layout("adopt");
+        let slot = acquire_slot(&layout, 1).unwrap().unwrap();
+        let other = File::open(std::env::current_exe().unwrap()).unwrap();
+        let error = Slot::adopt(&layout, 0, other.as_raw_fd()).unwrap_err();
+        assert!(
+            error.to_string().contains("is not this slot's lock file"),
+            "{error}"
+        );
+        std::mem::forget(other); // adopt took ownership of the descriptor and closed it
+        assert!(
+            Slot::adopt(&layout, 0, 987_654)
+                .unwrap_err()
+                .to_string()
+                .contains("is not open")
+        );
+        drop(slot);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_lease_is_exclusive_and_names_its_owner() {
+        let (layout, dir) = layout("lease");
+        assert_eq!(lease_holder(&layout, "ABC-1").unwrap(), None);
+        let lease = acquire_lease(&layout, "ABC-1", &owner("run-1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(lease.key(), "ABC-1");
+        assert!(
+            acquire_lease(&layout, "ABC-1", &owner("run-2"))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            lease_holder(&layout, "ABC-1").unwrap().map(|o| o.run_id),
+            Some("run-1".to_string())
+        );
+        drop(lease);
+        assert_eq!(lease_holder(&layout, "ABC-1").unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,504 @@
+//! Run records, lane activity markers and per-issue bookkeeping: the JSON Maestro keeps on disk.
+//!
+//! Each type here is a compatibility promise: `status`, `GET /state` and the daemon read these
+//! files from other processes, possibly other versions. Every file carries `schema_version`,
+//! is written atomically through [`crate::atomic_file`], and unknown fields are ignored on read.
+//! A file that does not parse is reported, never fatal for readers of the whole directory.
+//!
+//! **Invariant:** only this module (and `status`, which renders it) decides the JSON on disk.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Error, Layout, io_error};
+use crate::{atomic_file, clock};
+
+/// Version of every file this module writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Records kept per issue by [`prune`].
+pub const KEEP_PER_ISSUE: usize = 10;
+/// Records kept in total by [`prune`].
+pub const KEEP_TOTAL: usize = 500;
+
+/// Where an attempt is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Lease taken; preparing the lane (clone, hooks, refresh).
+    Preparing,
+    /// A codex turn is running.
+    Executing,
+    /// Between turns, deciding whether to continue.
+    WaitingContinuation,
+    /// Running validation commands and the PR check.
+    Validating,
+    /// Writing the outcome to the tracker.
+    WritingBack,
+    /// Done; `status` holds the outcome.
+    Finished,
+}
+
+/// The outcome of an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Still running (or the process died without finishing; see the lease).
+    Running,
+    /// Review handoff validated and written back.
+    Handoff,
+    /// Failed with attempts left; the issue stays in progress for another attempt.
+    RetryScheduled,
+    /// Sent down the needs-attention path.
+    HumanRequired,
+    /// Stopped because the issue left the active states, or on a graceful shutdown.
+    Interrupted,
+    /// Stopped because the issue became terminal.
+    Terminated,
+    /// Stopped by the daemon after no progress for `stall_timeout`.
+    Stalled,
+    /// Not run: the issue became ineligible before the agent started.
+    Skipped,
+    /// Maestro itself failed (tracker unreachable, I/O error) before an outcome could be written.
+    Failed,
+}
+
+/// What the agent declared as the way it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    ReviewHandoff,
+    ManualAttention,
+    /// Neither, both, or a finalize that does not match what was recorded.
+    Invalid,
+}
+
+/// Token totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+    pub total: u64,
+}
+
+/// One dynamic tool call the agent made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolCallRecord {
+    pub at: String,
+    pub tool: String,
+    pub success: bool,
+    /// Short description of the arguments or the refusal reason (never a secret).
+    pub detail: String,
+}
+
+/// One validation command's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationRecord {
+    pub command: String,
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    pub output_tail: String,
+}
+
+/// What happens next to the issue after this attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryDecision {
+    pub retry: bool,
+    /// Operator-facing next step, e.g. `retry attempt 2` or `human: see the failure comment`.
+    pub next_action: String,
+    pub reason: String,
+}
+
+/// One attempt at one issue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub project_id: String,
+    pub issue_id: String,
+    pub issue_identifier: String,
+    #[serde(default)]
+    pub issue_url: Option<String>,
+    pub attempt: u32,
+    pub branch: String,
+    /// The lane, relative to the repository root (never an absolute host path).
+    pub workspace_path: String,
+    pub started_at: String,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    pub phase: Phase,
+    pub status: RunStatus,
+    #[serde(default)]
+    pub thread_id: Option<String>,
+    #[serde(default)]
+    pub turn_count: u32,
+    #[serde(default)]
+    pub tokens: Tokens,
+    #[serde(default)]
+    pub disposition: Option<Disposition>,
+    #[serde(default)]
+    pub error_class: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub tool_calls: Vec<ToolCallRecord>,
+    #[serde(default)]
+    pub validation: Vec<ValidationRecord>,
+    #[serde(default)]
+    pub pr_url: Option<String>,
+    #[serde(default)]
+    pub retry: Option<RetryDecision>,
+    /// The process that ran the attempt.
+    pub pid: u32,
+}
+
+/// A live lane's progress, rewritten (throttled) while the attempt runs so another process can
+/// see it. The daemon's stall detection reads `last_progress_at` from here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityMarker {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub issue_id: String,
+    pub issue_identifier: String,
+    pub attempt: u32,
+    pub phase: Phase,
+    pub pid: u32,
+    #[serde(default)]
+    pub thread_id: Option<String>,
+    #[serde(default)]
+    pub turn_count: u32,
+    #[serde(default)]
+    pub event_count: u64,
+    #[serde(default)]
+    pub last_event_type: Option<String>,
+    #[serde(default)]
+    pub last_event_at: Option<String>,
+    /// Last time the run made progress (agent events, or a phase change).
+    pub last_progress_at: String,
+    #[serde(default)]
+    pub tokens: Tokens,
+    /// The latest codex rate-limit snapshot, as codex sent it.
+    #[serde(default)]
+    pub rate_limits: Option<serde_json::Value>,
+    pub updated_at: String,
+}
+
+/// A marker that stops automatic reselection of an issue (for example when the needs-attention
+/// label does not exist on the team, so the human path could not be recorded in the tracker).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guard {
+    pub reason: String,
+    pub run_id: String,
+    pub at: String,
+}
+
+/// Per-issue bookkeeping that outlives processes: attempts used, last error, next action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueState {
+    pub schema_version: u32,
+    pub issue_id: String,
+    pub issue_identifier: String,
+    pub attempts_used: u32,
+    #[serde(default)]
+    pub last_run_id: Option<String>,
+    #[serde(default)]
+    pub last_status: Option<RunStatus>,
+    #[serde(default)]
+    pub last_error_class: Option<String>,
+    #[serde(default)]
+    pub next_action: Option<String>,
+    #[serde(default)]
+    pub guard: Option<Guard>,
+    pub updated_at: String,
+}
+
+/// A new run id: sortable by start time, readable, unique per process and attempt.
+pub fn new_run_id(lane_key: &str, attempt: u32) -> String {
+    let now = clock::now_rfc3339();
+    let compact: String = now.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!(
+        "{compact}-{}-a{attempt}-{:04x}",
+        lane_key.to_ascii_lowercase(),
+        std::process::id() & 0xffff
+    )
+}
+
+/// Writes a run record.
+pub fn save_run(layout: &Layout, record: &RunRecord) -> Result<(), Error> {
+    let path = layout.run_record_file(&record.run_id);
+    atomic_file::write_json(&path, record).map_err(io_error(&path, "write run record"))
+}
+
+/// Reads one run record.
+pub fn load_run(layout: &Layout, run_id: &str) -> Result<RunRecord, Error> {
+    read_json(&layout.run_record_file(run_id))
+}
+
+/// Writes a lane activity marker.
+pub fn save_marker(layout: &Layout, lane_key: &str, marker: &ActivityMarker) -> Result<(), Error> {
+    let path = layout.activity_file(lane_key);
+    atomic_file::write_json(&path, marker).map_err(io_error(&path, "write activity marker"))
+}
+
+/// Reads a lane's activity marker, when there is one.
+pub fn load_marker(layout: &Layout, lane_key: &str) -> Result<Option<ActivityMarker>, Error> {
+    let path = layout.activity_file(lane_key);
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_json(&path).map(Some)
+}
+
+/// Writes an issue's bookkeeping.
+pub fn save_issue_state(layout: &Layout, lane_key: &str, state: &IssueState) -> Result<(), Error> {
+    let path = layout.issue_file(lane_key);
+    atomic_file::write_json(&path, state).map_err(io_error(&path, "write issue state"))
+}
+
+/// Reads an issue's bookkeeping, when there is any.
+pub fn load_issue_state(layout: &Layout, lane_key: &str) -> Result<Option<IssueState>, Error> {
+    let path = layout.issue_file(lane_key);
+    if !path.exists() {
+        return Ok(None);
+    }
+    read_json(&path).map(Some)
+}
+
+/// Everything of one kind in a directory: the files that parsed, and the errors of those that
+/// did not (a reader of the whole directory reports them and goes on).
+#[derive(Debug)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub errors: Vec<Error>,
+}
+
+/// Every run record, oldest first by start time.
+pub fn list_runs(layout: &Layout) -> Listing<RunRecord> {
+    let mut listing: Listing<RunRecord> = list_json(&layout.runs_dir(), |name| {
+        name.ends_with(".json") && !name.ends_with(".journal.jsonl")
+    });
+    listing
+        .items
+        .sort_by(|a, b| (&a.started_at, &a.run_id).cmp(&(&b.started_at, &b.run_id)));
+    listing
+}
+
+/// Every activity marker.
+pub fn list_markers(layout: &Layout) -> Listing<ActivityMarker> {
+    list_json(&layout.activity_dir(), |name| name.ends_with(".json"))
+}
+
+/// Every issue's bookkeeping.
+pub fn list_issue_states(layout: &Layout) -> Listing<IssueState> {
+    list_json(&layout.issues_dir(), |name| name.ends_with(".json"))
+}
+
+/// Deletes the oldest finished records (and their journals) beyond `keep_per_issue` per issue
+/// and `keep_total` overall. Running records are never deleted. Returns how many were removed.
+pub fn prune(layout: &Layout, keep_per_issue: usize, keep_total: usize) -> Result<usize, Error> {
+    let records = list_runs(layout).items;
+    let mut doomed: Vec<&RunRecord> = Vec::new();
+    let mut per_issue: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    // Running records are always kept and count towards the total first.
+    let mut kept_total = records
+        .iter()
+        .filter(|record| record.status == RunStatus::Running)
+        .count();
+    // Newest first, so the counts keep the newest.
+    for record in records.iter().rev() {
+        if record.status == RunStatus::Running {
+            continue;
+        }
+        let count = per_issue.entry(record.issue_id.as_str()).or_insert(0);
+        if *count >= keep_per_issue || kept_total >= keep_total {
+            doomed.push(record);
+        } else {
+            *count += 1;
+            kept_total += 1;
+        }
+    }
+    for record in &doomed {
+        for path in [
+            layout.run_record_file(&record.run_id),
+            layout.journal_file(&record.run_id),
+        ] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => return Err(io_error(&path, "remove old record")(error)),
+            }
+        }
+    }
+    Ok(doomed.len())
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, Error> {
+    let bytes = std::fs::read(path).map_err(io_error(path, "read"))?;
+    serde_json::from_slice(&bytes).map_err(|error| Error::Corrupt {
+        path: path.to_path_buf(),
+        reason: error.to_string(),
+    })
+}
+
+fn list_json<T: for<'de> Deserialize<'de>>(
+    dir: &Path,
+    wanted: impl Fn(&str) -> bool,
+) -> Listing<T> {
+    let mut listing = Listing {
+        items: Vec::new(),
+        errors: Vec::new(),
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return listing,
+        Err(error) => {
+            listing.errors.push(io_error(dir, "list")(error));
+            return listing;
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| !name.starts_with('.') && wanted(name))
+        })
+        .collect();
+    paths.sort();
+    for path in paths {
+        match read_json(&path) {
+            Ok(item) => listing.items.push(item),
+            // A record deleted by pruning between listing and reading is not an error.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => listing.errors.push(error),
+        }
+    }
+    listing
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(name: &str) -> (Layout, PathBuf) {
+        let dir =
+            std::env::temp_dir().join(format!("maestro-record-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        (Layout::new(&dir), dir)
+    }
+
+    fn record(run_id: &str, issue: &str, started_at: &str, status: RunStatus) -> RunRecord {
+        RunRecord {
+            schema_version: SCHEMA_VERSION,
+            run_id: run_id.into(),
+            project_id: "demo".into(),
+            issue_id: issue.into(),
+            issue_identifier: issue.to_uppercase(),
+            issue_url: None,
+            attempt: 1,
+            branch: "x/demo-abc-1".into(),
+            workspace_path: ".workspaces/ABC-1".into(),
+            started_at: started_at.into(),
+            finished_at: None,
+            phase: Phase::Finished,
+            status,
+            thread_id: None,
+            turn_count: 0,
+            tokens: Tokens::default(),
+            disposition: None,
+            error_class: None,
+            error_message: None,
+            tool_calls: Vec::new(),
+            validation: Vec::new(),
+            pr_url: None,
+            retry: None,
+            pid: 1,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_list_in_start_order() {
+        let (layout, dir) = layout("roundtrip");
+        let late = record("r2", "a", "2026-11-26T00:00:02.000Z", RunStatus::Handoff);
+        let early = record("r1", "a", "2026-11-26T00:00:01.000Z", RunStatus::Failed);
+        save_run(&layout, &late).unwrap();
+        save_run(&layout, &early).unwrap();
+        std::fs::write(layout.journal_file("r1"), "{}\n").unwrap();
+        assert_eq!(load_run(&layout, "r2").unwrap(), late);
+        let listing = list_runs(&layout);
+        assert!(listing.errors.is_empty());
+        let ids: Vec<&str> = listing.items.iter().map(|r| r.run_id.as_str()).collect();
+        assert_eq!(ids, vec!["r1", "r2"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_record_is_reported_not_fatal() {
+        let (layout, dir) = layout("corrupt");
+        save_run(
+            &layout,
+            &record("good", "a", "2026-11-26T00:00:01.000Z", RunStatus::Handoff),
+        )
+        .unwrap();
+        std::fs::write(
+            layout.run_record_file("torn"),
+            "{\"schema_version\": 1, \"run_",
+        )
+        .unwrap();
+        let listing = list_runs(&layout);
+        assert_eq!(listing.items.len(), 1);
+        assert_eq!(listing.errors.len(), 1);
+        assert!(
+            listing.errors[0]
+                .to_string()
+                .contains("torn.json is unreadable")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn prune_keeps_newest_per_issue_and_total_and_all_running() {
+        let (layout, dir) = layout("prune");
+        for n in 0..5 {
+            let started = format!("2026-11-26T00:00:0{n}.000Z");
+            save_run(
+                &layout,
+                &record(&format!("a{n}"), "a", &started, RunStatus::Handoff),
+            )
+            .unwrap();
+            save_run(
+                &layout,
+                &record(&format!("b{n}"), "b", &started, RunStatus::Handoff),
+            )
+            .unwrap();
+        }
+        save_run(
+            &layout,
+            &record("live", "a", "2026-11-25T00:00:00.000Z", RunStatus::Running),
+        )
+        .unwrap();
+        std::fs::write(layout.journal_file("a0"), "{}\n").unwrap();
+        let removed = prune(&layout, 2, 3).unwrap();
+        let mut left: Vec<String> = list_runs(&layout)
+            .items
+            .into_iter()
+            .map(|r| r.run_id)
+            .collect();
+        left.sort();
+        // Total 3 counts the running record; then a4 and b4 are the newest per issue.
+        assert_eq!(left, vec!["a4", "b4", "live"]);
+        assert_eq!(removed, 8);
+        assert!(!layout.journal_file("a0").exists());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn run_ids_sort_by_time_and_name_the_lane() {
+        let id = new_run_id("ABC-12", 2);
+        assert!(id.contains("-abc-12-a2-"), "{id}");
+        assert!(id.starts_with("20"), "{id}");
+    }
+}

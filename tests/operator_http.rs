@@ -1,0 +1,313 @@
+//! The operator HTTP endpoint over loopback: every route, error shapes, `/state` equal to
+//! `status --json`, Prometheus text that parses, and slow clients that cannot starve readers.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use maestro::operator_http::{self, Health};
+
+use crate::support::dir::TestDir;
+use crate::support::maestro_command;
+use crate::support::state::{config_for, populate};
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).expect("JSON body")
+    }
+}
+
+/// A plain HTTP/1.0 request over a fresh connection, read to EOF.
+fn request(address: SocketAddr, method: &str, path: &str) -> Reply {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(stream, "{method} {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+fn start(
+    dir: &TestDir,
+) -> (
+    operator_http::Server,
+    Arc<Health>,
+    Vec<maestro::workspace::lock::Lease>,
+) {
+    let config = config_for(dir);
+    let leases = populate(&config);
+    let health = Arc::new(Health::default());
+    health
+        .poll_interval_ms
+        .store(60_000, std::sync::atomic::Ordering::SeqCst);
+    let server =
+        operator_http::start("127.0.0.1:0".parse().unwrap(), config, Arc::clone(&health)).unwrap();
+    (server, health, leases)
+}
+
+/// Removes the fields that depend on the instant a snapshot was built.
+fn without_clock(mut value: serde_json::Value) -> serde_json::Value {
+    value.as_object_mut().unwrap().remove("generated_at");
+    for run in value["active"].as_array_mut().unwrap() {
+        run.as_object_mut().unwrap().remove("idle_for_seconds");
+        run.as_object_mut().unwrap().remove("wait_reason");
+    }
+    let totals = value["totals"].as_object_mut().unwrap();
+    totals.remove("runtime_seconds");
+    value
+}
+
+#[test]
+fn state_is_exactly_status_json() {
+    let dir = TestDir::new("http-state");
+    let (server, _health, _leases) = start(&dir);
+    let reply = request(server.address(), "GET", "/state");
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    let output = maestro_command(dir.path(), &["status", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let from_cli: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(without_clock(reply.json()), without_clock(from_cli));
+}
+
+#[test]
+fn symphony_compatible_state_and_issue_routes() {
+    let dir = TestDir::new("http-api");
+    let (server, _health, _leases) = start(&dir);
+    let state = request(server.address(), "GET", "/api/v1/state").json();
+    assert_eq!(state["counts"]["running"], 4);
+    assert_eq!(state["counts"]["retrying"], 2);
+    assert_eq!(state["running"][0]["issue_identifier"], "ABC-1");
+    assert_eq!(state["running"][0]["session_id"], "thread-ABC-1");
+    assert!(state["codex_totals"]["total_tokens"].as_u64().unwrap() > 0);
+    assert!(state["retrying"][0]["due_at"].is_string());
+
+    let issue = request(server.address(), "GET", "/api/v1/ABC-1");
+    assert_eq!(issue.status, 200);
+    let issue = issue.json();
+    assert_eq!(issue["status"], "running");
+    assert_eq!(issue["running"]["turn_count"], 1);
+    assert_eq!(issue["workspace"]["path"], ".workspaces/ABC-1");
+
+    let retrying = request(server.address(), "GET", "/api/v1/ABC-7").json();
+    assert_eq!(retrying["status"], "retrying");
+    assert_eq!(retrying["retry"]["error"], "codex_turn_failed");
+
+    let missing = request(server.address(), "GET", "/api/v1/NOPE-404");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["error"]["code"], "issue_not_found");
+}
+
+#[test]
+fn read_only_and_unknown_paths_answer_json_errors() {
+    let dir = TestDir::new("http-errors");
+    let (server, _health, _leases) = start(&dir);
+    for (method, path) in [
+        ("POST", "/state"),
+        ("DELETE", "/api/v1/ABC-1"),
+        ("PUT", "/"),
+    ] {
+        let reply = request(server.address(), method, path);
+        assert_eq!(reply.status, 405, "{method} {path}");
+        assert_eq!(reply.header("allow"), Some("GET"));
+        assert_eq!(reply.json()["error"]["code"], "method_not_allowed");
+    }
+    let reply = request(server.address(), "GET", "/nope");
+    assert_eq!(reply.status, 404);
+    assert_eq!(reply.json()["error"]["code"], "not_found");
+}
+
+#[test]
+fn healthz_reports_a_wedged_loop() {
+    let dir = TestDir::new("http-health");
+    let (server, health, _leases) = start(&dir);
+    let before = request(server.address(), "GET", "/healthz");
+    assert_eq!(before.status, 503, "no tick yet");
+    assert_eq!(before.json()["status"], "wedged");
+    health.tick_finished(Duration::from_millis(12));
+    let after = request(server.address(), "GET", "/healthz");
+    assert_eq!(after.status, 200);
+    assert_eq!(after.json()["status"], "ok");
+    assert_eq!(after.json()["ticks"], 1);
+}
+
+/// A small Prometheus text-format check: every sample line is `name{labels} value`, every
+/// metric has HELP and TYPE before its samples, values parse as numbers.
+fn check_prometheus(text: &str) -> Vec<(String, f64)> {
+    let mut typed = std::collections::HashSet::new();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split(' ');
+            let name = parts.next().unwrap();
+            let kind = parts.next().unwrap();
+            assert!(["gauge", "counter"].contains(&kind), "{line}");
+            typed.insert(name.to_string());
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.is_empty() {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("sample has a value");
+        let name = series.split('{').next().unwrap();
+        assert!(typed.contains(name), "TYPE before samples: {line}");
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "metric name: {name}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            if !labels.is_empty() {
+                assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
+                for pair in labels[1..labels.len() - 1].split(',') {
+                    let (key, quoted) = pair.split_once('=').expect("label pair");
+                    assert!(
+                        !key.is_empty() && quoted.starts_with('"') && quoted.ends_with('"'),
+                        "{line}"
+                    );
+                }
+            }
+        }
+        samples.push((
+            series.to_string(),
+            value.parse::<f64>().expect("numeric value"),
+        ));
+    }
+    samples
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text() {
+    let dir = TestDir::new("http-metrics");
+    let (server, health, _leases) = start(&dir);
+    health.tick_finished(Duration::from_millis(34));
+    let reply = request(server.address(), "GET", "/metrics");
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let samples = check_prometheus(&reply.body);
+    let value = |series: &str| samples.iter().find(|(s, _)| s == series).map(|(_, v)| *v);
+    // The fixture's lanes went quiet long before "now", so the live ones read as stalled.
+    let lanes: f64 = samples
+        .iter()
+        .filter(|(series, _)| series.starts_with("maestro_lanes{"))
+        .map(|(_, value)| value)
+        .sum();
+    assert_eq!(lanes, 4.0);
+    assert_eq!(value("maestro_lanes{phase=\"orphaned\"}"), Some(1.0));
+    assert_eq!(value("maestro_retries_queued"), Some(2.0));
+    assert_eq!(value("maestro_last_tick_duration_milliseconds"), Some(34.0));
+    assert_eq!(value("maestro_runs{outcome=\"handoff\"}"), Some(2.0));
+}
+
+#[test]
+fn dashboard_renders_lanes_and_highlights_trouble() {
+    let dir = TestDir::new("http-dashboard");
+    let (server, _health, _leases) = start(&dir);
+    let reply = request(server.address(), "GET", "/");
+    assert_eq!(reply.status, 200);
+    assert!(
+        reply
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(reply.body.contains("<meta http-equiv=\"refresh\""));
+    assert!(reply.body.contains("<a href=\"/api/v1/ABC-1\">ABC-1</a>"));
+    assert!(reply.body.contains("<tr class=\"orphaned\">"));
+    assert!(!reply.body.contains("<script"), "no JavaScript");
+}
+
+#[test]
+fn slow_clients_do_not_delay_a_normal_request() {
+    let dir = TestDir::new("http-slow");
+    let (server, _health, _leases) = start(&dir);
+    // Fifty clients that send half a request line and then nothing.
+    let slow: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.address()).unwrap();
+            stream.write_all(b"GET /sta").unwrap();
+            stream
+        })
+        .collect();
+    let started = Instant::now();
+    let reply = request(server.address(), "GET", "/healthz");
+    let elapsed = started.elapsed();
+    assert_eq!(reply.status, 503);
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "normal request took {elapsed:?}"
+    );
+    drop(slow);
+}
+
+#[test]
+fn garbage_and_oversized_requests_get_json_errors() {
+    let dir = TestDir::new("http-garbage");
+    let (server, _health, _leases) = start(&dir);
+    let mut stream = TcpStream::connect(server.address()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+        .write_all(b"\x16\x03\x01 not http at all\r\n\r\n")
+        .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    assert!(raw.starts_with("HTTP/1.1 400 "), "{raw}");
+    assert!(raw.contains("\"bad_request\""), "{raw}");
+
+    let mut stream = TcpStream::connect(server.address()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let huge = format!(
+        "GET /state HTTP/1.1\r\nX-Filler: {}\r\n\r\n",
+        "a".repeat(40_000)
+    );
+    // The server may close before reading everything; only its answer matters.
+    let _ = stream.write_all(huge.as_bytes());
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    assert!(raw.starts_with("HTTP/1.1 431 "), "{raw}");
+}

@@ -1,0 +1,141 @@
+//! A fake GitHub REST API: `GET /repos/{owner}/{repo}/pulls/{n}` from an in-memory table, with
+//! the head commit either fixed or read live from a bare git repository (so a test's agent can
+//! push and the PR follows, and a force-push between handoff and validation is real).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde_json::json;
+
+use super::fake_http::{FakeHttp, Recorded, Reply};
+
+/// Where a PR's head commit comes from.
+#[derive(Debug, Clone)]
+pub enum Head {
+    Fixed(String),
+    /// The tip of `branch` in this bare repository, read at request time.
+    Live {
+        bare_repo: PathBuf,
+    },
+}
+
+/// One pull request the fake knows.
+#[derive(Debug, Clone)]
+pub struct Pull {
+    pub repo: String,
+    pub number: u64,
+    pub head_ref: String,
+    pub head: Head,
+    pub state: String,
+    pub draft: bool,
+}
+
+impl Pull {
+    /// An open, ready PR for `branch` whose head follows the bare repository.
+    pub fn live(repo: &str, number: u64, branch: &str, bare_repo: PathBuf) -> Pull {
+        Pull {
+            repo: repo.into(),
+            number,
+            head_ref: branch.into(),
+            head: Head::Live { bare_repo },
+            state: "open".into(),
+            draft: false,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    pulls: HashMap<(String, u64), Pull>,
+    /// Answer every request with this status instead (401, 404, 500, ...).
+    forced_status: Option<u16>,
+}
+
+/// The running fake.
+pub struct FakeGithub {
+    pub http: FakeHttp,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeGithub {
+    pub fn start() -> FakeGithub {
+        let state: Arc<Mutex<State>> = Arc::default();
+        let handler_state = Arc::clone(&state);
+        let http = FakeHttp::start(move |request| answer(&handler_state, request));
+        FakeGithub { http, state }
+    }
+
+    pub fn url(&self) -> String {
+        self.http.url()
+    }
+
+    pub fn add(&self, pull: Pull) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .pulls
+            .insert((pull.repo.to_ascii_lowercase(), pull.number), pull);
+    }
+
+    pub fn update(&self, repo: &str, number: u64, change: impl FnOnce(&mut Pull)) {
+        let mut state = self.state.lock().unwrap();
+        let pull = state
+            .pulls
+            .get_mut(&(repo.to_ascii_lowercase(), number))
+            .expect("known pull");
+        change(pull);
+    }
+
+    pub fn force_status(&self, status: Option<u16>) {
+        self.state.lock().unwrap().forced_status = status;
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.http.requests()
+    }
+}
+
+fn answer(state: &Mutex<State>, request: &Recorded) -> Reply {
+    let state = state.lock().unwrap();
+    if let Some(status) = state.forced_status {
+        return Reply::json(status, &json!({"message": format!("forced {status}")}));
+    }
+    if request.header("authorization").is_none() {
+        return Reply::json(401, &json!({"message": "Requires authentication"}));
+    }
+    let parts: Vec<&str> = request.path().trim_matches('/').split('/').collect();
+    let ["repos", owner, repo, "pulls", number] = parts.as_slice() else {
+        return Reply::json(404, &json!({"message": "Not Found"}));
+    };
+    let full_name = format!("{owner}/{repo}");
+    let Some(pull) = number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| state.pulls.get(&(full_name.to_ascii_lowercase(), n)))
+    else {
+        return Reply::json(404, &json!({"message": "Not Found"}));
+    };
+    let sha = match &pull.head {
+        Head::Fixed(sha) => sha.clone(),
+        Head::Live { bare_repo } => {
+            let output = std::process::Command::new("git")
+                .args(["rev-parse", &format!("refs/heads/{}", pull.head_ref)])
+                .current_dir(bare_repo)
+                .output()
+                .expect("git runs");
+            String::from_utf8_lossy(&output.stdout).trim().to_string()
+        }
+    };
+    Reply::json(
+        200,
+        &json!({
+            "number": pull.number,
+            "html_url": format!("https://github.com/{}/pull/{}", pull.repo, pull.number),
+            "state": pull.state,
+            "draft": pull.draft,
+            "merged": false,
+            "head": {"ref": pull.head_ref, "sha": sha, "repo": {"full_name": pull.repo}},
+            "base": {"ref": "main", "repo": {"full_name": pull.repo}},
+        }),
+    )
+}

@@ -1,0 +1,732 @@
+//! A fake Linear GraphQL API on top of [`FakeHttp`]: an in-memory workspace (one project, its
+//! teams, states, labels and issues) served schema-true for the operations Maestro sends.
+//!
+//! It dispatches on `operationName`, checks that the document really defines that operation
+//! and that the variables are well-formed (bad ones answer HTTP 400 with a GraphQL error, as
+//! Linear does, and are kept in [`FakeLinear::violations`]), pages through issues with opaque
+//! cursors, applies mutations to its state so tests can look at the result, records every
+//! request, and injects faults on demand. The live-run tests reuse it, so mutations are
+//! visible through [`FakeLinear::issue`] and [`FakeLinear::comments`].
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::fake_http::{FakeHttp, Recorded, Reply};
+
+/// The API key the fake accepts.
+pub const API_KEY: &str = "lin_test_fake_key";
+
+/// An issue in the fake workspace.
+#[derive(Debug, Clone)]
+pub struct FakeIssue {
+    pub id: String,
+    pub identifier: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// Linear's float priority: 0 none, 1 urgent … 4 low.
+    pub priority: f64,
+    /// State name; must be one of the team's states.
+    pub state: String,
+    pub team_key: String,
+    /// `None`: the issue has no project.
+    pub project_slug: Option<String>,
+    pub labels: Vec<String>,
+    /// Ids of issues that block this one (`blocks` relations).
+    pub blocked_by: Vec<String>,
+    /// Ids of issues merely related (`related` relations; never blockers).
+    pub related: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl FakeIssue {
+    /// An issue in the standard project and team, created at `2026-01-01T00:00:00Z` plus
+    /// `number` minutes, with id `id-<identifier>`.
+    pub fn new(identifier: &str, state: &str) -> FakeIssue {
+        let number: u64 = identifier
+            .rsplit('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let created = format!(
+            "2026-01-01T{:02}:{:02}:00.000Z",
+            (number / 60) % 24,
+            number % 60
+        );
+        FakeIssue {
+            id: format!("id-{identifier}"),
+            identifier: identifier.to_string(),
+            title: format!("Issue {identifier}"),
+            description: Some(format!("Description of {identifier}.")),
+            priority: 0.0,
+            state: state.to_string(),
+            team_key: "ABC".to_string(),
+            project_slug: Some(SLUG_ID.to_string()),
+            labels: Vec::new(),
+            blocked_by: Vec::new(),
+            related: Vec::new(),
+            created_at: created.clone(),
+            updated_at: created,
+        }
+    }
+
+    pub fn priority(mut self, priority: f64) -> FakeIssue {
+        self.priority = priority;
+        self
+    }
+
+    pub fn labels(mut self, labels: &[&str]) -> FakeIssue {
+        self.labels = labels.iter().map(|label| label.to_string()).collect();
+        self
+    }
+
+    pub fn blocked_by(mut self, identifier: &str) -> FakeIssue {
+        self.blocked_by.push(format!("id-{identifier}"));
+        self
+    }
+
+    pub fn related_to(mut self, identifier: &str) -> FakeIssue {
+        self.related.push(format!("id-{identifier}"));
+        self
+    }
+
+    pub fn created(mut self, created_at: &str) -> FakeIssue {
+        self.created_at = created_at.to_string();
+        self
+    }
+
+    pub fn project(mut self, slug: Option<&str>) -> FakeIssue {
+        self.project_slug = slug.map(str::to_string);
+        self
+    }
+}
+
+/// The standard project's slug id.
+pub const SLUG_ID: &str = "f00dfeed1234";
+
+/// A team with its workflow states (id, name, type) and own labels (id, name).
+#[derive(Debug, Clone)]
+pub struct FakeTeam {
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    pub states: Vec<(String, String, String)>,
+    pub labels: Vec<(String, String)>,
+}
+
+/// A comment created through `CommentCreate`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeComment {
+    pub id: String,
+    pub issue_id: String,
+    pub body: String,
+}
+
+/// A fault answered instead of the real reply.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// This HTTP status with a GraphQL error body (401 looks like Linear's auth error).
+    Status(u16),
+    /// HTTP 429, optionally with `retry-after` seconds and a requests-reset time (epoch ms).
+    RateLimited {
+        retry_after: Option<u64>,
+        reset_at_ms: Option<u64>,
+    },
+    /// HTTP 400 whose GraphQL error has `extensions.code = "RATELIMITED"`.
+    RateLimitedBody { reset_at_ms: Option<u64> },
+    /// HTTP 200 with a body that is not JSON.
+    MalformedJson,
+    /// HTTP 200 with `data: null` and this GraphQL error message.
+    GraphQlError(String),
+    /// A page that says `hasNextPage` but gives no `endCursor`.
+    MissingCursor,
+    /// A page whose `endCursor` is the cursor it was asked with (the first page answers
+    /// normally; the second repeats the first's cursor).
+    RepeatedCursor,
+    /// The normal reply, after this delay.
+    Slow(Duration),
+}
+
+/// The fake workspace.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub project_id: String,
+    pub project_name: String,
+    pub slug_id: String,
+    pub teams: Vec<FakeTeam>,
+    /// Workspace labels (no team).
+    pub workspace_labels: Vec<(String, String)>,
+    /// Group labels (cannot be applied to issues), workspace level.
+    pub group_labels: Vec<(String, String)>,
+    pub issues: Vec<FakeIssue>,
+    pub comments: Vec<FakeComment>,
+}
+
+impl World {
+    /// Project `Demo` (slug id [`SLUG_ID`]) with team `ABC`, Linear's default states, team
+    /// label `Bug`, workspace labels `maestro:needs-attention` and `maestro:manual-only`, a
+    /// group label `Area`, and no issues.
+    pub fn standard() -> World {
+        let states = [
+            ("Backlog", "backlog"),
+            ("Todo", "unstarted"),
+            ("In Progress", "started"),
+            ("In Review", "started"),
+            ("Done", "completed"),
+            ("Canceled", "canceled"),
+            ("Duplicate", "canceled"),
+        ];
+        World {
+            project_id: "project-1".into(),
+            project_name: "Demo".into(),
+            slug_id: SLUG_ID.into(),
+            teams: vec![FakeTeam {
+                id: "team-abc".into(),
+                key: "ABC".into(),
+                name: "Alphabet".into(),
+                states: states
+                    .iter()
+                    .map(|(name, kind)| {
+                        (
+                            format!("state-{}", name.to_lowercase().replace(' ', "-")),
+                            name.to_string(),
+                            kind.to_string(),
+                        )
+                    })
+                    .collect(),
+                labels: vec![("label-bug".into(), "Bug".into())],
+            }],
+            workspace_labels: vec![
+                ("label-attention".into(), "maestro:needs-attention".into()),
+                ("label-manual".into(), "maestro:manual-only".into()),
+            ],
+            group_labels: vec![("label-area".into(), "Area".into())],
+            issues: Vec::new(),
+            comments: Vec::new(),
+        }
+    }
+
+    pub fn with(mut self, issue: FakeIssue) -> World {
+        self.issues.push(issue);
+        self
+    }
+}
+
+#[derive(Debug, Default)]
+struct Control {
+    /// (operation name or "*", fault), consumed first match first.
+    faults: VecDeque<(String, Fault)>,
+    violations: Vec<String>,
+}
+
+/// The running fake. Dropping it stops the server.
+pub struct FakeLinear {
+    http: FakeHttp,
+    world: Arc<Mutex<World>>,
+    control: Arc<Mutex<Control>>,
+}
+
+impl FakeLinear {
+    pub fn start(world: World) -> FakeLinear {
+        let world = Arc::new(Mutex::new(world));
+        let control = Arc::new(Mutex::new(Control::default()));
+        let http = {
+            let world = Arc::clone(&world);
+            let control = Arc::clone(&control);
+            FakeHttp::start(move |request| answer(request, &world, &control))
+        };
+        FakeLinear {
+            http,
+            world,
+            control,
+        }
+    }
+
+    /// The GraphQL endpoint.
+    pub fn url(&self) -> String {
+        format!("{}/graphql", self.http.url())
+    }
+
+    /// Answers the next request for `operation` (or any, with `"*"`) with `fault`. Faults
+    /// queue up: inject twice to fail two requests.
+    pub fn inject(&self, operation: &str, fault: Fault) {
+        self.control
+            .lock()
+            .unwrap()
+            .faults
+            .push_back((operation.to_string(), fault));
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.http.requests()
+    }
+
+    /// The `operationName` of every request, in arrival order.
+    pub fn operations(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|request| {
+                request.json()["operationName"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// Requests whose document is a mutation.
+    pub fn mutations(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|request| {
+                request.json()["query"]
+                    .as_str()
+                    .is_some_and(|query| query.contains("mutation "))
+            })
+            .collect()
+    }
+
+    /// Malformed requests the fake saw (wrong document, bad variables, bad cursor).
+    pub fn violations(&self) -> Vec<String> {
+        self.control.lock().unwrap().violations.clone()
+    }
+
+    /// The current state of an issue, by identifier.
+    pub fn issue(&self, identifier: &str) -> FakeIssue {
+        self.world
+            .lock()
+            .unwrap()
+            .issues
+            .iter()
+            .find(|issue| issue.identifier == identifier)
+            .cloned()
+            .unwrap_or_else(|| panic!("fake has no issue {identifier}"))
+    }
+
+    pub fn comments(&self) -> Vec<FakeComment> {
+        self.world.lock().unwrap().comments.clone()
+    }
+
+    /// Edits the workspace between calls (for example, to change a state behind a cache).
+    pub fn edit(&self, change: impl FnOnce(&mut World)) {
+        change(&mut self.world.lock().unwrap());
+    }
+}
+
+fn graphql_error(status: u16, message: &str, code: &str, kind: &str) -> Reply {
+    Reply::json(
+        status,
+        &json!({"errors": [{"message": message, "extensions": {"code": code, "type": kind}}]}),
+    )
+}
+
+fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>) -> Reply {
+    let violation = |message: String| {
+        control.lock().unwrap().violations.push(message.clone());
+        graphql_error(400, &message, "GRAPHQL_VALIDATION_FAILED", "invalid input")
+    };
+    if request.method != "POST" || request.path() != "/graphql" {
+        return violation(format!(
+            "{} {} is not the GraphQL endpoint",
+            request.method, request.url
+        ));
+    }
+    if request.header("authorization") != Some(API_KEY) {
+        return graphql_error(
+            401,
+            "Authentication required, not authenticated",
+            "AUTHENTICATION_ERROR",
+            "authentication error",
+        );
+    }
+    let Ok(body) = serde_json::from_str::<Value>(&request.body) else {
+        return violation("request body is not JSON".into());
+    };
+    let operation = body["operationName"].as_str().unwrap_or("").to_string();
+    let query = body["query"].as_str().unwrap_or("");
+    if !query.contains(&format!("query {operation}("))
+        && !query.contains(&format!("mutation {operation}("))
+    {
+        return violation(format!("document does not define operation `{operation}`"));
+    }
+    let variables = body["variables"].clone();
+    let fault = {
+        let mut control = control.lock().unwrap();
+        let position = control
+            .faults
+            .iter()
+            .position(|(op, _)| op == "*" || *op == operation);
+        position
+            .and_then(|index| control.faults.remove(index))
+            .map(|(_, fault)| fault)
+    };
+    let mut delay = None;
+    let mut cursor_fault = None;
+    match fault {
+        None => {}
+        Some(Fault::Status(401)) => {
+            return graphql_error(
+                401,
+                "Authentication failed",
+                "AUTHENTICATION_ERROR",
+                "authentication error",
+            );
+        }
+        Some(Fault::Status(status)) => {
+            return graphql_error(
+                status,
+                "Internal server error",
+                "INTERNAL_SERVER_ERROR",
+                "internal error",
+            );
+        }
+        Some(Fault::RateLimited {
+            retry_after,
+            reset_at_ms,
+        }) => {
+            let mut reply = graphql_error(429, "Too many requests", "RATELIMITED", "ratelimited");
+            if let Some(seconds) = retry_after {
+                reply = reply.with_header("Retry-After", &seconds.to_string());
+            }
+            if let Some(reset) = reset_at_ms {
+                reply = reply.with_header("X-RateLimit-Requests-Reset", &reset.to_string());
+            }
+            return reply;
+        }
+        Some(Fault::RateLimitedBody { reset_at_ms }) => {
+            let mut reply = graphql_error(400, "Rate limit exceeded", "RATELIMITED", "ratelimited");
+            if let Some(reset) = reset_at_ms {
+                reply = reply.with_header("X-RateLimit-Requests-Reset", &reset.to_string());
+            }
+            return reply;
+        }
+        Some(Fault::MalformedJson) => return Reply::text(200, "{\"data\": {\"issues\": [trunc"),
+        Some(Fault::GraphQlError(message)) => {
+            return Reply::json(
+                200,
+                &json!({"data": null, "errors": [{"message": message, "extensions": {"code": "INVALID_INPUT", "type": "invalid input"}}]}),
+            );
+        }
+        Some(Fault::Slow(duration)) => delay = Some(duration),
+        // A cursor can only repeat from the second page on: the first page answers normally
+        // and the fault waits for the next one.
+        Some(Fault::RepeatedCursor) if variables["after"].is_null() => {
+            control
+                .lock()
+                .unwrap()
+                .faults
+                .push_front((operation.clone(), Fault::RepeatedCursor));
+        }
+        Some(fault @ (Fault::MissingCursor | Fault::RepeatedCursor)) => cursor_fault = Some(fault),
+    }
+    let mut world = world.lock().unwrap();
+    let result = match operation.as_str() {
+        "ProjectBySlugId" => project(&world, &variables),
+        "ProjectIssuesByStateNames" => issues_page(&world, &variables, cursor_fault.as_ref()),
+        "IssuesByIds" => issues_by_ids(&world, &variables),
+        "TeamWorkflowStates" => team_states(&world, &variables),
+        "LabelsUsableByTeam" => labels(&world, &variables),
+        "IssueSetState" => set_state(&mut world, &variables),
+        "CommentCreate" => comment(&mut world, &variables),
+        "IssueAddLabel" => add_label(&mut world, &variables),
+        other => Err(format!("unknown operation `{other}`")),
+    };
+    drop(world);
+    let reply = match result {
+        Ok(data) => Reply::json(200, &json!({"data": data})),
+        Err(message) => violation(format!("{operation}: {message}")),
+    };
+    match delay {
+        Some(delay) => reply.delayed(delay),
+        None => reply,
+    }
+}
+
+fn string_var<'a>(variables: &'a Value, name: &str) -> Result<&'a str, String> {
+    variables[name]
+        .as_str()
+        .ok_or_else(|| format!("variable ${name} must be a String, got {}", variables[name]))
+}
+
+fn first_var(variables: &Value) -> Result<usize, String> {
+    match variables["first"].as_u64() {
+        Some(first) if (1..=100).contains(&first) => Ok(first as usize),
+        _ => Err(format!(
+            "variable $first must be an Int in 1..=100, got {}",
+            variables["first"]
+        )),
+    }
+}
+
+/// Cursors are opaque to clients; here they encode the offset of the next node.
+fn offset_of(variables: &Value) -> Result<usize, String> {
+    match &variables["after"] {
+        Value::Null => Ok(0),
+        Value::String(cursor) => cursor
+            .strip_prefix("cursor-")
+            .and_then(|offset| offset.parse().ok())
+            .ok_or_else(|| format!("unknown cursor `{cursor}`")),
+        other => Err(format!(
+            "variable $after must be a String or null, got {other}"
+        )),
+    }
+}
+
+fn page<T: Clone>(items: &[T], offset: usize, first: usize) -> (Vec<T>, Value) {
+    let end = (offset + first).min(items.len());
+    let slice = items.get(offset..end).unwrap_or(&[]).to_vec();
+    let has_next = end < items.len();
+    let info = json!({
+        "hasNextPage": has_next,
+        "endCursor": if slice.is_empty() { Value::Null } else { json!(format!("cursor-{end}")) },
+    });
+    (slice, info)
+}
+
+fn team_by_key<'a>(world: &'a World, key: &str) -> &'a FakeTeam {
+    world
+        .teams
+        .iter()
+        .find(|team| team.key == key)
+        .expect("issue's team exists")
+}
+
+fn state_json(world: &World, issue: &FakeIssue) -> Value {
+    let team = team_by_key(world, &issue.team_key);
+    let (_, name, kind) = team
+        .states
+        .iter()
+        .find(|(_, name, _)| *name == issue.state)
+        .unwrap_or_else(|| panic!("{} has unknown state {}", issue.identifier, issue.state));
+    json!({"name": name, "type": kind})
+}
+
+fn issue_json(world: &World, issue: &FakeIssue) -> Value {
+    let team = team_by_key(world, &issue.team_key);
+    let relation = |kind: &str, id: &String| {
+        let other = world
+            .issues
+            .iter()
+            .find(|other| other.id == *id)
+            .expect("related issue exists");
+        json!({
+            "type": kind,
+            "issue": {"id": other.id, "identifier": other.identifier, "state": state_json(world, other)},
+        })
+    };
+    let relations: Vec<Value> = issue
+        .blocked_by
+        .iter()
+        .map(|id| relation("blocks", id))
+        .chain(issue.related.iter().map(|id| relation("related", id)))
+        .collect();
+    let labels: Vec<Value> = issue
+        .labels
+        .iter()
+        .map(|name| json!({"name": name}))
+        .collect();
+    json!({
+        "id": issue.id,
+        "identifier": issue.identifier,
+        "title": issue.title,
+        "description": issue.description,
+        "priority": issue.priority,
+        "url": format!("https://linear.app/fake/issue/{}", issue.identifier),
+        "branchName": format!("fake/{}", issue.identifier.to_lowercase()),
+        "createdAt": issue.created_at,
+        "updatedAt": issue.updated_at,
+        "state": state_json(world, issue),
+        "labels": {"pageInfo": {"hasNextPage": labels.len() > 50}, "nodes": labels.into_iter().take(50).collect::<Vec<_>>()},
+        "team": {"id": team.id, "key": team.key},
+        "project": issue.project_slug.as_ref().map(|slug| json!({"slugId": slug})),
+        "inverseRelations": {"pageInfo": {"hasNextPage": relations.len() > 50}, "nodes": relations.into_iter().take(50).collect::<Vec<_>>()},
+    })
+}
+
+fn project(world: &World, variables: &Value) -> Result<Value, String> {
+    let slug = string_var(variables, "slugId")?;
+    let nodes: Vec<Value> = if slug == world.slug_id {
+        vec![json!({
+            "id": world.project_id,
+            "name": world.project_name,
+            "slugId": world.slug_id,
+            "url": format!("https://linear.app/fake/project/demo-{}", world.slug_id),
+            "teams": {
+                "pageInfo": {"hasNextPage": false},
+                "nodes": world.teams.iter().map(|team| json!({"id": team.id, "key": team.key, "name": team.name})).collect::<Vec<_>>(),
+            },
+        })]
+    } else {
+        Vec::new()
+    };
+    Ok(json!({"projects": {"nodes": nodes}}))
+}
+
+fn issues_page(
+    world: &World,
+    variables: &Value,
+    cursor_fault: Option<&Fault>,
+) -> Result<Value, String> {
+    let slug = string_var(variables, "slugId")?;
+    let Some(states) = variables["stateNames"].as_array() else {
+        return Err("variable $stateNames must be a [String!]!".into());
+    };
+    let states: Vec<&str> = states.iter().filter_map(Value::as_str).collect();
+    if states.is_empty() {
+        return Err("variable $stateNames is empty".into());
+    }
+    let first = first_var(variables)?;
+    let offset = offset_of(variables)?;
+    let mut matching: Vec<&FakeIssue> = world
+        .issues
+        .iter()
+        .filter(|issue| {
+            issue.project_slug.as_deref() == Some(slug) && states.contains(&issue.state.as_str())
+        })
+        .collect();
+    matching.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    let (nodes, mut info) = page(&matching, offset, first);
+    match cursor_fault {
+        Some(Fault::MissingCursor) => info = json!({"hasNextPage": true, "endCursor": null}),
+        Some(Fault::RepeatedCursor) => {
+            info = json!({"hasNextPage": true, "endCursor": variables["after"]});
+        }
+        _ => {}
+    }
+    let nodes: Vec<Value> = nodes
+        .into_iter()
+        .map(|issue| issue_json(world, issue))
+        .collect();
+    Ok(json!({"issues": {"pageInfo": info, "nodes": nodes}}))
+}
+
+fn issues_by_ids(world: &World, variables: &Value) -> Result<Value, String> {
+    let Some(ids) = variables["ids"].as_array() else {
+        return Err("variable $ids must be a [ID!]!".into());
+    };
+    let ids: Vec<&str> = ids.iter().filter_map(Value::as_str).collect();
+    let first = first_var(variables)?;
+    if first != ids.len() {
+        return Err(format!(
+            "$first ({first}) should equal the number of ids ({})",
+            ids.len()
+        ));
+    }
+    let nodes: Vec<Value> = world
+        .issues
+        .iter()
+        .filter(|issue| ids.contains(&issue.id.as_str()))
+        .map(|issue| issue_json(world, issue))
+        .collect();
+    Ok(json!({"issues": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": nodes}}))
+}
+
+fn team_states(world: &World, variables: &Value) -> Result<Value, String> {
+    let team_id = string_var(variables, "teamId")?;
+    let first = first_var(variables)?;
+    let offset = offset_of(variables)?;
+    let Some(team) = world.teams.iter().find(|team| team.id == team_id) else {
+        return Ok(json!({"team": null}));
+    };
+    let (nodes, info) = page(&team.states, offset, first);
+    let nodes: Vec<Value> = nodes
+        .into_iter()
+        .map(|(id, name, kind)| json!({"id": id, "name": name, "type": kind}))
+        .collect();
+    Ok(
+        json!({"team": {"id": team.id, "key": team.key, "states": {"pageInfo": info, "nodes": nodes}}}),
+    )
+}
+
+fn labels(world: &World, variables: &Value) -> Result<Value, String> {
+    let team_id = string_var(variables, "teamId")?;
+    let first = first_var(variables)?;
+    let offset = offset_of(variables)?;
+    let mut all: Vec<Value> = Vec::new();
+    for team in world.teams.iter().filter(|team| team.id == team_id) {
+        for (id, name) in &team.labels {
+            all.push(json!({"id": id, "name": name, "isGroup": false, "team": {"id": team.id}}));
+        }
+    }
+    for (id, name) in &world.workspace_labels {
+        all.push(json!({"id": id, "name": name, "isGroup": false, "team": null}));
+    }
+    for (id, name) in &world.group_labels {
+        all.push(json!({"id": id, "name": name, "isGroup": true, "team": null}));
+    }
+    let (nodes, info) = page(&all, offset, first);
+    Ok(json!({"issueLabels": {"pageInfo": info, "nodes": nodes}}))
+}
+
+fn issue_index(world: &World, variables: &Value) -> Result<usize, String> {
+    let issue_id = string_var(variables, "issueId")?;
+    world
+        .issues
+        .iter()
+        .position(|issue| issue.id == issue_id || issue.identifier == issue_id)
+        .ok_or_else(|| format!("no issue `{issue_id}`"))
+}
+
+fn set_state(world: &mut World, variables: &Value) -> Result<Value, String> {
+    let index = issue_index(world, variables)?;
+    let state_id = string_var(variables, "stateId")?;
+    let team = team_by_key(world, &world.issues[index].team_key);
+    let Some((_, name, _)) = team.states.iter().find(|(id, _, _)| id == state_id) else {
+        return Err(format!(
+            "state `{state_id}` is not a state of team {}",
+            team.key
+        ));
+    };
+    let name = name.clone();
+    world.issues[index].state = name;
+    world.issues[index].updated_at = "2026-02-01T00:00:00.000Z".into();
+    let issue = &world.issues[index];
+    Ok(
+        json!({"issueUpdate": {"success": true, "issue": {"id": issue.id, "state": state_json(world, issue)}}}),
+    )
+}
+
+fn comment(world: &mut World, variables: &Value) -> Result<Value, String> {
+    let index = issue_index(world, variables)?;
+    let body = string_var(variables, "body")?;
+    if body.trim().is_empty() {
+        return Err("comment body is empty".into());
+    }
+    let id = format!("comment-{}", world.comments.len() + 1);
+    let issue_id = world.issues[index].id.clone();
+    world.comments.push(FakeComment {
+        id: id.clone(),
+        issue_id,
+        body: body.to_string(),
+    });
+    Ok(json!({"commentCreate": {"success": true, "comment": {
+        "id": id,
+        "url": format!("https://linear.app/fake/issue/{}#comment-{id}", world.issues[index].identifier),
+    }}}))
+}
+
+fn add_label(world: &mut World, variables: &Value) -> Result<Value, String> {
+    let index = issue_index(world, variables)?;
+    let label_id = string_var(variables, "labelId")?;
+    let team = team_by_key(world, &world.issues[index].team_key);
+    let name = team
+        .labels
+        .iter()
+        .chain(&world.workspace_labels)
+        .find(|(id, _)| id == label_id)
+        .map(|(_, name)| name.clone())
+        .ok_or_else(|| {
+            format!(
+                "label `{label_id}` cannot be applied to team {}'s issues",
+                team.key
+            )
+        })?;
+    let issue = &mut world.issues[index];
+    if !issue.labels.contains(&name) {
+        issue.labels.push(name);
+    }
+    Ok(json!({"issueAddLabel": {"success": true, "issue": {"id": issue.id}}}))
+}
