@@ -18,7 +18,7 @@ pub fn execute(command: Command) -> Exit {
     let lookup = Lookup::from_env();
     match command {
         Command::Help(_) | Command::Version => Exit::Success,
-        Command::Probe(_) => not_implemented("protocol probe"),
+        Command::Probe(args) => crate::probe::run(&args, &lookup),
         Command::Status(args) => status(&args, &lookup),
         Command::Run(args) if args.dry_run => dry_run(&args, &lookup),
         Command::Run(args) => with_settings(args.config.as_deref(), &lookup, "run --once"),

@@ -7,6 +7,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_debug_implementations)]
 
+pub mod app_server;
 pub mod atomic_file;
 pub mod claims;
 pub mod cli;
@@ -17,7 +18,9 @@ pub mod dry_run;
 pub mod exit;
 pub mod github;
 pub mod logging;
+pub mod mock_model;
 pub mod operator_http;
+pub mod probe;
 pub mod selection;
 pub mod settings;
 pub mod shell;

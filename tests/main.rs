@@ -3,6 +3,10 @@
 
 mod support;
 
+/// The app-server client against the fake app-server: faults, policy, leaks.
+mod app_server_fake;
+/// The app-server client against the real codex binary and the scripted mock model.
+mod app_server_real;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
@@ -15,6 +19,8 @@ mod github;
 mod lane;
 /// The operator HTTP endpoint over loopback: routes, shapes, metrics, slow clients.
 mod operator_http;
+/// `maestro protocol probe`: the real codex passes; each failing step is named.
+mod probe;
 /// Eligibility rules and dispatch order, table-driven.
 mod selection;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.

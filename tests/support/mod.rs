@@ -2,11 +2,14 @@
 
 #![allow(dead_code)] // Each test module uses a different subset of the helpers.
 
+pub mod app_server;
+pub mod codex;
 pub mod dir;
 pub mod fake_github;
 pub mod fake_http;
 pub mod fake_linear;
 pub mod git;
+pub mod procs;
 pub mod state;
 pub mod tree;
 

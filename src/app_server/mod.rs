@@ -1,0 +1,94 @@
+//! The codex app-server client: one child process speaking JSON-RPC over stdio, one thread.
+//!
+//! This module owns everything about the child: spawning it in its own process group with the
+//! secrets removed from its environment, the reader threads for its stdout and stderr, the
+//! JSON-RPC framing, the handshake, turns on one thread, the non-interactive answer to every
+//! server request, token and rate-limit accounting, the JSONL journal, and shutdown.
+//! It deliberately knows nothing of Linear, lanes, run records or retries: callers hand it a
+//! [`SessionConfig`], a [`ToolDispatch`] for the dynamic tools they advertise and an
+//! [`Observer`] for activity, and get a [`TurnOutcome`] back. The wire contract as implemented
+//! is `docs/spec/app-server.md`.
+//!
+//! It is also the only place that starts codex at all: the one-shot `--version` and
+//! `generate-json-schema` runs `protocol probe` needs are here too.
+//!
+//! Threads: the reader threads only frame and parse; the session thread (the caller's) owns
+//! stdin, the journal and all state, and tool calls run on scoped worker threads for the length
+//! of a turn so parallel calls can be answered in the order they finish.
+
+mod accounting;
+mod child;
+mod error;
+mod journal;
+mod oneshot;
+mod policy;
+mod reader;
+mod session;
+mod tools;
+mod turn;
+mod wire;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+pub use accounting::{
+    Accounting, Activity, ActivityKind, NoopObserver, Observer, RateLimitSnapshot, RateLimitWindow,
+    TokenUsage,
+};
+pub use error::Error;
+pub use journal::{Direction, JournalEntry, JournalRead, read_journal};
+pub use oneshot::{OneShotError, codex_prefix, codex_version, generate_schema};
+pub use reader::MAX_LINE_BYTES;
+pub use session::{Session, ShutdownReport};
+pub use tools::{ToolCall, ToolDispatch, ToolResult};
+pub use turn::{TurnEnd, TurnError, TurnLimits, TurnOutcome};
+
+/// Everything needed to start one app-server session in one lane.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Program and arguments (`ServiceConfig.agent.command`); no shell is involved.
+    pub command: Vec<String>,
+    /// The lane: the child's working directory and the thread's `cwd`.
+    pub cwd: PathBuf,
+    /// Environment variable names removed from the child's environment (the secrets).
+    pub remove_env: Vec<String>,
+    /// Variables added to the child's environment (for example `CODEX_HOME`). Their names are
+    /// journaled, their values are not; still, secrets do not belong here.
+    pub extra_env: Vec<(String, String)>,
+    /// Sent as `developerInstructions` on `thread/start` when not empty.
+    pub developer_instructions: String,
+    pub personality: Option<String>,
+    pub service_tier: Option<String>,
+    /// Advertised as `dynamicTools` on `thread/start`; calls to them reach the [`ToolDispatch`].
+    pub dynamic_tools: Vec<DynamicTool>,
+    /// The JSONL journal every message in and out is appended to.
+    pub journal_path: PathBuf,
+    /// How long any single JSON-RPC request may wait for its reply.
+    pub read_timeout: Duration,
+    /// How long a turn may go without progress before it is interrupted.
+    pub turn_idle_timeout: Duration,
+    /// When set during a turn, the turn is interrupted and ends [`TurnEnd::Interrupted`].
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// A dynamic tool advertised to the model on `thread/start`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DynamicTool {
+    /// Must match `^[a-zA-Z0-9_-]+$` (codex rejects anything else).
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the arguments object.
+    pub input_schema: serde_json::Value,
+}
+
+/// Runs the stdout reader and the journal exactly as a session does, over `input`, and returns
+/// how many messages were journaled. For `examples/bench_reader.rs` only.
+#[doc(hidden)]
+pub fn bench_pipeline(
+    input: Box<dyn std::io::Read + Send>,
+    journal_path: &std::path::Path,
+) -> Result<u64, Error> {
+    session::bench_pipeline(input, journal_path)
+}

@@ -1,0 +1,58 @@
+//! The process table, read from /proc: which processes are alive in a process group.
+//! Leak tests assert on this instead of sleeping and hoping.
+
+use std::time::{Duration, Instant};
+
+/// Pids of processes in group `pgid` that are alive (zombies awaiting their reaper excluded).
+pub fn live_in_group(pgid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
+        let Some(after_comm) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = after_comm.split_whitespace().collect();
+        let (Some(state), Some(pgrp)) = (fields.first(), fields.get(2)) else {
+            continue;
+        };
+        if pgrp.parse::<u32>().ok() == Some(pgid) && !matches!(*state, "Z" | "X") {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Waits (bounded) until group `pgid` has no live process; returns the survivors otherwise.
+/// A killed process needs a moment to be torn down by the kernel, hence the short poll.
+pub fn wait_group_gone(pgid: u32, timeout: Duration) -> Vec<u32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let live = live_in_group(pgid);
+        if live.is_empty() || Instant::now() >= deadline {
+            return live;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether a process with this pid exists and is not a zombie.
+pub fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| !matches!(state, "Z" | "X"))
+    })
+}
