@@ -11,7 +11,7 @@ use crate::config::{self, Lookup};
 use crate::exit::Exit;
 use crate::tracker::Issue;
 use crate::workspace::Layout;
-use crate::{claims, dry_run, settings, tracker};
+use crate::{claims, dry_run, run, settings, tracker};
 
 /// Runs one command to completion.
 pub fn execute(command: Command) -> Exit {
@@ -21,7 +21,7 @@ pub fn execute(command: Command) -> Exit {
         Command::Probe(args) => crate::probe::run(&args, &lookup),
         Command::Status(args) => status(&args, &lookup),
         Command::Run(args) if args.dry_run => dry_run(&args, &lookup),
-        Command::Run(args) => with_settings(args.config.as_deref(), &lookup, "run --once"),
+        Command::Run(args) => run_live(&args, &lookup),
         Command::Daemon(args) => with_settings(args.config.as_deref(), &lookup, "daemon"),
     }
 }
@@ -82,6 +82,51 @@ fn with_settings(explicit: Option<&std::path::Path>, lookup: &Lookup, name: &str
 /// `run --once --dry-run`: reads only. Without any config it explains that there is nothing to
 /// do and succeeds, so a fresh checkout can run it; a `--config` path that does not exist is
 /// still a usage error (a typo must not look like success).
+/// `maestro run --once`: one attempt, one summary line on stdout, one exit code per outcome.
+fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
+    let settings = match settings::load(args.config.as_deref(), lookup) {
+        Ok(settings) => settings,
+        Err(error) => {
+            report(&error);
+            return Exit::Usage;
+        }
+    };
+    for warning in &settings.workflow.warnings {
+        log::warn!(
+            "workflow warning: {warning} path={}",
+            settings.workflow.path.display()
+        );
+    }
+    let tracker = match tracker::open(&settings.config, &settings.project_slug) {
+        Ok(tracker) => tracker,
+        Err(error) => return tracker_failure(&error),
+    };
+    let options = run::Options {
+        target: args.target.clone(),
+        ..run::Options::default()
+    };
+    // SIGTERM/SIGINT interrupt the running turn; the attempt is then recorded as interrupted.
+    let stop = std::sync::Arc::clone(&options.stop);
+    if let Err(error) = crate::signals::on_termination(move |_| {
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }) {
+        log::warn!("cannot install signal handlers error={error}");
+    }
+    match run::run_once(&settings, tracker.as_ref(), &options) {
+        Ok(summary) => {
+            let exit = summary.exit();
+            match print(&format!("{}\n", summary.line())) {
+                Exit::Success => exit,
+                failure => failure,
+            }
+        }
+        Err(error) => {
+            report(&error);
+            Exit::Failure
+        }
+    }
+}
+
 fn dry_run(args: &RunArgs, lookup: &Lookup) -> Exit {
     let settings = match settings::load(args.config.as_deref(), lookup) {
         Ok(settings) => settings,
@@ -103,8 +148,6 @@ fn dry_run(args: &RunArgs, lookup: &Lookup) -> Exit {
         Ok(tracker) => tracker,
         Err(error) => return tracker_failure(&error),
     };
-    // No leases and no attempt history exist yet in this build: every slot is free and every
-    // issue would get attempt 1.
     let layout = Layout::new(&settings.config.workspace_root);
     let execution = &settings.workflow.execution;
     let inputs_for = |issues: &[Issue]| {

@@ -540,8 +540,12 @@ mod tests {
         );
         let error = parse_words("run --once --issue id-1").unwrap_err();
         assert!(error.message.contains("go together"), "{error}");
-        let error = parse_words("run --once --issue a --run-id r --attempt 1 --slot-fd 3").unwrap_err();
-        assert!(error.message.contains("--slot-fd and --slot-index"), "{error}");
+        let error =
+            parse_words("run --once --issue a --run-id r --attempt 1 --slot-fd 3").unwrap_err();
+        assert!(
+            error.message.contains("--slot-fd and --slot-index"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -44,8 +44,6 @@ pub struct Options {
     /// Set on SIGTERM/SIGINT: the running turn is interrupted and the run recorded as
     /// interrupted.
     pub stop: Arc<AtomicBool>,
-    /// Extra environment for the app-server child (tests point `CODEX_HOME` here).
-    pub agent_env: Vec<(String, String)>,
 }
 
 /// How one `run --once` ended.
@@ -89,7 +87,9 @@ impl Summary {
     pub fn line(&self) -> String {
         let outcome = match &self.outcome {
             Outcome::Handoff { pr_url } => format!("handoff pr={pr_url}"),
-            Outcome::RetryScheduled { error_class } => format!("retry_scheduled error={error_class}"),
+            Outcome::RetryScheduled { error_class } => {
+                format!("retry_scheduled error={error_class}")
+            }
             Outcome::HumanRequired { error_class } => format!("human_required error={error_class}"),
             Outcome::Interrupted => "interrupted".to_string(),
             Outcome::Skipped { reason } => format!("skipped reason=\"{reason}\""),
@@ -110,7 +110,9 @@ pub enum Error {
     Tracker(tracker::Error),
     Workspace(workspace::Error),
     /// The daemon's target issue is not visible in the project.
-    TargetMissing { issue_id: String },
+    TargetMissing {
+        issue_id: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -150,7 +152,11 @@ struct Claimed {
 }
 
 /// Runs one attempt at one issue.
-pub fn run_once(settings: &Settings, tracker: &dyn Tracker, options: &Options) -> Result<Summary, Error> {
+pub fn run_once(
+    settings: &Settings,
+    tracker: &dyn Tracker,
+    options: &Options,
+) -> Result<Summary, Error> {
     let layout = Layout::new(&settings.config.workspace_root);
     let execution = &settings.workflow.execution;
     let _slot: Slot = match &options.target {
@@ -220,11 +226,13 @@ fn claim_target(
         return Ok(None);
     }
     let key = lane::lane_key(&issue.identifier);
-    let Some(lease) = lock::acquire_lease(layout, &key, &lease_owner(&target.run_id, &issue))? else {
+    let Some(lease) = lock::acquire_lease(layout, &key, &lease_owner(&target.run_id, &issue))?
+    else {
         log::info!("lease held elsewhere issue={}", issue.identifier);
         return Ok(None);
     };
-    let previous_failure = record::load_issue_state(layout, &key)?.and_then(|state| state.last_error_class);
+    let previous_failure =
+        record::load_issue_state(layout, &key)?.and_then(|state| state.last_error_class);
     Ok(Some(Claimed {
         issue,
         lease,
@@ -236,7 +244,11 @@ fn claim_target(
 
 /// Recovery candidates first (in progress, lease free, our bookkeeping says a retry is due),
 /// then fresh eligible work in dispatch order; the first whose lease we win.
-fn claim_next(settings: &Settings, tracker: &dyn Tracker, layout: &Layout) -> Result<Option<Claimed>, Error> {
+fn claim_next(
+    settings: &Settings,
+    tracker: &dyn Tracker,
+    layout: &Layout,
+) -> Result<Option<Claimed>, Error> {
     let policy = &settings.workflow.tracker;
     let mut states = policy.startable_states.clone();
     states.push(policy.in_progress_state.clone());
@@ -255,7 +267,9 @@ fn claim_next(settings: &Settings, tracker: &dyn Tracker, layout: &Layout) -> Re
         .collect();
     recovery.sort_by(selection::dispatch_order);
     let selection = selection::select(issues, policy, &settings.project_slug, &local.claims);
-    let fresh = selection.eligible().map(|candidate| candidate.issue.clone());
+    let fresh = selection
+        .eligible()
+        .map(|candidate| candidate.issue.clone());
     for issue in recovery.into_iter().chain(fresh) {
         let key = lane::lane_key(&issue.identifier);
         let prior = local.prior_attempts.get(&issue.id).copied().unwrap_or(0);
@@ -448,9 +462,9 @@ impl LaneRun<'_> {
             hooks: &workflow.hooks,
             remove_env: &secrets,
         };
-        let lane = match lane::prepare(&spec).and_then(|lane| {
-            lane::verify_git_metadata(&lane.path).map(|()| lane)
-        }) {
+        let lane = match lane::prepare(&spec)
+            .and_then(|lane| lane::verify_git_metadata(&lane.path).map(|()| lane))
+        {
             Ok(lane) => lane,
             Err(error) => return Ending::Failed(lane_failure(&error)),
         };
@@ -487,16 +501,19 @@ impl LaneRun<'_> {
     fn agent(&self, progress: &mut Progress, lane: &Lane, issue: &Issue) -> Ending {
         let workflow = &self.settings.workflow;
         let config = &self.settings.config;
-        let instructions = match prompt::developer_instructions(workflow, &lane.path, &issue.identifier) {
-            Ok(text) => text,
-            Err(error) => return Ending::Failed(Failure::human("context_unreadable", error.to_string())),
-        };
+        let instructions =
+            match prompt::developer_instructions(workflow, &lane.path, &issue.identifier) {
+                Ok(text) => text,
+                Err(error) => {
+                    return Ending::Failed(Failure::human("context_unreadable", error.to_string()));
+                }
+            };
         let stop = Arc::clone(&self.options.stop);
         let session_config = SessionConfig {
             command: config.agent.command.clone(),
             cwd: lane.path.clone(),
             remove_env: self.secrets(),
-            extra_env: self.options.agent_env.clone(),
+            extra_env: Vec::new(),
             developer_instructions: instructions,
             personality: workflow.agent.personality.map(|p| p.as_str().to_string()),
             service_tier: workflow.agent.service_tier.clone(),
@@ -523,7 +540,11 @@ impl LaneRun<'_> {
             lane: &lane.path,
             branch: self.branch,
             github: &config.github,
-            host_paths: self.host_paths.iter().map(|(path, _)| path.clone()).collect(),
+            host_paths: self
+                .host_paths
+                .iter()
+                .map(|(path, _)| path.clone())
+                .collect(),
             stop: Arc::clone(&stop),
         });
         let ending = self.turns(progress, &mut session, &tools, lane, issue);
@@ -556,7 +577,9 @@ impl LaneRun<'_> {
         for turn in 1..=execution.max_turns {
             let spent = session.accounting().thread_tokens.total;
             let limits = TurnLimits {
-                token_budget: execution.token_budget.map(|budget| budget.saturating_sub(spent)),
+                token_budget: execution
+                    .token_budget
+                    .map(|budget| budget.saturating_sub(spent)),
             };
             progress.phase(Phase::Executing);
             let outcome = session.run_turn(&input, tools, progress, limits);
@@ -574,7 +597,9 @@ impl LaneRun<'_> {
             if let Some(violation) = &state.violation {
                 return Ending::Failed(Failure::human("policy_violation", violation.clone()));
             }
-            if matches!(outcome.end, TurnEnd::Interrupted) && self.options.stop.load(Ordering::SeqCst) {
+            if matches!(outcome.end, TurnEnd::Interrupted)
+                && self.options.stop.load(Ordering::SeqCst)
+            {
                 return Ending::Interrupted;
             }
             if let Some(failure) = verdict::turn_failure(&outcome.end) {
@@ -583,8 +608,13 @@ impl LaneRun<'_> {
             if !claim_checked {
                 claim_checked = true;
                 let target = self.writeback_target();
-                if let Err(error) = writeback::claim_fallback(&target, &progress.record, state.comments > 0) {
-                    log::warn!("claim fallback failed issue={} error={error}", issue.identifier);
+                if let Err(error) =
+                    writeback::claim_fallback(&target, &progress.record, state.comments > 0)
+                {
+                    log::warn!(
+                        "claim fallback failed issue={} error={error}",
+                        issue.identifier
+                    );
                 }
             }
             if !state.finalized.is_empty() || turn == execution.max_turns {
@@ -612,7 +642,9 @@ impl LaneRun<'_> {
         let declared = verdict::declared(&state, &workflow.tracker);
         progress.record.disposition = Some(declared.disposition());
         match declared {
-            Declared::Invalid(reason) => Ending::Failed(Failure::human("invalid_disposition", reason)),
+            Declared::Invalid(reason) => {
+                Ending::Failed(Failure::human("invalid_disposition", reason))
+            }
             Declared::ManualAttention => Ending::ManualAttention,
             Declared::ReviewHandoff(handoff) => self.validate(progress, tools, lane, handoff),
         }
@@ -662,7 +694,17 @@ impl LaneRun<'_> {
                     .record
                     .validation
                     .last()
-                    .map(|r| r.output_tail.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"))
+                    .map(|r| {
+                        r.output_tail
+                            .lines()
+                            .rev()
+                            .take(15)
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .rev()
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
                     .unwrap_or_default();
                 return Ending::Failed(Failure::retryable(
                     "validation_failed",
@@ -677,7 +719,10 @@ impl LaneRun<'_> {
             }
             Err(tools::HandoffProblem::Rejected(reasons)) => Ending::Failed(Failure::retryable(
                 "pr_check_failed",
-                format!("the pull request no longer matches the lane: {}", reasons.join("; ")),
+                format!(
+                    "the pull request no longer matches the lane: {}",
+                    reasons.join("; ")
+                ),
             )),
         }
     }
@@ -698,39 +743,48 @@ impl LaneRun<'_> {
         progress.phase(Phase::WritingBack);
         let mut guard = None;
         let (status, outcome, next_action) = match ending {
-            Ending::Validated(handoff) => match writeback::handoff(&target, &progress.record, &handoff) {
-                Ok(()) => (
-                    RunStatus::Handoff,
-                    Outcome::Handoff {
-                        pr_url: handoff.pr_url.clone(),
-                    },
-                    "review the pull request".to_string(),
-                ),
-                Err(writeback::HandoffWriteError::StateNotWritten(error)) => {
-                    let failure = verdict::with_budget(tracker_failure(&error), self.attempt, max_attempts);
-                    self.fail(progress, &target, failure, &mut guard)
-                }
-                Err(writeback::HandoffWriteError::CommentFailed(error)) => {
-                    let failure = Failure::human(
-                        "completion_comment_failed",
-                        format!(
-                            "the issue moved to {} but the completion comment failed: {error}",
-                            self.settings.workflow.tracker.success_state
-                        ),
-                    );
-                    progress.record.error_class = Some(failure.error_class.clone());
-                    progress.record.error_message = Some(failure.message.clone());
-                    (
-                        RunStatus::HumanRequired,
-                        Outcome::HumanRequired {
-                            error_class: failure.error_class,
+            Ending::Validated(handoff) => {
+                match writeback::handoff(&target, &progress.record, &handoff) {
+                    Ok(()) => (
+                        RunStatus::Handoff,
+                        Outcome::Handoff {
+                            pr_url: handoff.pr_url.clone(),
                         },
-                        "human: post the completion comment; no automatic retry".to_string(),
-                    )
+                        "review the pull request".to_string(),
+                    ),
+                    Err(writeback::HandoffWriteError::StateNotWritten(error)) => {
+                        let failure = verdict::with_budget(
+                            tracker_failure(&error),
+                            self.attempt,
+                            max_attempts,
+                        );
+                        self.fail(progress, &target, failure, &mut guard)
+                    }
+                    Err(writeback::HandoffWriteError::CommentFailed(error)) => {
+                        let failure = Failure::human(
+                            "completion_comment_failed",
+                            format!(
+                                "the issue moved to {} but the completion comment failed: {error}",
+                                self.settings.workflow.tracker.success_state
+                            ),
+                        );
+                        progress.record.error_class = Some(failure.error_class.clone());
+                        progress.record.error_message = Some(failure.message.clone());
+                        (
+                            RunStatus::HumanRequired,
+                            Outcome::HumanRequired {
+                                error_class: failure.error_class,
+                            },
+                            "human: post the completion comment; no automatic retry".to_string(),
+                        )
+                    }
                 }
-            },
+            }
             Ending::ManualAttention => {
-                let failure = Failure::human("manual_attention", "the agent asked for a human; see its comment");
+                let failure = Failure::human(
+                    "manual_attention",
+                    "the agent asked for a human; see its comment",
+                );
                 self.fail(progress, &target, failure, &mut guard)
             }
             Ending::Failed(failure) => {
@@ -798,7 +852,13 @@ impl LaneRun<'_> {
         );
         if failure.retryable {
             let next_action = format!("retry attempt {}", self.attempt + 1);
-            match writeback::retry(target, &progress.record, &failure.error_class, &failure.message, &next_action) {
+            match writeback::retry(
+                target,
+                &progress.record,
+                &failure.error_class,
+                &failure.message,
+                &next_action,
+            ) {
                 Ok(()) => (
                     RunStatus::RetryScheduled,
                     Outcome::RetryScheduled {
@@ -809,8 +869,16 @@ impl LaneRun<'_> {
                 Err(error) => self.writeback_failed(progress, &error),
             }
         } else {
-            let next_action = "human: read the failure comment, fix, then remove the needs-attention label".to_string();
-            match writeback::human(target, &progress.record, &failure.error_class, &failure.message, &next_action) {
+            let next_action =
+                "human: read the failure comment, fix, then remove the needs-attention label"
+                    .to_string();
+            match writeback::human(
+                target,
+                &progress.record,
+                &failure.error_class,
+                &failure.message,
+                &next_action,
+            ) {
                 Ok(write) => {
                     *guard = write.guard_reason.map(|reason| Guard {
                         reason,
@@ -830,7 +898,11 @@ impl LaneRun<'_> {
         }
     }
 
-    fn writeback_failed(&self, progress: &mut Progress, error: &tracker::Error) -> (RunStatus, Outcome, String) {
+    fn writeback_failed(
+        &self,
+        progress: &mut Progress,
+        error: &tracker::Error,
+    ) -> (RunStatus, Outcome, String) {
         let message = format!(
             "{}; the outcome could not be written to the tracker: {error}",
             progress.record.error_message.clone().unwrap_or_default()
@@ -848,8 +920,16 @@ impl LaneRun<'_> {
         )
     }
 
-    fn save_bookkeeping(&self, progress: &Progress, status: RunStatus, next_action: &str, guard: Option<Guard>) {
-        let previous = record::load_issue_state(self.layout, self.key).ok().flatten();
+    fn save_bookkeeping(
+        &self,
+        progress: &Progress,
+        status: RunStatus,
+        next_action: &str,
+        guard: Option<Guard>,
+    ) {
+        let previous = record::load_issue_state(self.layout, self.key)
+            .ok()
+            .flatten();
         let counts = !matches!(status, RunStatus::Skipped | RunStatus::Interrupted);
         let attempts_used = if counts {
             self.attempt
@@ -869,7 +949,10 @@ impl LaneRun<'_> {
             updated_at: clock::now_rfc3339(),
         };
         if let Err(error) = record::save_issue_state(self.layout, self.key, &state) {
-            log::error!("cannot write issue bookkeeping issue={} error={error}", self.issue.identifier);
+            log::error!(
+                "cannot write issue bookkeeping issue={} error={error}",
+                self.issue.identifier
+            );
         }
     }
 }
@@ -886,6 +969,9 @@ fn tracker_failure(error: &tracker::Error) -> Failure {
     if error.is_transient() {
         Failure::retryable("tracker_unavailable", error.to_string())
     } else {
-        Failure::human(&format!("tracker_{}", error.category().as_str()), error.to_string())
+        Failure::human(
+            &format!("tracker_{}", error.category().as_str()),
+            error.to_string(),
+        )
     }
 }

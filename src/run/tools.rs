@@ -95,7 +95,9 @@ impl<'a> IssueTools<'a> {
     fn lock(&self) -> MutexGuard<'_, ToolState> {
         // A panic while holding the lock cannot leave ToolState half-updated in a way that
         // matters (every update is a single push or assignment), so recover the data.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn record(&self, tool: &str, success: bool, detail: String) {
@@ -110,7 +112,9 @@ impl<'a> IssueTools<'a> {
     /// Refuses a call that names another issue.
     fn check_scope(&self, call: &ToolCall) -> Option<ToolResult> {
         let named = call.arguments.get("issue").and_then(Value::as_str)?;
-        let ours = named.trim().eq_ignore_ascii_case(&self.context.issue.identifier)
+        let ours = named
+            .trim()
+            .eq_ignore_ascii_case(&self.context.issue.identifier)
             || named.trim() == self.context.issue.id;
         if ours {
             return None;
@@ -131,7 +135,9 @@ impl<'a> IssueTools<'a> {
             self.context.issue.identifier,
             call.tool
         );
-        Some(failure(&format!("policy violation: {reason}; the attempt is stopped")))
+        Some(failure(&format!(
+            "policy violation: {reason}; the attempt is stopped"
+        )))
     }
 
     fn transition(&self, arguments: &Value) -> ToolResult {
@@ -150,7 +156,11 @@ impl<'a> IssueTools<'a> {
                 self.context.policy.in_progress_state
             ));
         }
-        match self.context.tracker.transition(&self.context.issue.id, target) {
+        match self
+            .context
+            .tracker
+            .transition(&self.context.issue.id, target)
+        {
             Ok(state) => {
                 self.lock().claimed = true;
                 ok(json!({"issue": self.context.issue.identifier, "state": state.name}))
@@ -167,6 +177,7 @@ impl<'a> IssueTools<'a> {
             return failure("the comment body is empty");
         }
         if let Some(path) = self
+            .context
             .host_paths
             .iter()
             .map(|path| path.display().to_string())
@@ -176,10 +187,16 @@ impl<'a> IssueTools<'a> {
                 "refused: the comment contains the absolute host path {path}; use repository-relative paths"
             ));
         }
-        match self.context.tracker.add_comment(&self.context.issue.id, body) {
+        match self
+            .context
+            .tracker
+            .add_comment(&self.context.issue.id, body)
+        {
             Ok(comment) => {
                 self.lock().comments += 1;
-                ok(json!({"issue": self.context.issue.identifier, "comment_id": comment.id, "url": comment.url}))
+                ok(
+                    json!({"issue": self.context.issue.identifier, "comment_id": comment.id, "url": comment.url}),
+                )
             }
             Err(error) => tracker_failure(&error),
         }
@@ -189,7 +206,11 @@ impl<'a> IssueTools<'a> {
         let Some(label) = string_arg(arguments, "label") else {
             return failure("missing argument `label`");
         };
-        match self.context.tracker.add_label(&self.context.issue.id, label) {
+        match self
+            .context
+            .tracker
+            .add_label(&self.context.issue.id, label)
+        {
             Ok(()) => {
                 let normalized = normalize_label(label);
                 let mut state = self.lock();
@@ -227,22 +248,30 @@ impl<'a> IssueTools<'a> {
                 self.lock().missing_github_token = Some(message.clone());
                 failure(&format!("cannot check the pull request: {message}"))
             }
-            Err(HandoffProblem::Rejected(reasons)) => failure(&format!(
-                "handoff not recorded: {}",
-                reasons.join("; ")
-            )),
+            Err(HandoffProblem::Rejected(reasons)) => {
+                failure(&format!("handoff not recorded: {}", reasons.join("; ")))
+            }
         }
     }
 
     /// Checks the PR against the lane now (repository, head ref, head SHA, open, not draft).
     pub fn check_pr(&self, pr_url: &str) -> Result<Handoff, HandoffProblem> {
         let rejected = |reason: String| HandoffProblem::Rejected(vec![reason]);
-        let (pr_repo, number) = github::parse_pr_url(pr_url)
-            .ok_or_else(|| rejected(github::Error::InvalidPrUrl { url: pr_url.into() }.to_string()))?;
-        let origin = lane::origin_url(self.context.lane).map_err(|error| rejected(error.to_string()))?;
-        let repo = github::parse_remote(&origin)
-            .ok_or_else(|| rejected(github::Error::UnknownRemote { url: origin.clone() }.to_string()))?;
-        let head_sha = lane::head_sha(self.context.lane).map_err(|error| rejected(error.to_string()))?;
+        let (pr_repo, number) = github::parse_pr_url(pr_url).ok_or_else(|| {
+            rejected(github::Error::InvalidPrUrl { url: pr_url.into() }.to_string())
+        })?;
+        let origin =
+            lane::origin_url(self.context.lane).map_err(|error| rejected(error.to_string()))?;
+        let repo = github::parse_remote(&origin).ok_or_else(|| {
+            rejected(
+                github::Error::UnknownRemote {
+                    url: origin.clone(),
+                }
+                .to_string(),
+            )
+        })?;
+        let head_sha =
+            lane::head_sha(self.context.lane).map_err(|error| rejected(error.to_string()))?;
         let client = github::Client::from_config(self.context.github)
             .map_err(|error| HandoffProblem::MissingToken(error.to_string()))?;
         let pr = client

@@ -108,15 +108,19 @@ impl Failure {
 pub fn turn_failure(end: &TurnEnd) -> Option<Failure> {
     Some(match end {
         TurnEnd::Completed { .. } => return None,
-        TurnEnd::Failed { error } => {
-            Failure::retryable("codex_turn_failed", format!("codex reported a failed turn: {error:?}"))
-        }
+        TurnEnd::Failed { error } => Failure::retryable(
+            "codex_turn_failed",
+            format!("codex reported a failed turn: {error:?}"),
+        ),
         TurnEnd::Interrupted => {
             Failure::retryable("codex_turn_interrupted", "codex interrupted the turn")
         }
         TurnEnd::IdleTimeout { idle } => Failure::retryable(
             "turn_idle_timeout",
-            format!("no progress for {} s; the turn was interrupted", idle.as_secs()),
+            format!(
+                "no progress for {} s; the turn was interrupted",
+                idle.as_secs()
+            ),
         ),
         TurnEnd::ProcessExited { exit, stderr_tail } => Failure::retryable(
             "app_server_exited",
@@ -162,9 +166,13 @@ mod tests {
     use crate::github::RepoRef;
 
     fn policy() -> TrackerPolicy {
-        crate::workflow::parse(std::path::Path::new("/w/WORKFLOW.md"), "body", std::path::Path::new("/w"))
-            .unwrap()
-            .tracker
+        crate::workflow::parse(
+            std::path::Path::new("/w/WORKFLOW.md"),
+            "body",
+            std::path::Path::new("/w"),
+        )
+        .unwrap()
+        .tracker
     }
 
     fn handoff() -> Handoff {
@@ -180,7 +188,12 @@ mod tests {
         }
     }
 
-    fn state(finalized: &[&str], handoff_recorded: bool, labels: &[&str], comments: u32) -> ToolState {
+    fn state(
+        finalized: &[&str],
+        handoff_recorded: bool,
+        labels: &[&str],
+        comments: u32,
+    ) -> ToolState {
         ToolState {
             finalized: finalized.iter().map(|s| s.to_string()).collect(),
             handoff: handoff_recorded.then(handoff),
@@ -198,7 +211,15 @@ mod tests {
             Declared::ReviewHandoff(handoff())
         );
         assert_eq!(
-            declared(&state(&["manual_attention"], false, &["maestro:needs-attention"], 1), &policy),
+            declared(
+                &state(
+                    &["manual_attention"],
+                    false,
+                    &["maestro:needs-attention"],
+                    1
+                ),
+                &policy
+            ),
             Declared::ManualAttention
         );
     }
@@ -208,14 +229,48 @@ mod tests {
         let policy = policy();
         let invalid = |s: ToolState| matches!(declared(&s, &policy), Declared::Invalid(_));
         assert!(invalid(state(&[], true, &[], 0)), "never finalized");
-        assert!(invalid(state(&["review_handoff"], false, &[], 0)), "no handoff");
-        assert!(invalid(state(&["review_handoff", "manual_attention"], true, &["maestro:needs-attention"], 1)));
-        assert!(invalid(state(&["review_handoff"], true, &["maestro:needs-attention"], 0)));
-        assert!(invalid(state(&["manual_attention"], true, &["maestro:needs-attention"], 1)));
-        assert!(invalid(state(&["manual_attention"], false, &[], 1)), "no label");
-        assert!(invalid(state(&["manual_attention"], false, &["maestro:needs-attention"], 0)), "no comment");
+        assert!(
+            invalid(state(&["review_handoff"], false, &[], 0)),
+            "no handoff"
+        );
+        assert!(invalid(state(
+            &["review_handoff", "manual_attention"],
+            true,
+            &["maestro:needs-attention"],
+            1
+        )));
+        assert!(invalid(state(
+            &["review_handoff"],
+            true,
+            &["maestro:needs-attention"],
+            0
+        )));
+        assert!(invalid(state(
+            &["manual_attention"],
+            true,
+            &["maestro:needs-attention"],
+            1
+        )));
+        assert!(
+            invalid(state(&["manual_attention"], false, &[], 1)),
+            "no label"
+        );
+        assert!(
+            invalid(state(
+                &["manual_attention"],
+                false,
+                &["maestro:needs-attention"],
+                0
+            )),
+            "no comment"
+        );
         // Finalizing the same path twice is still one path.
-        assert!(!invalid(state(&["review_handoff", "review_handoff"], true, &[], 0)));
+        assert!(!invalid(state(
+            &["review_handoff", "review_handoff"],
+            true,
+            &[],
+            0
+        )));
     }
 
     #[test]

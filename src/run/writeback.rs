@@ -39,8 +39,14 @@ pub fn scrub(text: &str, host_paths: &[(PathBuf, String)]) -> String {
 
 /// The agent never claimed the issue: move it to the in-progress state and say so, so the
 /// tracker shows who is working on it. Only when it is still in a startable state.
-pub fn claim_fallback(target: &Target<'_>, record: &RunRecord, agent_commented: bool) -> Result<(), tracker::Error> {
-    let fresh = target.tracker.refresh(std::slice::from_ref(&target.issue.id))?;
+pub fn claim_fallback(
+    target: &Target<'_>,
+    record: &RunRecord,
+    agent_commented: bool,
+) -> Result<(), tracker::Error> {
+    let fresh = target
+        .tracker
+        .refresh(std::slice::from_ref(&target.issue.id))?;
     let still_startable = fresh
         .first()
         .is_some_and(|issue| target.policy.is_startable(&issue.state.name));
@@ -123,7 +129,10 @@ pub fn validation_summary(results: &[ValidationRecord]) -> String {
     if results.is_empty() {
         return "no validation commands configured".to_string();
     }
-    match results.iter().find(|r| r.exit_code != Some(0) || r.timed_out) {
+    match results
+        .iter()
+        .find(|r| r.exit_code != Some(0) || r.timed_out)
+    {
         None => format!(
             "passed ({} command{})",
             results.len(),
@@ -220,7 +229,9 @@ pub fn human(
 }
 
 fn ensure_in_progress(target: &Target<'_>) -> Result<(), tracker::Error> {
-    let fresh = target.tracker.refresh(std::slice::from_ref(&target.issue.id))?;
+    let fresh = target
+        .tracker
+        .refresh(std::slice::from_ref(&target.issue.id))?;
     let in_progress = fresh
         .first()
         .is_some_and(|issue| target.policy.is_in_progress(&issue.state.name));
@@ -243,7 +254,10 @@ mod tests {
             (PathBuf::from("/home/op"), "~".to_string()),
         ];
         assert_eq!(
-            scrub("failed in /srv/repo/.workspaces/ABC-1 (see /home/op/log)", &paths),
+            scrub(
+                "failed in /srv/repo/.workspaces/ABC-1 (see /home/op/log)",
+                &paths
+            ),
             "failed in ./.workspaces/ABC-1 (see ~/log)"
         );
     }
