@@ -121,7 +121,9 @@ pub fn prepare(spec: &LaneSpec<'_>) -> Result<Lane, Error> {
     let root = spec.layout.root().to_path_buf();
     git(&root, &["clone", "--quiet", &source, &staging_text])?;
     git(&staging, &["checkout", "--quiet", "-b", spec.branch])?;
-    match git(spec.repo_root, &["remote", "get-url", "origin"]) {
+    // The configured URL, not `remote get-url` (which applies `insteadOf` rewrites): the lane
+    // must carry the repository's real identity for the PR check.
+    match git(spec.repo_root, &["config", "--get", "remote.origin.url"]) {
         Ok(url) => {
             git(&staging, &["remote", "set-url", "origin", &last_line(&url)])?;
         }
@@ -238,9 +240,9 @@ pub fn head_sha(lane: &Path) -> Result<String, Error> {
     git(lane, &["rev-parse", "HEAD"]).map(|output| last_line(&output))
 }
 
-/// The lane's `origin` URL.
+/// The lane's `origin` URL as configured (before any `insteadOf` rewrite).
 pub fn origin_url(lane: &Path) -> Result<String, Error> {
-    git(lane, &["remote", "get-url", "origin"]).map(|output| last_line(&output))
+    git(lane, &["config", "--get", "remote.origin.url"]).map(|output| last_line(&output))
 }
 
 /// Single-value git output is its last non-empty line (stderr warnings come first).
@@ -255,7 +257,7 @@ fn last_line(output: &str) -> String {
 }
 
 fn has_origin(lane: &Path) -> bool {
-    git(lane, &["remote", "get-url", "origin"]).is_ok()
+    origin_url(lane).is_ok()
 }
 
 fn ensure_inside(root: &Path, path: &Path) -> Result<(), Error> {
