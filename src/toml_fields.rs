@@ -54,11 +54,13 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// Places `problem`, whose span is relative to `text[base..]`, inside the whole `text`.
+    /// Literal tokens the field or message echo from the file are redacted here, the one place
+    /// every problem of every contract passes on its way to the operator.
     pub fn locate(text: &str, base: usize, problem: Problem) -> Diagnostic {
         Diagnostic {
             position: Position::of(text, base + problem.span.start),
-            field: problem.field,
-            message: problem.message,
+            field: redact_secrets(&problem.field),
+            message: redact_secrets(&problem.message),
         }
     }
 }
@@ -408,22 +410,56 @@ const TOKEN_PREFIXES: [&str; 8] = [
 /// Returns the token prefix when `text` contains something shaped like a literal token:
 /// a known prefix at a word start followed by at least 16 token characters.
 pub fn secret_prefix(text: &str) -> Option<&'static str> {
+    literal_tokens(text).first().map(|(prefix, _)| *prefix)
+}
+
+/// `text` with every literal token cut back to its prefix and `…`. Messages echo what the
+/// operator wrote (a bad id, an unknown key) so they can find it; a pasted token must not ride
+/// along into a terminal or a log.
+pub fn redact_secrets(text: &str) -> String {
+    let mut tails: Vec<Range<usize>> = literal_tokens(text)
+        .into_iter()
+        .map(|(_, tail)| tail)
+        .collect();
+    if tails.is_empty() {
+        return text.to_string();
+    }
+    tails.sort_by_key(|tail| tail.start);
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    for tail in tails {
+        if tail.start < done {
+            continue;
+        }
+        out.push_str(&text[done..tail.start]);
+        out.push('…');
+        done = tail.end;
+    }
+    out.push_str(&text[done..]);
+    out
+}
+
+/// Every literal token in `text`: its prefix and the byte range of the characters after it.
+fn literal_tokens(text: &str) -> Vec<(&'static str, Range<usize>)> {
+    let mut found = Vec::new();
     for prefix in TOKEN_PREFIXES {
         for (index, _) in text.match_indices(prefix) {
             let at_word_start = text[..index]
                 .chars()
                 .next_back()
                 .is_none_or(|before| !before.is_ascii_alphanumeric() && before != '_');
-            let tail = text[index + prefix.len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            let start = index + prefix.len();
+            // Token characters are ASCII, so counting bytes counts characters.
+            let tail = text[start..]
+                .bytes()
+                .take_while(|byte| byte.is_ascii_alphanumeric() || *byte == b'_')
                 .count();
             if at_word_start && tail >= 16 {
-                return Some(prefix);
+                found.push((prefix, start..start + tail));
             }
         }
     }
-    None
+    found
 }
 
 /// Walks every string in the document (keys' values, arrays, nested tables) and reports the
@@ -479,6 +515,33 @@ mod tests {
         assert_eq!(Position::of(text, 6), Position { line: 2, column: 1 });
         // "bé = " is 6 bytes but 5 characters.
         assert_eq!(Position::of(text, 12), Position { line: 2, column: 6 });
+    }
+
+    /// Found by `fuzz/` (config_parse, workflow_parse): an invalid project id, an unknown
+    /// provider or an unknown key was echoed whole in the error, pasted token included.
+    #[test]
+    fn diagnostics_never_echo_a_literal_token() {
+        let token = "lin_api_0123456789abcdefXYZ";
+        let problem = Problem {
+            span: 5..6,
+            field: format!("tracker.{token}"),
+            message: format!("`my-app {token}` is not a valid project id"),
+        };
+        let diagnostic = Diagnostic::locate("id = \"x\"", 0, problem);
+        assert_eq!(diagnostic.field, "tracker.lin_api_…");
+        assert_eq!(
+            diagnostic.message,
+            "`my-app lin_api_…` is not a valid project id"
+        );
+        assert_eq!(
+            redact_secrets("ghp_0123456789abcdefghij and github_pat_0123456789abcdef_x end"),
+            "ghp_… and github_pat_… end"
+        );
+        // Not tokens: too short, or not at a word start.
+        assert_eq!(
+            redact_secrets("ghp_short xghp_0123456789abcdefghij"),
+            "ghp_short xghp_0123456789abcdefghij"
+        );
     }
 
     #[test]

@@ -283,6 +283,24 @@ fn literal_tokens_are_rejected_wherever_they_appear() {
     );
 }
 
+/// Found by fuzzing (fuzz/ config_parse): a value rejected for its shape was echoed whole, so
+/// a token pasted into `id` or `provider` reached the terminal next to the "literal token" error.
+#[test]
+fn errors_never_echo_a_pasted_token() {
+    let token = "lin_api_0123456789abcdefXYZ";
+    for text in [
+        MINIMAL.replace("\"demo\"", &format!("\"my-app {token}\"")),
+        MINIMAL.replace("[tracker]", &format!("[tracker]\nprovider = \"{token}\"")),
+        format!("{MINIMAL}{token} = 1\n"),
+    ] {
+        let message = parse(&text)
+            .expect_err("config should be rejected")
+            .to_string();
+        assert!(!message.contains(token), "{message}");
+        assert!(message.contains("lin_api_…"), "{message}");
+    }
+}
+
 #[test]
 fn policy_keys_are_rejected_with_the_reason() {
     check_error(

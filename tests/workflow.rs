@@ -191,6 +191,27 @@ fn unknown_keys_are_errors_unknown_tables_are_warnings() {
     );
 }
 
+/// Found by fuzzing (fuzz/ workflow_parse): an unknown key shaped like a token was echoed whole
+/// in the error; an unknown table's name likewise in the warning the daemon logs.
+#[test]
+fn unknown_key_and_table_names_never_echo_a_token() {
+    let token = "github_pat_0123456789abcdef_terminal_states";
+    let message = parse(&format!("+++\nversion = 1\n[tracker]\n{token} = []\n+++\n"))
+        .expect_err("workflow should be rejected")
+        .to_string();
+    assert!(!message.contains(token), "{message}");
+    assert!(
+        message.contains("field `tracker.github_pat_…`: unknown key `github_pat_…` in [tracker]"),
+        "{message}"
+    );
+    let workflow = parse(&format!("+++\nversion = 1\n[{token}]\nx = 1\n+++\n")).unwrap();
+    assert!(
+        workflow.warnings[0].starts_with("unknown table [github_pat_…] ignored"),
+        "{:?}",
+        workflow.warnings
+    );
+}
+
 #[test]
 fn state_rules() {
     check_error(

@@ -19,6 +19,8 @@
 mod accounting;
 mod child;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod journal;
 mod oneshot;
 mod policy;

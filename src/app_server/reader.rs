@@ -179,7 +179,7 @@ impl FrameSink for StdoutSink<'_> {
     }
 }
 
-fn read_stderr(input: impl Read, events: &Sender<Event>) {
+pub(crate) fn read_stderr(input: impl Read, events: &Sender<Event>) {
     let mut reader = BufReader::new(input);
     let _ = frame_lines(&mut reader, MAX_STDERR_LINE_BYTES, &mut StderrSink(events));
     let _ = events.send(Event::StderrClosed);

@@ -682,7 +682,14 @@ fn take_line(
 fn absorb(journal: &mut Journal, accounting: &mut Accounting, raw: &str, value: Value) -> Incoming {
     journal.incoming(raw);
     let incoming = wire::classify(value);
-    match &incoming {
+    account(accounting, &incoming);
+    incoming
+}
+
+/// Counts one classified message and applies its token and rate-limit updates (the part of
+/// [`absorb`] the fuzz entry point shares).
+pub(crate) fn account(accounting: &mut Accounting, incoming: &Incoming) {
+    match incoming {
         Incoming::Notification { method, params } => {
             accounting.record_event(method, is_progress(method));
             match method.as_str() {
@@ -696,7 +703,6 @@ fn absorb(journal: &mut Journal, accounting: &mut Accounting, raw: &str, value: 
         Incoming::Request { method, .. } => accounting.record_event(method, is_progress(method)),
         _ => {}
     }
-    incoming
 }
 
 /// Reader thread → channel → journal and accounting, as a session runs them, over `input`.

@@ -64,6 +64,8 @@ impl Health {
 
 mod server;
 
+#[doc(hidden)]
+pub use server::respond;
 pub use server::{BindError, Server, start};
 
 /// One answer: status, headers, body.

@@ -131,22 +131,42 @@ fn accept_loop(
 }
 
 fn serve(mut stream: TcpStream, config: &ServiceConfig, health: &Health) {
-    let answer = match read_head(&mut stream) {
-        Ok(head) => match parse_request_line(&head) {
+    let Some(answer) = answer(&mut stream, config, health) else {
+        return;
+    };
+    if let Err(error) = write_answer(&mut stream, &answer) {
+        log::debug!("operator HTTP client went away error={error}");
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Reads one request head from `input` and decides the answer; `None` when the client went
+/// away before a full head arrived, so there is no one to answer.
+fn answer(input: &mut dyn Read, config: &ServiceConfig, health: &Health) -> Option<Answer> {
+    Some(match read_head(input) {
+        Ok(head) => match parse_head(&head) {
             Some((method, target)) => route(method, target, config, health),
-            None => Answer::error(400, "bad_request", "malformed HTTP request line"),
+            None => Answer::error(400, "bad_request", "malformed HTTP/1.x request head"),
         },
         Err(HeadError::TooLarge) => Answer::error(
             431,
             "request_too_large",
             &format!("request head exceeds {MAX_HEAD_BYTES} bytes"),
         ),
-        Err(HeadError::Closed) => return,
-    };
-    if let Err(error) = write_answer(&mut stream, &answer) {
-        log::debug!("operator HTTP client went away error={error}");
-    }
-    let _ = stream.shutdown(std::net::Shutdown::Both);
+        Err(HeadError::Closed) => return None,
+    })
+}
+
+/// Serves one connection's bytes exactly as a socket connection is served, without the
+/// socket: returns the bytes the client would receive, or `None` when it would receive nothing.
+/// For the fuzz harness in `fuzz/` (`operator_http_request`); not part of the public API.
+#[doc(hidden)]
+pub fn respond(input: &mut dyn Read, config: &ServiceConfig, health: &Health) -> Option<Vec<u8>> {
+    let answer = answer(input, config, health)?;
+    let mut output = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_answer(&mut output, &answer);
+    Some(output)
 }
 
 enum HeadError {
@@ -156,7 +176,7 @@ enum HeadError {
 }
 
 /// Reads up to the blank line that ends the request head.
-fn read_head(stream: &mut TcpStream) -> Result<String, HeadError> {
+fn read_head(stream: &mut dyn Read) -> Result<String, HeadError> {
     let mut head = Vec::with_capacity(1024);
     let mut buffer = [0u8; 1024];
     loop {
@@ -175,16 +195,30 @@ fn read_head(stream: &mut TcpStream) -> Result<String, HeadError> {
     }
 }
 
+/// Where the head ends: the first blank line, whichever line ending the client uses (a bare
+/// `\n\n` earlier in the stream wins over a later `\r\n\r\n`, which would be body bytes).
 fn find_head_end(bytes: &[u8]) -> Option<usize> {
-    bytes
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .or_else(|| bytes.windows(2).position(|window| window == b"\n\n"))
+    let crlf = bytes.windows(4).position(|window| window == b"\r\n\r\n");
+    let lf = bytes.windows(2).position(|window| window == b"\n\n");
+    match (crlf, lf) {
+        (Some(crlf), Some(lf)) => Some(crlf.min(lf)),
+        (crlf, lf) => crlf.or(lf),
+    }
 }
 
-/// `METHOD TARGET HTTP/x.y` → (method, target).
-fn parse_request_line(head: &str) -> Option<(&str, &str)> {
-    let line = head.lines().next()?;
+/// A request head → (method, target), or `None` when it is not HTTP/1.x: the request line
+/// must be `METHOD TARGET HTTP/1.0|1.1` with an origin-form target of visible ASCII, and every
+/// other line a `name: value` field (RFC 9112 sections 3 and 5). A client speaking something
+/// else (TLS, a port scanner, a mangled proxy) gets a 400 rather than a page.
+fn parse_head(head: &str) -> Option<(&str, &str)> {
+    let mut lines = head
+        .split('\n')
+        .map(|line| line.strip_suffix('\r').unwrap_or(line));
+    let request = parse_request_line(lines.next()?)?;
+    lines.all(is_field_line).then_some(request)
+}
+
+fn parse_request_line(line: &str) -> Option<(&str, &str)> {
     let mut parts = line.split(' ');
     let method = parts.next()?;
     let target = parts.next()?;
@@ -192,12 +226,27 @@ fn parse_request_line(head: &str) -> Option<(&str, &str)> {
     let valid = !method.is_empty()
         && method.chars().all(|c| c.is_ascii_uppercase())
         && target.starts_with('/')
-        && version.starts_with("HTTP/1.")
+        && target.bytes().all(|byte| byte.is_ascii_graphic())
+        && matches!(version, "HTTP/1.1" | "HTTP/1.0")
         && parts.next().is_none();
     valid.then_some((method, target))
 }
 
-fn write_answer(stream: &mut TcpStream, answer: &Answer) -> std::io::Result<()> {
+/// `name: value` with a token name (no whitespace before the colon, no folded continuation
+/// line) and no control characters but tab in the value.
+fn is_field_line(line: &str) -> bool {
+    let Some((name, value)) = line.split_once(':') else {
+        return false;
+    };
+    let token = |byte: u8| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte);
+    !name.is_empty()
+        && name.bytes().all(token)
+        && value
+            .bytes()
+            .all(|byte| byte == b'\t' || (byte >= 0x20 && byte != 0x7f))
+}
+
+fn write_answer(stream: &mut dyn Write, answer: &Answer) -> std::io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\nCache-Control: no-store\r\n",
         answer.status,
@@ -235,18 +284,75 @@ mod tests {
     #[test]
     fn request_lines() {
         assert_eq!(
-            parse_request_line("GET /state HTTP/1.1\r\nHost: x"),
+            parse_head("GET /state HTTP/1.1\r\nHost: x"),
             Some(("GET", "/state"))
         );
-        assert_eq!(parse_request_line("GET /state"), None);
-        assert_eq!(parse_request_line("get /state HTTP/1.1"), None);
-        assert_eq!(parse_request_line("GET state HTTP/1.1"), None);
-        assert_eq!(parse_request_line("\u{0}\u{1}garbage"), None);
+        assert_eq!(parse_head("GET /state HTTP/1.0"), Some(("GET", "/state")));
+        assert_eq!(parse_head("GET /state"), None);
+        assert_eq!(parse_head("get /state HTTP/1.1"), None);
+        assert_eq!(parse_head("GET state HTTP/1.1"), None);
+        assert_eq!(parse_head("\u{0}\u{1}garbage"), None);
+    }
+
+    /// What a client receives for `request`, read in one go.
+    fn respond_to(request: &[u8]) -> String {
+        let text =
+            "id = \"demo\"\nrepo_root = \"/nonexistent\"\n[tracker]\napi_key_env_var = \"K\"\n";
+        let config = crate::config::parse(
+            std::path::Path::new("/nonexistent/maestro.toml"),
+            text,
+            None,
+        )
+        .unwrap();
+        let response = respond(&mut &request[..], &config, &Health::default()).unwrap();
+        String::from_utf8(response).unwrap()
+    }
+
+    /// Found by `fuzz/` (operator_http_request): binary bytes in a header line were served the
+    /// page, because only the request line was checked.
+    #[test]
+    fn garbage_header_lines_are_a_bad_request() {
+        let crash =
+            b"GET /api/v1/abc-1?x=1 HTTP/1.1\r\nHost: x\r\nAc\x02\0\0\0\0\0\0\0cept: */*\r\n\r\n";
+        let response = respond_to(crash);
+        assert!(
+            response.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{response}"
+        );
+        for head in [
+            "GET /state HTTP/1.1\r\nno colon here",
+            "GET /state HTTP/1.1\r\n folded: continuation",
+            "GET /state HTTP/1.1\r\nName : space before the colon",
+            "GET /state HTTP/1.1\r\n: no name",
+            "GET /state HTTP/1.1\r\nX: bare\rCR",
+            "GET /state HTTP/1.1\r\nX: nul\0",
+        ] {
+            assert_eq!(parse_head(head), None, "{head:?}");
+        }
+        assert_eq!(
+            parse_head("GET /state HTTP/1.1\r\nHost: x\r\nX-Empty:\r\nUser-Agent: a\tb é"),
+            Some(("GET", "/state"))
+        );
+    }
+
+    #[test]
+    fn only_http_1_0_and_1_1_with_an_ascii_target_are_requests() {
+        for head in [
+            "GET /state HTTP/1.zzz",
+            "GET /state HTTP/1.",
+            "GET /state HTTP/2.0",
+            "GET /st\u{e9}te HTTP/1.1",
+            "GET /state\u{7f} HTTP/1.1",
+        ] {
+            assert_eq!(parse_head(head), None, "{head:?}");
+        }
     }
 
     #[test]
     fn head_end_detection() {
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\nbody"), Some(14));
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x"), None);
+        // The first blank line ends the head, whichever line ending it uses.
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\n\nbody\r\n\r\n"), Some(14));
     }
 }

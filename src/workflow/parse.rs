@@ -250,7 +250,7 @@ fn read_fields(
         if unasked.is_table {
             warnings.push(format!(
                 "unknown table [{}] ignored (known tables: {})",
-                unasked.key,
+                toml_fields::redact_secrets(&unasked.key),
                 KNOWN_TABLES.join(", ")
             ));
         } else {
