@@ -146,7 +146,7 @@ impl FrameSink for Collect {
 fn kind(incoming: Incoming) -> Kind {
     match incoming {
         Incoming::Request { id, method, params } => {
-            let (reply, summary) = reply(&id, &method, &params);
+            let (reply, summary) = reply_to(&id, &method, &params);
             Kind::Request {
                 reply: reply.to_string(),
                 id,
@@ -164,7 +164,7 @@ fn kind(incoming: Incoming) -> Kind {
 /// The reply the turn loop sends to a server request (`turn.rs`, `on_request` and
 /// `dispatch_tool`), with a tool call answered as an unknown tool since no tools are
 /// advertised here.
-fn reply(id: &Value, method: &str, params: &Value) -> (Value, Option<String>) {
+fn reply_to(id: &Value, method: &str, params: &Value) -> (Value, Option<String>) {
     if method == "item/tool/call" {
         let reply = match tools::parse_call(params) {
             Some(call) => wire::response(
@@ -179,5 +179,47 @@ fn reply(id: &Value, method: &str, params: &Value) -> (Value, Option<String>) {
         Answer::Refuse { reply, summary } => (wire::response(id, reply), Some(summary)),
         Answer::Result(result) => (wire::response(id, result), None),
         Answer::Unsupported { code, message } => (wire::error_response(id, code, &message), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The entry point is only driven by `fuzz/`, which CI does not build: this keeps it honest.
+    #[test]
+    fn read_frames_classifies_and_answers_like_a_session() {
+        let long = "x".repeat(120);
+        let input = format!(
+            "{{\"id\":7,\"method\":\"item/tool/requestUserInput\",\"params\":{{}}}}\r\nnot json\n\n{long}\n{{\"method\":\"turn/started\"}}"
+        );
+        let trace = read(input.as_bytes(), 100, 3);
+        assert_eq!(trace.lines.len(), 4, "{:?}", trace.lines);
+        let Line::Message {
+            kind: Kind::Request {
+                id, reply, summary, ..
+            },
+            ..
+        } = &trace.lines[0]
+        else {
+            panic!("{:?}", trace.lines[0]);
+        };
+        assert_eq!(id, &json!(7));
+        let reply: Value = serde_json::from_str(reply).unwrap();
+        assert_eq!(reply, json!({"id": 7, "result": {"answers": {}}}));
+        assert_eq!(summary.as_deref(), Some("answer questions "));
+        assert!(matches!(&trace.lines[1], Line::Garbage { kept, .. } if kept == "not json"));
+        assert_eq!(trace.lines[2], Line::Oversized(120));
+        assert!(matches!(
+            &trace.lines[3],
+            Line::Message { kind: Kind::Notification { method }, .. } if method == "turn/started"
+        ));
+        // The real thread bodies use their own, larger limits.
+        assert_eq!(trace.stdout.len(), 4);
+        assert_eq!(trace.stdout[2], Ok(long.into_bytes()));
+        assert!(trace.stdout_closed && !trace.stdout_after_close);
+        assert_eq!(trace.stderr.len(), 4);
+        assert_eq!(trace.accounting.event_count, 2);
     }
 }
