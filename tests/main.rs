@@ -11,6 +11,8 @@ mod app_server_real;
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
+/// `maestro daemon` with the fake app-server and fake Linear: dispatch, reconcile, retries.
+mod daemon;
 /// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
 mod dry_run;
 /// The GitHub PR check against the fake GitHub.
