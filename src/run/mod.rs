@@ -253,10 +253,12 @@ fn claim_next(
     let mut states = policy.startable_states.clone();
     states.push(policy.in_progress_state.clone());
     let issues = tracker.issues_in_states(&states)?;
-    let local = claims::gather(layout, &settings.workflow.execution, &issues, true);
+    let mut local = claims::gather(layout, &settings.workflow.execution, &issues, true);
     for problem in &local.problems {
         log::warn!("state file problem: {problem}");
     }
+    // The slot this process already holds is the one the chosen issue will use.
+    local.claims.slots.free = (local.claims.slots.free + 1).min(local.claims.slots.limit);
     let mut recovery: Vec<Issue> = issues
         .iter()
         .filter(|issue| policy.is_in_progress(&issue.state.name))

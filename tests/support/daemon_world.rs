@@ -107,6 +107,24 @@ impl DaemonWorld {
         self.daemon = Some(child);
     }
 
+    /// `maestro run --once` (or other `args`) against this world, not yet spawned.
+    pub fn maestro(&self, args: &[&str], scripts: &Value) -> Command {
+        let mut command = Command::new(super::maestro_bin());
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .current_dir(self.dir.path())
+            .env("MAESTRO_TEST_LINEAR_KEY", API_KEY)
+            .env("MAESTRO_FAKE_SCENARIO", "tools")
+            .env("MAESTRO_FAKE_TOOLS", scripts.to_string())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        command
+    }
+
     pub fn daemon_pid(&self) -> u32 {
         self.daemon.as_ref().expect("daemon started").id()
     }
