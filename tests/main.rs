@@ -15,6 +15,8 @@ mod config;
 mod daemon;
 /// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
 mod dry_run;
+/// Fault matrix rows that need whole processes (docs/spec/faults.md).
+mod faults;
 /// The GitHub PR check against the fake GitHub.
 mod github;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.

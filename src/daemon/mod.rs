@@ -92,6 +92,20 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
         };
     }
     let layout = Layout::new(&settings.config.workspace_root);
+    let _daemon_lock = match crate::workspace::lock::acquire_daemon_lock(&layout) {
+        Ok(Ok(lock)) => lock,
+        Ok(Err(pid)) => {
+            eprintln!(
+                "maestro: another daemon (pid {pid}) already runs on workspace root {}; stop it first or use another workspace_root",
+                settings.config.workspace_root.display()
+            );
+            return Exit::Failure;
+        }
+        Err(error) => {
+            crate::commands::report(&error);
+            return Exit::Failure;
+        }
+    };
     let health = Arc::new(Health::default());
     health.poll_interval_ms.store(
         u64::try_from(poll_interval.as_millis()).unwrap_or(u64::MAX),
