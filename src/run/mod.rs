@@ -178,10 +178,10 @@ pub fn run_once(
         Some(target) => claim_target(settings, tracker, &layout, target)?,
         None => claim_next(settings, tracker, &layout)?,
     };
-    let Some(claimed) = claimed else {
-        return Ok(nothing("no eligible issue".to_string()));
-    };
-    Ok(attempt(settings, tracker, &layout, claimed, options))
+    match claimed {
+        Ok(claimed) => Ok(attempt(settings, tracker, &layout, claimed, options)),
+        Err(reason) => Ok(nothing(reason)),
+    }
 }
 
 fn nothing(reason: String) -> Summary {
@@ -204,13 +204,14 @@ fn lease_owner(run_id: &str, issue: &Issue) -> LeaseOwner {
     }
 }
 
-/// The daemon chose the issue; re-check that it is still runnable and take its lease.
+/// The daemon chose the issue; re-check that it is still runnable and take its lease. `Err`
+/// inside is why nothing was claimed.
 fn claim_target(
     settings: &Settings,
     tracker: &dyn Tracker,
     layout: &Layout,
     target: &TargetArgs,
-) -> Result<Option<Claimed>, Error> {
+) -> Result<Result<Claimed, String>, Error> {
     let issue = tracker
         .refresh(std::slice::from_ref(&target.issue_id))?
         .into_iter()
@@ -223,17 +224,20 @@ fn claim_target(
             "target no longer runnable issue={} reason=\"{reason}\"",
             issue.identifier
         );
-        return Ok(None);
+        return Ok(Err(format!(
+            "{} is no longer runnable: {reason}",
+            issue.identifier
+        )));
     }
     let key = lane::lane_key(&issue.identifier);
     let Some(lease) = lock::acquire_lease(layout, &key, &lease_owner(&target.run_id, &issue))?
     else {
         log::info!("lease held elsewhere issue={}", issue.identifier);
-        return Ok(None);
+        return Ok(Err(held_elsewhere(layout, &issue.identifier, &key)));
     };
     let previous_failure =
         record::load_issue_state(layout, &key)?.and_then(|state| state.last_error_class);
-    Ok(Some(Claimed {
+    Ok(Ok(Claimed {
         issue,
         lease,
         attempt: target.attempt,
@@ -242,18 +246,34 @@ fn claim_target(
     }))
 }
 
+/// `ABC-1 is leased by run … (pid …)`: who holds the issue, for the skip line.
+fn held_elsewhere(layout: &Layout, identifier: &str, key: &str) -> String {
+    match lock::lease_holder(layout, key) {
+        Ok(Some(owner)) => format!(
+            "{identifier} is leased by run {} (pid {})",
+            owner.run_id, owner.pid
+        ),
+        _ => format!("{identifier} is leased by another process"),
+    }
+}
+
 /// Recovery candidates first (in progress, lease free, our bookkeeping says a retry is due),
-/// then fresh eligible work in dispatch order; the first whose lease we win.
+/// then fresh eligible work in dispatch order; the first whose lease we win. `Err` inside is
+/// why nothing was claimed.
 fn claim_next(
     settings: &Settings,
     tracker: &dyn Tracker,
     layout: &Layout,
-) -> Result<Option<Claimed>, Error> {
+) -> Result<Result<Claimed, String>, Error> {
     let policy = &settings.workflow.tracker;
     let mut states = policy.startable_states.clone();
     states.push(policy.in_progress_state.clone());
     let issues = tracker.issues_in_states(&states)?;
-    let local = claims::gather(layout, &settings.workflow.execution, &issues, true);
+    let mut local = claims::gather(layout, &settings.workflow.execution, &issues, true);
+    // The slot this process already holds shows up as busy in the slot files; it is the one
+    // this claim will use, so selection must count it as free again.
+    let slots = &mut local.claims.slots;
+    slots.free = (slots.free + 1).min(slots.limit);
     for problem in &local.problems {
         log::warn!("state file problem: {problem}");
     }
@@ -266,6 +286,19 @@ fn claim_next(
         .cloned()
         .collect();
     recovery.sort_by(selection::dispatch_order);
+    // Issues another process or a guard holds, named in the skip line so an operator sees why
+    // a visible issue was not taken.
+    let held: Vec<String> = issues
+        .iter()
+        .filter_map(|issue| {
+            local
+                .claims
+                .held
+                .get(&issue.id)
+                .map(|why| format!("{} {why}", issue.identifier))
+        })
+        .take(3)
+        .collect();
     let selection = selection::select(issues, policy, &settings.project_slug, &local.claims);
     let fresh = selection
         .eligible()
@@ -280,7 +313,7 @@ fn claim_next(
                 let previous_failure = record::load_issue_state(layout, &key)?
                     .filter(|state| claims::attempts_in_budget(state) > 0)
                     .and_then(|state| state.last_error_class);
-                return Ok(Some(Claimed {
+                return Ok(Ok(Claimed {
                     issue,
                     lease,
                     attempt,
@@ -294,7 +327,11 @@ fn claim_next(
             ),
         }
     }
-    Ok(None)
+    Ok(Err(if held.is_empty() {
+        "no eligible issue".to_string()
+    } else {
+        format!("no eligible issue; held: {}", held.join("; "))
+    }))
 }
 
 /// Whether our bookkeeping says this in-progress issue is waiting for another attempt.
@@ -605,7 +642,9 @@ impl LaneRun<'_> {
             if let Some(failure) = verdict::turn_failure(&outcome.end) {
                 return Ending::Failed(failure);
             }
-            if !claim_checked {
+            // An agent that already finalized gets no fallback: its outcome is written next, and
+            // a "working on this issue" note after the work is done only confuses the timeline.
+            if !claim_checked && state.finalized.is_empty() {
                 claim_checked = true;
                 let target = self.writeback_target();
                 if let Err(error) =
