@@ -1001,3 +1001,112 @@ fn the_daemons_target_flags_run_exactly_the_named_issue() {
     assert_eq!(world.linear.issue("ABC-2").state, "In Review");
     assert_eq!(world.linear.issue("ABC-1").state, "Todo");
 }
+
+#[test]
+fn a_run_that_died_mid_attempt_is_recovered_as_the_next_attempt() {
+    let codex = codex_or_skip!();
+    let mut steps = vec![Step::stall()];
+    steps.extend(handoff_steps(BRANCH, 7));
+    let world = RunWorld::builder("run-crash-recovery", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .steps(steps)
+        .build();
+    world.open_pull(7, BRANCH);
+
+    // The first run is mid-turn when it is killed outright: no chance to record anything.
+    let first = world.spawn_run_once();
+    assert!(
+        wait_until(Duration::from_secs(60), || !world.model_calls().is_empty()),
+        "the first run never reached the model"
+    );
+    first.signal(libc::SIGKILL);
+    let killed = first.finish(Duration::from_secs(30));
+    assert_eq!(killed.status.code(), None, "killed by the signal");
+    assert!(
+        stdout(&killed).is_empty(),
+        "no summary line from a killed run"
+    );
+    let orphan = world.only_run();
+    assert_eq!(orphan.status, RunStatus::Running, "what the dead run left");
+    // Codex notices its parent is gone (stdin closes) and exits on its own.
+    assert!(
+        wait_until(Duration::from_secs(30), || world
+            .codex_processes()
+            .is_empty()),
+        "codex outlived maestro: {:?}",
+        world.codex_processes()
+    );
+    // Had the agent claimed it, the issue would be In Progress, which only the recovery path
+    // (bookkeeping still `running`, lease free) picks up again.
+    world
+        .linear
+        .edit(|linear| linear.issues[0].state = "In Progress".to_string());
+
+    let second = world.run_once();
+    let line = assert_exit(&second, 0);
+    assert!(line.contains("outcome=handoff"), "{line}");
+    let runs = world.runs();
+    assert_eq!(runs.len(), 2);
+    let dead = runs.iter().find(|run| run.run_id == orphan.run_id).unwrap();
+    assert_eq!(dead.status, RunStatus::Failed);
+    assert_eq!(dead.error_class.as_deref(), Some("process_died"));
+    let next = runs.iter().find(|run| run.run_id != orphan.run_id).unwrap();
+    assert_eq!((next.attempt, next.status), (2, RunStatus::Handoff));
+    let prompt = &world.model_calls()[1].body;
+    assert!(
+        prompt.contains("The previous attempt failed: process_died: the process running this attempt ended without recording an outcome"),
+        "previous failure in the prompt"
+    );
+    assert_eq!(world.issue_state("ABC-1").unwrap().attempts_used, 2);
+}
+
+#[test]
+fn the_daemons_target_flags_adopt_an_inherited_slot() {
+    let codex = codex_or_skip!();
+    let world = RunWorld::builder("run-target-slot", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .steps(handoff_steps(BRANCH, 7))
+        .build();
+    world.open_pull(7, BRANCH);
+    // The only slot is held here, as the daemon holds it, and handed to the child.
+    let layout = world.layout();
+    let slot = maestro::workspace::lock::acquire_slot(&layout, 1)
+        .unwrap()
+        .expect("slot 0 free");
+    let mut command = world.command(&[
+        "run",
+        "--once",
+        "--issue",
+        "id-ABC-1",
+        "--run-id",
+        "daemon-run-3",
+        "--attempt",
+        "1",
+        "--slot-index",
+        "0",
+    ]);
+    let fd = slot.pass_to(&mut command);
+    command.arg("--slot-fd").arg(fd.to_string());
+    let output = run_world::bounded(command, run_world::RUN_DEADLINE);
+    let line = assert_exit(&output, 0);
+    assert!(
+        line.contains("run_id=daemon-run-3 outcome=handoff"),
+        "{line}"
+    );
+
+    // Without the descriptor the same command finds the slot busy.
+    let again = world.command(&[
+        "run",
+        "--once",
+        "--issue",
+        "id-ABC-1",
+        "--run-id",
+        "daemon-run-4",
+        "--attempt",
+        "2",
+    ]);
+    let output = run_world::bounded(again, Duration::from_secs(30));
+    let line = assert_exit(&output, 3);
+    assert!(line.contains("all 1 dispatch slots are busy"), "{line}");
+    drop(slot);
+}

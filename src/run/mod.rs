@@ -235,8 +235,7 @@ fn claim_target(
         log::info!("lease held elsewhere issue={}", issue.identifier);
         return Ok(Err(held_elsewhere(layout, &issue.identifier, &key)));
     };
-    let previous_failure =
-        record::load_issue_state(layout, &key)?.and_then(|state| state.last_error_class);
+    let previous_failure = previous_failure(layout, &key)?;
     Ok(Ok(Claimed {
         issue,
         lease,
@@ -310,9 +309,7 @@ fn claim_next(
         let run_id = record::new_run_id(&key, attempt);
         match lock::acquire_lease(layout, &key, &lease_owner(&run_id, &issue))? {
             Some(lease) => {
-                let previous_failure = record::load_issue_state(layout, &key)?
-                    .filter(|state| claims::attempts_in_budget(state) > 0)
-                    .and_then(|state| state.last_error_class);
+                let previous_failure = previous_failure(layout, &key)?;
                 return Ok(Ok(Claimed {
                     issue,
                     lease,
@@ -334,7 +331,9 @@ fn claim_next(
     }))
 }
 
-/// Whether our bookkeeping says this in-progress issue is waiting for another attempt.
+/// Whether our bookkeeping says this in-progress issue is waiting for another attempt: a retry
+/// was scheduled, the last attempt was interrupted, or its process died mid-attempt (the
+/// bookkeeping still says `running` while nobody holds the lease; callers filter held leases).
 fn pending_retry(layout: &Layout, issue: &Issue) -> bool {
     record::load_issue_state(layout, &lane::lane_key(&issue.identifier))
         .ok()
@@ -343,9 +342,71 @@ fn pending_retry(layout: &Layout, issue: &Issue) -> bool {
             state.guard.is_none()
                 && matches!(
                     state.last_status,
-                    Some(RunStatus::RetryScheduled | RunStatus::Interrupted)
+                    Some(
+                        RunStatus::RetryScheduled
+                            | RunStatus::Interrupted
+                            | RunStatus::Running
+                            | RunStatus::Failed
+                    )
                 )
         })
+}
+
+/// The longest previous-failure text handed to the agent.
+const PREVIOUS_FAILURE_CHARS: usize = 2000;
+
+/// What the previous attempt in the current budget left for this one (`class: message`), read
+/// with the lease held. A previous attempt whose process died before it could record an outcome
+/// is finished here as `failed` / `process_died`, so its record and the bookkeeping say what
+/// happened instead of `running` forever.
+fn previous_failure(layout: &Layout, key: &str) -> Result<Option<String>, Error> {
+    let Some(mut state) = record::load_issue_state(layout, key)? else {
+        return Ok(None);
+    };
+    if state.last_status == Some(RunStatus::Running) {
+        let died = Failure::retryable(
+            "process_died",
+            "the process running this attempt ended without recording an outcome (killed or crashed)",
+        );
+        if let Some(run_id) = &state.last_run_id {
+            match record::load_run(layout, run_id) {
+                Ok(mut stale) if stale.status == RunStatus::Running => {
+                    stale.status = RunStatus::Failed;
+                    stale.phase = Phase::Finished;
+                    stale.finished_at = Some(clock::now_rfc3339());
+                    stale.error_class = Some(died.error_class.clone());
+                    stale.error_message = Some(died.message.clone());
+                    record::save_run(layout, &stale)?;
+                    log::warn!(
+                        "previous attempt died without an outcome issue={} run_id={run_id}",
+                        state.issue_identifier
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => log::warn!("cannot read the previous run record error={error}"),
+            }
+        }
+        state.last_status = Some(RunStatus::Failed);
+        state.last_error_class = Some(died.error_class.clone());
+        state.updated_at = clock::now_rfc3339();
+        record::save_issue_state(layout, key, &state)?;
+    }
+    if claims::attempts_in_budget(&state) == 0 {
+        return Ok(None);
+    }
+    let Some(class) = state.last_error_class.clone() else {
+        return Ok(None);
+    };
+    let message = state
+        .last_run_id
+        .as_deref()
+        .and_then(|run_id| record::load_run(layout, run_id).ok())
+        .and_then(|run| run.error_message);
+    let text = match message {
+        Some(message) => format!("{class}: {message}"),
+        None => class,
+    };
+    Ok(Some(text.chars().take(PREVIOUS_FAILURE_CHARS).collect()))
 }
 
 /// Rules 1–6 for a startable issue, or the recovery rules for an in-progress one.
@@ -438,6 +499,7 @@ fn attempt(
         issue.identifier
     );
     let mut progress = Progress::start(layout, &key, record);
+    let previous_state = record::load_issue_state(layout, &key).ok().flatten();
     let run = LaneRun {
         settings,
         tracker,
@@ -447,9 +509,11 @@ fn attempt(
         branch: &branch,
         attempt,
         previous_failure,
+        previous_state,
         options,
         host_paths: host_paths(settings),
     };
+    run.save_start_bookkeeping(&progress);
     let ending = run.execute(&mut progress);
     let summary = run.conclude(&mut progress, ending);
     drop(lease);
@@ -478,6 +542,8 @@ struct LaneRun<'a> {
     branch: &'a str,
     attempt: u32,
     previous_failure: Option<String>,
+    /// The issue's bookkeeping as it was before this attempt.
+    previous_state: Option<IssueState>,
     options: &'a Options,
     host_paths: Vec<(PathBuf, String)>,
 }
@@ -490,6 +556,21 @@ impl LaneRun<'_> {
     /// Lane, refresh, agent session, turns, disposition, validation.
     fn execute(&self, progress: &mut Progress) -> Ending {
         let workflow = &self.settings.workflow;
+        let max_attempts = workflow.execution.max_attempts;
+        if self.attempt > max_attempts {
+            // Only an attempt that died without an outcome gets here (every recorded failure
+            // on the last attempt already went to a human): no agent run, straight to a human.
+            return Ending::Failed(Failure::human(
+                "attempts_exhausted",
+                format!(
+                    "attempt {} would exceed max_attempts ({max_attempts}); the previous attempt ended with: {}",
+                    self.attempt,
+                    self.previous_failure
+                        .as_deref()
+                        .unwrap_or("no recorded outcome")
+                ),
+            ));
+        }
         let secrets = self.secrets();
         let spec = LaneSpec {
             layout: self.layout,
@@ -959,6 +1040,31 @@ impl LaneRun<'_> {
         )
     }
 
+    /// Marks the issue as being worked before anything else happens, so a process that dies
+    /// mid-attempt leaves bookkeeping that says so (`running`, this run id, the attempt
+    /// counted): the next claim recovers the issue instead of leaving it in progress forever.
+    fn save_start_bookkeeping(&self, progress: &Progress) {
+        let previous = self.previous_state.as_ref();
+        let state = IssueState {
+            schema_version: record::SCHEMA_VERSION,
+            issue_id: self.issue.id.clone(),
+            issue_identifier: self.issue.identifier.clone(),
+            attempts_used: self.attempt,
+            last_run_id: Some(progress.record.run_id.clone()),
+            last_status: Some(RunStatus::Running),
+            last_error_class: previous.and_then(|state| state.last_error_class.clone()),
+            next_action: Some(format!("attempt {} running", self.attempt)),
+            guard: previous.and_then(|state| state.guard.clone()),
+            updated_at: clock::now_rfc3339(),
+        };
+        if let Err(error) = record::save_issue_state(self.layout, self.key, &state) {
+            log::error!(
+                "cannot write issue bookkeeping issue={} error={error}",
+                self.issue.identifier
+            );
+        }
+    }
+
     fn save_bookkeeping(
         &self,
         progress: &Progress,
@@ -966,9 +1072,7 @@ impl LaneRun<'_> {
         next_action: &str,
         guard: Option<Guard>,
     ) {
-        let previous = record::load_issue_state(self.layout, self.key)
-            .ok()
-            .flatten();
+        let previous = self.previous_state.clone();
         let counts = !matches!(status, RunStatus::Skipped | RunStatus::Interrupted);
         let attempts_used = if counts {
             self.attempt

@@ -537,3 +537,31 @@ impl Drop for Background {
         }
     }
 }
+
+impl RunWorld {
+    /// Pids of live processes started with this world's `CODEX_HOME` (codex and whatever it
+    /// spawned), found through /proc.
+    pub fn codex_processes(&self) -> Vec<u32> {
+        let needle = format!("CODEX_HOME={}", self.codex_home.display());
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| super::procs::is_alive(*pid))
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                    environ
+                        .split(|byte| *byte == 0)
+                        .any(|var| var == needle.as_bytes())
+                })
+            })
+            // maestro itself carries CODEX_HOME too; only its descendants count.
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|cmdline| !cmdline.contains("maestro"))
+            })
+            .collect()
+    }
+}
