@@ -16,8 +16,8 @@ use crate::support::fake_github::Pull;
 use crate::support::fake_linear::{API_KEY, FakeIssue};
 use crate::support::git::git;
 use crate::support::run_world::{
-    self, Background, CANARY_VALUE, CANARY_VAR, GITHUB_TOKEN, GITHUB_VAR, LINEAR_VAR, REPO,
-    RunWorld, commit_and_push, handoff_steps, pr_url, read_json, summary_line, wait_until,
+    self, CANARY_VALUE, CANARY_VAR, GITHUB_TOKEN, GITHUB_VAR, LINEAR_VAR, REPO, RunWorld,
+    commit_and_push, handoff_steps, pr_url, read_json, summary_line, wait_until,
 };
 use crate::support::{stderr, stdout};
 
