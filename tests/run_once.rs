@@ -274,8 +274,15 @@ fn manual_attention_sends_the_issue_to_a_human_with_the_agents_comment() {
     let codex = codex_or_skip!();
     let world = RunWorld::builder("run-manual", &codex)
         .issues(vec![FakeIssue::new("ABC-1", "Todo")])
-        .steps(vec![
+        .steps_from(|repo_root| {
+            vec![
             step_claim(),
+            // Comments must not carry host paths: refused, and the agent says it again.
+            Step::tool_call(
+                "call_absolute",
+                "issue_comment",
+                json!({"body": format!("Stuck in {}/src/sync.rs", repo_root.display())}),
+            ),
             Step::tool_call("call_label", "issue_label_add", json!({"label": ATTENTION})),
             Step::tool_call(
                 "call_comment",
@@ -284,7 +291,8 @@ fn manual_attention_sends_the_issue_to_a_human_with_the_agents_comment() {
             ),
             step_finalize("call_finalize", "manual_attention"),
             Step::message("Waiting for a human."),
-        ])
+        ]
+        })
         .build();
 
     let output = world.run_once();
@@ -300,6 +308,14 @@ fn manual_attention_sends_the_issue_to_a_human_with_the_agents_comment() {
         "the agent's and Maestro's: {comments:#?}"
     );
     assert!(comments[0].contains("staging credentials"));
+    let refused: Value = serde_json::from_str(&world.tool_output("call_absolute")).unwrap();
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused: the comment contains the absolute host path"),
+        "{refused}"
+    );
     assert!(
         world.github.requests().is_empty(),
         "no PR check without a handoff"
@@ -313,8 +329,8 @@ fn manual_attention_sends_the_issue_to_a_human_with_the_agents_comment() {
 }
 
 /// Runs a world whose agent finishes with an invalid disposition and checks the human path.
-fn invalid_disposition(name: &str, steps: Vec<Step>, reason: &str) {
-    let codex = codex_or_skip!();
+fn invalid_disposition(name: &str, steps: Vec<Step>, reason: &str) -> Option<RunWorld> {
+    let codex = crate::support::codex::require_codex()?;
     let world = RunWorld::builder(name, &codex)
         .issues(vec![FakeIssue::new("ABC-1", "Todo")])
         .steps(steps)
@@ -334,20 +350,31 @@ fn invalid_disposition(name: &str, steps: Vec<Step>, reason: &str) {
         record.validation.is_empty(),
         "no validation without a valid handoff"
     );
+    Some(world)
 }
 
 #[test]
 fn an_agent_that_never_finalizes_fails_the_attempt() {
-    invalid_disposition(
+    let Some(world) = invalid_disposition(
         "run-invalid-none",
         vec![step_push("call_work"), Step::message("I think I am done.")],
         "the agent never called issue_terminal_finalize",
+    ) else {
+        return;
+    };
+    // The agent never claimed the issue: Maestro's fallback did, after the turn.
+    assert_eq!(states_set(&world), ["state-in-progress", "state-todo"]);
+    let comments = world.comments("ABC-1");
+    assert!(
+        comments[0].starts_with("**Maestro: working on this issue**"),
+        "{comments:#?}"
     );
+    assert!(comments[0].contains("- branch: `x/demo-abc-1`"));
 }
 
 #[test]
 fn an_agent_that_finalizes_both_ways_fails_the_attempt() {
-    invalid_disposition(
+    let _ = invalid_disposition(
         "run-invalid-both",
         vec![
             step_claim(),
@@ -363,7 +390,7 @@ fn an_agent_that_finalizes_both_ways_fails_the_attempt() {
 
 #[test]
 fn a_finalize_that_does_not_match_what_was_recorded_fails_the_attempt() {
-    invalid_disposition(
+    let _ = invalid_disposition(
         "run-invalid-mismatch",
         vec![
             step_claim(),
@@ -1109,4 +1136,86 @@ fn the_daemons_target_flags_adopt_an_inherited_slot() {
     let line = assert_exit(&output, 3);
     assert!(line.contains("all 1 dispatch slots are busy"), "{line}");
     drop(slot);
+}
+
+#[test]
+fn a_turn_without_a_finalize_continues_with_continuation_guidance() {
+    let codex = codex_or_skip!();
+    let mut steps = vec![Step::message("Still reading the code.")];
+    steps.extend(handoff_steps(BRANCH, 7));
+    let world = RunWorld::builder("run-continuation", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .front_matter("version = 1\n[execution]\nmax_turns = 2\n")
+        .steps(steps)
+        .build();
+    world.open_pull(7, BRANCH);
+
+    let output = world.run_once();
+    assert_exit(&output, 0);
+    let record = world.only_run();
+    assert_eq!(record.turn_count, 2);
+    let calls = world.model_calls();
+    assert!(
+        calls[1]
+            .body
+            .contains("Continue working on the issue (turn 2 of 2)"),
+        "the second turn's input"
+    );
+    assert!(!calls[0].body.contains("Continue working"));
+    // After turn one: the fallback claim (the agent had not claimed), then the agent's own
+    // claim, then Maestro's success state.
+    assert_eq!(
+        states_set(&world),
+        ["state-in-progress", "state-in-progress", "state-in-review"]
+    );
+    let comments = world.comments("ABC-1");
+    assert_eq!(comments.len(), 2, "{comments:#?}");
+    assert!(comments[0].starts_with("**Maestro: working on this issue**"));
+    assert!(comments[1].starts_with("**Maestro: ready for review**"));
+}
+
+#[test]
+fn a_completion_comment_that_fails_after_the_state_change_goes_to_a_human_without_retry() {
+    let codex = codex_or_skip!();
+    let world = RunWorld::builder("run-comment-fails", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .steps(handoff_steps(BRANCH, 7))
+        .build();
+    world.open_pull(7, BRANCH);
+    world.linear.inject(
+        "CommentCreate",
+        crate::support::fake_linear::Fault::GraphQlError("comment rejected".into()),
+    );
+
+    let output = world.run_once();
+    let line = assert_exit(&output, 5);
+    let record = world.only_run();
+    assert_eq!(
+        line,
+        format!(
+            "run --once: issue=ABC-1 run_id={} outcome=human_required error=completion_comment_failed next=\"human: post the completion comment; no automatic retry\"",
+            record.run_id
+        )
+    );
+    let issue = world.linear.issue("ABC-1");
+    assert_eq!(issue.state, "In Review", "the state was written");
+    assert!(issue.labels.is_empty());
+    assert!(world.comments("ABC-1").is_empty());
+    assert_eq!(record.status, RunStatus::HumanRequired);
+    assert!(
+        record
+            .error_message
+            .as_deref()
+            .unwrap()
+            .contains("the issue moved to In Review but the completion comment failed"),
+        "{record:?}"
+    );
+    // Not retried: the issue is out of the startable states and the bookkeeping says human.
+    assert_eq!(
+        world.issue_state("ABC-1").unwrap().last_status,
+        Some(RunStatus::HumanRequired)
+    );
+    let again = world.run_once();
+    assert_exit(&again, 3);
+    assert_eq!(world.runs().len(), 1);
 }

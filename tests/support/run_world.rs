@@ -60,7 +60,7 @@ pub struct RunWorldBuilder {
     front_matter: String,
     body: String,
     files: Vec<(String, String)>,
-    steps: Vec<Step>,
+    steps: Box<dyn FnOnce(&Path) -> Vec<Step>>,
     github_token: bool,
     read_timeout_ms: u64,
     turn_idle_timeout_ms: u64,
@@ -99,7 +99,13 @@ impl RunWorldBuilder {
 
     /// The model's script: one [`Step`] per model call, across every run of the world.
     pub fn steps(mut self, steps: Vec<Step>) -> Self {
-        self.steps = steps;
+        self.steps = Box::new(move |_| steps);
+        self
+    }
+
+    /// The model's script, made from `repo_root` (for steps that must name a host path).
+    pub fn steps_from(mut self, steps: impl FnOnce(&Path) -> Vec<Step> + 'static) -> Self {
+        self.steps = Box::new(steps);
         self
     }
 
@@ -117,13 +123,13 @@ impl RunWorldBuilder {
 
     pub fn build(self) -> RunWorld {
         let dir = TestDir::new(&self.name);
-        let mock = MockModel::start(self.steps).expect("mock model starts");
+        let source = dir.join("source");
+        let mock = MockModel::start((self.steps)(&source)).expect("mock model starts");
         let linear = FakeLinear::start(self.linear);
         let github = FakeGithub::start();
 
         // The bare origin and the source checkout (repo_root), WORKFLOW.md committed.
         let origin = dir.join("origin.git");
-        let source = dir.join("source");
         std::fs::create_dir_all(&origin).unwrap();
         git(
             &origin,
@@ -250,7 +256,7 @@ impl RunWorld {
             front_matter: DEFAULT_FRONT_MATTER.to_string(),
             body: "Work in small steps. Keep the tests green.".to_string(),
             files: Vec::new(),
-            steps: Vec::new(),
+            steps: Box::new(|_| Vec::new()),
             github_token: true,
             read_timeout_ms: 20_000,
             turn_idle_timeout_ms: 30_000,
