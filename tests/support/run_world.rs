@@ -52,6 +52,9 @@ validation_commands = [\"test -f feature.txt\"]
 validation_timeout_ms = 60000
 ";
 
+/// Makes the model's script from `repo_root`.
+type Script = Box<dyn FnOnce(&Path) -> Vec<Step>>;
+
 /// What a world is made of, before it starts.
 pub struct RunWorldBuilder {
     name: String,
@@ -60,7 +63,7 @@ pub struct RunWorldBuilder {
     front_matter: String,
     body: String,
     files: Vec<(String, String)>,
-    steps: Box<dyn FnOnce(&Path) -> Vec<Step>>,
+    steps: Script,
     github_token: bool,
     read_timeout_ms: u64,
     turn_idle_timeout_ms: u64,
