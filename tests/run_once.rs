@@ -1219,3 +1219,52 @@ fn a_completion_comment_that_fails_after_the_state_change_goes_to_a_human_withou
     assert_exit(&again, 3);
     assert_eq!(world.runs().len(), 1);
 }
+
+#[test]
+fn an_issue_moved_to_done_during_the_attempt_is_left_alone() {
+    let codex = codex_or_skip!();
+    // The agent's first command waits (bounded) until the test has moved the issue.
+    let world = RunWorld::builder("run-moved-on", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .front_matter("version = 1\n[execution]\nmax_turns = 2\n")
+        .steps(vec![
+            Step::exec_command(
+                "call_wait",
+                "i=0; while [ ! -f ../go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; echo released",
+            ),
+            Step::message("Not done yet."),
+            Step::message("Never reached."),
+        ])
+        .build();
+    let run = world.spawn_run_once();
+    assert!(
+        wait_until(Duration::from_secs(60), || !world.model_calls().is_empty()),
+        "the run never reached the model"
+    );
+    world
+        .linear
+        .edit(|linear| linear.issues[0].state = "Done".to_string());
+    std::fs::write(world.workspace_root.join("go"), "").unwrap();
+
+    let output = run.finish(run_world::RUN_DEADLINE);
+    let line = assert_exit(&output, 3);
+    let record = world.only_run();
+    assert_eq!(
+        line,
+        format!(
+            "run --once: issue=ABC-1 run_id={} outcome=skipped reason=\"ABC-1 moved to Done during the attempt\" next=\"none: ABC-1 moved to Done during the attempt\"",
+            record.run_id
+        )
+    );
+    assert!(world.tool_output("call_wait").contains("released"));
+    assert_eq!(record.status, RunStatus::Terminated);
+    assert_eq!(world.model_calls().len(), 2, "no continuation turn");
+    // Nothing written to an issue someone else finished, and the attempt is not counted.
+    assert_eq!(world.linear.issue("ABC-1").state, "Done");
+    assert!(
+        world.linear.mutations().is_empty(),
+        "{:?}",
+        world.linear.operations()
+    );
+    assert_eq!(world.issue_state("ABC-1").unwrap().attempts_used, 0);
+}

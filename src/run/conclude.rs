@@ -81,6 +81,13 @@ impl LaneRun<'_> {
                 },
                 format!("none: {reason}"),
             ),
+            Ending::Left { status, reason } => (
+                status,
+                Outcome::Skipped {
+                    reason: reason.clone(),
+                },
+                format!("none: {reason}"),
+            ),
         };
         progress.record.retry = Some(RetryDecision {
             retry: status == RunStatus::RetryScheduled,
@@ -231,7 +238,11 @@ impl LaneRun<'_> {
         guard: Option<Guard>,
     ) {
         let previous = self.previous_state.clone();
-        let counts = !matches!(status, RunStatus::Skipped | RunStatus::Interrupted);
+        // Attempts the agent could not finish through no fault of its own do not count.
+        let counts = !matches!(
+            status,
+            RunStatus::Skipped | RunStatus::Interrupted | RunStatus::Terminated
+        );
         let attempts_used = if counts {
             self.attempt
         } else {

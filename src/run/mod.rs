@@ -290,8 +290,15 @@ enum Ending {
     Validated(tools::Handoff),
     Failed(Failure),
     ManualAttention,
+    /// Stopped by a signal.
     Interrupted,
+    /// The issue became ineligible before the agent started.
     Skipped(String),
+    /// The issue left the active states between turns (`Terminated` or `Interrupted`).
+    Left {
+        status: RunStatus,
+        reason: String,
+    },
 }
 
 /// One attempt's context.
@@ -505,12 +512,31 @@ impl LaneRun<'_> {
             progress.phase(Phase::WaitingContinuation);
             match self.tracker.refresh(std::slice::from_ref(&issue.id)) {
                 Ok(fresh) => {
-                    let active = fresh.first().is_some_and(|fresh| {
-                        workflow.tracker.is_startable(&fresh.state.name)
-                            || workflow.tracker.is_in_progress(&fresh.state.name)
-                    });
-                    if !active {
-                        return Ending::Interrupted;
+                    let policy = &workflow.tracker;
+                    let Some(fresh) = fresh.first() else {
+                        return Ending::Left {
+                            status: RunStatus::Interrupted,
+                            reason: format!(
+                                "{} is no longer visible in the project",
+                                issue.identifier
+                            ),
+                        };
+                    };
+                    let state = &fresh.state.name;
+                    if !policy.is_startable(state) && !policy.is_in_progress(state) {
+                        // Someone moved the issue on (done, canceled, back to the backlog):
+                        // there is nothing left to continue and nothing to write.
+                        return Ending::Left {
+                            status: if policy.is_terminal(state) {
+                                RunStatus::Terminated
+                            } else {
+                                RunStatus::Interrupted
+                            },
+                            reason: format!(
+                                "{} moved to {state} during the attempt",
+                                issue.identifier
+                            ),
+                        };
                     }
                 }
                 Err(error) => return Ending::Failed(tracker_failure(&error)),
