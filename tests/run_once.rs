@@ -1258,6 +1258,7 @@ fn an_issue_moved_to_done_during_the_attempt_is_left_alone() {
     );
     assert!(world.tool_output("call_wait").contains("released"));
     assert_eq!(record.status, RunStatus::Terminated);
+    assert_eq!(record.error_class.as_deref(), Some("issue_terminal"));
     assert_eq!(world.model_calls().len(), 2, "no continuation turn");
     // Nothing written to an issue someone else finished, and the attempt is not counted.
     assert_eq!(world.linear.issue("ABC-1").state, "Done");

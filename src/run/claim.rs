@@ -189,9 +189,10 @@ fn pending_retry(layout: &Layout, issue: &Issue) -> bool {
 const PREVIOUS_FAILURE_CHARS: usize = 2000;
 
 /// What the previous attempt in the current budget left for this one (`class: message`), read
-/// with the lease held. A previous attempt whose process died before it could record an outcome
-/// is finished here as `failed` / `process_died`, so its record and the bookkeeping say what
-/// happened instead of `running` forever.
+/// with the lease held. Bookkeeping that still says `running` means the previous attempt's
+/// process ended without concluding: its run record is finished here as `failed` /
+/// `process_died` (unless the daemon already finished it with its own view), and the
+/// bookkeeping takes the record's status and class, so neither says `running` forever.
 fn previous_failure(layout: &Layout, key: &str) -> Result<Option<String>, Error> {
     let Some(mut state) = record::load_issue_state(layout, key)? else {
         return Ok(None);
@@ -201,6 +202,8 @@ fn previous_failure(layout: &Layout, key: &str) -> Result<Option<String>, Error>
             "process_died",
             "the process running this attempt ended without recording an outcome (killed or crashed)",
         );
+        let mut status = RunStatus::Failed;
+        let mut class = died.error_class.clone();
         if let Some(run_id) = &state.last_run_id {
             match record::load_run(layout, run_id) {
                 Ok(mut stale) if stale.status == RunStatus::Running => {
@@ -215,12 +218,17 @@ fn previous_failure(layout: &Layout, key: &str) -> Result<Option<String>, Error>
                         state.issue_identifier
                     );
                 }
-                Ok(_) => {}
+                Ok(finished) => {
+                    status = finished.status;
+                    if let Some(recorded) = finished.error_class {
+                        class = recorded;
+                    }
+                }
                 Err(error) => log::warn!("cannot read the previous run record error={error}"),
             }
         }
-        state.last_status = Some(RunStatus::Failed);
-        state.last_error_class = Some(died.error_class.clone());
+        state.last_status = Some(status);
+        state.last_error_class = Some(class);
         state.updated_at = clock::now_rfc3339();
         record::save_issue_state(layout, key, &state)?;
     }

@@ -81,13 +81,23 @@ impl LaneRun<'_> {
                 },
                 format!("none: {reason}"),
             ),
-            Ending::Left { status, reason } => (
-                status,
-                Outcome::Skipped {
-                    reason: reason.clone(),
-                },
-                format!("none: {reason}"),
-            ),
+            Ending::Left { status, reason } => {
+                // The same classes the daemon records when it stops a lane for these reasons.
+                let class = if status == RunStatus::Terminated {
+                    "issue_terminal"
+                } else {
+                    "issue_left_active_states"
+                };
+                progress.record.error_class = Some(class.to_string());
+                progress.record.error_message = Some(reason.clone());
+                (
+                    status,
+                    Outcome::Skipped {
+                        reason: reason.clone(),
+                    },
+                    format!("none: {reason}"),
+                )
+            }
         };
         progress.record.retry = Some(RetryDecision {
             retry: status == RunStatus::RetryScheduled,
