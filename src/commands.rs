@@ -22,7 +22,11 @@ pub fn execute(command: Command) -> Exit {
         Command::Status(args) => status(&args, &lookup),
         Command::Run(args) if args.dry_run => dry_run(&args, &lookup),
         Command::Run(args) => run_live(&args, &lookup),
-        Command::Daemon(args) => with_settings(args.config.as_deref(), &lookup, "daemon"),
+        Command::Daemon(args) => crate::daemon::run(
+            args.config.as_deref(),
+            &lookup,
+            std::time::Duration::from_secs(args.poll_interval_s),
+        ),
     }
 }
 
@@ -60,28 +64,13 @@ pub fn print(text: &str) -> Exit {
     }
 }
 
-/// Validates the settings, then reports that the command's machinery has not landed yet.
-fn with_settings(explicit: Option<&std::path::Path>, lookup: &Lookup, name: &str) -> Exit {
-    match settings::load(explicit, lookup) {
-        Ok(settings) => {
-            for warning in &settings.workflow.warnings {
-                log::warn!(
-                    "workflow warning: {warning} path={}",
-                    settings.workflow.path.display()
-                );
-            }
-            not_implemented(name)
-        }
-        Err(error) => {
-            report(&error);
-            Exit::Usage
-        }
-    }
-}
-
 /// `maestro run --once`: one attempt, one summary line on stdout, one exit code per outcome.
 fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
-    let settings = match settings::load(args.config.as_deref(), lookup) {
+    let snapshot = args
+        .target
+        .as_ref()
+        .and_then(|target| target.workflow_snapshot.as_deref());
+    let settings = match settings::load_with_workflow(args.config.as_deref(), lookup, snapshot) {
         Ok(settings) => settings,
         Err(error) => {
             report(&error);
@@ -175,11 +164,6 @@ fn tracker_failure(error: &tracker::Error) -> Exit {
     } else {
         Exit::Failure
     }
-}
-
-fn not_implemented(name: &str) -> Exit {
-    eprintln!("maestro: '{name}' is not implemented yet in this build");
-    Exit::Failure
 }
 
 /// Prints an error (and its source chain) once, to stderr.

@@ -11,8 +11,12 @@ mod app_server_real;
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
+/// `maestro daemon` with the fake app-server and fake Linear: dispatch, reconcile, retries.
+mod daemon;
 /// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
 mod dry_run;
+/// Fault matrix rows that need whole processes (docs/spec/faults.md).
+mod faults;
 /// The GitHub PR check against the fake GitHub.
 mod github;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.

@@ -14,7 +14,7 @@ mod progress;
 mod prompt;
 mod tools;
 mod verdict;
-mod writeback;
+pub(crate) mod writeback;
 
 use std::fmt;
 use std::path::PathBuf;

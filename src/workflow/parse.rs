@@ -71,6 +71,7 @@ pub fn parse(path: &Path, text: &str, repo_root: &Path) -> Result<Workflow, Erro
         hooks: fields.hooks,
         body: split.body.trim().to_string(),
         warnings,
+        source: text.to_string(),
     })
 }
 

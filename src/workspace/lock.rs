@@ -113,6 +113,30 @@ pub fn slot_is_held(layout: &Layout, index: usize) -> Result<bool, Error> {
     is_held(&layout.slot_file(index))
 }
 
+/// The one daemon per workspace root. Held for the daemon's life; a second daemon refuses to
+/// start instead of racing the first over the retry queue.
+#[derive(Debug)]
+pub struct DaemonLock {
+    _file: File,
+}
+
+/// Takes the daemon lock, or returns the pid recorded by the daemon that holds it.
+pub fn acquire_daemon_lock(layout: &Layout) -> Result<Result<DaemonLock, u32>, Error> {
+    let path = layout.state_dir().join("daemon.lock");
+    let file = open_lock_file(&path)?;
+    if !try_lock(&file, &path)? {
+        let pid = std::fs::read_to_string(layout.state_dir().join("daemon.pid"))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0);
+        return Ok(Err(pid));
+    }
+    let pid_path = layout.state_dir().join("daemon.pid");
+    atomic_file::write(&pid_path, format!("{}\n", std::process::id()).as_bytes())
+        .map_err(io_error(&pid_path, "write"))?;
+    Ok(Ok(DaemonLock { _file: file }))
+}
+
 /// Who took a lease, written beside the lock when it is acquired. The lock is the truth; this
 /// file only explains it (and may describe a past owner once the lock is free).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

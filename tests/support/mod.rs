@@ -4,6 +4,7 @@
 
 pub mod app_server;
 pub mod codex;
+pub mod daemon_world;
 pub mod dir;
 pub mod fake_github;
 pub mod fake_http;
