@@ -64,9 +64,6 @@ pub fn print(text: &str) -> Exit {
     }
 }
 
-/// `run --once --dry-run`: reads only. Without any config it explains that there is nothing to
-/// do and succeeds, so a fresh checkout can run it; a `--config` path that does not exist is
-/// still a usage error (a typo must not look like success).
 /// `maestro run --once`: one attempt, one summary line on stdout, one exit code per outcome.
 fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
     let snapshot = args
@@ -116,6 +113,9 @@ fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
     }
 }
 
+/// `run --once --dry-run`: reads only. Without any config it explains that there is nothing to
+/// do and succeeds, so a fresh checkout can run it; a `--config` path that does not exist is
+/// still a usage error (a typo must not look like success).
 fn dry_run(args: &RunArgs, lookup: &Lookup) -> Exit {
     let settings = match settings::load(args.config.as_deref(), lookup) {
         Ok(settings) => settings,

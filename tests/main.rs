@@ -25,6 +25,8 @@ mod lane;
 mod operator_http;
 /// `maestro protocol probe`: the real codex passes; each failing step is named.
 mod probe;
+/// `run --once` end to end: real codex, scripted model, fake Linear and GitHub, bare origin.
+mod run_once;
 /// Eligibility rules and dispatch order, table-driven.
 mod selection;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.

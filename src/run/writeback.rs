@@ -38,7 +38,8 @@ pub fn scrub(text: &str, host_paths: &[(PathBuf, String)]) -> String {
 }
 
 /// The agent never claimed the issue: move it to the in-progress state and say so, so the
-/// tracker shows who is working on it. Only when it is still in a startable state.
+/// tracker shows who is working on it. The move only from a startable state, the note only
+/// while the issue is still active (an issue someone moved on gets nothing).
 pub fn claim_fallback(
     target: &Target<'_>,
     record: &RunRecord,
@@ -47,9 +48,13 @@ pub fn claim_fallback(
     let fresh = target
         .tracker
         .refresh(std::slice::from_ref(&target.issue.id))?;
-    let still_startable = fresh
-        .first()
-        .is_some_and(|issue| target.policy.is_startable(&issue.state.name));
+    let Some(state) = fresh.first().map(|issue| issue.state.name.clone()) else {
+        return Ok(());
+    };
+    let still_startable = target.policy.is_startable(&state);
+    if !still_startable && !target.policy.is_in_progress(&state) {
+        return Ok(());
+    }
     if still_startable {
         target
             .tracker

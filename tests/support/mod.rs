@@ -11,6 +11,7 @@ pub mod fake_http;
 pub mod fake_linear;
 pub mod git;
 pub mod procs;
+pub mod run_world;
 pub mod state;
 pub mod tree;
 
