@@ -112,6 +112,24 @@ impl Daemon {
                     run_id,
                 );
             }
+            Some(RunStatus::Interrupted)
+                if error_class.as_deref() == Some("issue_left_active_states") =>
+            {
+                log::info!(
+                    "child stopped because its issue left issue={identifier} attempt={attempt} action=released reason=\"issue left the active states\""
+                );
+            }
+            Some(RunStatus::Terminated) => {
+                // The child saw the issue become terminal before the daemon did.
+                let workflow = self.store.current();
+                let secrets = self.config.secret_env_vars();
+                match lane::remove(&self.layout, lane_key, &workflow.hooks, &secrets) {
+                    Ok(()) => log::info!(
+                        "lane removed issue={identifier} attempt={attempt} action=terminated reason=\"issue is terminal\""
+                    ),
+                    Err(error) => log::warn!("cannot remove lane issue={identifier} error={error}"),
+                }
+            }
             Some(RunStatus::Interrupted) => {
                 // The attempt did not count; the next one runs under the same number.
                 self.queue_retry(
@@ -146,7 +164,7 @@ impl Daemon {
                     run_id,
                 );
             }
-            Some(RunStatus::Terminated | RunStatus::Stalled) => {}
+            Some(RunStatus::Stalled) => {}
             None if code == Some(3) => {
                 log::info!(
                     "child had nothing to do issue={identifier} attempt={attempt} action=released reason=\"issue no longer runnable or held elsewhere\""
@@ -273,7 +291,8 @@ impl Daemon {
                         &next_action,
                     ) {
                         log::warn!(
-                            "cannot write the stall to the tracker issue={identifier} error={error}"
+                            "cannot write the stall to the tracker issue={identifier} error={}",
+                            error.error
                         );
                     }
                 }

@@ -188,7 +188,23 @@ impl LaneRun<'_> {
                         next_action,
                     )
                 }
-                Err(error) => self.writeback_failed(progress, &error),
+                Err(write) if write.placed => {
+                    let message = format!(
+                        "{}; the issue is flagged for a human but the failure comment could not be posted: {}",
+                        failure.message, write.error
+                    );
+                    progress.record.error_message =
+                        Some(writeback::scrub(&message, &self.host_paths));
+                    (
+                        RunStatus::HumanRequired,
+                        Outcome::HumanRequired {
+                            error_class: failure.error_class,
+                        },
+                        "human: the failure comment could not be posted; read the run record"
+                            .to_string(),
+                    )
+                }
+                Err(write) => self.writeback_failed(progress, &write.error),
             }
         }
     }

@@ -544,8 +544,8 @@ impl LaneRun<'_> {
             input = prompt::continuation(turn + 1, execution.max_turns);
         }
         let state = tools.state();
-        if let Some(message) = &state.missing_github_token {
-            return Ending::Failed(Failure::human("github_token_missing", message.clone()));
+        if let Some((error_class, message)) = &state.github_credentials {
+            return Ending::Failed(Failure::human(error_class, message.clone()));
         }
         let declared = verdict::declared(&state, &workflow.tracker);
         progress.record.disposition = Some(declared.disposition());
@@ -571,7 +571,13 @@ impl LaneRun<'_> {
         let execution = &self.settings.workflow.execution;
         let timeout = Duration::from_millis(execution.validation_timeout_ms);
         for command in &execution.validation_commands {
-            let result = match shell::run(command, &lane.path, &self.secrets(), timeout) {
+            let result = match shell::run_stoppable(
+                command,
+                &lane.path,
+                &self.secrets(),
+                timeout,
+                &self.options.stop,
+            ) {
                 Ok(outcome) => ValidationRecord {
                     command: command.clone(),
                     exit_code: outcome.exit_code,
@@ -587,6 +593,13 @@ impl LaneRun<'_> {
                     output_tail: format!("could not start: {error}"),
                 },
             };
+            if self.options.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                // SIGTERM during validation: the command was killed; the attempt is interrupted,
+                // not failed, and nothing is written to the tracker.
+                progress.record.validation.push(result);
+                progress.save_record();
+                return Ending::Interrupted;
+            }
             let passed = result.exit_code == Some(0) && !result.timed_out;
             log::info!(
                 "validation command issue={} command=\"{command}\" exit_code={:?} timed_out={}",
@@ -622,9 +635,10 @@ impl LaneRun<'_> {
         }
         match tools.check_pr(&handoff.pr_url) {
             Ok(_) => Ending::Validated(handoff),
-            Err(tools::HandoffProblem::MissingToken(message)) => {
-                Ending::Failed(Failure::human("github_token_missing", message))
-            }
+            Err(tools::HandoffProblem::Credentials {
+                error_class,
+                message,
+            }) => Ending::Failed(Failure::human(error_class, message)),
             Err(tools::HandoffProblem::Rejected(reasons)) => Ending::Failed(Failure::retryable(
                 "pr_check_failed",
                 format!(

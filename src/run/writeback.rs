@@ -197,22 +197,27 @@ pub fn human(
     error_class: &str,
     message: &str,
     next_action: &str,
-) -> Result<HumanWrite, tracker::Error> {
+) -> Result<HumanWrite, HumanWriteError> {
+    let not_placed = |error| HumanWriteError {
+        error,
+        placed: false,
+    };
     let label = &target.policy.needs_attention_label;
     let guard_reason = match target.tracker.add_label(&target.issue.id, label) {
         Ok(()) => {
             target
                 .tracker
-                .transition(&target.issue.id, &target.policy.failure_state)?;
+                .transition(&target.issue.id, &target.policy.failure_state)
+                .map_err(not_placed)?;
             None
         }
         Err(tracker::Error::UnknownLabel { team, .. }) => {
-            ensure_in_progress(target)?;
+            ensure_in_progress(target).map_err(not_placed)?;
             Some(format!(
                 "label {label} does not exist on team {team}; create it, then remove this guard"
             ))
         }
-        Err(error) => return Err(error),
+        Err(error) => return Err(not_placed(error)),
     };
     let mut body = String::from("**Maestro: needs attention**\n\n");
     let _ = writeln!(body, "- run_id: `{}`", record.run_id);
@@ -229,8 +234,24 @@ pub fn human(
         );
     }
     let _ = write!(body, "\n{}\n", scrub(message, target.host_paths));
-    target.tracker.add_comment(&target.issue.id, &body)?;
+    // The label and state are already written: the issue is out of automatic selection, so a
+    // failed comment must not turn into a retry that would run the agent again.
+    target
+        .tracker
+        .add_comment(&target.issue.id, &body)
+        .map_err(|error| HumanWriteError {
+            error,
+            placed: true,
+        })?;
     Ok(HumanWrite { guard_reason })
+}
+
+/// A needs-attention write that did not complete.
+#[derive(Debug)]
+pub struct HumanWriteError {
+    pub error: tracker::Error,
+    /// The label (or guard path) and the state were written; only the comment failed.
+    pub placed: bool,
 }
 
 fn ensure_in_progress(target: &Target<'_>) -> Result<(), tracker::Error> {
