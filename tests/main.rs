@@ -23,6 +23,8 @@ mod github;
 mod lane;
 /// The operator HTTP endpoint over loopback: routes, shapes, metrics, slow clients.
 mod operator_http;
+/// The operator runbook (docs/guide/pilot.md) end to end against real processes.
+mod pilot;
 /// `maestro protocol probe`: the real codex passes; each failing step is named.
 mod probe;
 /// `run --once` end to end: real codex, scripted model, fake Linear and GitHub, bare origin.
