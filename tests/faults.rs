@@ -220,3 +220,203 @@ fn a_full_disk_gives_a_clear_error_and_no_torn_record() {
     let message = records[0]["error_message"].as_str().unwrap();
     assert!(message.contains("No space left on device"), "{message}");
 }
+
+mod github_at_the_review_boundary {
+    //! GitHub failing between the handoff check and the final check after validation.
+
+    use crate::codex_or_skip;
+    use crate::support::fake_github::Later;
+    use crate::support::fake_linear::FakeIssue;
+    use crate::support::run_world::{RunWorld, handoff_steps, summary_line};
+
+    fn world(name: &str, later: Later) -> Option<RunWorld> {
+        let codex = codex_or_skip!(None);
+        let world = RunWorld::builder(name, &codex)
+            .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+            .steps(handoff_steps("x/demo-abc-1", 7))
+            .build();
+        world.open_pull(7, "x/demo-abc-1");
+        // The handoff tool reads the PR once; everything after that sees `later`.
+        world.github.after_reads(1, later);
+        Some(world)
+    }
+
+    #[test]
+    fn a_pr_closed_before_the_final_check_is_a_retry() {
+        let Some(world) = world("fault-pr-closed", Later::Closed) else {
+            return;
+        };
+        let output = world.run_once();
+        let line = summary_line(&output);
+        assert_eq!(output.status.code(), Some(4), "{line}");
+        assert!(line.contains("error=pr_check_failed"), "{line}");
+        assert!(
+            world
+                .only_run()
+                .error_message
+                .unwrap()
+                .contains("PR is closed, expected open")
+        );
+        assert_eq!(world.linear.issue("ABC-1").state, "In Progress");
+    }
+
+    #[test]
+    fn a_github_5xx_at_the_final_check_is_a_retry() {
+        let Some(world) = world("fault-pr-5xx", Later::Status(502)) else {
+            return;
+        };
+        let output = world.run_once();
+        let line = summary_line(&output);
+        assert_eq!(output.status.code(), Some(4), "{line}");
+        assert!(line.contains("error=pr_check_failed"), "{line}");
+        assert!(
+            world
+                .only_run()
+                .error_message
+                .unwrap()
+                .contains("GitHub answered 502")
+        );
+    }
+
+    #[test]
+    fn a_token_refused_at_the_final_check_goes_to_a_human() {
+        let Some(world) = world("fault-pr-401", Later::Status(401)) else {
+            return;
+        };
+        let output = world.run_once();
+        let line = summary_line(&output);
+        assert_eq!(output.status.code(), Some(5), "{line}");
+        assert!(line.contains("error=github_auth"), "{line}");
+        let issue = world.linear.issue("ABC-1");
+        assert!(issue.labels.iter().any(|l| l == "maestro:needs-attention"));
+        assert!(
+            !world.everything_written().contains("gh-test-token"),
+            "the token never leaks"
+        );
+    }
+
+    #[test]
+    fn a_pr_that_does_not_exist_is_refused_at_handoff() {
+        let Some(world) = world("fault-pr-404", Later::Status(404)) else {
+            return;
+        };
+        // Only PR 8 exists: the agent names PR 7, which GitHub does not know.
+        world.github.after_reads(0, Later::Status(404));
+        let output = world.run_once();
+        let line = summary_line(&output);
+        assert_eq!(output.status.code(), Some(5), "{line}");
+        assert!(line.contains("error=invalid_disposition"), "{line}");
+        let refusal = world.tool_output("call_handoff");
+        assert!(
+            refusal.contains("GitHub has no such pull request"),
+            "{refusal}"
+        );
+    }
+}
+
+mod linear_during_a_run {
+    //! Linear failing under a live run (fake agent, fast).
+
+    use super::*;
+    use crate::support::fake_linear::Fault;
+
+    #[test]
+    fn an_unauthorized_key_is_a_clear_error_before_anything_starts() {
+        let world = DaemonWorld::new(Setup {
+            name: "fault-linear-401",
+            issues: vec![FakeIssue::new("ABC-1", "Todo")],
+            execution: "",
+            agent: "",
+        });
+        world.linear.inject("*", Fault::Status(401));
+        let output = world
+            .maestro(&["run", "--once"], &json!({}))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("maestro: tracker:"), "{stderr}");
+        assert!(stderr.to_lowercase().contains("auth"), "{stderr}");
+        assert!(
+            run_records(&world.state_dir()).is_empty(),
+            "nothing started"
+        );
+        assert!(world.linear.mutations().is_empty());
+    }
+
+    #[test]
+    fn a_rate_limit_with_a_reset_header_is_waited_out() {
+        let world = DaemonWorld::new(Setup {
+            name: "fault-linear-ratelimited",
+            issues: vec![FakeIssue::new("ABC-1", "Todo")],
+            execution: "",
+            agent: "",
+        });
+        let reset = maestro::clock::now_ms() + 1_000;
+        world.linear.inject(
+            "*",
+            Fault::RateLimitedBody {
+                reset_at_ms: Some(reset),
+            },
+        );
+        world.linear.inject(
+            "*",
+            Fault::RateLimited {
+                retry_after: Some(1),
+                reset_at_ms: None,
+            },
+        );
+        let output = world
+            .maestro(&["run", "--once"], &json!({"*": manual_attention_script()}))
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(5),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            maestro::clock::now_ms() >= reset,
+            "the reset time was honoured"
+        );
+        assert_eq!(
+            run_records(&world.state_dir())[0]["status"],
+            "human_required"
+        );
+    }
+
+    #[test]
+    fn a_failure_comment_that_fails_after_the_state_landed_is_still_human_required() {
+        let world = DaemonWorld::new(Setup {
+            name: "fault-linear-comment",
+            issues: vec![FakeIssue::new("ABC-1", "Todo")],
+            execution: "",
+            agent: "",
+        });
+        // The agent flags and finalizes without a comment (an invalid manual_attention), so the
+        // first comment is Maestro's failure comment; every try of it fails.
+        let script = json!({"*": [
+            {"tool": "issue_label_add", "arguments": {"label": "maestro:needs-attention"}},
+            {"tool": "issue_terminal_finalize", "arguments": {"path": "manual_attention"}},
+        ]});
+        for _ in 0..4 {
+            world.linear.inject("CommentCreate", Fault::Status(500));
+        }
+        let output = world.maestro(&["run", "--once"], &script).output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(5), "{stdout}");
+        assert!(stdout.contains("outcome=human_required"), "{stdout}");
+        let issue = world.linear.issue("ABC-1");
+        assert_eq!(issue.state, "Todo");
+        assert!(issue.labels.iter().any(|l| l == "maestro:needs-attention"));
+        let record = &run_records(&world.state_dir())[0];
+        assert!(
+            record["error_message"]
+                .as_str()
+                .unwrap()
+                .contains("the failure comment could not be posted"),
+            "{record:#}"
+        );
+    }
+}
