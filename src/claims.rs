@@ -40,7 +40,11 @@ pub fn gather(
     let mut leased = Vec::new();
     let mut problems = Vec::new();
 
-    for owner in held_leases(layout, &mut problems) {
+    let leases = lock::held_leases(layout).unwrap_or_else(|error| {
+        problems.push(error.to_string());
+        Vec::new()
+    });
+    for (_, owner) in leases {
         held.insert(
             owner.issue_id.clone(),
             format!("leased by run {} (pid {})", owner.run_id, owner.pid),
@@ -107,39 +111,4 @@ pub fn attempts_in_budget(state: &record::IssueState) -> u32 {
     } else {
         state.attempts_used
     }
-}
-
-/// Owners of every lease held right now.
-fn held_leases(layout: &Layout, problems: &mut Vec<String>) -> Vec<lock::LeaseOwner> {
-    let entries = match std::fs::read_dir(layout.leases_dir()) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(error) => {
-            problems.push(format!(
-                "cannot list {}: {error}",
-                layout.leases_dir().display()
-            ));
-            return Vec::new();
-        }
-    };
-    let mut keys: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            entry
-                .file_name()
-                .to_str()
-                .and_then(|name| name.strip_suffix(".lock"))
-                .map(str::to_string)
-        })
-        .collect();
-    keys.sort();
-    keys.into_iter()
-        .filter_map(|key| match lock::lease_holder(layout, &key) {
-            Ok(owner) => owner,
-            Err(error) => {
-                problems.push(error.to_string());
-                None
-            }
-        })
-        .collect()
 }

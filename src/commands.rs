@@ -64,6 +64,17 @@ pub fn print(text: &str) -> Exit {
     }
 }
 
+/// Logs the workflow's warnings and opens the tracker it names (errors reported, as exit codes).
+fn open_tracker(settings: &settings::Settings) -> Result<Box<dyn tracker::Tracker>, Exit> {
+    for warning in &settings.workflow.warnings {
+        log::warn!(
+            "workflow warning: {warning} path={}",
+            settings.workflow.path.display()
+        );
+    }
+    tracker::open(&settings.config, &settings.project_slug).map_err(|error| tracker_failure(&error))
+}
+
 /// `maestro run --once`: one attempt, one summary line on stdout, one exit code per outcome.
 fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
     let snapshot = args
@@ -77,15 +88,9 @@ fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
             return Exit::Usage;
         }
     };
-    for warning in &settings.workflow.warnings {
-        log::warn!(
-            "workflow warning: {warning} path={}",
-            settings.workflow.path.display()
-        );
-    }
-    let tracker = match tracker::open(&settings.config, &settings.project_slug) {
+    let tracker = match open_tracker(&settings) {
         Ok(tracker) => tracker,
-        Err(error) => return tracker_failure(&error),
+        Err(exit) => return exit,
     };
     let options = run::Options {
         target: args.target.clone(),
@@ -127,15 +132,9 @@ fn dry_run(args: &RunArgs, lookup: &Lookup) -> Exit {
             return Exit::Usage;
         }
     };
-    for warning in &settings.workflow.warnings {
-        log::warn!(
-            "workflow warning: {warning} path={}",
-            settings.workflow.path.display()
-        );
-    }
-    let tracker = match tracker::open(&settings.config, &settings.project_slug) {
+    let tracker = match open_tracker(&settings) {
         Ok(tracker) => tracker,
-        Err(error) => return tracker_failure(&error),
+        Err(exit) => return exit,
     };
     let layout = Layout::new(&settings.config.workspace_root);
     let execution = &settings.workflow.execution;

@@ -125,27 +125,17 @@ pub fn spawn(
 
 /// Lanes whose lease is held by a live process: children of an earlier daemon or shell runs.
 pub fn adoptable(layout: &Layout) -> Vec<Child> {
-    let Ok(entries) = std::fs::read_dir(layout.leases_dir()) else {
-        return Vec::new();
-    };
-    let mut keys: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            entry
-                .file_name()
-                .to_str()
-                .and_then(|name| name.strip_suffix(".lock"))
-                .map(str::to_string)
-        })
-        .collect();
-    keys.sort();
-    keys.into_iter()
-        .filter_map(|key| {
-            let owner = lock::lease_holder(layout, &key).ok().flatten()?;
+    let leases = lock::held_leases(layout).unwrap_or_else(|error| {
+        log::warn!("cannot list leases for adoption: {error}");
+        Vec::new()
+    });
+    leases
+        .into_iter()
+        .map(|(key, owner)| {
             let attempt = crate::workspace::record::load_run(layout, &owner.run_id)
                 .map(|record| record.attempt)
                 .unwrap_or(1);
-            Some(Child {
+            Child {
                 run_id: owner.run_id,
                 issue_id: owner.issue_id,
                 identifier: owner.issue_identifier,
@@ -156,7 +146,7 @@ pub fn adoptable(layout: &Layout) -> Vec<Child> {
                 started: Instant::now(),
                 stop: None,
                 killed: false,
-            })
+            }
         })
         .collect()
 }

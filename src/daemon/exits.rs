@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::Daemon;
-use super::children::StopReason;
+use super::children::{Child, StopReason};
 use crate::clock;
 use crate::run::writeback;
 use crate::tracker;
@@ -24,7 +24,6 @@ impl Daemon {
         };
         let child = self.children.remove(position);
         let record = record::load_run(&self.layout, run_id).ok();
-        let workflow = self.store.current();
         match child.stop.as_ref().map(|(reason, _)| reason.clone()) {
             Some(StopReason::Terminal) => {
                 self.mark(
@@ -33,22 +32,7 @@ impl Daemon {
                     Some("issue_terminal"),
                     "the issue became terminal",
                 );
-                match lane::remove(
-                    &self.layout,
-                    &child.lane_key,
-                    &workflow.hooks,
-                    &self.config.secret_env_vars(),
-                ) {
-                    Ok(()) => log::info!(
-                        "lane removed issue={} run_id={run_id} attempt={} action=terminated reason=\"issue is terminal\"",
-                        child.identifier,
-                        child.attempt
-                    ),
-                    Err(error) => log::warn!(
-                        "cannot remove lane issue={} error={error}",
-                        child.identifier
-                    ),
-                }
+                self.remove_lane(&child);
             }
             Some(StopReason::Inactive) => {
                 self.mark(
@@ -67,27 +51,13 @@ impl Daemon {
                 self.stalled(&child.issue_id, &child.identifier, record, idle)
             }
             Some(StopReason::Shutdown) => {}
-            None => self.finished(
-                &child.issue_id,
-                &child.identifier,
-                &child.lane_key,
-                child.attempt,
-                record,
-                code,
-            ),
+            None => self.finished(&child, record, code),
         }
     }
 
     /// A child that ended on its own: queue a retry, or nothing.
-    fn finished(
-        &mut self,
-        issue_id: &str,
-        identifier: &str,
-        lane_key: &str,
-        attempt: u32,
-        record: Option<RunRecord>,
-        code: Option<i32>,
-    ) {
+    fn finished(&mut self, child: &Child, record: Option<RunRecord>, code: Option<i32>) {
+        let (identifier, attempt) = (child.identifier.as_str(), child.attempt);
         let status = record.as_ref().map(|record| record.status);
         let error_class = record
             .as_ref()
@@ -102,15 +72,7 @@ impl Daemon {
                 );
             }
             Some(RunStatus::RetryScheduled | RunStatus::Failed) => {
-                self.queue_retry(
-                    issue_id,
-                    identifier,
-                    lane_key,
-                    attempt + 1,
-                    RetryKind::Failure,
-                    error_class,
-                    run_id,
-                );
+                self.queue_retry(child, attempt + 1, RetryKind::Failure, error_class, run_id);
             }
             Some(RunStatus::Interrupted)
                 if error_class.as_deref() == Some("issue_left_active_states") =>
@@ -119,28 +81,11 @@ impl Daemon {
                     "child stopped because its issue left issue={identifier} attempt={attempt} action=released reason=\"issue left the active states\""
                 );
             }
-            Some(RunStatus::Terminated) => {
-                // The child saw the issue become terminal before the daemon did.
-                let workflow = self.store.current();
-                let secrets = self.config.secret_env_vars();
-                match lane::remove(&self.layout, lane_key, &workflow.hooks, &secrets) {
-                    Ok(()) => log::info!(
-                        "lane removed issue={identifier} attempt={attempt} action=terminated reason=\"issue is terminal\""
-                    ),
-                    Err(error) => log::warn!("cannot remove lane issue={identifier} error={error}"),
-                }
-            }
+            // The child saw the issue become terminal before the daemon did.
+            Some(RunStatus::Terminated) => self.remove_lane(child),
             Some(RunStatus::Interrupted) => {
                 // The attempt did not count; the next one runs under the same number.
-                self.queue_retry(
-                    issue_id,
-                    identifier,
-                    lane_key,
-                    attempt,
-                    RetryKind::Continuation,
-                    error_class,
-                    run_id,
-                );
+                self.queue_retry(child, attempt, RetryKind::Continuation, error_class, run_id);
             }
             Some(RunStatus::Running) => {
                 // The child died without finishing its record (killed, crashed).
@@ -154,15 +99,7 @@ impl Daemon {
                     Some(&class),
                     "the run --once process ended without recording an outcome",
                 );
-                self.queue_retry(
-                    issue_id,
-                    identifier,
-                    lane_key,
-                    attempt + 1,
-                    RetryKind::Failure,
-                    Some(class),
-                    run_id,
-                );
+                self.queue_retry(child, attempt + 1, RetryKind::Failure, Some(class), run_id);
             }
             Some(RunStatus::Stalled) => {}
             None if code == Some(3) => {
@@ -175,30 +112,20 @@ impl Daemon {
                     "child_failed_before_record_{}",
                     code.map_or("signal".to_string(), |c| c.to_string())
                 );
-                self.queue_retry(
-                    issue_id,
-                    identifier,
-                    lane_key,
-                    attempt + 1,
-                    RetryKind::Failure,
-                    Some(class),
-                    None,
-                );
+                self.queue_retry(child, attempt + 1, RetryKind::Failure, Some(class), None);
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)] // The fields of one retry entry, named at the call site.
     fn queue_retry(
         &mut self,
-        issue_id: &str,
-        identifier: &str,
-        lane_key: &str,
+        child: &Child,
         attempt: u32,
         kind: RetryKind,
         last_error_class: Option<String>,
         last_run_id: Option<String>,
     ) {
+        let (issue_id, identifier) = (child.issue_id.as_str(), child.identifier.as_str());
         let execution = &self.store.current().execution;
         if attempt > execution.max_attempts {
             log::info!(
@@ -216,7 +143,7 @@ impl Daemon {
         self.queue.entries.push(RetryEntry {
             issue_id: issue_id.to_string(),
             issue_identifier: identifier.to_string(),
-            lane_key: lane_key.to_string(),
+            lane_key: child.lane_key.clone(),
             attempt,
             kind,
             due_at_ms,
@@ -234,6 +161,24 @@ impl Daemon {
             last_error_class.as_deref().unwrap_or("a clean exit"),
             delay.as_secs()
         );
+    }
+
+    /// Removes a finished issue's lane (`before_remove` hook first); records stay.
+    fn remove_lane(&self, child: &Child) {
+        let workflow = self.store.current();
+        let secrets = self.config.secret_env_vars();
+        match lane::remove(&self.layout, &child.lane_key, &workflow.hooks, &secrets) {
+            Ok(()) => log::info!(
+                "lane removed issue={} run_id={} attempt={} action=terminated reason=\"issue is terminal\"",
+                child.identifier,
+                child.run_id,
+                child.attempt
+            ),
+            Err(error) => log::warn!(
+                "cannot remove lane issue={} error={error}",
+                child.identifier
+            ),
+        }
     }
 
     /// A stalled lane: record it and send the issue to a human.

@@ -164,19 +164,23 @@ pub fn retry(
     next_action: &str,
 ) -> Result<(), tracker::Error> {
     ensure_in_progress(target)?;
-    let mut body = format!(
-        "**Maestro: attempt {} failed, retrying**\n\n",
-        record.attempt
-    );
+    let title = format!("attempt {} failed, retrying", record.attempt);
+    let mut body = failure_facts(&title, record, error_class, next_action);
+    let _ = write!(body, "\n{}\n", scrub(message, target.host_paths));
+    target.tracker.add_comment(&target.issue.id, &body)?;
+    Ok(())
+}
+
+/// The title and fact list every failure comment starts with.
+fn failure_facts(title: &str, record: &RunRecord, error_class: &str, next_action: &str) -> String {
+    let mut body = format!("**Maestro: {title}**\n\n");
     let _ = writeln!(body, "- run_id: `{}`", record.run_id);
     let _ = writeln!(body, "- attempt: {}", record.attempt);
     let _ = writeln!(body, "- failed_at: {}", clock::now_rfc3339());
     let _ = writeln!(body, "- error_class: `{error_class}`");
     let _ = writeln!(body, "- next_action: {next_action}");
     let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
-    let _ = write!(body, "\n{}\n", scrub(message, target.host_paths));
-    target.tracker.add_comment(&target.issue.id, &body)?;
-    Ok(())
+    body
 }
 
 /// What the human path managed to write.
@@ -219,13 +223,7 @@ pub fn human(
         }
         Err(error) => return Err(not_placed(error)),
     };
-    let mut body = String::from("**Maestro: needs attention**\n\n");
-    let _ = writeln!(body, "- run_id: `{}`", record.run_id);
-    let _ = writeln!(body, "- attempt: {}", record.attempt);
-    let _ = writeln!(body, "- failed_at: {}", clock::now_rfc3339());
-    let _ = writeln!(body, "- error_class: `{error_class}`");
-    let _ = writeln!(body, "- next_action: {next_action}");
-    let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
+    let mut body = failure_facts("needs attention", record, error_class, next_action);
     if let Some(reason) = &guard_reason {
         let _ = writeln!(
             body,

@@ -200,6 +200,34 @@ pub fn lease_holder(layout: &Layout, key: &str) -> Result<Option<LeaseOwner>, Er
     })))
 }
 
+/// Every lease held right now, as (lane key, owner), in key order.
+pub fn held_leases(layout: &Layout) -> Result<Vec<(String, LeaseOwner)>, Error> {
+    let dir = layout.leases_dir();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(io_error(&dir, "list leases")(error)),
+    };
+    let mut keys: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.strip_suffix(".lock"))
+                .map(str::to_string)
+        })
+        .collect();
+    keys.sort();
+    let mut held = Vec::new();
+    for key in keys {
+        if let Some(owner) = lease_holder(layout, &key)? {
+            held.push((key, owner));
+        }
+    }
+    Ok(held)
+}
+
 fn open_lock_file(path: &Path) -> Result<File, Error> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_error(parent, "create directory"))?;
