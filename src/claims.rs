@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::selection::{Claims, Slots};
 use crate::tracker::Issue;
-use crate::workflow::{Execution, same_state};
+use crate::workflow::{Execution, TrackerPolicy, same_state};
 use crate::workspace::record::{self, RunStatus};
-use crate::workspace::{Layout, lock, retry_queue};
+use crate::workspace::{Layout, lane, lock, retry_queue};
 
 /// What local state says, ready for selection.
 #[derive(Debug, Clone, Default)]
@@ -100,6 +100,44 @@ pub fn gather(
         prior_attempts,
         leased,
         problems,
+    }
+}
+
+/// An in-progress issue that should be picked up again before fresh work: not held, in the
+/// project, without the opt-out or needs-attention label, and left for another try — its
+/// bookkeeping says the last attempt was retried, interrupted, failed, or died while running;
+/// or it has a lane but no bookkeeping (claimed by a run whose state is gone). The live run,
+/// the daemon and the dry run all use this one rule.
+pub fn recovery_candidate(
+    layout: &Layout,
+    policy: &TrackerPolicy,
+    project_slug: &str,
+    issue: &Issue,
+    held: &BTreeMap<String, String>,
+) -> bool {
+    if !policy.is_in_progress(&issue.state.name)
+        || held.contains_key(&issue.id)
+        || issue.project_slug.as_deref() != Some(project_slug)
+        || issue.has_label(&policy.opt_out_label)
+        || issue.has_label(&policy.needs_attention_label)
+    {
+        return false;
+    }
+    let key = lane::lane_key(&issue.identifier);
+    match record::load_issue_state(layout, &key).ok().flatten() {
+        Some(state) => {
+            state.guard.is_none()
+                && matches!(
+                    state.last_status,
+                    Some(
+                        RunStatus::RetryScheduled
+                            | RunStatus::Interrupted
+                            | RunStatus::Running
+                            | RunStatus::Failed
+                    )
+                )
+        }
+        None => layout.lane_dir(&key).is_dir(),
     }
 }
 

@@ -7,7 +7,7 @@ use super::Daemon;
 use super::children::{self, SpawnSpec, StopReason};
 use crate::tracker::{Issue, Tracker};
 use crate::workflow::Workflow;
-use crate::workspace::record::{self, RunStatus};
+use crate::workspace::record;
 use crate::workspace::{lane, lock, retry_queue};
 use crate::{claims, clock, selection, tracker};
 
@@ -258,16 +258,16 @@ impl Daemon {
         }
         let mut recovery: Vec<Issue> = issues
             .iter()
-            .filter(|issue| policy.is_in_progress(&issue.state.name))
             .filter(|issue| !ours.contains(issue.id.as_str()))
-            .filter(|issue| !local.claims.held.contains_key(&issue.id))
             .filter(|issue| {
-                self.layout
-                    .lane_dir(&lane::lane_key(&issue.identifier))
-                    .is_dir()
+                claims::recovery_candidate(
+                    &self.layout,
+                    policy,
+                    &self.project_slug,
+                    issue,
+                    &local.claims.held,
+                )
             })
-            .filter(|issue| recoverable(&self.layout, issue))
-            .filter(|issue| routable(workflow, &self.project_slug, issue).is_ok())
             .cloned()
             .collect();
         recovery.sort_by(selection::dispatch_order);
@@ -363,20 +363,6 @@ fn take_state_slot(slots: &mut selection::Slots, issue: &Issue) {
     {
         cap.free = cap.free.saturating_sub(1);
     }
-}
-
-/// An in-progress issue whose last attempt left it for another try (not for a human).
-fn recoverable(layout: &crate::workspace::Layout, issue: &Issue) -> bool {
-    record::load_issue_state(layout, &lane::lane_key(&issue.identifier))
-        .ok()
-        .flatten()
-        .is_none_or(|state| {
-            state.guard.is_none()
-                && !matches!(
-                    state.last_status,
-                    Some(RunStatus::HumanRequired | RunStatus::Handoff | RunStatus::Stalled)
-                )
-        })
 }
 
 /// Whether an issue may still be worked: in the project, startable or in progress, not

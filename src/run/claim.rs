@@ -111,10 +111,15 @@ pub(super) fn claim_next(
     }
     let mut recovery: Vec<Issue> = issues
         .iter()
-        .filter(|issue| policy.is_in_progress(&issue.state.name))
-        .filter(|issue| !local.claims.held.contains_key(&issue.id))
-        .filter(|issue| pending_retry(layout, issue))
-        .filter(|issue| runnable(settings, issue).is_ok())
+        .filter(|issue| {
+            claims::recovery_candidate(
+                layout,
+                policy,
+                &settings.project_slug,
+                issue,
+                &local.claims.held,
+            )
+        })
         .cloned()
         .collect();
     recovery.sort_by(selection::dispatch_order);
@@ -162,27 +167,6 @@ pub(super) fn claim_next(
     } else {
         format!("no eligible issue; held: {}", held.join("; "))
     }))
-}
-
-/// Whether our bookkeeping says this in-progress issue is waiting for another attempt: a retry
-/// was scheduled, the last attempt was interrupted, or its process died mid-attempt (the
-/// bookkeeping still says `running` while nobody holds the lease; callers filter held leases).
-fn pending_retry(layout: &Layout, issue: &Issue) -> bool {
-    record::load_issue_state(layout, &lane::lane_key(&issue.identifier))
-        .ok()
-        .flatten()
-        .is_some_and(|state| {
-            state.guard.is_none()
-                && matches!(
-                    state.last_status,
-                    Some(
-                        RunStatus::RetryScheduled
-                            | RunStatus::Interrupted
-                            | RunStatus::Running
-                            | RunStatus::Failed
-                    )
-                )
-        })
 }
 
 /// The longest previous-failure text handed to the agent.
