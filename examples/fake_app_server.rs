@@ -24,6 +24,12 @@
 //! | `env` | the final message lists the environment variable names it sees |
 //! | `turn_start_error` | answers `turn/start` with a JSON-RPC error |
 //! | `ignore_stdin_close` | starts `sleep 600` in its group, ignores SIGTERM and stdin EOF |
+//! | `tools` | calls the dynamic tools listed in `MAESTRO_FAKE_TOOLS` one after another, then completes |
+//!
+//! `MAESTRO_FAKE_TOOLS` is a JSON object from issue identifier (read from the turn input's
+//! `# ABC-1: title` line; `"*"` for any other) to a list of `{"tool": …, "arguments": {…}}`,
+//! or to the string `"wait"` (wait for `turn/interrupt`), `"silence"` or `"crash"`. A list entry
+//! `{"sleep_ms": N}` pauses before the next call.
 //!
 //! `--version` and `app-server generate-json-schema --experimental --out DIR` imitate codex for
 //! the probe; `MAESTRO_FAKE_SCHEMA_DROP` names a method to leave out of the bundle.
@@ -110,6 +116,8 @@ struct Fake {
     /// How many replies the scenario waits for before completing the turn.
     awaiting: usize,
     silent: bool,
+    /// The `tools` scenario's remaining calls for this turn.
+    script: Vec<Value>,
 }
 
 const THREAD: &str = "thr_fake";
@@ -134,6 +142,7 @@ fn serve(scenario: &str) {
         replies: BTreeMap::new(),
         awaiting: 0,
         silent: false,
+        script: Vec::new(),
     };
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
@@ -206,6 +215,14 @@ impl Fake {
                 send(
                     json!({"id": id, "result": {"turn": {"id": turn, "status": "inProgress", "items": []}}}),
                 );
+                if self.scenario == "tools" {
+                    let input = params
+                        .and_then(|p| p.pointer("/input/0/text"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    self.scripted_turn(&turn, input);
+                    return;
+                }
                 self.start_turn(&turn);
             }
             "turn/interrupt" => {
@@ -246,6 +263,10 @@ impl Fake {
         };
         let key = id.as_str().map_or_else(|| id.to_string(), str::to_string);
         self.replies.insert(key, text);
+        if self.scenario == "tools" {
+            self.next_scripted_call();
+            return;
+        }
         if self.scenario.starts_with("request:") {
             // Codex ends the turn itself when an approval is cancelled.
             let cancelled = message.pointer("/result/decision") == Some(&json!("cancel"));
@@ -403,6 +424,71 @@ impl Fake {
             json!({"threadId": THREAD, "turnId": turn,
             "tokenUsage": {"total": breakdown, "last": breakdown, "modelContextWindow": 1000}}),
         );
+    }
+
+    /// The `tools` scenario: pick this issue's script from `MAESTRO_FAKE_TOOLS`.
+    fn scripted_turn(&mut self, turn: &str, input: &str) {
+        notify(
+            "turn/started",
+            json!({"threadId": THREAD, "turn": {"id": turn, "status": "inProgress"}}),
+        );
+        let identifier = input
+            .lines()
+            .find_map(|line| line.strip_prefix("# "))
+            .and_then(|line| line.split(':').next())
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let scripts: Value = std::env::var("MAESTRO_FAKE_TOOLS")
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or(Value::Null);
+        let script = scripts
+            .get(&identifier)
+            .or_else(|| scripts.get("*"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        match script {
+            Value::String(mode) if mode == "wait" => {}
+            Value::String(mode) if mode == "silence" => self.silent = true,
+            Value::String(mode) if mode == "crash" => std::process::exit(3),
+            Value::Array(calls) if self.turn_count == 1 => {
+                self.script = calls;
+                self.next_scripted_call();
+            }
+            _ => self.complete("completed", Some("nothing to do")),
+        }
+    }
+
+    fn next_scripted_call(&mut self) {
+        let Some(turn) = self.turn.clone() else {
+            return;
+        };
+        if self.script.is_empty() {
+            self.tokens(50);
+            self.complete("completed", Some("scripted calls done"));
+            return;
+        }
+        let call = self.script.remove(0);
+        if let Some(ms) = call.get("sleep_ms").and_then(Value::as_u64) {
+            // A pause between calls, for tests that need a lane to be busy for a while.
+            notify(
+                "item/agentMessage/delta",
+                json!({"threadId": THREAD, "turnId": turn, "itemId": "thinking", "delta": "."}),
+            );
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            self.next_scripted_call();
+            return;
+        }
+        let id = 100 + self.replies.len();
+        notify(
+            "item/started",
+            json!({"threadId": THREAD, "turnId": turn, "item": {"type": "dynamicToolCall", "id": format!("call-{id}")}}),
+        );
+        send(json!({"id": id, "method": "item/tool/call", "params": {
+            "threadId": THREAD, "turnId": turn, "callId": format!("call-{id}"),
+            "tool": call.get("tool").cloned().unwrap_or(Value::Null),
+            "arguments": call.get("arguments").cloned().unwrap_or(json!({}))}}));
     }
 
     /// Ends the open turn with `status` (once).

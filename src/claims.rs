@@ -11,9 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::selection::{Claims, Slots};
 use crate::tracker::Issue;
-use crate::workflow::{Execution, same_state};
+use crate::workflow::{Execution, TrackerPolicy, same_state};
 use crate::workspace::record::{self, RunStatus};
-use crate::workspace::{Layout, lock, retry_queue};
+use crate::workspace::{Layout, lane, lock, retry_queue};
 
 /// What local state says, ready for selection.
 #[derive(Debug, Clone, Default)]
@@ -40,7 +40,11 @@ pub fn gather(
     let mut leased = Vec::new();
     let mut problems = Vec::new();
 
-    for owner in held_leases(layout, &mut problems) {
+    let leases = lock::held_leases(layout).unwrap_or_else(|error| {
+        problems.push(error.to_string());
+        Vec::new()
+    });
+    for (_, owner) in leases {
         held.insert(
             owner.issue_id.clone(),
             format!("leased by run {} (pid {})", owner.run_id, owner.pid),
@@ -99,6 +103,44 @@ pub fn gather(
     }
 }
 
+/// An in-progress issue that should be picked up again before fresh work: not held, in the
+/// project, without the opt-out or needs-attention label, and left for another try — its
+/// bookkeeping says the last attempt was retried, interrupted, failed, or died while running;
+/// or it has a lane but no bookkeeping (claimed by a run whose state is gone). The live run,
+/// the daemon and the dry run all use this one rule.
+pub fn recovery_candidate(
+    layout: &Layout,
+    policy: &TrackerPolicy,
+    project_slug: &str,
+    issue: &Issue,
+    held: &BTreeMap<String, String>,
+) -> bool {
+    if !policy.is_in_progress(&issue.state.name)
+        || held.contains_key(&issue.id)
+        || issue.project_slug.as_deref() != Some(project_slug)
+        || issue.has_label(&policy.opt_out_label)
+        || issue.has_label(&policy.needs_attention_label)
+    {
+        return false;
+    }
+    let key = lane::lane_key(&issue.identifier);
+    match record::load_issue_state(layout, &key).ok().flatten() {
+        Some(state) => {
+            state.guard.is_none()
+                && matches!(
+                    state.last_status,
+                    Some(
+                        RunStatus::RetryScheduled
+                            | RunStatus::Interrupted
+                            | RunStatus::Running
+                            | RunStatus::Failed
+                    )
+                )
+        }
+        None => layout.lane_dir(&key).is_dir(),
+    }
+}
+
 /// Attempts used in the current budget: a human who re-enables an issue after the
 /// needs-attention path starts a fresh budget.
 pub fn attempts_in_budget(state: &record::IssueState) -> u32 {
@@ -107,39 +149,4 @@ pub fn attempts_in_budget(state: &record::IssueState) -> u32 {
     } else {
         state.attempts_used
     }
-}
-
-/// Owners of every lease held right now.
-fn held_leases(layout: &Layout, problems: &mut Vec<String>) -> Vec<lock::LeaseOwner> {
-    let entries = match std::fs::read_dir(layout.leases_dir()) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(error) => {
-            problems.push(format!(
-                "cannot list {}: {error}",
-                layout.leases_dir().display()
-            ));
-            return Vec::new();
-        }
-    };
-    let mut keys: Vec<String> = entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            entry
-                .file_name()
-                .to_str()
-                .and_then(|name| name.strip_suffix(".lock"))
-                .map(str::to_string)
-        })
-        .collect();
-    keys.sort();
-    keys.into_iter()
-        .filter_map(|key| match lock::lease_holder(layout, &key) {
-            Ok(owner) => owner,
-            Err(error) => {
-                problems.push(error.to_string());
-                None
-            }
-        })
-        .collect()
 }

@@ -22,7 +22,11 @@ pub fn execute(command: Command) -> Exit {
         Command::Status(args) => status(&args, &lookup),
         Command::Run(args) if args.dry_run => dry_run(&args, &lookup),
         Command::Run(args) => run_live(&args, &lookup),
-        Command::Daemon(args) => with_settings(args.config.as_deref(), &lookup, "daemon"),
+        Command::Daemon(args) => crate::daemon::run(
+            args.config.as_deref(),
+            &lookup,
+            std::time::Duration::from_secs(args.poll_interval_s),
+        ),
     }
 }
 
@@ -60,46 +64,33 @@ pub fn print(text: &str) -> Exit {
     }
 }
 
-/// Validates the settings, then reports that the command's machinery has not landed yet.
-fn with_settings(explicit: Option<&std::path::Path>, lookup: &Lookup, name: &str) -> Exit {
-    match settings::load(explicit, lookup) {
-        Ok(settings) => {
-            for warning in &settings.workflow.warnings {
-                log::warn!(
-                    "workflow warning: {warning} path={}",
-                    settings.workflow.path.display()
-                );
-            }
-            not_implemented(name)
-        }
-        Err(error) => {
-            report(&error);
-            Exit::Usage
-        }
-    }
-}
-
-/// `run --once --dry-run`: reads only. Without any config it explains that there is nothing to
-/// do and succeeds, so a fresh checkout can run it; a `--config` path that does not exist is
-/// still a usage error (a typo must not look like success).
-/// `maestro run --once`: one attempt, one summary line on stdout, one exit code per outcome.
-fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
-    let settings = match settings::load(args.config.as_deref(), lookup) {
-        Ok(settings) => settings,
-        Err(error) => {
-            report(&error);
-            return Exit::Usage;
-        }
-    };
+/// Logs the workflow's warnings and opens the tracker it names (errors reported, as exit codes).
+fn open_tracker(settings: &settings::Settings) -> Result<Box<dyn tracker::Tracker>, Exit> {
     for warning in &settings.workflow.warnings {
         log::warn!(
             "workflow warning: {warning} path={}",
             settings.workflow.path.display()
         );
     }
-    let tracker = match tracker::open(&settings.config, &settings.project_slug) {
+    tracker::open(&settings.config, &settings.project_slug).map_err(|error| tracker_failure(&error))
+}
+
+/// `maestro run --once`: one attempt, one summary line on stdout, one exit code per outcome.
+fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
+    let snapshot = args
+        .target
+        .as_ref()
+        .and_then(|target| target.workflow_snapshot.as_deref());
+    let settings = match settings::load_with_workflow(args.config.as_deref(), lookup, snapshot) {
+        Ok(settings) => settings,
+        Err(error) => {
+            report(&error);
+            return Exit::Usage;
+        }
+    };
+    let tracker = match open_tracker(&settings) {
         Ok(tracker) => tracker,
-        Err(error) => return tracker_failure(&error),
+        Err(exit) => return exit,
     };
     let options = run::Options {
         target: args.target.clone(),
@@ -127,6 +118,9 @@ fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
     }
 }
 
+/// `run --once --dry-run`: reads only. Without any config it explains that there is nothing to
+/// do and succeeds, so a fresh checkout can run it; a `--config` path that does not exist is
+/// still a usage error (a typo must not look like success).
 fn dry_run(args: &RunArgs, lookup: &Lookup) -> Exit {
     let settings = match settings::load(args.config.as_deref(), lookup) {
         Ok(settings) => settings,
@@ -138,15 +132,9 @@ fn dry_run(args: &RunArgs, lookup: &Lookup) -> Exit {
             return Exit::Usage;
         }
     };
-    for warning in &settings.workflow.warnings {
-        log::warn!(
-            "workflow warning: {warning} path={}",
-            settings.workflow.path.display()
-        );
-    }
-    let tracker = match tracker::open(&settings.config, &settings.project_slug) {
+    let tracker = match open_tracker(&settings) {
         Ok(tracker) => tracker,
-        Err(error) => return tracker_failure(&error),
+        Err(exit) => return exit,
     };
     let layout = Layout::new(&settings.config.workspace_root);
     let execution = &settings.workflow.execution;
@@ -175,11 +163,6 @@ fn tracker_failure(error: &tracker::Error) -> Exit {
     } else {
         Exit::Failure
     }
-}
-
-fn not_implemented(name: &str) -> Exit {
-    eprintln!("maestro: '{name}' is not implemented yet in this build");
-    Exit::Failure
 }
 
 /// Prints an error (and its source chain) once, to stderr.

@@ -423,7 +423,11 @@ fn read_tracker(
             }
         },
     };
-    let project_slug = non_empty_string(&mut table, "project_slug", problems);
+    let project_slug = table.non_empty(
+        "project_slug",
+        "must not be empty; omit the key instead",
+        problems,
+    );
     let api_key_env_var = env_var_name(&mut table, "api_key_env_var", problems);
     if provider == Some(Provider::Linear)
         && api_key_env_var.is_none()
@@ -615,24 +619,6 @@ fn missing(table: &Table<'_, '_>, key: &str, expected: &str) -> Problem {
         field: table.field(key),
         message: format!("missing required key `{key}`: {expected}"),
     }
-}
-
-fn non_empty_string(
-    table: &mut Table<'_, '_>,
-    key: &'static str,
-    problems: &mut Vec<Problem>,
-) -> Option<String> {
-    let value = table.string(key, problems)?;
-    let trimmed = value.get_ref().trim();
-    if trimmed.is_empty() {
-        problems.push(Problem {
-            span: value.span(),
-            field: table.field(key),
-            message: "must not be empty; omit the key instead".into(),
-        });
-        return None;
-    }
-    Some(trimmed.to_string())
 }
 
 fn env_var_name(

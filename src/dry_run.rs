@@ -131,6 +131,23 @@ pub fn build_with(
     let states = candidate_states(policy);
     let issues = tracker.issues_in_states(&states)?;
     let inputs = &inputs_for(&issues);
+    // In-progress issues left for another try are taken before fresh work (the live run's
+    // order), so the report shows them first.
+    let layout = Layout::new(&settings.config.workspace_root);
+    let mut recovery: Vec<&Issue> = issues
+        .iter()
+        .filter(|issue| {
+            crate::claims::recovery_candidate(
+                &layout,
+                policy,
+                &scope.slug_id,
+                issue,
+                &inputs.claims.held,
+            )
+        })
+        .collect();
+    recovery.sort_by(|left, right| selection::dispatch_order(left, right));
+    let recovery: Vec<String> = recovery.iter().map(|issue| issue.id.clone()).collect();
     let selection = selection::select(issues, policy, &scope.slug_id, &inputs.claims);
     log::debug!(
         "dry run project={} candidates={} selected={}",
@@ -141,7 +158,7 @@ pub fn build_with(
             .map_or("none", |candidate| candidate.issue.identifier.as_str())
     );
     Ok(report(
-        settings, &scope, tracker, states, &selection, inputs,
+        settings, &scope, tracker, states, &selection, inputs, &recovery,
     ))
 }
 
@@ -152,9 +169,21 @@ fn report(
     states_queried: Vec<String>,
     selection: &Selection,
     inputs: &Inputs,
+    recovery: &[String],
 ) -> Report {
     let config = &settings.config;
-    let selected = selection.selected().map(|candidate| {
+    let first_recovery = recovery.first().and_then(|id| {
+        selection
+            .candidates
+            .iter()
+            .find(|candidate| &candidate.issue.id == id)
+    });
+    let chosen = if inputs.claims.slots.free > 0 {
+        first_recovery.or_else(|| selection.selected())
+    } else {
+        None
+    };
+    let selected = chosen.map(|candidate| {
         let issue = &candidate.issue;
         // The same names the live run gives the lane (workspace::lane), computed, not created.
         let lane = Layout::new(&config.workspace_root).lane_dir(&lane::lane_key(&issue.identifier));
@@ -184,7 +213,19 @@ fn report(
         .iter()
         .map(|candidate| {
             let issue = &candidate.issue;
+            let is_recovery = recovery.contains(&issue.id);
             let (verdict, rule, reason) = match &candidate.verdict {
+                _ if is_recovery && selected_id.as_deref() == Some(issue.id.as_str()) => (
+                    "selected",
+                    None,
+                    "recovery: in progress with a pending retry, taken before fresh work"
+                        .to_string(),
+                ),
+                _ if is_recovery => (
+                    "recovery",
+                    None,
+                    "in progress with a pending retry; a later pass takes it".to_string(),
+                ),
                 Ok(()) if selected_id.as_deref() == Some(issue.id.as_str()) => (
                     "selected",
                     None,

@@ -110,8 +110,22 @@ impl From<workflow::Error> for Error {
 
 /// Resolves maestro.toml, loads it and its WORKFLOW.md, and cross-checks them.
 pub fn load(explicit: Option<&Path>, lookup: &Lookup) -> Result<Settings, Error> {
+    load_with_workflow(explicit, lookup, None)
+}
+
+/// Like [`load`], reading the workflow from `workflow_snapshot` instead of the repository's
+/// WORKFLOW.md when given: the daemon hands each child the last known good snapshot, so a
+/// broken edit in the repository never reaches a lane.
+pub fn load_with_workflow(
+    explicit: Option<&Path>,
+    lookup: &Lookup,
+    workflow_snapshot: Option<&Path>,
+) -> Result<Settings, Error> {
     let config = config::load(explicit, lookup)?;
-    let workflow = workflow::load(&config.workflow_file(), &config.repo_root)?;
+    let workflow_path = workflow_snapshot
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| config.workflow_file());
+    let workflow = workflow::load(&workflow_path, &config.repo_root)?;
     combine(config, workflow)
 }
 

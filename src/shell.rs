@@ -10,6 +10,7 @@ use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,8 @@ pub struct ShellOutcome {
     /// The exit code; `None` when killed by a signal or by the timeout.
     pub exit_code: Option<i32>,
     pub timed_out: bool,
+    /// Killed because the caller's stop flag was raised (SIGTERM to Maestro).
+    pub stopped: bool,
     pub duration: Duration,
     /// The last [`OUTPUT_TAIL_BYTES`] of merged stdout and stderr, lossily decoded.
     pub output_tail: String,
@@ -29,7 +32,7 @@ pub struct ShellOutcome {
 
 impl ShellOutcome {
     pub fn success(&self) -> bool {
-        self.exit_code == Some(0) && !self.timed_out
+        self.exit_code == Some(0) && !self.timed_out && !self.stopped
     }
 }
 
@@ -44,6 +47,26 @@ pub fn run(
     run_program("sh", &["-c", script], cwd, remove_env, &[], timeout)
 }
 
+/// Like [`run`], and also killed (group and all) soon after `stop` is raised, so a long
+/// validation command does not hold up a graceful shutdown.
+pub fn run_stoppable(
+    script: &str,
+    cwd: &Path,
+    remove_env: &[String],
+    timeout: Duration,
+    stop: &AtomicBool,
+) -> std::io::Result<ShellOutcome> {
+    run_inner(
+        "sh",
+        &["-c", script],
+        cwd,
+        remove_env,
+        &[],
+        timeout,
+        Some(stop),
+    )
+}
+
 /// Runs `program` with `args` (no shell) under the same rules as [`run`], with `set_env` added
 /// to the environment.
 pub fn run_program(
@@ -53,6 +76,21 @@ pub fn run_program(
     remove_env: &[String],
     set_env: &[(&str, &str)],
     timeout: Duration,
+) -> std::io::Result<ShellOutcome> {
+    run_inner(program, args, cwd, remove_env, set_env, timeout, None)
+}
+
+/// How often a stoppable command checks its stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
+fn run_inner(
+    program: &str,
+    args: &[&str],
+    cwd: &Path,
+    remove_env: &[String],
+    set_env: &[(&str, &str)],
+    timeout: Duration,
+    stop: Option<&AtomicBool>,
 ) -> std::io::Result<ShellOutcome> {
     let started = Instant::now();
     let (reader, writer) = std::io::pipe()?;
@@ -84,9 +122,28 @@ pub fn run_program(
         let _ = done_tx.send(());
         status
     });
-    let timed_out = done_rx.recv_timeout(timeout).is_err();
-    if timed_out {
+    let mut timed_out = false;
+    let mut stopped = false;
+    loop {
+        let left = timeout.saturating_sub(started.elapsed());
+        let slice = if stop.is_some() {
+            left.min(STOP_CHECK)
+        } else {
+            left
+        };
+        match done_rx.recv_timeout(slice) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if stop.is_some_and(|flag| flag.load(Ordering::SeqCst)) {
+            stopped = true;
+        } else if started.elapsed() >= timeout {
+            timed_out = true;
+        } else {
+            continue;
+        }
         kill_group(pid);
+        break;
     }
     let status = waiter
         .join()
@@ -96,8 +153,13 @@ pub fn run_program(
     kill_group(pid);
     let output_tail = tail_thread.join().unwrap_or_default();
     Ok(ShellOutcome {
-        exit_code: if timed_out { None } else { status.code() },
+        exit_code: if timed_out || stopped {
+            None
+        } else {
+            status.code()
+        },
         timed_out,
+        stopped,
         duration: started.elapsed(),
         output_tail,
     })
@@ -166,6 +228,21 @@ mod tests {
         assert!(outcome.timed_out);
         assert_eq!(outcome.exit_code, None);
         assert!(!outcome.output_tail.contains("never"));
+        assert!(outcome.duration < Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_raised_stop_flag_kills_the_command() {
+        let stop = AtomicBool::new(false);
+        let outcome = std::thread::scope(|scope| {
+            let running = scope
+                .spawn(|| run_stoppable("sleep 30", cwd(), &[], Duration::from_secs(60), &stop));
+            stop.store(true, Ordering::SeqCst);
+            running.join().unwrap().unwrap()
+        });
+        assert!(outcome.stopped);
+        assert!(!outcome.timed_out);
+        assert!(!outcome.success());
         assert!(outcome.duration < Duration::from_secs(20));
     }
 

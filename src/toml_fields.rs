@@ -181,6 +181,26 @@ impl<'t, 'i> Table<'t, 'i> {
         }
     }
 
+    /// A string field, trimmed; an empty value is reported with `empty_message`.
+    pub fn non_empty(
+        &mut self,
+        key: &'static str,
+        empty_message: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Option<String> {
+        let value = self.string(key, problems)?;
+        let trimmed = value.get_ref().trim();
+        if trimmed.is_empty() {
+            problems.push(Problem {
+                span: value.span(),
+                field: self.field(key),
+                message: empty_message.to_string(),
+            });
+            return None;
+        }
+        Some(trimmed.to_string())
+    }
+
     /// An integer field.
     pub fn integer(
         &mut self,

@@ -473,3 +473,55 @@ fn leases_guards_and_attempt_history_shape_the_verdicts() {
     assert_eq!(report["selected"]["attempt"], 2);
     assert_eq!(tree::snapshot(dir.path()), before, "still nothing changed");
 }
+
+#[test]
+fn an_in_progress_issue_left_for_a_retry_is_selected_before_fresh_work() {
+    use maestro::workspace::Layout;
+    use maestro::workspace::record::{self, IssueState, RunStatus};
+
+    let dir = demo_copy("dry-run-recovery");
+    let layout = Layout::new(&dir.join(".workspaces"));
+    record::save_issue_state(
+        &layout,
+        "DEMO-6",
+        &IssueState {
+            schema_version: record::SCHEMA_VERSION,
+            issue_id: "DEMO-6".into(),
+            issue_identifier: "DEMO-6".into(),
+            attempts_used: 1,
+            last_run_id: Some("r1".into()),
+            last_status: Some(RunStatus::RetryScheduled),
+            last_error_class: Some("validation_failed".into()),
+            next_action: Some("retry attempt 2".into()),
+            guard: None,
+            updated_at: "2026-11-26T00:00:00.000Z".into(),
+        },
+    )
+    .unwrap();
+    let output = maestro(
+        dir.path(),
+        &[
+            "run",
+            "--once",
+            "--dry-run",
+            "--json",
+            "--config",
+            "fixtures/demo/maestro.toml",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["selected"]["identifier"], "DEMO-6");
+    assert_eq!(report["selected"]["attempt"], 2);
+    let row = report["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["identifier"] == "DEMO-6")
+        .unwrap();
+    assert_eq!(row["verdict"], "selected");
+    assert!(
+        row["reason"].as_str().unwrap().starts_with("recovery:"),
+        "{row}"
+    );
+}

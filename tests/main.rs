@@ -11,16 +11,24 @@ mod app_server_real;
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
+/// `maestro daemon` with the fake app-server and fake Linear: dispatch, reconcile, retries.
+mod daemon;
 /// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
 mod dry_run;
+/// Fault matrix rows that need whole processes (docs/spec/faults.md).
+mod faults;
 /// The GitHub PR check against the fake GitHub.
 mod github;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
 /// The operator HTTP endpoint over loopback: routes, shapes, metrics, slow clients.
 mod operator_http;
+/// The operator runbook (docs/guide/pilot.md) end to end against real processes.
+mod pilot;
 /// `maestro protocol probe`: the real codex passes; each failing step is named.
 mod probe;
+/// `run --once` end to end: real codex, scripted model, fake Linear and GitHub, bare origin.
+mod run_once;
 /// Eligibility rules and dispatch order, table-driven.
 mod selection;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.

@@ -154,3 +154,61 @@ fn an_empty_workspace_is_a_calm_status() {
     assert_eq!(output.status.code(), Some(0));
     assert!(stdout(&output).contains("no lane is running"));
 }
+
+#[test]
+fn another_process_sees_a_live_lane_hydrate() {
+    use crate::support::daemon_world::{DaemonWorld, Setup};
+    use crate::support::fake_linear::FakeIssue;
+
+    let world = DaemonWorld::new(Setup {
+        name: "status-hydration",
+        issues: vec![FakeIssue::new("ABC-1", "Todo")],
+        execution: "",
+        agent: "",
+    });
+    // The fake agent streams a delta, then pauses, twelve times (about five seconds).
+    let steps: Vec<serde_json::Value> = (0..12)
+        .map(|_| serde_json::json!({"sleep_ms": 400}))
+        .collect();
+    let mut lane = world
+        .maestro(&["run", "--once"], &serde_json::json!({"*": steps}))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut samples: Vec<(String, u64)> = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while lane.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        let output = world
+            .maestro(&["status", "--json"], &serde_json::json!({}))
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0));
+        let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        if let Some(run) = snapshot["active"].as_array().and_then(|a| a.first()) {
+            if let Some(thread) = run["thread_id"].as_str() {
+                samples.push((thread.to_string(), run["event_count"].as_u64().unwrap()));
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(150)); // sampling period of the observer
+    }
+    let _ = lane.kill();
+    let output = lane.wait_with_output().unwrap();
+    assert!(
+        !samples.is_empty(),
+        "status never saw the thread id; the lane printed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(samples.iter().all(|(thread, _)| thread == "thr_fake"));
+    let counts: Vec<u64> = samples.iter().map(|(_, count)| *count).collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] <= w[1]),
+        "event counts never go back: {counts:?}"
+    );
+    let distinct: std::collections::BTreeSet<u64> = counts.iter().copied().collect();
+    assert!(
+        distinct.len() >= 3,
+        "event counts rose while the lane ran: {counts:?}"
+    );
+}

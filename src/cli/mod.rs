@@ -96,6 +96,8 @@ pub struct TargetArgs {
     pub attempt: u32,
     /// `(slot index, inherited descriptor)`.
     pub slot: Option<(usize, i32)>,
+    /// The daemon's last known good WORKFLOW.md, used instead of the repository's file.
+    pub workflow_snapshot: Option<PathBuf>,
 }
 
 /// Options of `maestro daemon`.
@@ -249,6 +251,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     let mut once = false;
     let (mut issue_id, mut run_id, mut attempt, mut slot_fd, mut slot_index) =
         (None, None, None, None, None);
+    let mut workflow_snapshot = None;
     while let Some(arg) = next(parser, topic)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help(topic)),
@@ -262,6 +265,9 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Long("slot-fd") => slot_fd = Some(number_value(parser, "--slot-fd", topic, 0)?),
             Long("slot-index") => {
                 slot_index = Some(number_value(parser, "--slot-index", topic, 0)?);
+            }
+            Long("workflow-snapshot") => {
+                workflow_snapshot = Some(path_value(parser, "--workflow-snapshot", topic)?);
             }
             other => {
                 return Err(unexpected(
@@ -279,7 +285,11 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
         ));
     }
     args.target = match (issue_id, run_id, attempt) {
-        (None, None, None) if slot_fd.is_none() && slot_index.is_none() => None,
+        (None, None, None)
+            if slot_fd.is_none() && slot_index.is_none() && workflow_snapshot.is_none() =>
+        {
+            None
+        }
         (Some(issue_id), Some(run_id), Some(attempt)) => {
             let slot = match (slot_index, slot_fd) {
                 (Some(index), Some(fd)) => Some((
@@ -299,6 +309,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
                 run_id,
                 attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
                 slot,
+                workflow_snapshot,
             })
         }
         _ => {
@@ -536,6 +547,7 @@ mod tests {
                 run_id: "r1".into(),
                 attempt: 2,
                 slot: Some((0, 5)),
+                workflow_snapshot: None,
             })
         );
         let error = parse_words("run --once --issue id-1").unwrap_err();

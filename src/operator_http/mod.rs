@@ -17,11 +17,12 @@
 mod render;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::clock;
 use crate::config::ServiceConfig;
-use crate::status;
+use crate::status::{self, Snapshot};
 
 /// What the daemon loop reports about itself, shared with the endpoint.
 #[derive(Debug, Default)]
@@ -36,7 +37,13 @@ pub struct Health {
     pub tracker_rate_limited: AtomicU64,
     /// The poll interval, to judge whether the loop is wedged.
     pub poll_interval_ms: AtomicU64,
+    /// The last snapshot built for a request, reused for [`SNAPSHOT_MAX_AGE`]: a burst of
+    /// requests costs one read of `.maestro/`, not one per request.
+    snapshot: Mutex<Option<(Instant, Arc<Snapshot>)>>,
 }
+
+/// How long a built snapshot is served before the state files are read again.
+pub const SNAPSHOT_MAX_AGE: Duration = Duration::from_millis(500);
 
 impl Health {
     /// Records a finished tick.
@@ -48,6 +55,27 @@ impl Health {
             Ordering::SeqCst,
         );
         self.ticks.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The snapshot as of at most [`SNAPSHOT_MAX_AGE`] ago, with `recent` cut to `limit`.
+    fn snapshot(&self, config: &ServiceConfig, limit: usize) -> Snapshot {
+        let mut cache = self
+            .snapshot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let fresh = cache
+            .as_ref()
+            .filter(|(built, _)| built.elapsed() < SNAPSHOT_MAX_AGE)
+            .map(|(_, snapshot)| Arc::clone(snapshot));
+        let full = fresh.unwrap_or_else(|| {
+            let built = Arc::new(status::build_at(config, usize::MAX, clock::now_ms()));
+            *cache = Some((Instant::now(), Arc::clone(&built)));
+            built
+        });
+        drop(cache);
+        let mut snapshot = (*full).clone();
+        snapshot.recent.truncate(limit);
+        snapshot
     }
 
     /// The loop is wedged when no tick finished for three poll intervals plus 30 s.
@@ -113,7 +141,7 @@ pub fn route(method: &str, url: &str, config: &ServiceConfig, health: &Health) -
     let now_ms = clock::now_ms();
     match path {
         "/" => {
-            let snapshot = status::build_at(config, crate::cli::DEFAULT_STATUS_LIMIT, now_ms);
+            let snapshot = health.snapshot(config, crate::cli::DEFAULT_STATUS_LIMIT);
             Answer {
                 status: 200,
                 headers: vec![("Content-Type".into(), "text/html; charset=utf-8".into())],
@@ -121,11 +149,11 @@ pub fn route(method: &str, url: &str, config: &ServiceConfig, health: &Health) -
             }
         }
         "/state" => {
-            let snapshot = status::build_at(config, crate::cli::DEFAULT_STATUS_LIMIT, now_ms);
+            let snapshot = health.snapshot(config, crate::cli::DEFAULT_STATUS_LIMIT);
             Answer::json(200, format!("{}\n", status::to_json(&snapshot)))
         }
         "/api/v1/state" => {
-            let snapshot = status::build_at(config, usize::MAX, now_ms);
+            let snapshot = health.snapshot(config, usize::MAX);
             Answer::json(200, render::api_state(&snapshot).to_string())
         }
         "/healthz" => {
@@ -140,7 +168,7 @@ pub fn route(method: &str, url: &str, config: &ServiceConfig, health: &Health) -
             Answer::json(if wedged { 503 } else { 200 }, body.to_string())
         }
         "/metrics" => {
-            let snapshot = status::build_at(config, usize::MAX, now_ms);
+            let snapshot = health.snapshot(config, usize::MAX);
             Answer {
                 status: 200,
                 headers: vec![(
@@ -152,7 +180,7 @@ pub fn route(method: &str, url: &str, config: &ServiceConfig, health: &Health) -
         }
         _ => match path.strip_prefix("/api/v1/") {
             Some(identifier) if !identifier.is_empty() && !identifier.contains('/') => {
-                let snapshot = status::build_at(config, usize::MAX, now_ms);
+                let snapshot = health.snapshot(config, usize::MAX);
                 match render::api_issue(&snapshot, identifier) {
                     Some(body) => Answer::json(200, body.to_string()),
                     None => Answer::error(

@@ -310,15 +310,12 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
         snapshot.retrying.len()
     );
     for retry in &snapshot.retrying {
-        let kind = serde_json::to_value(retry.retry_kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let kind = retry.retry_kind.as_str();
         let _ = writeln!(
             page,
             "<tr><td><a href=\"/api/v1/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             retry.attempt,
-            escape(&kind),
+            escape(kind),
             escape(&retry.next_retry_at),
             escape(retry.last_error_class.as_deref().unwrap_or("-")),
             id = escape(&retry.issue_identifier),
@@ -332,10 +329,7 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
         snapshot.recent.len()
     );
     for run in &snapshot.recent {
-        let outcome = serde_json::to_value(run.outcome)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let outcome = run.outcome.as_str();
         let detail = run
             .pr_url
             .as_deref()
@@ -345,7 +339,7 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
             page,
             "<tr><td><a href=\"/api/v1/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             run.attempt,
-            escape(&outcome),
+            escape(outcome),
             humanize(Duration::from_secs(run.duration_seconds)),
             run.tokens.total,
             escape(detail),
@@ -362,9 +356,7 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
     for lane in &snapshot.lanes {
         let status = lane
             .last_status
-            .and_then(|s| serde_json::to_value(s).ok())
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_else(|| "-".into());
+            .map_or("-", crate::workspace::record::RunStatus::as_str);
         let class = if lane.guard.is_some() {
             " class=\"guard\""
         } else {
@@ -375,7 +367,7 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
             "<tr{class}><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&lane.workspace_path),
             lane.attempts_used,
-            escape(&status),
+            escape(status),
             escape(lane.guard.as_ref().map_or("-", |g| g.reason.as_str())),
         );
     }

@@ -3,15 +3,18 @@
 //!
 //! This is the main loop of the whole tool. It owns the order of operations and nothing else:
 //! eligibility is [`crate::selection`], local claims [`crate::claims`], the lane, locks and
-//! records [`crate::workspace`], the agent [`crate::app_server`], the tools and verdicts the
-//! files beside this one. One attempt ends with exactly one [`Outcome`], one run record, one
-//! outcome written to the tracker, and one summary line.
+//! records [`crate::workspace`], the agent [`crate::app_server`]; beside this file, `claim`
+//! picks and leases the issue, `tools` and `verdict` judge what the agent did, `writeback` and
+//! `conclude` write the result. One attempt ends with exactly one [`Outcome`], one run record,
+//! one outcome written to the tracker, and one summary line.
 
+mod claim;
+mod conclude;
 mod progress;
 mod prompt;
 mod tools;
 mod verdict;
-mod writeback;
+pub(crate) mod writeback;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -25,12 +28,14 @@ use crate::exit::Exit;
 use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workspace::lane::{self, Lane, LaneSpec};
-use crate::workspace::lock::{self, Lease, LeaseOwner, Slot};
+use crate::workspace::lock::{self, Slot};
 use crate::workspace::record::{
-    self, Guard, IssueState, Phase, RetryDecision, RunRecord, RunStatus, Tokens, ValidationRecord,
+    self, IssueState, Phase, RunRecord, RunStatus, Tokens, ValidationRecord,
 };
 use crate::workspace::{self, Layout};
-use crate::{claims, clock, selection, shell};
+use crate::{clock, shell};
+
+use claim::{Claimed, claim_next, claim_target, runnable};
 
 use progress::Progress;
 use tools::{IssueTools, ToolContext};
@@ -142,15 +147,6 @@ impl From<workspace::Error> for Error {
     }
 }
 
-/// An issue chosen and leased.
-struct Claimed {
-    issue: Issue,
-    lease: Lease,
-    attempt: u32,
-    run_id: String,
-    previous_failure: Option<String>,
-}
-
 /// Runs one attempt at one issue.
 pub fn run_once(
     settings: &Settings,
@@ -178,10 +174,10 @@ pub fn run_once(
         Some(target) => claim_target(settings, tracker, &layout, target)?,
         None => claim_next(settings, tracker, &layout)?,
     };
-    let Some(claimed) = claimed else {
-        return Ok(nothing("no eligible issue".to_string()));
-    };
-    Ok(attempt(settings, tracker, &layout, claimed, options))
+    match claimed {
+        Ok(claimed) => Ok(attempt(settings, tracker, &layout, claimed, options)),
+        Err(reason) => Ok(nothing(reason)),
+    }
 }
 
 fn nothing(reason: String) -> Summary {
@@ -192,142 +188,6 @@ fn nothing(reason: String) -> Summary {
         next_action: "none".to_string(),
         outcome: Outcome::NothingToDo { reason },
     }
-}
-
-fn lease_owner(run_id: &str, issue: &Issue) -> LeaseOwner {
-    LeaseOwner {
-        run_id: run_id.to_string(),
-        pid: std::process::id(),
-        issue_id: issue.id.clone(),
-        issue_identifier: issue.identifier.clone(),
-        acquired_at: clock::now_rfc3339(),
-    }
-}
-
-/// The daemon chose the issue; re-check that it is still runnable and take its lease.
-fn claim_target(
-    settings: &Settings,
-    tracker: &dyn Tracker,
-    layout: &Layout,
-    target: &TargetArgs,
-) -> Result<Option<Claimed>, Error> {
-    let issue = tracker
-        .refresh(std::slice::from_ref(&target.issue_id))?
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::TargetMissing {
-            issue_id: target.issue_id.clone(),
-        })?;
-    if let Err(reason) = runnable(settings, &issue) {
-        log::info!(
-            "target no longer runnable issue={} reason=\"{reason}\"",
-            issue.identifier
-        );
-        return Ok(None);
-    }
-    let key = lane::lane_key(&issue.identifier);
-    let Some(lease) = lock::acquire_lease(layout, &key, &lease_owner(&target.run_id, &issue))?
-    else {
-        log::info!("lease held elsewhere issue={}", issue.identifier);
-        return Ok(None);
-    };
-    let previous_failure =
-        record::load_issue_state(layout, &key)?.and_then(|state| state.last_error_class);
-    Ok(Some(Claimed {
-        issue,
-        lease,
-        attempt: target.attempt,
-        run_id: target.run_id.clone(),
-        previous_failure,
-    }))
-}
-
-/// Recovery candidates first (in progress, lease free, our bookkeeping says a retry is due),
-/// then fresh eligible work in dispatch order; the first whose lease we win.
-fn claim_next(
-    settings: &Settings,
-    tracker: &dyn Tracker,
-    layout: &Layout,
-) -> Result<Option<Claimed>, Error> {
-    let policy = &settings.workflow.tracker;
-    let mut states = policy.startable_states.clone();
-    states.push(policy.in_progress_state.clone());
-    let issues = tracker.issues_in_states(&states)?;
-    let local = claims::gather(layout, &settings.workflow.execution, &issues, true);
-    for problem in &local.problems {
-        log::warn!("state file problem: {problem}");
-    }
-    let mut recovery: Vec<Issue> = issues
-        .iter()
-        .filter(|issue| policy.is_in_progress(&issue.state.name))
-        .filter(|issue| !local.claims.held.contains_key(&issue.id))
-        .filter(|issue| pending_retry(layout, issue))
-        .filter(|issue| runnable(settings, issue).is_ok())
-        .cloned()
-        .collect();
-    recovery.sort_by(selection::dispatch_order);
-    let selection = selection::select(issues, policy, &settings.project_slug, &local.claims);
-    let fresh = selection
-        .eligible()
-        .map(|candidate| candidate.issue.clone());
-    for issue in recovery.into_iter().chain(fresh) {
-        let key = lane::lane_key(&issue.identifier);
-        let prior = local.prior_attempts.get(&issue.id).copied().unwrap_or(0);
-        let attempt = prior + 1;
-        let run_id = record::new_run_id(&key, attempt);
-        match lock::acquire_lease(layout, &key, &lease_owner(&run_id, &issue))? {
-            Some(lease) => {
-                let previous_failure = record::load_issue_state(layout, &key)?
-                    .filter(|state| claims::attempts_in_budget(state) > 0)
-                    .and_then(|state| state.last_error_class);
-                return Ok(Some(Claimed {
-                    issue,
-                    lease,
-                    attempt,
-                    run_id,
-                    previous_failure,
-                }));
-            }
-            None => log::info!(
-                "lost the lease race, trying the next issue issue={}",
-                issue.identifier
-            ),
-        }
-    }
-    Ok(None)
-}
-
-/// Whether our bookkeeping says this in-progress issue is waiting for another attempt.
-fn pending_retry(layout: &Layout, issue: &Issue) -> bool {
-    record::load_issue_state(layout, &lane::lane_key(&issue.identifier))
-        .ok()
-        .flatten()
-        .is_some_and(|state| {
-            state.guard.is_none()
-                && matches!(
-                    state.last_status,
-                    Some(RunStatus::RetryScheduled | RunStatus::Interrupted)
-                )
-        })
-}
-
-/// Rules 1–6 for a startable issue, or the recovery rules for an in-progress one.
-fn runnable(settings: &Settings, issue: &Issue) -> Result<(), String> {
-    let policy = &settings.workflow.tracker;
-    if policy.is_in_progress(&issue.state.name) {
-        if issue.project_slug.as_deref() != Some(settings.project_slug.as_str()) {
-            return Err("the issue is in another project".to_string());
-        }
-        if issue.has_label(&policy.opt_out_label) {
-            return Err(format!("label {}", policy.opt_out_label));
-        }
-        if issue.has_label(&policy.needs_attention_label) {
-            return Err(format!("label {}", policy.needs_attention_label));
-        }
-        return Ok(());
-    }
-    selection::check(issue, policy, &settings.project_slug, &Default::default())
-        .map_err(|reason| reason.to_string())
 }
 
 /// Absolute host paths and what they become in anything posted or shown to the tracker.
@@ -401,6 +261,7 @@ fn attempt(
         issue.identifier
     );
     let mut progress = Progress::start(layout, &key, record);
+    let previous_state = record::load_issue_state(layout, &key).ok().flatten();
     let run = LaneRun {
         settings,
         tracker,
@@ -410,9 +271,11 @@ fn attempt(
         branch: &branch,
         attempt,
         previous_failure,
+        previous_state,
         options,
         host_paths: host_paths(settings),
     };
+    run.save_start_bookkeeping(&progress);
     let ending = run.execute(&mut progress);
     let summary = run.conclude(&mut progress, ending);
     drop(lease);
@@ -427,8 +290,15 @@ enum Ending {
     Validated(tools::Handoff),
     Failed(Failure),
     ManualAttention,
+    /// Stopped by a signal.
     Interrupted,
+    /// The issue became ineligible before the agent started.
     Skipped(String),
+    /// The issue left the active states between turns (`Terminated` or `Interrupted`).
+    Left {
+        status: RunStatus,
+        reason: String,
+    },
 }
 
 /// One attempt's context.
@@ -441,6 +311,8 @@ struct LaneRun<'a> {
     branch: &'a str,
     attempt: u32,
     previous_failure: Option<String>,
+    /// The issue's bookkeeping as it was before this attempt.
+    previous_state: Option<IssueState>,
     options: &'a Options,
     host_paths: Vec<(PathBuf, String)>,
 }
@@ -453,6 +325,21 @@ impl LaneRun<'_> {
     /// Lane, refresh, agent session, turns, disposition, validation.
     fn execute(&self, progress: &mut Progress) -> Ending {
         let workflow = &self.settings.workflow;
+        let max_attempts = workflow.execution.max_attempts;
+        if self.attempt > max_attempts {
+            // Only an attempt that died without an outcome gets here (every recorded failure
+            // on the last attempt already went to a human): no agent run, straight to a human.
+            return Ending::Failed(Failure::human(
+                "attempts_exhausted",
+                format!(
+                    "attempt {} would exceed max_attempts ({max_attempts}); the previous attempt ended with: {}",
+                    self.attempt,
+                    self.previous_failure
+                        .as_deref()
+                        .unwrap_or("no recorded outcome")
+                ),
+            ));
+        }
         let secrets = self.secrets();
         let spec = LaneSpec {
             layout: self.layout,
@@ -605,7 +492,9 @@ impl LaneRun<'_> {
             if let Some(failure) = verdict::turn_failure(&outcome.end) {
                 return Ending::Failed(failure);
             }
-            if !claim_checked {
+            // An agent that already finalized gets no fallback: its outcome is written next, and
+            // a "working on this issue" note after the work is done only confuses the timeline.
+            if !claim_checked && state.finalized.is_empty() {
                 claim_checked = true;
                 let target = self.writeback_target();
                 if let Err(error) =
@@ -623,12 +512,31 @@ impl LaneRun<'_> {
             progress.phase(Phase::WaitingContinuation);
             match self.tracker.refresh(std::slice::from_ref(&issue.id)) {
                 Ok(fresh) => {
-                    let active = fresh.first().is_some_and(|fresh| {
-                        workflow.tracker.is_startable(&fresh.state.name)
-                            || workflow.tracker.is_in_progress(&fresh.state.name)
-                    });
-                    if !active {
-                        return Ending::Interrupted;
+                    let policy = &workflow.tracker;
+                    let Some(fresh) = fresh.first() else {
+                        return Ending::Left {
+                            status: RunStatus::Interrupted,
+                            reason: format!(
+                                "{} is no longer visible in the project",
+                                issue.identifier
+                            ),
+                        };
+                    };
+                    let state = &fresh.state.name;
+                    if !policy.is_startable(state) && !policy.is_in_progress(state) {
+                        // Someone moved the issue on (done, canceled, back to the backlog):
+                        // there is nothing left to continue and nothing to write.
+                        return Ending::Left {
+                            status: if policy.is_terminal(state) {
+                                RunStatus::Terminated
+                            } else {
+                                RunStatus::Interrupted
+                            },
+                            reason: format!(
+                                "{} moved to {state} during the attempt",
+                                issue.identifier
+                            ),
+                        };
                     }
                 }
                 Err(error) => return Ending::Failed(tracker_failure(&error)),
@@ -636,8 +544,8 @@ impl LaneRun<'_> {
             input = prompt::continuation(turn + 1, execution.max_turns);
         }
         let state = tools.state();
-        if let Some(message) = &state.missing_github_token {
-            return Ending::Failed(Failure::human("github_token_missing", message.clone()));
+        if let Some((error_class, message)) = &state.github_credentials {
+            return Ending::Failed(Failure::human(error_class, message.clone()));
         }
         let declared = verdict::declared(&state, &workflow.tracker);
         progress.record.disposition = Some(declared.disposition());
@@ -663,7 +571,13 @@ impl LaneRun<'_> {
         let execution = &self.settings.workflow.execution;
         let timeout = Duration::from_millis(execution.validation_timeout_ms);
         for command in &execution.validation_commands {
-            let result = match shell::run(command, &lane.path, &self.secrets(), timeout) {
+            let result = match shell::run_stoppable(
+                command,
+                &lane.path,
+                &self.secrets(),
+                timeout,
+                &self.options.stop,
+            ) {
                 Ok(outcome) => ValidationRecord {
                     command: command.clone(),
                     exit_code: outcome.exit_code,
@@ -679,6 +593,13 @@ impl LaneRun<'_> {
                     output_tail: format!("could not start: {error}"),
                 },
             };
+            if self.options.stop.load(std::sync::atomic::Ordering::SeqCst) {
+                // SIGTERM during validation: the command was killed; the attempt is interrupted,
+                // not failed, and nothing is written to the tracker.
+                progress.record.validation.push(result);
+                progress.save_record();
+                return Ending::Interrupted;
+            }
             let passed = result.exit_code == Some(0) && !result.timed_out;
             log::info!(
                 "validation command issue={} command=\"{command}\" exit_code={:?} timed_out={}",
@@ -714,9 +635,10 @@ impl LaneRun<'_> {
         }
         match tools.check_pr(&handoff.pr_url) {
             Ok(_) => Ending::Validated(handoff),
-            Err(tools::HandoffProblem::MissingToken(message)) => {
-                Ending::Failed(Failure::human("github_token_missing", message))
-            }
+            Err(tools::HandoffProblem::Credentials {
+                error_class,
+                message,
+            }) => Ending::Failed(Failure::human(error_class, message)),
             Err(tools::HandoffProblem::Rejected(reasons)) => Ending::Failed(Failure::retryable(
                 "pr_check_failed",
                 format!(
@@ -733,226 +655,6 @@ impl LaneRun<'_> {
             issue: self.issue,
             policy: &self.settings.workflow.tracker,
             host_paths: &self.host_paths,
-        }
-    }
-
-    /// Writes the one outcome, finishes the record and the bookkeeping.
-    fn conclude(&self, progress: &mut Progress, ending: Ending) -> Summary {
-        let max_attempts = self.settings.workflow.execution.max_attempts;
-        let target = self.writeback_target();
-        progress.phase(Phase::WritingBack);
-        let mut guard = None;
-        let (status, outcome, next_action) = match ending {
-            Ending::Validated(handoff) => {
-                match writeback::handoff(&target, &progress.record, &handoff) {
-                    Ok(()) => (
-                        RunStatus::Handoff,
-                        Outcome::Handoff {
-                            pr_url: handoff.pr_url.clone(),
-                        },
-                        "review the pull request".to_string(),
-                    ),
-                    Err(writeback::HandoffWriteError::StateNotWritten(error)) => {
-                        let failure = verdict::with_budget(
-                            tracker_failure(&error),
-                            self.attempt,
-                            max_attempts,
-                        );
-                        self.fail(progress, &target, failure, &mut guard)
-                    }
-                    Err(writeback::HandoffWriteError::CommentFailed(error)) => {
-                        let failure = Failure::human(
-                            "completion_comment_failed",
-                            format!(
-                                "the issue moved to {} but the completion comment failed: {error}",
-                                self.settings.workflow.tracker.success_state
-                            ),
-                        );
-                        progress.record.error_class = Some(failure.error_class.clone());
-                        progress.record.error_message = Some(failure.message.clone());
-                        (
-                            RunStatus::HumanRequired,
-                            Outcome::HumanRequired {
-                                error_class: failure.error_class,
-                            },
-                            "human: post the completion comment; no automatic retry".to_string(),
-                        )
-                    }
-                }
-            }
-            Ending::ManualAttention => {
-                let failure = Failure::human(
-                    "manual_attention",
-                    "the agent asked for a human; see its comment",
-                );
-                self.fail(progress, &target, failure, &mut guard)
-            }
-            Ending::Failed(failure) => {
-                let failure = verdict::with_budget(failure, self.attempt, max_attempts);
-                self.fail(progress, &target, failure, &mut guard)
-            }
-            Ending::Interrupted => (
-                RunStatus::Interrupted,
-                Outcome::Interrupted,
-                "the daemon or the next run --once continues it".to_string(),
-            ),
-            Ending::Skipped(reason) => (
-                RunStatus::Skipped,
-                Outcome::Skipped {
-                    reason: reason.clone(),
-                },
-                format!("none: {reason}"),
-            ),
-        };
-        progress.record.retry = Some(RetryDecision {
-            retry: status == RunStatus::RetryScheduled,
-            next_action: next_action.clone(),
-            reason: progress
-                .record
-                .error_class
-                .clone()
-                .unwrap_or_else(|| "none".to_string()),
-        });
-        progress.finish(status);
-        self.save_bookkeeping(progress, status, &next_action, guard);
-        let summary = Summary {
-            issue: Some(self.issue.identifier.clone()),
-            run_id: Some(progress.record.run_id.clone()),
-            outcome,
-            next_action,
-        };
-        log::info!(
-            "attempt finished issue={} run_id={} attempt={} status={:?}",
-            self.issue.identifier,
-            progress.record.run_id,
-            self.attempt,
-            status
-        );
-        summary
-    }
-
-    /// The retry or the human path, written to the tracker. A tracker that cannot take the
-    /// write leaves the run `failed` with the error recorded (the daemon retries next tick).
-    fn fail(
-        &self,
-        progress: &mut Progress,
-        target: &writeback::Target<'_>,
-        failure: Failure,
-        guard: &mut Option<Guard>,
-    ) -> (RunStatus, Outcome, String) {
-        progress.record.error_class = Some(failure.error_class.clone());
-        progress.record.error_message = Some(writeback::scrub(&failure.message, &self.host_paths));
-        log::warn!(
-            "attempt failed issue={} run_id={} attempt={} error_class={} retryable={}",
-            self.issue.identifier,
-            progress.record.run_id,
-            self.attempt,
-            failure.error_class,
-            failure.retryable
-        );
-        if failure.retryable {
-            let next_action = format!("retry attempt {}", self.attempt + 1);
-            match writeback::retry(
-                target,
-                &progress.record,
-                &failure.error_class,
-                &failure.message,
-                &next_action,
-            ) {
-                Ok(()) => (
-                    RunStatus::RetryScheduled,
-                    Outcome::RetryScheduled {
-                        error_class: failure.error_class,
-                    },
-                    next_action,
-                ),
-                Err(error) => self.writeback_failed(progress, &error),
-            }
-        } else {
-            let next_action =
-                "human: read the failure comment, fix, then remove the needs-attention label"
-                    .to_string();
-            match writeback::human(
-                target,
-                &progress.record,
-                &failure.error_class,
-                &failure.message,
-                &next_action,
-            ) {
-                Ok(write) => {
-                    *guard = write.guard_reason.map(|reason| Guard {
-                        reason,
-                        run_id: progress.record.run_id.clone(),
-                        at: clock::now_rfc3339(),
-                    });
-                    (
-                        RunStatus::HumanRequired,
-                        Outcome::HumanRequired {
-                            error_class: failure.error_class,
-                        },
-                        next_action,
-                    )
-                }
-                Err(error) => self.writeback_failed(progress, &error),
-            }
-        }
-    }
-
-    fn writeback_failed(
-        &self,
-        progress: &mut Progress,
-        error: &tracker::Error,
-    ) -> (RunStatus, Outcome, String) {
-        let message = format!(
-            "{}; the outcome could not be written to the tracker: {error}",
-            progress.record.error_message.clone().unwrap_or_default()
-        );
-        progress.record.error_message = Some(writeback::scrub(&message, &self.host_paths));
-        let class = progress
-            .record
-            .error_class
-            .clone()
-            .unwrap_or_else(|| "tracker_writeback_failed".to_string());
-        (
-            RunStatus::RetryScheduled,
-            Outcome::RetryScheduled { error_class: class },
-            format!("retry attempt {} (tracker write failed)", self.attempt + 1),
-        )
-    }
-
-    fn save_bookkeeping(
-        &self,
-        progress: &Progress,
-        status: RunStatus,
-        next_action: &str,
-        guard: Option<Guard>,
-    ) {
-        let previous = record::load_issue_state(self.layout, self.key)
-            .ok()
-            .flatten();
-        let counts = !matches!(status, RunStatus::Skipped | RunStatus::Interrupted);
-        let attempts_used = if counts {
-            self.attempt
-        } else {
-            previous.as_ref().map_or(0, |state| state.attempts_used)
-        };
-        let state = IssueState {
-            schema_version: record::SCHEMA_VERSION,
-            issue_id: self.issue.id.clone(),
-            issue_identifier: self.issue.identifier.clone(),
-            attempts_used,
-            last_run_id: Some(progress.record.run_id.clone()),
-            last_status: Some(status),
-            last_error_class: progress.record.error_class.clone(),
-            next_action: Some(next_action.to_string()),
-            guard: guard.or_else(|| previous.and_then(|state| state.guard)),
-            updated_at: clock::now_rfc3339(),
-        };
-        if let Err(error) = record::save_issue_state(self.layout, self.key, &state) {
-            log::error!(
-                "cannot write issue bookkeeping issue={} error={error}",
-                self.issue.identifier
-            );
         }
     }
 }

@@ -52,7 +52,7 @@ pub struct ToolState {
     /// The first policy violation, when one happened.
     pub violation: Option<String>,
     /// Set when the handoff could not be checked because the GitHub token is missing.
-    pub missing_github_token: Option<String>,
+    pub github_credentials: Option<(&'static str, String)>,
     /// Every call, for the run record.
     pub calls: Vec<ToolCallRecord>,
 }
@@ -244,8 +244,11 @@ impl<'a> IssueTools<'a> {
                 });
                 result
             }
-            Err(HandoffProblem::MissingToken(message)) => {
-                self.lock().missing_github_token = Some(message.clone());
+            Err(HandoffProblem::Credentials {
+                error_class,
+                message,
+            }) => {
+                self.lock().github_credentials = Some((error_class, message.clone()));
                 failure(&format!("cannot check the pull request: {message}"))
             }
             Err(HandoffProblem::Rejected(reasons)) => {
@@ -272,11 +275,21 @@ impl<'a> IssueTools<'a> {
         })?;
         let head_sha =
             lane::head_sha(self.context.lane).map_err(|error| rejected(error.to_string()))?;
-        let client = github::Client::from_config(self.context.github)
-            .map_err(|error| HandoffProblem::MissingToken(error.to_string()))?;
+        let client = github::Client::from_config(self.context.github).map_err(|error| {
+            HandoffProblem::Credentials {
+                error_class: "github_token_missing",
+                message: error.to_string(),
+            }
+        })?;
         let pr = client
             .pull_request(&pr_repo, number)
-            .map_err(|error| rejected(error.to_string()))?;
+            .map_err(|error| match error {
+                github::Error::Auth { .. } => HandoffProblem::Credentials {
+                    error_class: "github_auth",
+                    message: error.to_string(),
+                },
+                other => rejected(other.to_string()),
+            })?;
         let expected = github::Expectation {
             repo: repo.clone(),
             branch: self.context.branch.to_string(),
@@ -313,8 +326,12 @@ impl<'a> IssueTools<'a> {
 /// Why a handoff could not be recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandoffProblem {
-    /// `[github] token_env_var` unset or its variable empty: a human must fix the host.
-    MissingToken(String),
+    /// The GitHub credential is unusable (variable unset or empty, or the token refused): a
+    /// human must fix the host; `error_class` says which.
+    Credentials {
+        error_class: &'static str,
+        message: String,
+    },
     /// The PR does not match the lane (or could not be read); the agent can fix and retry.
     Rejected(Vec<String>),
 }

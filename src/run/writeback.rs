@@ -38,7 +38,8 @@ pub fn scrub(text: &str, host_paths: &[(PathBuf, String)]) -> String {
 }
 
 /// The agent never claimed the issue: move it to the in-progress state and say so, so the
-/// tracker shows who is working on it. Only when it is still in a startable state.
+/// tracker shows who is working on it. The move only from a startable state, the note only
+/// while the issue is still active (an issue someone moved on gets nothing).
 pub fn claim_fallback(
     target: &Target<'_>,
     record: &RunRecord,
@@ -47,9 +48,13 @@ pub fn claim_fallback(
     let fresh = target
         .tracker
         .refresh(std::slice::from_ref(&target.issue.id))?;
-    let still_startable = fresh
-        .first()
-        .is_some_and(|issue| target.policy.is_startable(&issue.state.name));
+    let Some(state) = fresh.first().map(|issue| issue.state.name.clone()) else {
+        return Ok(());
+    };
+    let still_startable = target.policy.is_startable(&state);
+    if !still_startable && !target.policy.is_in_progress(&state) {
+        return Ok(());
+    }
     if still_startable {
         target
             .tracker
@@ -159,19 +164,23 @@ pub fn retry(
     next_action: &str,
 ) -> Result<(), tracker::Error> {
     ensure_in_progress(target)?;
-    let mut body = format!(
-        "**Maestro: attempt {} failed, retrying**\n\n",
-        record.attempt
-    );
+    let title = format!("attempt {} failed, retrying", record.attempt);
+    let mut body = failure_facts(&title, record, error_class, next_action);
+    let _ = write!(body, "\n{}\n", scrub(message, target.host_paths));
+    target.tracker.add_comment(&target.issue.id, &body)?;
+    Ok(())
+}
+
+/// The title and fact list every failure comment starts with.
+fn failure_facts(title: &str, record: &RunRecord, error_class: &str, next_action: &str) -> String {
+    let mut body = format!("**Maestro: {title}**\n\n");
     let _ = writeln!(body, "- run_id: `{}`", record.run_id);
     let _ = writeln!(body, "- attempt: {}", record.attempt);
     let _ = writeln!(body, "- failed_at: {}", clock::now_rfc3339());
     let _ = writeln!(body, "- error_class: `{error_class}`");
     let _ = writeln!(body, "- next_action: {next_action}");
     let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
-    let _ = write!(body, "\n{}\n", scrub(message, target.host_paths));
-    target.tracker.add_comment(&target.issue.id, &body)?;
-    Ok(())
+    body
 }
 
 /// What the human path managed to write.
@@ -192,30 +201,29 @@ pub fn human(
     error_class: &str,
     message: &str,
     next_action: &str,
-) -> Result<HumanWrite, tracker::Error> {
+) -> Result<HumanWrite, HumanWriteError> {
+    let not_placed = |error| HumanWriteError {
+        error,
+        placed: false,
+    };
     let label = &target.policy.needs_attention_label;
     let guard_reason = match target.tracker.add_label(&target.issue.id, label) {
         Ok(()) => {
             target
                 .tracker
-                .transition(&target.issue.id, &target.policy.failure_state)?;
+                .transition(&target.issue.id, &target.policy.failure_state)
+                .map_err(not_placed)?;
             None
         }
         Err(tracker::Error::UnknownLabel { team, .. }) => {
-            ensure_in_progress(target)?;
+            ensure_in_progress(target).map_err(not_placed)?;
             Some(format!(
                 "label {label} does not exist on team {team}; create it, then remove this guard"
             ))
         }
-        Err(error) => return Err(error),
+        Err(error) => return Err(not_placed(error)),
     };
-    let mut body = String::from("**Maestro: needs attention**\n\n");
-    let _ = writeln!(body, "- run_id: `{}`", record.run_id);
-    let _ = writeln!(body, "- attempt: {}", record.attempt);
-    let _ = writeln!(body, "- failed_at: {}", clock::now_rfc3339());
-    let _ = writeln!(body, "- error_class: `{error_class}`");
-    let _ = writeln!(body, "- next_action: {next_action}");
-    let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
+    let mut body = failure_facts("needs attention", record, error_class, next_action);
     if let Some(reason) = &guard_reason {
         let _ = writeln!(
             body,
@@ -224,8 +232,24 @@ pub fn human(
         );
     }
     let _ = write!(body, "\n{}\n", scrub(message, target.host_paths));
-    target.tracker.add_comment(&target.issue.id, &body)?;
+    // The label and state are already written: the issue is out of automatic selection, so a
+    // failed comment must not turn into a retry that would run the agent again.
+    target
+        .tracker
+        .add_comment(&target.issue.id, &body)
+        .map_err(|error| HumanWriteError {
+            error,
+            placed: true,
+        })?;
     Ok(HumanWrite { guard_reason })
+}
+
+/// A needs-attention write that did not complete.
+#[derive(Debug)]
+pub struct HumanWriteError {
+    pub error: tracker::Error,
+    /// The label (or guard path) and the state were written; only the comment failed.
+    pub placed: bool,
 }
 
 fn ensure_in_progress(target: &Target<'_>) -> Result<(), tracker::Error> {

@@ -165,10 +165,7 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
         totals.tokens.input += tokens.input;
         totals.tokens.output += tokens.output;
         totals.tokens.total += tokens.total;
-        let outcome = serde_json::to_value(run.status)
-            .ok()
-            .and_then(|value| value.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let outcome = run.status.as_str().to_string();
         *totals.runs_by_outcome.entry(outcome).or_insert(0) += 1;
         let started = clock::parse_rfc3339(&run.started_at).unwrap_or(now_ms);
         let ended = run

@@ -57,10 +57,7 @@ pub fn render_text(snapshot: &Snapshot) -> String {
 
     let _ = writeln!(out, "\nRETRYING ({})", snapshot.retrying.len());
     for retry in &snapshot.retrying {
-        let kind = serde_json::to_value(retry.retry_kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let kind = retry.retry_kind.as_str();
         let _ = writeln!(
             out,
             "  {:<12} attempt {:<2} {:<12} due {}",
@@ -76,11 +73,8 @@ pub fn render_text(snapshot: &Snapshot) -> String {
 
     let _ = writeln!(out, "\nRECENT ({})", snapshot.recent.len());
     for run in &snapshot.recent {
-        let outcome = serde_json::to_value(run.outcome)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let flag = if matches!(outcome.as_str(), "human_required" | "failed" | "stalled") {
+        let outcome = run.outcome.as_str();
+        let flag = if matches!(outcome, "human_required" | "failed" | "stalled") {
             "!!"
         } else {
             "  "
@@ -108,9 +102,7 @@ pub fn render_text(snapshot: &Snapshot) -> String {
     for lane in &snapshot.lanes {
         let status = lane
             .last_status
-            .and_then(|s| serde_json::to_value(s).ok())
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_else(|| "-".into());
+            .map_or("-", crate::workspace::record::RunStatus::as_str);
         let guard = if lane.guard.is_some() {
             "  !! GUARD"
         } else {

@@ -35,6 +35,8 @@ pub struct Workflow {
     pub body: String,
     /// Non-fatal findings (unknown top-level tables), for the caller to log.
     pub warnings: Vec<String>,
+    /// The file's text as parsed, so a known-good snapshot can be handed to another process.
+    pub source: String,
 }
 
 /// `[tracker]`: how issue states map onto Maestro's lifecycle.

@@ -71,6 +71,7 @@ pub fn parse(path: &Path, text: &str, repo_root: &Path) -> Result<Workflow, Erro
         hooks: fields.hooks,
         body: split.body.trim().to_string(),
         warnings,
+        source: text.to_string(),
     })
 }
 
@@ -273,24 +274,6 @@ fn reject_policy_keys(table: &mut Table<'_, '_>, problems: &mut Vec<Problem>) {
     }
 }
 
-fn state_name(
-    table: &mut Table<'_, '_>,
-    key: &'static str,
-    problems: &mut Vec<Problem>,
-) -> Option<String> {
-    let value = table.string(key, problems)?;
-    let name = value.get_ref().trim();
-    if name.is_empty() {
-        problems.push(Problem {
-            span: value.span(),
-            field: table.field(key),
-            message: "state name must not be empty".into(),
-        });
-        return None;
-    }
-    Some(name.to_string())
-}
-
 fn state_list(
     table: &mut Table<'_, '_>,
     key: &'static str,
@@ -319,24 +302,6 @@ fn state_list(
         }
     }
     Some(names)
-}
-
-fn label_name(
-    table: &mut Table<'_, '_>,
-    key: &'static str,
-    problems: &mut Vec<Problem>,
-) -> Option<String> {
-    let value = table.string(key, problems)?;
-    let name = value.get_ref().trim();
-    if name.is_empty() {
-        problems.push(Problem {
-            span: value.span(),
-            field: table.field(key),
-            message: "label name must not be empty".into(),
-        });
-        return None;
-    }
-    Some(name.to_string())
 }
 
 fn read_tracker(
@@ -375,27 +340,39 @@ fn read_tracker(
     if let Some(states) = terminal {
         tracker.terminal_states = states;
     }
-    if let Some(state) = state_name(table, "in_progress_state", problems) {
+    if let Some(state) = table.non_empty(
+        "in_progress_state",
+        "state name must not be empty",
+        problems,
+    ) {
         tracker.in_progress_state = state;
     }
-    if let Some(state) = state_name(table, "success_state", problems) {
+    if let Some(state) = table.non_empty("success_state", "state name must not be empty", problems)
+    {
         tracker.success_state = state;
     }
-    tracker.completed_state = match state_name(table, "completed_state", problems) {
-        Some(state) => Some(state),
-        None => tracker
-            .terminal_states
-            .iter()
-            .find(|state| same_state(state, "Done"))
-            .cloned(),
-    };
-    if let Some(state) = state_name(table, "failure_state", problems) {
+    tracker.completed_state =
+        match table.non_empty("completed_state", "state name must not be empty", problems) {
+            Some(state) => Some(state),
+            None => tracker
+                .terminal_states
+                .iter()
+                .find(|state| same_state(state, "Done"))
+                .cloned(),
+        };
+    if let Some(state) = table.non_empty("failure_state", "state name must not be empty", problems)
+    {
         tracker.failure_state = state;
     }
-    if let Some(label) = label_name(table, "opt_out_label", problems) {
+    if let Some(label) = table.non_empty("opt_out_label", "label name must not be empty", problems)
+    {
         tracker.opt_out_label = label;
     }
-    if let Some(label) = label_name(table, "needs_attention_label", problems) {
+    if let Some(label) = table.non_empty(
+        "needs_attention_label",
+        "label name must not be empty",
+        problems,
+    ) {
         tracker.needs_attention_label = label;
     }
 }

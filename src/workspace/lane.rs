@@ -151,6 +151,25 @@ pub fn prepare(spec: &LaneSpec<'_>) -> Result<Lane, Error> {
     })
 }
 
+/// Removes a lane: the `before_remove` hook (a failure is logged, never blocking), then the
+/// directory. Records under `.maestro/` are kept.
+pub fn remove(
+    layout: &Layout,
+    key: &str,
+    hooks: &Hooks,
+    remove_env: &[String],
+) -> Result<(), Error> {
+    let path = layout.lane_dir(key);
+    ensure_inside(layout.root(), &path)?;
+    if !path.exists() {
+        return Ok(());
+    }
+    if let Some(script) = &hooks.before_remove {
+        let _ = run_hook("before_remove", script, &path, hooks, remove_env);
+    }
+    std::fs::remove_dir_all(&path).map_err(io_error(&path, "remove lane"))
+}
+
 /// Refuses a lane whose `.git` is a symlink or whose git dir or common dir resolves outside it.
 pub fn verify_git_metadata(lane: &Path) -> Result<(), Error> {
     let unsafe_lane = |reason: String| Error::Unsafe {

@@ -113,6 +113,30 @@ pub fn slot_is_held(layout: &Layout, index: usize) -> Result<bool, Error> {
     is_held(&layout.slot_file(index))
 }
 
+/// The one daemon per workspace root. Held for the daemon's life; a second daemon refuses to
+/// start instead of racing the first over the retry queue.
+#[derive(Debug)]
+pub struct DaemonLock {
+    _file: File,
+}
+
+/// Takes the daemon lock, or returns the pid recorded by the daemon that holds it.
+pub fn acquire_daemon_lock(layout: &Layout) -> Result<Result<DaemonLock, u32>, Error> {
+    let path = layout.state_dir().join("daemon.lock");
+    let file = open_lock_file(&path)?;
+    if !try_lock(&file, &path)? {
+        let pid = std::fs::read_to_string(layout.state_dir().join("daemon.pid"))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0);
+        return Ok(Err(pid));
+    }
+    let pid_path = layout.state_dir().join("daemon.pid");
+    atomic_file::write(&pid_path, format!("{}\n", std::process::id()).as_bytes())
+        .map_err(io_error(&pid_path, "write"))?;
+    Ok(Ok(DaemonLock { _file: file }))
+}
+
 /// Who took a lease, written beside the lock when it is acquired. The lock is the truth; this
 /// file only explains it (and may describe a past owner once the lock is free).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -174,6 +198,34 @@ pub fn lease_holder(layout: &Layout, key: &str) -> Result<Option<LeaseOwner>, Er
         issue_identifier: key.to_string(),
         acquired_at: String::new(),
     })))
+}
+
+/// Every lease held right now, as (lane key, owner), in key order.
+pub fn held_leases(layout: &Layout) -> Result<Vec<(String, LeaseOwner)>, Error> {
+    let dir = layout.leases_dir();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => return Err(io_error(&dir, "list leases")(error)),
+    };
+    let mut keys: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            entry
+                .file_name()
+                .to_str()
+                .and_then(|name| name.strip_suffix(".lock"))
+                .map(str::to_string)
+        })
+        .collect();
+    keys.sort();
+    let mut held = Vec::new();
+    for key in keys {
+        if let Some(owner) = lease_holder(layout, &key)? {
+            held.push((key, owner));
+        }
+    }
+    Ok(held)
 }
 
 fn open_lock_file(path: &Path) -> Result<File, Error> {

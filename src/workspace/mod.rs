@@ -11,6 +11,8 @@
 //!     activity/<key>.json            live lane activity markers
 //!     issues/<key>.json              per-issue bookkeeping: attempts, last error, guard
 //!     retry-queue.json               the daemon's persisted retry queue
+//!     workflow-snapshot.md           the daemon's last known good WORKFLOW.md, read by children
+//!     logs/<run_id>.log              stdout and stderr of each daemon child
 //! ```
 //!
 //! [`Layout`] is the only place these paths are spelled. `lock` owns the fs2 calls, `record` the
@@ -98,21 +100,30 @@ impl Layout {
         self.state_dir().join("retry-queue.json")
     }
 
+    pub fn workflow_snapshot_file(&self) -> PathBuf {
+        self.state_dir().join("workflow-snapshot.md")
+    }
+
+    pub fn logs_dir(&self) -> PathBuf {
+        self.state_dir().join("logs")
+    }
+
     /// The lane directory for a lane key (see [`lane::lane_key`]).
     pub fn lane_dir(&self, key: &str) -> PathBuf {
         self.root.join(key)
     }
 
-    /// `path` relative to the repository root when it lies inside it, for records and comments
-    /// (absolute host paths never leave the host).
+    /// `path` as records and comments show it: relative to the repository root when inside it,
+    /// `<workspace_root>/…` when inside a workspace root elsewhere (absolute host paths never
+    /// leave the host).
     pub fn relative_to(path: &Path, repo_root: &Path) -> String {
-        path.strip_prefix(repo_root)
-            .map(|relative| relative.display().to_string())
-            .unwrap_or_else(|_| {
-                path.file_name()
-                    .map(|name| name.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            })
+        if let Ok(relative) = path.strip_prefix(repo_root) {
+            return relative.display().to_string();
+        }
+        match (path.parent(), path.file_name()) {
+            (Some(_), Some(name)) => format!("<workspace_root>/{}", name.to_string_lossy()),
+            _ => String::new(),
+        }
     }
 }
 

@@ -64,6 +64,23 @@ pub enum RunStatus {
     Failed,
 }
 
+impl RunStatus {
+    /// The snake_case name, as written on disk.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Handoff => "handoff",
+            RunStatus::RetryScheduled => "retry_scheduled",
+            RunStatus::HumanRequired => "human_required",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Terminated => "terminated",
+            RunStatus::Stalled => "stalled",
+            RunStatus::Skipped => "skipped",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
 /// What the agent declared as the way it finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -493,6 +510,23 @@ mod tests {
         assert_eq!(removed, 8);
         assert!(!layout.journal_file("a0").exists());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn status_names_match_the_serialized_form() {
+        for status in [
+            RunStatus::Running,
+            RunStatus::Handoff,
+            RunStatus::RetryScheduled,
+            RunStatus::HumanRequired,
+            RunStatus::Interrupted,
+            RunStatus::Terminated,
+            RunStatus::Stalled,
+            RunStatus::Skipped,
+            RunStatus::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
     }
 
     #[test]

@@ -26,6 +26,16 @@ pub enum RetryKind {
     Failure,
 }
 
+impl RetryKind {
+    /// The snake_case name, as written on disk.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryKind::Continuation => "continuation",
+            RetryKind::Failure => "failure",
+        }
+    }
+}
+
 /// One queued retry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryEntry {

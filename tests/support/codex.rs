@@ -58,6 +58,12 @@ macro_rules! codex_or_skip {
             None => return,
         }
     };
+    ($skipped:expr) => {
+        match $crate::support::codex::require_codex() {
+            Some(path) => path,
+            None => return $skipped,
+        }
+    };
 }
 
 /// A test's codex world: a `CODEX_HOME` with the given config, a lane, a journal path.

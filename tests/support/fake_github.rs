@@ -45,11 +45,24 @@ impl Pull {
     }
 }
 
+/// What changes once a PR has been read a given number of times (the handoff check reads it
+/// once; the final check after validation reads it again).
+#[derive(Debug, Clone, Copy)]
+pub enum Later {
+    /// Answer with this status from then on.
+    Status(u16),
+    /// The PR is closed from then on.
+    Closed,
+}
+
 #[derive(Default)]
 struct State {
     pulls: HashMap<(String, u64), Pull>,
     /// Answer every request with this status instead (401, 404, 500, ...).
     forced_status: Option<u16>,
+    /// Successful PR reads so far, and what happens after how many.
+    reads: usize,
+    later: Option<(usize, Later)>,
 }
 
 /// The running fake.
@@ -86,6 +99,11 @@ impl FakeGithub {
         change(pull);
     }
 
+    /// After `reads` successful PR reads, behave as `later` says.
+    pub fn after_reads(&self, reads: usize, later: Later) {
+        self.state.lock().unwrap().later = Some((reads, later));
+    }
+
     pub fn force_status(&self, status: Option<u16>) {
         self.state.lock().unwrap().forced_status = status;
     }
@@ -96,9 +114,20 @@ impl FakeGithub {
 }
 
 fn answer(state: &Mutex<State>, request: &Recorded) -> Reply {
-    let state = state.lock().unwrap();
+    let mut state = state.lock().unwrap();
     if let Some(status) = state.forced_status {
         return Reply::json(status, &json!({"message": format!("forced {status}")}));
+    }
+    let mut closed = false;
+    if let Some((after, later)) = state.later {
+        if state.reads >= after {
+            match later {
+                Later::Status(status) => {
+                    return Reply::json(status, &json!({"message": format!("later {status}")}));
+                }
+                Later::Closed => closed = true,
+            }
+        }
     }
     if request.header("authorization").is_none() {
         return Reply::json(401, &json!({"message": "Requires authentication"}));
@@ -126,16 +155,15 @@ fn answer(state: &Mutex<State>, request: &Recorded) -> Reply {
             String::from_utf8_lossy(&output.stdout).trim().to_string()
         }
     };
-    Reply::json(
-        200,
-        &json!({
+    let body = json!({
             "number": pull.number,
             "html_url": format!("https://github.com/{}/pull/{}", pull.repo, pull.number),
-            "state": pull.state,
+            "state": if closed { "closed" } else { pull.state.as_str() },
             "draft": pull.draft,
             "merged": false,
             "head": {"ref": pull.head_ref, "sha": sha, "repo": {"full_name": pull.repo}},
             "base": {"ref": "main", "repo": {"full_name": pull.repo}},
-        }),
-    )
+    });
+    state.reads += 1;
+    Reply::json(200, &body)
 }

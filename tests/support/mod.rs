@@ -4,12 +4,14 @@
 
 pub mod app_server;
 pub mod codex;
+pub mod daemon_world;
 pub mod dir;
 pub mod fake_github;
 pub mod fake_http;
 pub mod fake_linear;
 pub mod git;
 pub mod procs;
+pub mod run_world;
 pub mod state;
 pub mod tree;
 

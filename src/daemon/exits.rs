@@ -1,0 +1,298 @@
+//! What the daemon does when a child's run ends: read its outcome from the run record and exit
+//! code, override the record when the daemon stopped it, and queue, release or clean up.
+
+use std::time::{Duration, Instant};
+
+use super::Daemon;
+use super::children::{Child, StopReason};
+use crate::clock;
+use crate::run::writeback;
+use crate::tracker;
+use crate::workspace::lane;
+use crate::workspace::record::{self, Phase, RunRecord, RunStatus};
+use crate::workspace::retry_queue::{self, RetryEntry, RetryKind};
+
+impl Daemon {
+    /// Handles one finished child (spawned: from its exit event; adopted: its lease freed).
+    pub(super) fn child_exited(&mut self, run_id: &str, code: Option<i32>) {
+        let Some(position) = self
+            .children
+            .iter()
+            .position(|child| child.run_id == run_id)
+        else {
+            return;
+        };
+        let child = self.children.remove(position);
+        let record = record::load_run(&self.layout, run_id).ok();
+        match child.stop.as_ref().map(|(reason, _)| reason.clone()) {
+            Some(StopReason::Terminal) => {
+                self.mark(
+                    record,
+                    RunStatus::Terminated,
+                    Some("issue_terminal"),
+                    "the issue became terminal",
+                );
+                self.remove_lane(&child);
+            }
+            Some(StopReason::Inactive) => {
+                self.mark(
+                    record,
+                    RunStatus::Interrupted,
+                    Some("issue_left_active_states"),
+                    "the issue left the active states",
+                );
+                log::info!(
+                    "lane kept issue={} run_id={run_id} attempt={} action=interrupted reason=\"issue left the active states\"",
+                    child.identifier,
+                    child.attempt
+                );
+            }
+            Some(StopReason::Stalled { idle }) => {
+                self.stalled(&child.issue_id, &child.identifier, record, idle)
+            }
+            Some(StopReason::Shutdown) => {}
+            None => self.finished(&child, record, code),
+        }
+    }
+
+    /// A child that ended on its own: queue a retry, or nothing.
+    fn finished(&mut self, child: &Child, record: Option<RunRecord>, code: Option<i32>) {
+        let (identifier, attempt) = (child.identifier.as_str(), child.attempt);
+        let status = record.as_ref().map(|record| record.status);
+        let error_class = record
+            .as_ref()
+            .and_then(|record| record.error_class.clone());
+        let run_id = record.as_ref().map(|record| record.run_id.clone());
+        match status {
+            Some(RunStatus::Handoff | RunStatus::HumanRequired | RunStatus::Skipped) => {
+                log::info!(
+                    "child finished issue={identifier} run_id={} attempt={attempt} status={:?}",
+                    run_id.as_deref().unwrap_or("-"),
+                    status
+                );
+            }
+            Some(RunStatus::RetryScheduled | RunStatus::Failed) => {
+                self.queue_retry(child, attempt + 1, RetryKind::Failure, error_class, run_id);
+            }
+            Some(RunStatus::Interrupted)
+                if error_class.as_deref() == Some("issue_left_active_states") =>
+            {
+                log::info!(
+                    "child stopped because its issue left issue={identifier} attempt={attempt} action=released reason=\"issue left the active states\""
+                );
+            }
+            // The child saw the issue become terminal before the daemon did.
+            Some(RunStatus::Terminated) => self.remove_lane(child),
+            Some(RunStatus::Interrupted) => {
+                // The attempt did not count; the next one runs under the same number.
+                self.queue_retry(child, attempt, RetryKind::Continuation, error_class, run_id);
+            }
+            Some(RunStatus::Running) => {
+                // The child died without finishing its record (killed, crashed).
+                let class = format!(
+                    "child_exited_{}",
+                    code.map_or("by_signal".to_string(), |c| c.to_string())
+                );
+                self.mark(
+                    record,
+                    RunStatus::Failed,
+                    Some(&class),
+                    "the run --once process ended without recording an outcome",
+                );
+                self.queue_retry(child, attempt + 1, RetryKind::Failure, Some(class), run_id);
+            }
+            Some(RunStatus::Stalled) => {}
+            None if code == Some(3) => {
+                log::info!(
+                    "child had nothing to do issue={identifier} attempt={attempt} action=released reason=\"issue no longer runnable or held elsewhere\""
+                );
+            }
+            None => {
+                let class = format!(
+                    "child_failed_before_record_{}",
+                    code.map_or("signal".to_string(), |c| c.to_string())
+                );
+                self.queue_retry(child, attempt + 1, RetryKind::Failure, Some(class), None);
+            }
+        }
+    }
+
+    fn queue_retry(
+        &mut self,
+        child: &Child,
+        attempt: u32,
+        kind: RetryKind,
+        last_error_class: Option<String>,
+        last_run_id: Option<String>,
+    ) {
+        let (issue_id, identifier) = (child.issue_id.as_str(), child.identifier.as_str());
+        let execution = &self.store.current().execution;
+        if attempt > execution.max_attempts {
+            log::info!(
+                "retry not queued issue={identifier} attempt={attempt} action=released reason=\"attempt budget of {} spent\"",
+                execution.max_attempts
+            );
+            return;
+        }
+        let cap = Duration::from_millis(execution.max_retry_backoff_ms);
+        let delay = retry_queue::backoff(kind, attempt.saturating_sub(1), cap);
+        let due_at_ms = clock::now_ms() + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.queue
+            .entries
+            .retain(|entry| entry.issue_id != issue_id);
+        self.queue.entries.push(RetryEntry {
+            issue_id: issue_id.to_string(),
+            issue_identifier: identifier.to_string(),
+            lane_key: child.lane_key.clone(),
+            attempt,
+            kind,
+            due_at_ms,
+            due_at: clock::format_ms(due_at_ms),
+            last_error_class: last_error_class.clone(),
+            last_run_id,
+        });
+        self.queue.schema_version = record::SCHEMA_VERSION;
+        self.due
+            .insert(issue_id.to_string(), Instant::now() + delay);
+        self.save_queue();
+        log::info!(
+            "retry queued issue={identifier} attempt={attempt} action=retry_scheduled reason=\"{:?} after {}, due in {} s\"",
+            kind,
+            last_error_class.as_deref().unwrap_or("a clean exit"),
+            delay.as_secs()
+        );
+    }
+
+    /// Removes a finished issue's lane (`before_remove` hook first); records stay.
+    fn remove_lane(&self, child: &Child) {
+        let workflow = self.store.current();
+        let secrets = self.config.secret_env_vars();
+        match lane::remove(&self.layout, &child.lane_key, &workflow.hooks, &secrets) {
+            Ok(()) => log::info!(
+                "lane removed issue={} run_id={} attempt={} action=terminated reason=\"issue is terminal\"",
+                child.identifier,
+                child.run_id,
+                child.attempt
+            ),
+            Err(error) => log::warn!(
+                "cannot remove lane issue={} error={error}",
+                child.identifier
+            ),
+        }
+    }
+
+    /// A stalled lane: record it and send the issue to a human.
+    fn stalled(
+        &mut self,
+        issue_id: &str,
+        identifier: &str,
+        record: Option<RunRecord>,
+        idle: Duration,
+    ) {
+        let message = format!(
+            "no progress for {} s (stall timeout {} s); the lane was stopped and kept for inspection",
+            idle.as_secs(),
+            self.config.agent.stall_timeout_ms / 1000
+        );
+        let Some(mut record) = record else {
+            log::warn!("stalled child left no record issue={identifier}");
+            return;
+        };
+        record.status = RunStatus::Stalled;
+        record.phase = Phase::Finished;
+        record.error_class = Some("stalled_run_detected".into());
+        record.error_message = Some(message.clone());
+        if record.finished_at.is_none() {
+            record.finished_at = Some(clock::now_rfc3339());
+        }
+        let next_action =
+            "human: inspect the lane, then remove the needs-attention label".to_string();
+        record.retry = Some(record::RetryDecision {
+            retry: false,
+            next_action: next_action.clone(),
+            reason: "stalled_run_detected".into(),
+        });
+        let _ = record::save_run(&self.layout, &record);
+        let workflow = self.store.current();
+        match tracker::open(&self.config, &self.project_slug).and_then(|tracker| {
+            tracker
+                .refresh(&[issue_id.to_string()])
+                .map(|fresh| (tracker, fresh))
+        }) {
+            Ok((tracker, fresh)) => {
+                if let Some(issue) = fresh.first() {
+                    let host_paths = vec![(self.config.repo_root.clone(), ".".to_string())];
+                    let target = writeback::Target {
+                        tracker: tracker.as_ref(),
+                        issue,
+                        policy: &workflow.tracker,
+                        host_paths: &host_paths,
+                    };
+                    if let Err(error) = writeback::human(
+                        &target,
+                        &record,
+                        "stalled_run_detected",
+                        &message,
+                        &next_action,
+                    ) {
+                        log::warn!(
+                            "cannot write the stall to the tracker issue={identifier} error={}",
+                            error.error
+                        );
+                    }
+                }
+            }
+            Err(error) => self.tracker_error("stall writeback", &error),
+        }
+        let key = lane::lane_key(identifier);
+        let previous = record::load_issue_state(&self.layout, &key).ok().flatten();
+        let state = record::IssueState {
+            schema_version: record::SCHEMA_VERSION,
+            issue_id: issue_id.to_string(),
+            issue_identifier: identifier.to_string(),
+            attempts_used: record
+                .attempt
+                .max(previous.as_ref().map_or(0, |p| p.attempts_used)),
+            last_run_id: Some(record.run_id.clone()),
+            last_status: Some(RunStatus::Stalled),
+            last_error_class: Some("stalled_run_detected".into()),
+            next_action: Some(next_action),
+            guard: previous.and_then(|p| p.guard),
+            updated_at: clock::now_rfc3339(),
+        };
+        let _ = record::save_issue_state(&self.layout, &key, &state);
+        log::warn!(
+            "lane stopped issue={identifier} run_id={} attempt={} action=stalled reason=\"{message}\"",
+            record.run_id,
+            record.attempt
+        );
+    }
+
+    /// Overrides a child's record with the daemon's view of why it ended.
+    fn mark(
+        &self,
+        record: Option<RunRecord>,
+        status: RunStatus,
+        error_class: Option<&str>,
+        message: &str,
+    ) {
+        let Some(mut record) = record else {
+            return;
+        };
+        record.status = status;
+        record.phase = Phase::Finished;
+        if record.finished_at.is_none() {
+            record.finished_at = Some(clock::now_rfc3339());
+        }
+        if let Some(class) = error_class {
+            record.error_class = Some(class.to_string());
+            record.error_message = Some(message.to_string());
+        }
+        if let Err(error) = record::save_run(&self.layout, &record) {
+            log::error!(
+                "cannot update run record run_id={} error={error}",
+                record.run_id
+            );
+        }
+    }
+}

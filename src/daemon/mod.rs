@@ -1,0 +1,356 @@
+//! `maestro daemon`: poll, decide, supervise. The daemon never runs an agent itself.
+//!
+//! Each tick (every `--poll-interval-s`, the first immediately) it reloads WORKFLOW.md (last
+//! known good), reconciles running lanes against the tracker, stops stalled lanes, redispatches
+//! due retries, and fills free slots with eligible work by spawning `maestro run --once` children
+//! that inherit their dispatch slot. Everything it decides from is on disk (records, markers,
+//! leases, the persisted retry queue), so a restarted daemon adopts the children of the last one
+//! and no issue ever runs twice. The loop takes one closed [`Event`] enum from one channel:
+//! child exits and the shutdown signal; ticks and retry due times are its timeouts.
+//!
+//! Unix only: the slot lock travels to the child as an inherited file descriptor.
+
+mod children;
+mod exits;
+mod tick;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use crate::config::{Lookup, ServiceConfig};
+use crate::exit::Exit;
+use crate::operator_http::{self, Health};
+use crate::workflow::WorkflowStore;
+use crate::workspace::retry_queue::{self, RetryQueue};
+use crate::workspace::{Layout, lane, record};
+use crate::{atomic_file, settings, signals, tracker};
+
+use children::{Child, StopReason};
+
+/// How long a stopped child may take to record its run and exit before its group is killed.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// What wakes the loop besides its timers.
+#[derive(Debug)]
+pub enum Event {
+    /// A spawned child exited.
+    ChildExited { run_id: String, code: Option<i32> },
+    /// SIGTERM or SIGINT.
+    Shutdown,
+}
+
+/// The daemon's state between ticks.
+#[derive(Debug)]
+struct Daemon {
+    config: ServiceConfig,
+    project_slug: String,
+    store: WorkflowStore,
+    layout: Layout,
+    children: Vec<Child>,
+    queue: RetryQueue,
+    /// Monotonic due times of queue entries, by issue id.
+    due: HashMap<String, Instant>,
+    health: Arc<Health>,
+    events: Sender<Event>,
+    poll_interval: Duration,
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) -> Exit {
+    // Handlers first: a SIGTERM during startup must still mean a clean stop.
+    let (events, inbox) = mpsc::channel();
+    let shutdown = events.clone();
+    if let Err(error) = signals::on_termination(move |_| {
+        let _ = shutdown.send(Event::Shutdown);
+    }) {
+        eprintln!("maestro: cannot install signal handlers: {error}");
+        return Exit::Failure;
+    }
+    let settings = match settings::load(explicit, lookup) {
+        Ok(settings) => settings,
+        Err(error) => {
+            crate::commands::report(&error);
+            return Exit::Usage;
+        }
+    };
+    let store = match WorkflowStore::open(&settings.workflow.path, &settings.config.repo_root) {
+        Ok(store) => store,
+        Err(error) => {
+            crate::commands::report(&error);
+            return Exit::Usage;
+        }
+    };
+    if let Err(error) = tracker::open(&settings.config, &settings.project_slug) {
+        crate::commands::report(&error);
+        return if error.is_config() {
+            Exit::Usage
+        } else {
+            Exit::Failure
+        };
+    }
+    let layout = Layout::new(&settings.config.workspace_root);
+    let _daemon_lock = match crate::workspace::lock::acquire_daemon_lock(&layout) {
+        Ok(Ok(lock)) => lock,
+        Ok(Err(pid)) => {
+            eprintln!(
+                "maestro: another daemon (pid {pid}) already runs on workspace root {}; stop it first or use another workspace_root",
+                settings.config.workspace_root.display()
+            );
+            return Exit::Failure;
+        }
+        Err(error) => {
+            crate::commands::report(&error);
+            return Exit::Failure;
+        }
+    };
+    let health = Arc::new(Health::default());
+    health.poll_interval_ms.store(
+        u64::try_from(poll_interval.as_millis()).unwrap_or(u64::MAX),
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    let _http = match settings.config.operator_http {
+        Some(address) => {
+            match operator_http::start(address, settings.config.clone(), Arc::clone(&health)) {
+                Ok(server) => Some(server),
+                Err(error) => {
+                    crate::commands::report(&error);
+                    return Exit::Failure;
+                }
+            }
+        }
+        None => None,
+    };
+    let mut daemon = Daemon {
+        config: settings.config.clone(),
+        project_slug: settings.project_slug.clone(),
+        store,
+        layout,
+        children: Vec::new(),
+        queue: RetryQueue::default(),
+        due: HashMap::new(),
+        health,
+        events,
+        poll_interval,
+    };
+    daemon.start();
+    daemon.serve(&inbox)
+}
+
+impl Daemon {
+    /// Restores the retry queue, adopts live lanes, sweeps lanes of finished issues.
+    fn start(&mut self) {
+        log::info!(
+            "daemon starting project={} poll_interval_s={} workspace_root={}",
+            self.config.id,
+            self.poll_interval.as_secs(),
+            self.config.workspace_root.display()
+        );
+        self.write_snapshot();
+        self.queue = match retry_queue::load(&self.layout) {
+            Ok(queue) => queue,
+            Err(error) => {
+                // A corrupt queue is moved aside, not trusted and not silently dropped.
+                let path = self.layout.retry_queue_file();
+                let aside = path.with_extension(format!("corrupt-{}", crate::clock::now_ms()));
+                let _ = std::fs::rename(&path, &aside);
+                log::error!(
+                    "retry queue unreadable, moved aside path={} error={error}",
+                    aside.display()
+                );
+                RetryQueue::default()
+            }
+        };
+        let cap = Duration::from_millis(self.store.current().execution.max_retry_backoff_ms);
+        for entry in &self.queue.entries {
+            let wait = retry_queue::remaining(entry, cap);
+            self.due
+                .insert(entry.issue_id.clone(), Instant::now() + wait);
+            log::info!(
+                "retry restored issue={} attempt={} action=retry_scheduled reason=\"restored after restart, due in {} s\"",
+                entry.issue_identifier,
+                entry.attempt,
+                wait.as_secs()
+            );
+        }
+        for child in children::adoptable(&self.layout) {
+            log::info!(
+                "adopted live lane issue={} run_id={} attempt={} action=adopted reason=\"its lease is held by pid {}\"",
+                child.identifier,
+                child.run_id,
+                child.attempt,
+                child.pid
+            );
+            self.children.push(child);
+        }
+        self.sweep_terminal_lanes();
+    }
+
+    /// Removes lanes of issues already terminal (no live owner).
+    fn sweep_terminal_lanes(&mut self) {
+        let states = record::list_issue_states(&self.layout).items;
+        let candidates: Vec<&record::IssueState> = states
+            .iter()
+            .filter(|state| {
+                let key = lane::lane_key(&state.issue_identifier);
+                self.layout.lane_dir(&key).is_dir()
+                    && !self.children.iter().any(|child| child.lane_key == key)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = candidates
+            .iter()
+            .map(|state| state.issue_id.clone())
+            .collect();
+        let tracker = match tracker::open(&self.config, &self.project_slug) {
+            Ok(tracker) => tracker,
+            Err(error) => {
+                log::warn!("startup sweep skipped: {error}");
+                return;
+            }
+        };
+        let fresh = match tracker.refresh(&ids) {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                log::warn!("startup sweep skipped, refresh failed: {error}");
+                return;
+            }
+        };
+        let workflow = self.store.current();
+        for issue in fresh
+            .iter()
+            .filter(|issue| workflow.tracker.is_terminal(&issue.state.name))
+        {
+            let key = lane::lane_key(&issue.identifier);
+            match lane::remove(
+                &self.layout,
+                &key,
+                &workflow.hooks,
+                &self.config.secret_env_vars(),
+            ) {
+                Ok(()) => log::info!(
+                    "lane removed issue={} action=terminated reason=\"issue is {}\"",
+                    issue.identifier,
+                    issue.state.name
+                ),
+                Err(error) => log::warn!(
+                    "cannot remove lane issue={} error={error}",
+                    issue.identifier
+                ),
+            }
+        }
+    }
+
+    /// The event loop: ticks on schedule, child exits as they come, shutdown on a signal.
+    fn serve(&mut self, inbox: &Receiver<Event>) -> Exit {
+        let mut next_tick = Instant::now();
+        loop {
+            let now = Instant::now();
+            if now >= next_tick || self.retry_due(now) {
+                self.tick();
+                next_tick = Instant::now() + self.poll_interval;
+            }
+            let mut wake = next_tick;
+            if let Some(due) = self.due.values().min() {
+                wake = wake.min(*due);
+            }
+            if self
+                .children
+                .iter()
+                .any(|child| child.stop.is_some() || !child.spawned)
+            {
+                // Stopping children need their grace enforced; adopted ones are watched by lease.
+                wake = wake.min(Instant::now() + Duration::from_secs(1));
+            }
+            let timeout = wake.saturating_duration_since(Instant::now());
+            match inbox.recv_timeout(timeout) {
+                Ok(Event::ChildExited { run_id, code }) => self.child_exited(&run_id, code),
+                Ok(Event::Shutdown) => return self.shutdown(inbox),
+                Err(mpsc::RecvTimeoutError::Timeout) => self.watch_children(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return self.shutdown(inbox),
+            }
+        }
+    }
+
+    fn retry_due(&self, now: Instant) -> bool {
+        self.due.values().any(|due| *due <= now)
+    }
+
+    /// Between ticks: kill children past their grace, reap adopted children whose lease freed.
+    fn watch_children(&mut self) {
+        for child in &mut self.children {
+            children::enforce_grace(child, STOP_GRACE);
+        }
+        let gone: Vec<String> = self
+            .children
+            .iter()
+            .filter(|child| !child.spawned && !children::adopted_alive(&self.layout, child))
+            .map(|child| child.run_id.clone())
+            .collect();
+        for run_id in gone {
+            self.child_exited(&run_id, None);
+        }
+    }
+
+    /// Writes the last known good WORKFLOW.md where children read it.
+    fn write_snapshot(&self) {
+        let path = self.layout.workflow_snapshot_file();
+        if let Err(error) = atomic_file::write(&path, self.store.current().source.as_bytes()) {
+            log::error!(
+                "cannot write workflow snapshot path={} error={error}",
+                path.display()
+            );
+        }
+    }
+
+    fn snapshot_path(&self) -> PathBuf {
+        self.layout.workflow_snapshot_file()
+    }
+
+    /// SIGTERM: stop polling, stop our children gracefully, wait (bounded), kill stragglers.
+    fn shutdown(&mut self, inbox: &Receiver<Event>) -> Exit {
+        log::info!(
+            "daemon stopping: stopping {} child(ren)",
+            self.children.iter().filter(|c| c.spawned).count()
+        );
+        for child in self.children.iter_mut().filter(|child| child.spawned) {
+            children::request_stop(child, StopReason::Shutdown);
+        }
+        let deadline = Instant::now() + STOP_GRACE + Duration::from_secs(5);
+        let mut clean = true;
+        while self.children.iter().any(|child| child.spawned) {
+            let now = Instant::now();
+            if now >= deadline {
+                clean = false;
+                break;
+            }
+            match inbox.recv_timeout(Duration::from_secs(1).min(deadline - now)) {
+                Ok(Event::ChildExited { run_id, .. }) => {
+                    self.children.retain(|child| child.run_id != run_id);
+                }
+                Ok(Event::Shutdown) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            for child in self.children.iter_mut().filter(|child| child.spawned) {
+                if !child.killed
+                    && child
+                        .stop
+                        .as_ref()
+                        .is_some_and(|(_, at)| at.elapsed() >= STOP_GRACE)
+                {
+                    clean = false;
+                }
+                children::enforce_grace(child, STOP_GRACE);
+            }
+        }
+        if let Err(error) = retry_queue::save(&self.layout, &self.queue) {
+            log::error!("cannot save retry queue error={error}");
+        }
+        log::info!("daemon stopped clean={clean}");
+        if clean { Exit::Success } else { Exit::Failure }
+    }
+}

@@ -1,0 +1,296 @@
+//! The end of an attempt: the one outcome written to the tracker, the final run record, the
+//! issue's bookkeeping and the summary line.
+//!
+//! Every ending maps to exactly one tracker outcome (handoff, retry, human path) or to none
+//! (interrupted, skipped). A tracker that refuses the write leaves the run retryable with the
+//! error recorded, so nothing is lost. The bookkeeping written here is what the next claim
+//! reads: attempts used, last status and error, the guard marker.
+
+use super::progress::Progress;
+use super::verdict::{self, Failure};
+use super::{Ending, LaneRun, Outcome, Summary, tracker_failure, writeback};
+use crate::clock;
+use crate::tracker;
+use crate::workspace::record::{self, Guard, IssueState, Phase, RetryDecision, RunStatus};
+
+impl LaneRun<'_> {
+    /// Writes the one outcome, finishes the record and the bookkeeping.
+    pub(super) fn conclude(&self, progress: &mut Progress, ending: Ending) -> Summary {
+        let max_attempts = self.settings.workflow.execution.max_attempts;
+        let target = self.writeback_target();
+        progress.phase(Phase::WritingBack);
+        let mut guard = None;
+        let (status, outcome, next_action) = match ending {
+            Ending::Validated(handoff) => {
+                match writeback::handoff(&target, &progress.record, &handoff) {
+                    Ok(()) => (
+                        RunStatus::Handoff,
+                        Outcome::Handoff {
+                            pr_url: handoff.pr_url.clone(),
+                        },
+                        "review the pull request".to_string(),
+                    ),
+                    Err(writeback::HandoffWriteError::StateNotWritten(error)) => {
+                        let failure = verdict::with_budget(
+                            tracker_failure(&error),
+                            self.attempt,
+                            max_attempts,
+                        );
+                        self.fail(progress, &target, failure, &mut guard)
+                    }
+                    Err(writeback::HandoffWriteError::CommentFailed(error)) => {
+                        let failure = Failure::human(
+                            "completion_comment_failed",
+                            format!(
+                                "the issue moved to {} but the completion comment failed: {error}",
+                                self.settings.workflow.tracker.success_state
+                            ),
+                        );
+                        progress.record.error_class = Some(failure.error_class.clone());
+                        progress.record.error_message = Some(failure.message.clone());
+                        (
+                            RunStatus::HumanRequired,
+                            Outcome::HumanRequired {
+                                error_class: failure.error_class,
+                            },
+                            "human: post the completion comment; no automatic retry".to_string(),
+                        )
+                    }
+                }
+            }
+            Ending::ManualAttention => {
+                let failure = Failure::human(
+                    "manual_attention",
+                    "the agent asked for a human; see its comment",
+                );
+                self.fail(progress, &target, failure, &mut guard)
+            }
+            Ending::Failed(failure) => {
+                let failure = verdict::with_budget(failure, self.attempt, max_attempts);
+                self.fail(progress, &target, failure, &mut guard)
+            }
+            Ending::Interrupted => (
+                RunStatus::Interrupted,
+                Outcome::Interrupted,
+                "the daemon or the next run --once continues it".to_string(),
+            ),
+            Ending::Skipped(reason) => (
+                RunStatus::Skipped,
+                Outcome::Skipped {
+                    reason: reason.clone(),
+                },
+                format!("none: {reason}"),
+            ),
+            Ending::Left { status, reason } => {
+                // The same classes the daemon records when it stops a lane for these reasons.
+                let class = if status == RunStatus::Terminated {
+                    "issue_terminal"
+                } else {
+                    "issue_left_active_states"
+                };
+                progress.record.error_class = Some(class.to_string());
+                progress.record.error_message = Some(reason.clone());
+                (
+                    status,
+                    Outcome::Skipped {
+                        reason: reason.clone(),
+                    },
+                    format!("none: {reason}"),
+                )
+            }
+        };
+        progress.record.retry = Some(RetryDecision {
+            retry: status == RunStatus::RetryScheduled,
+            next_action: next_action.clone(),
+            reason: progress
+                .record
+                .error_class
+                .clone()
+                .unwrap_or_else(|| "none".to_string()),
+        });
+        progress.finish(status);
+        self.save_bookkeeping(progress, status, &next_action, guard);
+        let summary = Summary {
+            issue: Some(self.issue.identifier.clone()),
+            run_id: Some(progress.record.run_id.clone()),
+            outcome,
+            next_action,
+        };
+        log::info!(
+            "attempt finished issue={} run_id={} attempt={} status={:?}",
+            self.issue.identifier,
+            progress.record.run_id,
+            self.attempt,
+            status
+        );
+        summary
+    }
+
+    /// The retry or the human path, written to the tracker. A tracker that cannot take the
+    /// write leaves the run `failed` with the error recorded (the daemon retries next tick).
+    fn fail(
+        &self,
+        progress: &mut Progress,
+        target: &writeback::Target<'_>,
+        failure: Failure,
+        guard: &mut Option<Guard>,
+    ) -> (RunStatus, Outcome, String) {
+        progress.record.error_class = Some(failure.error_class.clone());
+        progress.record.error_message = Some(writeback::scrub(&failure.message, &self.host_paths));
+        log::warn!(
+            "attempt failed issue={} run_id={} attempt={} error_class={} retryable={}",
+            self.issue.identifier,
+            progress.record.run_id,
+            self.attempt,
+            failure.error_class,
+            failure.retryable
+        );
+        if failure.retryable {
+            let next_action = format!("retry attempt {}", self.attempt + 1);
+            match writeback::retry(
+                target,
+                &progress.record,
+                &failure.error_class,
+                &failure.message,
+                &next_action,
+            ) {
+                Ok(()) => (
+                    RunStatus::RetryScheduled,
+                    Outcome::RetryScheduled {
+                        error_class: failure.error_class,
+                    },
+                    next_action,
+                ),
+                Err(error) => self.writeback_failed(progress, &error),
+            }
+        } else {
+            let next_action =
+                "human: read the failure comment, fix, then remove the needs-attention label"
+                    .to_string();
+            match writeback::human(
+                target,
+                &progress.record,
+                &failure.error_class,
+                &failure.message,
+                &next_action,
+            ) {
+                Ok(write) => {
+                    *guard = write.guard_reason.map(|reason| Guard {
+                        reason,
+                        run_id: progress.record.run_id.clone(),
+                        at: clock::now_rfc3339(),
+                    });
+                    (
+                        RunStatus::HumanRequired,
+                        Outcome::HumanRequired {
+                            error_class: failure.error_class,
+                        },
+                        next_action,
+                    )
+                }
+                Err(write) if write.placed => {
+                    let message = format!(
+                        "{}; the issue is flagged for a human but the failure comment could not be posted: {}",
+                        failure.message, write.error
+                    );
+                    progress.record.error_message =
+                        Some(writeback::scrub(&message, &self.host_paths));
+                    (
+                        RunStatus::HumanRequired,
+                        Outcome::HumanRequired {
+                            error_class: failure.error_class,
+                        },
+                        "human: the failure comment could not be posted; read the run record"
+                            .to_string(),
+                    )
+                }
+                Err(write) => self.writeback_failed(progress, &write.error),
+            }
+        }
+    }
+
+    fn writeback_failed(
+        &self,
+        progress: &mut Progress,
+        error: &tracker::Error,
+    ) -> (RunStatus, Outcome, String) {
+        let message = format!(
+            "{}; the outcome could not be written to the tracker: {error}",
+            progress.record.error_message.clone().unwrap_or_default()
+        );
+        progress.record.error_message = Some(writeback::scrub(&message, &self.host_paths));
+        let class = progress
+            .record
+            .error_class
+            .clone()
+            .unwrap_or_else(|| "tracker_writeback_failed".to_string());
+        (
+            RunStatus::RetryScheduled,
+            Outcome::RetryScheduled { error_class: class },
+            format!("retry attempt {} (tracker write failed)", self.attempt + 1),
+        )
+    }
+
+    /// Marks the issue as being worked before anything else happens, so a process that dies
+    /// mid-attempt leaves bookkeeping that says so (`running`, this run id, the attempt
+    /// counted): the next claim recovers the issue instead of leaving it in progress forever.
+    pub(super) fn save_start_bookkeeping(&self, progress: &Progress) {
+        let previous = self.previous_state.as_ref();
+        let state = IssueState {
+            schema_version: record::SCHEMA_VERSION,
+            issue_id: self.issue.id.clone(),
+            issue_identifier: self.issue.identifier.clone(),
+            attempts_used: self.attempt,
+            last_run_id: Some(progress.record.run_id.clone()),
+            last_status: Some(RunStatus::Running),
+            last_error_class: previous.and_then(|state| state.last_error_class.clone()),
+            next_action: Some(format!("attempt {} running", self.attempt)),
+            guard: previous.and_then(|state| state.guard.clone()),
+            updated_at: clock::now_rfc3339(),
+        };
+        if let Err(error) = record::save_issue_state(self.layout, self.key, &state) {
+            log::error!(
+                "cannot write issue bookkeeping issue={} error={error}",
+                self.issue.identifier
+            );
+        }
+    }
+
+    fn save_bookkeeping(
+        &self,
+        progress: &Progress,
+        status: RunStatus,
+        next_action: &str,
+        guard: Option<Guard>,
+    ) {
+        let previous = self.previous_state.clone();
+        // Attempts the agent could not finish through no fault of its own do not count.
+        let counts = !matches!(
+            status,
+            RunStatus::Skipped | RunStatus::Interrupted | RunStatus::Terminated
+        );
+        let attempts_used = if counts {
+            self.attempt
+        } else {
+            previous.as_ref().map_or(0, |state| state.attempts_used)
+        };
+        let state = IssueState {
+            schema_version: record::SCHEMA_VERSION,
+            issue_id: self.issue.id.clone(),
+            issue_identifier: self.issue.identifier.clone(),
+            attempts_used,
+            last_run_id: Some(progress.record.run_id.clone()),
+            last_status: Some(status),
+            last_error_class: progress.record.error_class.clone(),
+            next_action: Some(next_action.to_string()),
+            guard: guard.or_else(|| previous.and_then(|state| state.guard)),
+            updated_at: clock::now_rfc3339(),
+        };
+        if let Err(error) = record::save_issue_state(self.layout, self.key, &state) {
+            log::error!(
+                "cannot write issue bookkeeping issue={} error={error}",
+                self.issue.identifier
+            );
+        }
+    }
+}
