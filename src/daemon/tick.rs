@@ -183,21 +183,23 @@ impl Daemon {
                         self.forget_retry(&entry.issue_id);
                     }
                 }
+                // The queue is saved before the decision is logged: a log line never announces
+                // state that is not on disk yet.
                 Some(Err(reason)) => {
+                    self.forget_retry(&entry.issue_id);
                     log::info!(
                         "retry released issue={} attempt={} action=released reason=\"{reason}\"",
                         entry.issue_identifier,
                         entry.attempt
                     );
-                    self.forget_retry(&entry.issue_id);
                 }
                 None => {
+                    self.forget_retry(&entry.issue_id);
                     log::info!(
                         "retry released issue={} attempt={} action=released reason=\"the issue is no longer visible\"",
                         entry.issue_identifier,
                         entry.attempt
                     );
-                    self.forget_retry(&entry.issue_id);
                 }
             }
         }
