@@ -111,12 +111,10 @@ fn populate(layout: &Layout) {
             let started = now - (lane * 10 + attempt) * 60_000;
             let live = attempt == 9 && lane < 20;
             let record = RunRecord {
-                schema_version: record::SCHEMA_VERSION,
                 run_id: format!("run-{lane}-{attempt}"),
                 project_id: "bench".into(),
                 issue_id: format!("id-{lane}"),
                 issue_identifier: identifier.clone(),
-                issue_url: None,
                 attempt: u32::try_from(attempt + 1).unwrap_or(1),
                 branch: format!("x/bench-abc-{lane}"),
                 workspace_path: format!(".workspaces/{identifier}"),
@@ -139,14 +137,9 @@ fn populate(layout: &Layout) {
                     output: 100,
                     total: 1100,
                 },
-                disposition: None,
                 error_class: Some("validation_failed".into()),
-                error_message: None,
-                tool_calls: Vec::new(),
-                validation: Vec::new(),
-                pr_url: None,
-                retry: None,
                 pid: 1,
+                ..RunRecord::default()
             };
             record::save_run(layout, &record).expect("record");
             if live {

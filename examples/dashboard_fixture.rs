@@ -41,12 +41,10 @@ fn main() {
         ("APP-9", 0, RunStatus::Handoff),
     ] {
         let run = RunRecord {
-            schema_version: record::SCHEMA_VERSION,
             run_id: format!("run-{identifier}"),
             project_id: "dashboard-demo".into(),
             issue_id: format!("id-{identifier}"),
             issue_identifier: identifier.into(),
-            issue_url: None,
             attempt: 1,
             branch: format!("x/dashboard-demo-{}", identifier.to_lowercase()),
             workspace_path: format!(".workspaces/{identifier}"),
@@ -65,15 +63,10 @@ fn main() {
                 output: 2_200,
                 total: 18_200,
             },
-            disposition: None,
-            error_class: None,
-            error_message: None,
-            tool_calls: Vec::new(),
-            validation: Vec::new(),
             pr_url: (status == RunStatus::Handoff)
                 .then(|| "https://github.com/acme/app/pull/88".into()),
-            retry: None,
             pid: std::process::id(),
+            ..RunRecord::default()
         };
         record::save_run(&layout, &run).expect("record");
         std::fs::create_dir_all(layout.lane_dir(identifier)).expect("lane");

@@ -29,9 +29,7 @@ use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workspace::lane::{self, Lane, LaneSpec};
 use crate::workspace::lock::{self, Slot};
-use crate::workspace::record::{
-    self, IssueState, Phase, RunRecord, RunStatus, Tokens, ValidationRecord,
-};
+use crate::workspace::record::{self, IssueState, Phase, RunRecord, RunStatus, ValidationRecord};
 use crate::workspace::{self, Layout};
 use crate::{clock, shell};
 
@@ -230,7 +228,6 @@ fn attempt(
     let branch = lane::branch_name(&config.id, &issue.identifier);
     let lane_dir = layout.lane_dir(&key);
     let record = RunRecord {
-        schema_version: record::SCHEMA_VERSION,
         run_id: run_id.clone(),
         project_id: config.id.clone(),
         issue_id: issue.id.clone(),
@@ -240,20 +237,7 @@ fn attempt(
         branch: branch.clone(),
         workspace_path: Layout::relative_to(&lane_dir, &config.repo_root),
         started_at: clock::now_rfc3339(),
-        finished_at: None,
-        phase: Phase::Preparing,
-        status: RunStatus::Running,
-        thread_id: None,
-        turn_count: 0,
-        tokens: Tokens::default(),
-        disposition: None,
-        error_class: None,
-        error_message: None,
-        tool_calls: Vec::new(),
-        validation: Vec::new(),
-        pr_url: None,
-        retry: None,
-        pid: std::process::id(),
+        ..RunRecord::default()
     };
     log::info!(
         "attempt starting project={} issue={} run_id={run_id} attempt={attempt} branch={branch}",

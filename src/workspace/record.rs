@@ -171,6 +171,39 @@ pub struct RunRecord {
     pub pid: u32,
 }
 
+impl Default for RunRecord {
+    /// A record that has just started: running, preparing, nothing recorded yet, this process
+    /// as its owner. Callers fill in who and what; the rest starts empty.
+    fn default() -> Self {
+        RunRecord {
+            schema_version: SCHEMA_VERSION,
+            run_id: String::new(),
+            project_id: String::new(),
+            issue_id: String::new(),
+            issue_identifier: String::new(),
+            issue_url: None,
+            attempt: 1,
+            branch: String::new(),
+            workspace_path: String::new(),
+            started_at: String::new(),
+            finished_at: None,
+            phase: Phase::Preparing,
+            status: RunStatus::Running,
+            thread_id: None,
+            turn_count: 0,
+            tokens: Tokens::default(),
+            disposition: None,
+            error_class: None,
+            error_message: None,
+            tool_calls: Vec::new(),
+            validation: Vec::new(),
+            pr_url: None,
+            retry: None,
+            pid: std::process::id(),
+        }
+    }
+}
+
 /// A live lane's progress, rewritten (throttled) while the attempt runs so another process can
 /// see it. The daemon's stall detection reads `last_progress_at` from here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -409,30 +442,17 @@ mod tests {
 
     fn record(run_id: &str, issue: &str, started_at: &str, status: RunStatus) -> RunRecord {
         RunRecord {
-            schema_version: SCHEMA_VERSION,
             run_id: run_id.into(),
             project_id: "demo".into(),
             issue_id: issue.into(),
             issue_identifier: issue.to_uppercase(),
-            issue_url: None,
-            attempt: 1,
             branch: "x/demo-abc-1".into(),
             workspace_path: ".workspaces/ABC-1".into(),
             started_at: started_at.into(),
-            finished_at: None,
             phase: Phase::Finished,
             status,
-            thread_id: None,
-            turn_count: 0,
-            tokens: Tokens::default(),
-            disposition: None,
-            error_class: None,
-            error_message: None,
-            tool_calls: Vec::new(),
-            validation: Vec::new(),
-            pr_url: None,
-            retry: None,
             pid: 1,
+            ..RunRecord::default()
         }
     }
 

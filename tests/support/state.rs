@@ -31,7 +31,6 @@ fn at(seconds_before_now: u64) -> String {
 
 fn run(run_id: &str, identifier: &str, attempt: u32, started: u64, status: RunStatus) -> RunRecord {
     RunRecord {
-        schema_version: record::SCHEMA_VERSION,
         run_id: run_id.into(),
         project_id: "demo".into(),
         issue_id: format!("id-{identifier}"),
@@ -48,7 +47,6 @@ fn run(run_id: &str, identifier: &str, attempt: u32, started: u64, status: RunSt
             Phase::Finished
         },
         status,
-        thread_id: None,
         turn_count: 1,
         tokens: Tokens {
             input: 1000,
@@ -57,13 +55,10 @@ fn run(run_id: &str, identifier: &str, attempt: u32, started: u64, status: RunSt
         },
         disposition: (status == RunStatus::Handoff).then_some(Disposition::ReviewHandoff),
         error_class: (status == RunStatus::HumanRequired).then(|| "validation_failed".into()),
-        error_message: None,
-        tool_calls: Vec::new(),
-        validation: Vec::new(),
         pr_url: (status == RunStatus::Handoff)
             .then(|| format!("https://github.com/acme/widgets/pull/{attempt}")),
-        retry: None,
         pid: 4242,
+        ..RunRecord::default()
     }
 }
 
