@@ -695,3 +695,16 @@ fn every_document_stays_under_linears_complexity_limit() {
     assert_eq!(firsts, [u64::from(MAX_ISSUE_PAGE_SIZE); 2]);
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
 }
+
+/// A redirect is not followed: another host's answer (or a mutation sent twice) must never
+/// become part of a call. It fails the call as a `status` error, at once.
+#[test]
+fn a_redirect_is_not_followed() {
+    let elsewhere = FakeLinear::start(seven());
+    let fake = FakeLinear::start(seven());
+    fake.inject("*", Fault::Redirect(elsewhere.url()));
+    let error = client(&fake).project().unwrap_err();
+    assert_eq!(error.category(), Category::Status, "{error:?}");
+    assert!(elsewhere.requests().is_empty(), "the other host was asked");
+    assert_eq!(fake.requests().len(), 1, "not retried");
+}

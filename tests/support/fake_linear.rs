@@ -51,6 +51,8 @@ pub enum Fault {
     RepeatedCursor,
     /// The normal reply, after this delay.
     Slow(Duration),
+    /// `307 Temporary Redirect` to this URL.
+    Redirect(String),
 }
 
 #[derive(Debug, Default)]
@@ -256,6 +258,9 @@ fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>) ->
             return reply;
         }
         Some(Fault::MalformedJson) => return Reply::text(200, "{\"data\": {\"issues\": [trunc"),
+        Some(Fault::Redirect(location)) => {
+            return Reply::text(307, "").with_header("Location", &location);
+        }
         Some(Fault::GraphQlError(message)) => {
             return Reply::json(
                 200,
