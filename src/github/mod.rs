@@ -273,6 +273,9 @@ impl Client {
     /// is checked like an agent's URL and must name the same repository and number, so the
     /// URL Maestro posts is GitHub's own and well-formed.
     pub fn pull_request(&self, repo: &RepoRef, number: u64) -> Result<PullRequest, Error> {
+        let web = self.web.as_ref().ok_or_else(|| Error::NoWebHost {
+            api_url: self.api_url.clone(),
+        })?;
         let url = format!(
             "{}/repos/{}/{}/pulls/{number}",
             self.api_url, repo.owner, repo.name
@@ -325,9 +328,6 @@ impl Client {
         let wire: WirePull = serde_json::from_str(&body).map_err(|error| Error::Malformed {
             url: url.clone(),
             message: error.to_string(),
-        })?;
-        let web = self.web.as_ref().ok_or_else(|| Error::NoWebHost {
-            api_url: self.api_url.clone(),
         })?;
         match parse_pr_url_on(&wire.html_url, web) {
             Ok((linked, linked_number))

@@ -17,11 +17,13 @@ pub struct RepoRef {
 }
 
 impl RepoRef {
-    /// `owner/name`, compared case-insensitively as GitHub does.
+    /// `owner/name` as written; compare with [`RepoRef::same`], case-insensitively as GitHub
+    /// does.
     pub fn full_name(&self) -> String {
         format!("{}/{}", self.owner, self.name)
     }
 
+    /// Whether `full_name` (`owner/name`, as GitHub answers it) names this repository.
     pub(super) fn same(&self, full_name: &str) -> bool {
         self.full_name().eq_ignore_ascii_case(full_name)
     }
