@@ -1,5 +1,5 @@
-//! Benchmark (not a test): the dry run's selection over 10,000 issues served as 100 pages of
-//! 100 by the loopback fake Linear.
+//! Benchmark (not a test): the dry run's selection over 10,000 issues served as 200 pages of
+//! 50 (the largest issue page Linear's complexity limit allows) by the loopback fake Linear.
 //!
 //!     cargo run --release --example bench_dry_run
 //!
@@ -25,7 +25,7 @@ use maestro::tracker::linear::{ApiKey, Client, Options};
 use maestro::{config, settings, workflow};
 
 const ISSUES: usize = 10_000;
-const PAGE_SIZE: u32 = 100;
+const PAGE_SIZE: u32 = maestro::tracker::linear::MAX_ISSUE_PAGE_SIZE;
 const RUNS: usize = 5;
 
 fn main() {

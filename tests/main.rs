@@ -7,6 +7,8 @@ mod support;
 mod app_server_fake;
 /// The app-server client against the real codex binary and the scripted mock model.
 mod app_server_real;
+/// Hostile peers: an agent turning its tools on the project, untrusted PR URLs and GitHub answers.
+mod attacks_peers;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.

@@ -603,3 +603,108 @@ fn the_api_key_comes_from_the_named_variable_and_is_never_shown() {
     assert!(!debug.contains(secret), "{debug}");
     assert!(debug.contains("<redacted>"));
 }
+
+/// Issue #19, break 2: an issue with more labels than one page holds (the agent can add them)
+/// made every listing fail, so no issue of the project was dispatched any more. The adapter now
+/// reads the rest of that issue's labels and relations with small per-issue queries; the
+/// issue is judged on all of them (its opt-out label is the last one here) and the others
+/// are listed as before.
+#[test]
+fn an_issue_with_more_labels_and_relations_than_a_page_is_read_whole() {
+    let mut world = World::standard();
+    for n in 100..125 {
+        world = world.with(FakeIssue::new(&format!("ABC-{n}"), "In Progress"));
+    }
+    let mut labels: Vec<String> = (1..=130).map(|n| format!("tag-{n:03}")).collect();
+    labels.push("maestro:manual-only".into());
+    let label_refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let mut crowded = FakeIssue::new("ABC-1", "Todo").labels(&label_refs);
+    for n in 100..125 {
+        crowded = crowded.blocked_by(&format!("ABC-{n}"));
+    }
+    let world = world
+        .with(crowded)
+        .with(FakeIssue::new("ABC-2", "Todo").labels(&["Bug"]));
+    let fake = FakeLinear::start(world);
+    let linear = client(&fake);
+
+    let issues = linear.issues_in_states(&todo()).unwrap();
+    let identifiers: Vec<&str> = issues.iter().map(|i| i.identifier.as_str()).collect();
+    assert_eq!(identifiers, ["ABC-1", "ABC-2"]);
+    let crowded = &issues[0];
+    assert_eq!(crowded.labels.len(), 131, "{:?}", crowded.labels);
+    assert!(crowded.has_label("maestro:manual-only"));
+    assert_eq!(crowded.blockers.len(), 25);
+    assert_eq!(issues[1].labels, ["bug"]);
+    let operations = fake.operations();
+    let count = |name: &str| operations.iter().filter(|op| *op == name).count();
+    assert_eq!(count("IssueLabels"), 2, "131 labels: two pages of 100");
+    assert_eq!(count("IssueInverseRelations"), 1, "{operations:?}");
+
+    // A refresh (the live run's last look before it starts the agent) reads it whole too.
+    let refreshed = linear.refresh(&["id-ABC-1".to_string()]).unwrap();
+    assert_eq!(refreshed.len(), 1);
+    assert_eq!(refreshed[0].labels, crowded.labels);
+    assert_eq!(refreshed[0].blockers, crowded.blockers);
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+/// Every operation Maestro sends stays under Linear's 10,000-point ceiling for one query at the
+/// largest variables the client ever sends, and a client asking for a huge page is clamped.
+#[test]
+fn every_document_stays_under_linears_complexity_limit() {
+    use crate::support::fake_linear::linear_complexity::{LIMIT, score};
+    use maestro::tracker::linear::{MAX_ISSUE_PAGE_SIZE, MAX_PAGE_SIZE};
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tracker/linear/graphql");
+    let mut scored = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let document = std::fs::read_to_string(&path).unwrap();
+        let issue_pages = document.contains("query ProjectIssuesByStateNames(")
+            || document.contains("query IssuesByIds(");
+        let first = if issue_pages {
+            MAX_ISSUE_PAGE_SIZE
+        } else {
+            MAX_PAGE_SIZE
+        };
+        let points = score(&document, &serde_json::json!({"first": first})).unwrap();
+        println!("{}: {points:.1} points at first = {first}", path.display());
+        assert!(points < LIMIT, "{}: {points} points", path.display());
+        scored += 1;
+    }
+    assert_eq!(scored, 10, "every document in {}", dir.display());
+
+    let mut world = World::standard();
+    for n in 1..=60 {
+        world = world.with(FakeIssue::new(&format!("ABC-{n}"), "Todo"));
+    }
+    let fake = FakeLinear::start(world);
+    let mut options = Options::new(&fake.url(), ApiKey::new(API_KEY.into()));
+    options.page_size = 100;
+    let issues = Client::new(options, SLUG_ID)
+        .issues_in_states(&todo())
+        .unwrap();
+    assert_eq!(issues.len(), 60);
+    let firsts: Vec<u64> = fake
+        .requests()
+        .iter()
+        .filter(|request| request.json()["operationName"] == "ProjectIssuesByStateNames")
+        .map(|request| request.json()["variables"]["first"].as_u64().unwrap())
+        .collect();
+    assert_eq!(firsts, [u64::from(MAX_ISSUE_PAGE_SIZE); 2]);
+    assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+/// A redirect is not followed: another host's answer (or a mutation sent twice) must never
+/// become part of a call. It fails the call as a `status` error, at once.
+#[test]
+fn a_redirect_is_not_followed() {
+    let elsewhere = FakeLinear::start(seven());
+    let fake = FakeLinear::start(seven());
+    fake.inject("*", Fault::Redirect(elsewhere.url()));
+    let error = client(&fake).project().unwrap_err();
+    assert_eq!(error.category(), Category::Status, "{error:?}");
+    assert!(elsewhere.requests().is_empty(), "the other host was asked");
+    assert_eq!(fake.requests().len(), 1, "not retried");
+}

@@ -260,9 +260,8 @@ impl<'a> IssueTools<'a> {
     /// Checks the PR against the lane now (repository, head ref, head SHA, open, not draft).
     pub fn check_pr(&self, pr_url: &str) -> Result<Handoff, HandoffProblem> {
         let rejected = |reason: String| HandoffProblem::Rejected(vec![reason]);
-        let (pr_repo, number) = github::parse_pr_url(pr_url).ok_or_else(|| {
-            rejected(github::Error::InvalidPrUrl { url: pr_url.into() }.to_string())
-        })?;
+        let (pr_repo, number) = github::parse_pr_url(pr_url, &self.context.github.api_url)
+            .map_err(|error| rejected(error.to_string()))?;
         let origin =
             lane::origin_url(self.context.lane).map_err(|error| rejected(error.to_string()))?;
         let repo = github::parse_remote(&origin).ok_or_else(|| {
@@ -300,7 +299,8 @@ impl<'a> IssueTools<'a> {
             return Err(HandoffProblem::Rejected(problems));
         }
         Ok(Handoff {
-            pr_url: pr_url.trim().to_string(),
+            // GitHub's own, checked URL: the agent's text is never posted or printed.
+            pr_url: pr.html_url,
             summary: String::new(),
             repo,
             number,
@@ -366,7 +366,7 @@ fn describe(call: &ToolCall, result: &ToolResult) -> String {
     let argument = ["state", "label", "path", "pr_url"]
         .iter()
         .find_map(|key| call.arguments.get(*key).and_then(Value::as_str))
-        .map(str::to_string)
+        .map(github::without_userinfo)
         .or_else(|| {
             call.arguments
                 .get("body")

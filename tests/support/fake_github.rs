@@ -1,6 +1,10 @@
 //! A fake GitHub REST API: `GET /repos/{owner}/{repo}/pulls/{n}` from an in-memory table, with
 //! the head commit either fixed or read live from a bare git repository (so a test's agent can
 //! push and the PR follows, and a force-push between handoff and validation is real).
+//!
+//! Its web pages are where Maestro derives them for a plain-http API: `https://127.0.0.1/…`
+//! ([`WEB`]), so a PR's `html_url` is `https://127.0.0.1/OWNER/REPO/pull/N`. A test can make a PR
+//! hostile (a fork's head, no head repository, a foreign `html_url`) or make the API redirect.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -9,6 +13,14 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use super::fake_http::{FakeHttp, Recorded, Reply};
+
+/// Where the fake's PR pages are, as Maestro derives it from the fake's `http://127.0.0.1:PORT`.
+pub const WEB: &str = "https://127.0.0.1";
+
+/// The web URL of PR `number` in `repo` (`owner/name`).
+pub fn pull_url(repo: &str, number: u64) -> String {
+    format!("{WEB}/{repo}/pull/{number}")
+}
 
 /// Where a PR's head commit comes from.
 #[derive(Debug, Clone)]
@@ -29,6 +41,11 @@ pub struct Pull {
     pub head: Head,
     pub state: String,
     pub draft: bool,
+    /// `head.repo.full_name`: [`Pull::repo`] normally, a fork's name, or `None` (`null`, as
+    /// GitHub answers when the fork is deleted).
+    pub head_repo: Option<String>,
+    /// `html_url` instead of the fake's own page for the PR.
+    pub html_url: Option<String>,
 }
 
 impl Pull {
@@ -41,6 +58,16 @@ impl Pull {
             head: Head::Live { bare_repo },
             state: "open".into(),
             draft: false,
+            head_repo: Some(repo.into()),
+            html_url: None,
+        }
+    }
+
+    /// An open, ready PR for `branch` whose head is the fixed `sha`.
+    pub fn fixed(repo: &str, number: u64, branch: &str, sha: &str) -> Pull {
+        Pull {
+            head: Head::Fixed(sha.into()),
+            ..Pull::live(repo, number, branch, PathBuf::new())
         }
     }
 }
@@ -60,6 +87,8 @@ struct State {
     pulls: HashMap<(String, u64), Pull>,
     /// Answer every request with this status instead (401, 404, 500, ...).
     forced_status: Option<u16>,
+    /// Answer every request with `302 Found` to this base URL plus the request's path.
+    redirect_to: Option<String>,
     /// Successful PR reads so far, and what happens after how many.
     reads: usize,
     later: Option<(usize, Later)>,
@@ -108,6 +137,11 @@ impl FakeGithub {
         self.state.lock().unwrap().forced_status = status;
     }
 
+    /// Redirects every request to the same path under `base_url` (another server).
+    pub fn redirect_to(&self, base_url: &str) {
+        self.state.lock().unwrap().redirect_to = Some(base_url.to_string());
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.http.requests()
     }
@@ -117,6 +151,10 @@ fn answer(state: &Mutex<State>, request: &Recorded) -> Reply {
     let mut state = state.lock().unwrap();
     if let Some(status) = state.forced_status {
         return Reply::json(status, &json!({"message": format!("forced {status}")}));
+    }
+    if let Some(base) = &state.redirect_to {
+        return Reply::json(302, &json!({"message": "Found"}))
+            .with_header("Location", &format!("{base}{}", request.path()));
     }
     let mut closed = false;
     if let Some((after, later)) = state.later {
@@ -157,11 +195,15 @@ fn answer(state: &Mutex<State>, request: &Recorded) -> Reply {
     };
     let body = json!({
             "number": pull.number,
-            "html_url": format!("https://github.com/{}/pull/{}", pull.repo, pull.number),
+            "html_url": pull.html_url.clone().unwrap_or_else(|| pull_url(&pull.repo, pull.number)),
             "state": if closed { "closed" } else { pull.state.as_str() },
             "draft": pull.draft,
             "merged": false,
-            "head": {"ref": pull.head_ref, "sha": sha, "repo": {"full_name": pull.repo}},
+            "head": {
+                "ref": pull.head_ref,
+                "sha": sha,
+                "repo": pull.head_repo.as_ref().map(|name| json!({"full_name": name})),
+            },
             "base": {"ref": "main", "repo": {"full_name": pull.repo}},
     });
     state.reads += 1;

@@ -1,10 +1,11 @@
 //! A fake Linear GraphQL API on top of [`FakeHttp`]: an in-memory workspace (one project, its
 //! teams, states, labels and issues) served schema-true for the operations Maestro sends.
 //!
-//! It dispatches on `operationName`, checks that the document really defines that operation
-//! and that the variables are well-formed (bad ones answer HTTP 400 with a GraphQL error, as
-//! Linear does, and are kept in [`FakeLinear::violations`]), pages through issues with opaque
-//! cursors, applies mutations to its state so tests can look at the result, records every
+//! It dispatches on `operationName`, checks that the document really defines that operation,
+//! that the variables are well-formed and that the query's complexity is within Linear's limit
+//! (bad ones answer HTTP 400 with a GraphQL error, as Linear does, and are kept in
+//! [`FakeLinear::violations`]), pages through issues with opaque cursors, honours the page
+//! sizes the document gives nested label and relation lists, applies mutations to its state so tests can look at the result, records every
 //! request, and injects faults on demand. The live-run tests reuse it, so mutations are
 //! visible through [`FakeLinear::issue`] and [`FakeLinear::comments`].
 
@@ -16,114 +17,16 @@ use serde_json::{Value, json};
 
 use super::fake_http::{FakeHttp, Recorded, Reply};
 
+// Paths relative to this file, so the benchmarks that include this file by path find them too.
+#[path = "linear_complexity.rs"]
+pub mod linear_complexity;
+#[path = "fake_linear_world.rs"]
+mod world;
+
+pub use world::{FakeComment, FakeIssue, FakeTeam, SLUG_ID, World};
+
 /// The API key the fake accepts.
 pub const API_KEY: &str = "lin_test_fake_key";
-
-/// An issue in the fake workspace.
-#[derive(Debug, Clone)]
-pub struct FakeIssue {
-    pub id: String,
-    pub identifier: String,
-    pub title: String,
-    pub description: Option<String>,
-    /// Linear's float priority: 0 none, 1 urgent … 4 low.
-    pub priority: f64,
-    /// State name; must be one of the team's states.
-    pub state: String,
-    pub team_key: String,
-    /// `None`: the issue has no project.
-    pub project_slug: Option<String>,
-    pub labels: Vec<String>,
-    /// Ids of issues that block this one (`blocks` relations).
-    pub blocked_by: Vec<String>,
-    /// Ids of issues merely related (`related` relations; never blockers).
-    pub related: Vec<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl FakeIssue {
-    /// An issue in the standard project and team, created at `2026-01-01T00:00:00Z` plus
-    /// `number` minutes, with id `id-<identifier>`.
-    pub fn new(identifier: &str, state: &str) -> FakeIssue {
-        let number: u64 = identifier
-            .rsplit('-')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        let created = format!(
-            "2026-01-01T{:02}:{:02}:00.000Z",
-            (number / 60) % 24,
-            number % 60
-        );
-        FakeIssue {
-            id: format!("id-{identifier}"),
-            identifier: identifier.to_string(),
-            title: format!("Issue {identifier}"),
-            description: Some(format!("Description of {identifier}.")),
-            priority: 0.0,
-            state: state.to_string(),
-            team_key: "ABC".to_string(),
-            project_slug: Some(SLUG_ID.to_string()),
-            labels: Vec::new(),
-            blocked_by: Vec::new(),
-            related: Vec::new(),
-            created_at: created.clone(),
-            updated_at: created,
-        }
-    }
-
-    pub fn priority(mut self, priority: f64) -> FakeIssue {
-        self.priority = priority;
-        self
-    }
-
-    pub fn labels(mut self, labels: &[&str]) -> FakeIssue {
-        self.labels = labels.iter().map(|label| label.to_string()).collect();
-        self
-    }
-
-    pub fn blocked_by(mut self, identifier: &str) -> FakeIssue {
-        self.blocked_by.push(format!("id-{identifier}"));
-        self
-    }
-
-    pub fn related_to(mut self, identifier: &str) -> FakeIssue {
-        self.related.push(format!("id-{identifier}"));
-        self
-    }
-
-    pub fn created(mut self, created_at: &str) -> FakeIssue {
-        self.created_at = created_at.to_string();
-        self
-    }
-
-    pub fn project(mut self, slug: Option<&str>) -> FakeIssue {
-        self.project_slug = slug.map(str::to_string);
-        self
-    }
-}
-
-/// The standard project's slug id.
-pub const SLUG_ID: &str = "f00dfeed1234";
-
-/// A team with its workflow states (id, name, type) and own labels (id, name).
-#[derive(Debug, Clone)]
-pub struct FakeTeam {
-    pub id: String,
-    pub key: String,
-    pub name: String,
-    pub states: Vec<(String, String, String)>,
-    pub labels: Vec<(String, String)>,
-}
-
-/// A comment created through `CommentCreate`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FakeComment {
-    pub id: String,
-    pub issue_id: String,
-    pub body: String,
-}
 
 /// A fault answered instead of the real reply.
 #[derive(Debug, Clone)]
@@ -148,71 +51,8 @@ pub enum Fault {
     RepeatedCursor,
     /// The normal reply, after this delay.
     Slow(Duration),
-}
-
-/// The fake workspace.
-#[derive(Debug, Clone)]
-pub struct World {
-    pub project_id: String,
-    pub project_name: String,
-    pub slug_id: String,
-    pub teams: Vec<FakeTeam>,
-    /// Workspace labels (no team).
-    pub workspace_labels: Vec<(String, String)>,
-    /// Group labels (cannot be applied to issues), workspace level.
-    pub group_labels: Vec<(String, String)>,
-    pub issues: Vec<FakeIssue>,
-    pub comments: Vec<FakeComment>,
-}
-
-impl World {
-    /// Project `Demo` (slug id [`SLUG_ID`]) with team `ABC`, Linear's default states, team
-    /// label `Bug`, workspace labels `maestro:needs-attention` and `maestro:manual-only`, a
-    /// group label `Area`, and no issues.
-    pub fn standard() -> World {
-        let states = [
-            ("Backlog", "backlog"),
-            ("Todo", "unstarted"),
-            ("In Progress", "started"),
-            ("In Review", "started"),
-            ("Done", "completed"),
-            ("Canceled", "canceled"),
-            ("Duplicate", "canceled"),
-        ];
-        World {
-            project_id: "project-1".into(),
-            project_name: "Demo".into(),
-            slug_id: SLUG_ID.into(),
-            teams: vec![FakeTeam {
-                id: "team-abc".into(),
-                key: "ABC".into(),
-                name: "Alphabet".into(),
-                states: states
-                    .iter()
-                    .map(|(name, kind)| {
-                        (
-                            format!("state-{}", name.to_lowercase().replace(' ', "-")),
-                            name.to_string(),
-                            kind.to_string(),
-                        )
-                    })
-                    .collect(),
-                labels: vec![("label-bug".into(), "Bug".into())],
-            }],
-            workspace_labels: vec![
-                ("label-attention".into(), "maestro:needs-attention".into()),
-                ("label-manual".into(), "maestro:manual-only".into()),
-            ],
-            group_labels: vec![("label-area".into(), "Area".into())],
-            issues: Vec::new(),
-            comments: Vec::new(),
-        }
-    }
-
-    pub fn with(mut self, issue: FakeIssue) -> World {
-        self.issues.push(issue);
-        self
-    }
+    /// `307 Temporary Redirect` to this URL.
+    Redirect(String),
 }
 
 #[derive(Debug, Default)]
@@ -353,6 +193,20 @@ fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>) ->
         return violation(format!("document does not define operation `{operation}`"));
     }
     let variables = body["variables"].clone();
+    match linear_complexity::score(query, &variables) {
+        Ok(points) if points > linear_complexity::LIMIT => {
+            let message = format!(
+                "{operation}: query too complex: {points:.1} points, the limit is {}",
+                linear_complexity::LIMIT
+            );
+            control.lock().unwrap().violations.push(message.clone());
+            return graphql_error(400, &message, "GRAPHQL_VALIDATION_FAILED", "invalid input");
+        }
+        Ok(_) => {}
+        Err(problem) => {
+            return violation(format!("{operation}: cannot score the query: {problem}"));
+        }
+    }
     let fault = {
         let mut control = control.lock().unwrap();
         let position = control
@@ -404,6 +258,9 @@ fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>) ->
             return reply;
         }
         Some(Fault::MalformedJson) => return Reply::text(200, "{\"data\": {\"issues\": [trunc"),
+        Some(Fault::Redirect(location)) => {
+            return Reply::text(307, "").with_header("Location", &location);
+        }
         Some(Fault::GraphQlError(message)) => {
             return Reply::json(
                 200,
@@ -425,8 +282,12 @@ fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>) ->
     let mut world = world.lock().unwrap();
     let result = match operation.as_str() {
         "ProjectBySlugId" => project(&world, &variables),
-        "ProjectIssuesByStateNames" => issues_page(&world, &variables, cursor_fault.as_ref()),
-        "IssuesByIds" => issues_by_ids(&world, &variables),
+        "ProjectIssuesByStateNames" => {
+            issues_page(&world, query, &variables, cursor_fault.as_ref())
+        }
+        "IssuesByIds" => issues_by_ids(&world, query, &variables),
+        "IssueLabels" => issue_labels(&world, &variables),
+        "IssueInverseRelations" => issue_relations(&world, &variables),
         "TeamWorkflowStates" => team_states(&world, &variables),
         "LabelsUsableByTeam" => labels(&world, &variables),
         "IssueSetState" => set_state(&mut world, &variables),
@@ -504,8 +365,19 @@ fn state_json(world: &World, issue: &FakeIssue) -> Value {
     json!({"name": name, "type": kind})
 }
 
-fn issue_json(world: &World, issue: &FakeIssue) -> Value {
-    let team = team_by_key(world, &issue.team_key);
+/// The page size a document gives a nested list (`labels(first: 20)`), else Linear's 50.
+fn nested_page(query: &str, field: &str) -> usize {
+    query
+        .split_once(&format!("{field}(first: "))
+        .and_then(|(_, rest)| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .unwrap_or(50)
+}
+
+/// An issue's inverse relations: blockers (`blocks`) first, then merely related issues.
+fn relations_json(world: &World, issue: &FakeIssue) -> Vec<Value> {
     let relation = |kind: &str, id: &String| {
         let other = world
             .issues
@@ -517,17 +389,32 @@ fn issue_json(world: &World, issue: &FakeIssue) -> Value {
             "issue": {"id": other.id, "identifier": other.identifier, "state": state_json(world, other)},
         })
     };
-    let relations: Vec<Value> = issue
+    issue
         .blocked_by
         .iter()
         .map(|id| relation("blocks", id))
         .chain(issue.related.iter().map(|id| relation("related", id)))
-        .collect();
-    let labels: Vec<Value> = issue
+        .collect()
+}
+
+fn labels_json(issue: &FakeIssue) -> Vec<Value> {
+    issue
         .labels
         .iter()
         .map(|name| json!({"name": name}))
-        .collect();
+        .collect()
+}
+
+/// One issue as the listing and refresh documents select it, nested lists cut to the page
+/// sizes `query` gives them.
+fn issue_json(world: &World, query: &str, issue: &FakeIssue) -> Value {
+    let team = team_by_key(world, &issue.team_key);
+    let relations = relations_json(world, issue);
+    let labels = labels_json(issue);
+    let (label_page, relation_page) = (
+        nested_page(query, "labels"),
+        nested_page(query, "inverseRelations"),
+    );
     json!({
         "id": issue.id,
         "identifier": issue.identifier,
@@ -539,10 +426,10 @@ fn issue_json(world: &World, issue: &FakeIssue) -> Value {
         "createdAt": issue.created_at,
         "updatedAt": issue.updated_at,
         "state": state_json(world, issue),
-        "labels": {"pageInfo": {"hasNextPage": labels.len() > 50}, "nodes": labels.into_iter().take(50).collect::<Vec<_>>()},
+        "labels": {"pageInfo": {"hasNextPage": labels.len() > label_page}, "nodes": labels.into_iter().take(label_page).collect::<Vec<_>>()},
         "team": {"id": team.id, "key": team.key},
         "project": issue.project_slug.as_ref().map(|slug| json!({"slugId": slug})),
-        "inverseRelations": {"pageInfo": {"hasNextPage": relations.len() > 50}, "nodes": relations.into_iter().take(50).collect::<Vec<_>>()},
+        "inverseRelations": {"pageInfo": {"hasNextPage": relations.len() > relation_page}, "nodes": relations.into_iter().take(relation_page).collect::<Vec<_>>()},
     })
 }
 
@@ -567,6 +454,7 @@ fn project(world: &World, variables: &Value) -> Result<Value, String> {
 
 fn issues_page(
     world: &World,
+    query: &str,
     variables: &Value,
     cursor_fault: Option<&Fault>,
 ) -> Result<Value, String> {
@@ -598,12 +486,12 @@ fn issues_page(
     }
     let nodes: Vec<Value> = nodes
         .into_iter()
-        .map(|issue| issue_json(world, issue))
+        .map(|issue| issue_json(world, query, issue))
         .collect();
     Ok(json!({"issues": {"pageInfo": info, "nodes": nodes}}))
 }
 
-fn issues_by_ids(world: &World, variables: &Value) -> Result<Value, String> {
+fn issues_by_ids(world: &World, query: &str, variables: &Value) -> Result<Value, String> {
     let Some(ids) = variables["ids"].as_array() else {
         return Err("variable $ids must be a [ID!]!".into());
     };
@@ -619,9 +507,42 @@ fn issues_by_ids(world: &World, variables: &Value) -> Result<Value, String> {
         .issues
         .iter()
         .filter(|issue| ids.contains(&issue.id.as_str()))
-        .map(|issue| issue_json(world, issue))
+        .map(|issue| issue_json(world, query, issue))
         .collect();
     Ok(json!({"issues": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": nodes}}))
+}
+
+/// `IssueLabels` and `IssueInverseRelations`: the issue with that id (none when it does not
+/// exist) and one page of its nested list under `field`.
+fn nested_list_page(
+    world: &World,
+    variables: &Value,
+    field: &str,
+    list: impl Fn(&FakeIssue) -> Vec<Value>,
+) -> Result<Value, String> {
+    let issue_id = string_var(variables, "issueId")?;
+    let first = first_var(variables)?;
+    let offset = offset_of(variables)?;
+    let nodes: Vec<Value> = world
+        .issues
+        .iter()
+        .filter(|issue| issue.id == issue_id)
+        .map(|issue| {
+            let (items, info) = page(&list(issue), offset, first);
+            json!({"id": issue.id, field: {"pageInfo": info, "nodes": items}})
+        })
+        .collect();
+    Ok(json!({"issues": {"nodes": nodes}}))
+}
+
+fn issue_labels(world: &World, variables: &Value) -> Result<Value, String> {
+    nested_list_page(world, variables, "labels", labels_json)
+}
+
+fn issue_relations(world: &World, variables: &Value) -> Result<Value, String> {
+    nested_list_page(world, variables, "inverseRelations", |issue| {
+        relations_json(world, issue)
+    })
 }
 
 fn team_states(world: &World, variables: &Value) -> Result<Value, String> {

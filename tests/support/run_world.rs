@@ -473,9 +473,10 @@ pub fn commit_and_push(file: &str, branch: &str) -> String {
     )
 }
 
-/// The PR URL for `number` in [`REPO`].
+/// The PR URL for `number` in [`REPO`], on the fake GitHub's web host (Maestro accepts PR URLs
+/// only on the host it derives from `[github] api_url`).
 pub fn pr_url(number: u64) -> String {
-    format!("https://github.com/{REPO}/pull/{number}")
+    super::fake_github::pull_url(REPO, number)
 }
 
 /// The summary line `run --once` printed (its only stdout line).

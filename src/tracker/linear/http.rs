@@ -134,6 +134,9 @@ impl Transport {
     pub(super) fn new(options: &Options) -> Transport {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
+            // Linear's endpoint does not redirect; an answer that does would make another
+            // host's reply (or a re-sent mutation) part of the call. It fails as a `status`.
+            .max_redirects(0)
             .timeout_connect(Some(options.connect_timeout))
             .user_agent(format!("maestro/{}", env!("CARGO_PKG_VERSION")))
             .build()

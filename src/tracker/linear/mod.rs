@@ -18,7 +18,7 @@ use serde_json::json;
 pub use http::ApiKey;
 
 use self::http::Transport;
-use self::wire::{Connection, Invalid, WireIssue};
+use self::wire::{Connection, Invalid, WireIssue, WireName, WireRelation};
 use crate::config::Provider;
 use crate::tracker::{
     CommentRef, Error, Issue, IssueState, Label, ProjectScope, TeamMetadata, TeamRef, Tracker,
@@ -32,6 +32,9 @@ mod documents {
     pub const PROJECT_ISSUES_BY_STATE_NAMES: &str =
         include_str!("graphql/project_issues_by_state_names.graphql");
     pub const ISSUES_BY_IDS: &str = include_str!("graphql/issues_by_ids.graphql");
+    pub const ISSUE_LABELS: &str = include_str!("graphql/issue_labels.graphql");
+    pub const ISSUE_INVERSE_RELATIONS: &str =
+        include_str!("graphql/issue_inverse_relations.graphql");
     pub const TEAM_WORKFLOW_STATES: &str = include_str!("graphql/team_workflow_states.graphql");
     pub const LABELS_USABLE_BY_TEAM: &str = include_str!("graphql/labels_usable_by_team.graphql");
     pub const ISSUE_SET_STATE: &str = include_str!("graphql/issue_set_state.graphql");
@@ -42,10 +45,16 @@ mod documents {
 /// Linear's largest page.
 pub const MAX_PAGE_SIZE: u32 = 100;
 
-/// Issues per page by default. Each issue selects up to 50 labels and 50 relations, which
-/// Linear's complexity budget (10,000 points per query) prices at roughly 235 points, so 25
-/// keeps a page near 6,000 points with room to spare.
+/// Issues per page by default. Each issue selects its first 20 labels and 20 relations, which
+/// Linear's complexity model (0.1 per property, 1 per object, nested pages multiplied by their
+/// size; 10,000 points at most per query) prices at about 145 points, so a page of 25 costs
+/// about 3,600 points of the hourly budget.
 pub const DEFAULT_PAGE_SIZE: u32 = 25;
+
+/// The most issues one listing or refresh page may ask for: 50 issues cost about 7,200 points,
+/// safely under Linear's 10,000-point ceiling for one query (`tracker_linear` checks every
+/// document at its largest variables).
+pub const MAX_ISSUE_PAGE_SIZE: u32 = 50;
 
 /// A ceiling on pages per listing, so a server that never stops paging cannot loop us forever.
 const MAX_PAGES: usize = 10_000;
@@ -63,7 +72,7 @@ pub struct Options {
     pub max_attempts: u32,
     /// First backoff when the server gives no reset time; doubles per retry (capped at 8 s).
     pub retry_base: Duration,
-    /// Issues per page, clamped to 1..=[`MAX_PAGE_SIZE`].
+    /// Issues per page, clamped to 1..=[`MAX_ISSUE_PAGE_SIZE`].
     pub page_size: u32,
 }
 
@@ -111,7 +120,7 @@ impl Client {
         Client {
             transport: Transport::new(&options),
             slug_id: slug_id(project_slug).to_string(),
-            page_size: options.page_size.clamp(1, MAX_PAGE_SIZE),
+            page_size: options.page_size.clamp(1, MAX_ISSUE_PAGE_SIZE),
             project: Mutex::new(None),
             teams: Mutex::new(HashMap::new()),
             team_states: Mutex::new(HashMap::new()),
@@ -124,23 +133,117 @@ impl Client {
         &self.slug_id
     }
 
-    /// Normalizes a page of issues, remembering each one's team for later mutations.
+    /// Normalizes a page of issues, completing cut-off label and relation lists first and
+    /// remembering each issue's team for later mutations.
     fn normalize(
         &self,
         operation: &'static str,
         nodes: Vec<WireIssue>,
         out: &mut Vec<Issue>,
     ) -> Result<(), Error> {
-        let mut teams = lock(&self.issue_teams);
         for node in nodes {
+            let identifier = node.identifier.clone();
+            let Some(node) = self.complete(node)? else {
+                // Deleted (or moved out of sight) between the page and the follow-up read: it
+                // is no longer an issue of the project, as a fresh listing would show.
+                log::warn!(
+                    "tracker issue vanished while its labels or relations were read issue={identifier} operation={operation}"
+                );
+                continue;
+            };
             let issue = node.normalize().map_err(|invalid| match invalid {
                 Invalid::Field(detail) => Error::Malformed { operation, detail },
                 Invalid::Truncated(detail) => Error::Pagination { operation, detail },
             })?;
-            teams.insert(issue.id.clone(), issue.team.clone());
+            lock(&self.issue_teams).insert(issue.id.clone(), issue.team.clone());
             out.push(issue);
         }
         Ok(())
+    }
+
+    /// Reads the whole label or relation list of an issue whose page held only the first
+    /// ones. Without this, one issue with many labels (the agent can add them) failed every
+    /// listing and stopped dispatch for the whole project; judging it on part of its labels
+    /// instead could miss its opt-out label. `None` when the issue vanished meanwhile.
+    fn complete(&self, mut node: WireIssue) -> Result<Option<WireIssue>, Error> {
+        if node.labels.truncated() {
+            let Some(labels) = self.rest_of_labels(&node.id)? else {
+                return Ok(None);
+            };
+            node.labels = Connection::complete(labels);
+        }
+        if node.inverse_relations.truncated() {
+            let Some(relations) = self.rest_of_relations(&node.id)? else {
+                return Ok(None);
+            };
+            node.inverse_relations = Connection::complete(relations);
+        }
+        Ok(Some(node))
+    }
+
+    fn rest_of_labels(&self, issue_id: &str) -> Result<Option<Vec<WireName>>, Error> {
+        self.per_issue_pages(
+            "IssueLabels",
+            documents::ISSUE_LABELS,
+            issue_id,
+            |data: wire::IssueLabelsData| {
+                data.issues
+                    .nodes
+                    .into_iter()
+                    .find(|issue| issue.id == issue_id)
+                    .map(|issue| issue.labels)
+            },
+        )
+    }
+
+    fn rest_of_relations(&self, issue_id: &str) -> Result<Option<Vec<WireRelation>>, Error> {
+        self.per_issue_pages(
+            "IssueInverseRelations",
+            documents::ISSUE_INVERSE_RELATIONS,
+            issue_id,
+            |data: wire::IssueRelationsData| {
+                data.issues
+                    .nodes
+                    .into_iter()
+                    .find(|issue| issue.id == issue_id)
+                    .map(|issue| issue.inverse_relations)
+            },
+        )
+    }
+
+    /// Every page of one issue's nested list, 100 at a time, through the pager's checks. It
+    /// starts again from the first item rather than from the listing's cursor: that cursor
+    /// belongs to another query, and one extra small page is cheaper than relying on it.
+    fn per_issue_pages<D, T>(
+        &self,
+        operation: &'static str,
+        document: &str,
+        issue_id: &str,
+        list_of: impl Fn(D) -> Option<Connection<T>>,
+    ) -> Result<Option<Vec<T>>, Error>
+    where
+        D: serde::de::DeserializeOwned,
+    {
+        let mut items = Vec::new();
+        let mut pages = Pager::new(operation);
+        while let Some(after) = pages.next_cursor() {
+            let data: D = self.transport.call(
+                operation,
+                document,
+                &json!({"issueId": issue_id, "first": MAX_PAGE_SIZE, "after": after}),
+            )?;
+            let Some(page) = list_of(data) else {
+                return Ok(None);
+            };
+            pages.advance(&page)?;
+            items.extend(page.nodes);
+        }
+        log::debug!(
+            "tracker nested list completed operation={operation} issue={issue_id} items={} pages={}",
+            items.len(),
+            pages.count
+        );
+        Ok(Some(items))
     }
 
     /// The team of an issue: from the cache, else from a refresh (which also proves the issue
@@ -540,6 +643,8 @@ mod tests {
                 documents::PROJECT_ISSUES_BY_STATE_NAMES,
             ),
             ("IssuesByIds", documents::ISSUES_BY_IDS),
+            ("IssueLabels", documents::ISSUE_LABELS),
+            ("IssueInverseRelations", documents::ISSUE_INVERSE_RELATIONS),
             ("TeamWorkflowStates", documents::TEAM_WORKFLOW_STATES),
             ("LabelsUsableByTeam", documents::LABELS_USABLE_BY_TEAM),
             ("IssueSetState", documents::ISSUE_SET_STATE),

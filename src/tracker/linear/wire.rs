@@ -20,6 +20,14 @@ pub(super) struct Connection<T> {
 }
 
 impl<T> Connection<T> {
+    /// A list known to be whole (read to its last page), so it no longer counts as truncated.
+    pub fn complete(nodes: Vec<T>) -> Connection<T> {
+        Connection {
+            page_info: None,
+            nodes,
+        }
+    }
+
     /// Whether the server holds more nodes than this page.
     pub fn truncated(&self) -> bool {
         self.page_info
@@ -86,6 +94,32 @@ pub(super) struct WireIssue {
     pub team: WireTeamRef,
     #[serde(default)]
     pub project: Option<WireProjectRef>,
+    pub inverse_relations: Connection<WireRelation>,
+}
+
+/// `IssueLabels`: the issue (absent when it vanished) with one page of its labels.
+#[derive(Debug, Deserialize)]
+pub(super) struct IssueLabelsData {
+    pub issues: Connection<WireIssueLabels>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct WireIssueLabels {
+    pub id: String,
+    pub labels: Connection<WireName>,
+}
+
+/// `IssueInverseRelations`: the issue (absent when it vanished) with one page of its inverse
+/// relations.
+#[derive(Debug, Deserialize)]
+pub(super) struct IssueRelationsData {
+    pub issues: Connection<WireIssueRelations>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WireIssueRelations {
+    pub id: String,
     pub inverse_relations: Connection<WireRelation>,
 }
 
@@ -251,7 +285,8 @@ pub(super) enum Invalid {
 
 impl WireIssue {
     /// Normalizes one issue. Truncated label or relation lists are refused rather than used:
-    /// eligibility checked against half the labels could pick an opted-out issue.
+    /// eligibility checked against half the labels could pick an opted-out issue. The client
+    /// completes them first (`Client::complete`), so this refusal is a guard, not a path.
     pub fn normalize(self) -> Result<Issue, Invalid> {
         if self.labels.truncated() {
             return Err(Invalid::Truncated(format!(
