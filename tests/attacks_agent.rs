@@ -101,6 +101,7 @@ fn a_read_first_symlink_to_the_environment_is_skipped_not_followed() {
 
     let second = world.run_once();
     assert_exit(&second, 5);
+    assert_no_secret_anywhere(&world);
     let runs = world.runs();
     assert_eq!(runs.len(), 2);
     assert!(runs[0].context_skipped.is_empty(), "{:?}", runs[0]);
@@ -119,7 +120,6 @@ fn a_read_first_symlink_to_the_environment_is_skipped_not_followed() {
         "the agent is told the file was skipped"
     );
     assert!(stderr(&second).contains("read_first file skipped issue=ABC-1 path=\"README.md\""));
-    assert_no_secret_anywhere(&world);
 }
 
 /// A read_first file replaced by a FIFO used to block the run forever before codex started; a
@@ -197,6 +197,7 @@ fn secret_values_are_scrubbed_from_instructions_turn_input_and_tool_results() {
     );
 
     assert_exit(&world.run_once(), 5);
+    assert_no_secret_anywhere(&world);
     let first = &world.model_calls()[0].body;
     assert!(first.contains("staging key: [redacted]"), "instructions");
     assert!(
@@ -347,8 +348,11 @@ fn over_long_arguments_are_refused_and_recorded_as_bounded_excerpts() {
         ])
         .build();
 
-    let out = world.run_once();
-    assert_exit(&out, 5);
+    assert_exit(&world.run_once(), 5);
+    let record = world.only_run();
+    let record_file = world.layout().run_record_file(&record.run_id);
+    let size = std::fs::metadata(&record_file).unwrap().len();
+    assert!(size < 16 * 1024, "run record is {size} bytes");
     for (call, error) in [
         (
             "call_label",
@@ -373,10 +377,6 @@ fn over_long_arguments_are_refused_and_recorded_as_bounded_excerpts() {
             "{call}: {result}"
         );
     }
-    let record = world.only_run();
-    let record_file = world.layout().run_record_file(&record.run_id);
-    let size = std::fs::metadata(&record_file).unwrap().len();
-    assert!(size < 16 * 1024, "run record is {size} bytes");
     let label_detail = &record.tool_calls[3].detail;
     assert!(
         label_detail.starts_with(&format!("{}… (4194304 bytes): refused", "L".repeat(120))),
@@ -437,16 +437,15 @@ fn agent_text_never_forges_a_block_or_header_in_comments() {
     assert!(line.contains("error=policy_violation"), "{line}");
     let comments = world.comments("ABC-1");
     assert_eq!(comments.len(), 2, "{comments:#?}");
-    let agents = &comments[0];
-    assert!(!agents.contains("<!--"), "{agents}");
-    assert!(agents.contains("&lt;!-- maestro comment 7"), "{agents}");
-
     let failure = &comments[1];
     assert!(
         failure.len() < 4096,
         "the failure comment is {} bytes",
         failure.len()
     );
+    let agents = &comments[0];
+    assert!(!agents.contains("<!--"), "{agents}");
+    assert!(agents.contains("&lt;!-- maestro comment 7"), "{agents}");
     assert!(failure.starts_with("**Maestro: needs attention**"));
     let titles: Vec<&str> = failure
         .lines()
