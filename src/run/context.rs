@@ -48,7 +48,10 @@ pub fn read_all(lane: &Path, relatives: &[PathBuf]) -> Vec<ContextEntry> {
         .map(|relative| {
             let read = match &lane_dir {
                 Ok((canonical, dir)) => read_one(canonical, dir, relative, budget),
-                Err(error) => Err(format!("the lane cannot be opened: {}", error.kind())),
+                Err(error) => Err(format!(
+                    "cannot be read: the lane cannot be opened ({})",
+                    error.kind()
+                )),
             };
             match read {
                 Ok(text) => {
