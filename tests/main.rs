@@ -7,6 +7,9 @@ mod support;
 mod app_server_fake;
 /// The app-server client against the real codex binary and the scripted mock model.
 mod app_server_real;
+/// Attacks through what the agent hands in: read_first swaps, secret echoes, label floods,
+/// oversized arguments, forged comment blocks (docs/spec/faults.md).
+mod attacks_agent;
 /// Hostile peers: an agent turning its tools on the project, untrusted PR URLs and GitHub answers.
 mod attacks_peers;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.

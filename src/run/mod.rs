@@ -8,10 +8,13 @@
 //! `conclude` write the result. One attempt ends with exactly one [`Outcome`], one run record,
 //! one outcome written to the tracker, and one summary line.
 
+mod bounds;
 mod claim;
 mod conclude;
+mod context;
 mod progress;
 mod prompt;
+mod redact;
 mod tools;
 mod verdict;
 pub(crate) mod writeback;
@@ -372,23 +375,20 @@ impl LaneRun<'_> {
     fn agent(&self, progress: &mut Progress, lane: &Lane, issue: &Issue) -> Ending {
         let workflow = &self.settings.workflow;
         let config = &self.settings.config;
+        let secrets = redact::Secrets::from_env(&self.secrets());
         let instructions =
-            match prompt::developer_instructions(workflow, &lane.path, &issue.identifier) {
-                Ok(text) => text,
-                Err(error) => {
-                    return Ending::Failed(Failure::human("context_unreadable", error.to_string()));
-                }
-            };
+            prompt::developer_instructions(workflow, &lane.path, &issue.identifier, &secrets);
+        progress.record.context_skipped = instructions.skipped;
         let stop = Arc::clone(&self.options.stop);
         let session_config = SessionConfig {
             command: config.agent.command.clone(),
             cwd: lane.path.clone(),
             remove_env: self.secrets(),
             extra_env: Vec::new(),
-            developer_instructions: instructions,
+            developer_instructions: instructions.text,
             personality: workflow.agent.personality.map(|p| p.as_str().to_string()),
             service_tier: workflow.agent.service_tier.clone(),
-            dynamic_tools: tools::definitions(&workflow.tracker),
+            dynamic_tools: prompt::definitions(&workflow.tracker),
             journal_path: self.layout.journal_file(&progress.record.run_id),
             read_timeout: Duration::from_millis(config.agent.read_timeout_ms),
             turn_idle_timeout: Duration::from_millis(config.agent.turn_idle_timeout_ms),
@@ -417,8 +417,9 @@ impl LaneRun<'_> {
                 .map(|(path, _)| path.clone())
                 .collect(),
             stop: Arc::clone(&stop),
+            secrets: secrets.clone(),
         });
-        let ending = self.turns(progress, &mut session, &tools, lane, issue);
+        let ending = self.turns(progress, &mut session, &tools, lane, issue, &secrets);
         let _ = session.shutdown();
         progress.record.tool_calls = tools.state().calls;
         progress.save_record();
@@ -432,6 +433,7 @@ impl LaneRun<'_> {
         tools: &IssueTools<'_>,
         lane: &Lane,
         issue: &Issue,
+        secrets: &redact::Secrets,
     ) -> Ending {
         let workflow = &self.settings.workflow;
         let execution = &workflow.execution;
@@ -443,7 +445,7 @@ impl LaneRun<'_> {
             lane: &lane.path,
             previous_failure: self.previous_failure.clone(),
         };
-        let mut input = prompt::first_turn(&brief);
+        let mut input = prompt::first_turn(&brief, secrets);
         let mut claim_checked = false;
         for turn in 1..=execution.max_turns {
             let spent = session.accounting().thread_tokens.total;
@@ -525,7 +527,7 @@ impl LaneRun<'_> {
                 }
                 Err(error) => return Ending::Failed(tracker_failure(&error)),
             }
-            input = prompt::continuation(turn + 1, execution.max_turns);
+            input = prompt::continuation(turn + 1, execution.max_turns, secrets);
         }
         let state = tools.state();
         if let Some((error_class, message)) = &state.github_credentials {

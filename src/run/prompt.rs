@@ -1,15 +1,26 @@
-//! What the agent is told: standing instructions, the issue, and continuation guidance.
+//! What the agent is told: standing instructions, the issue, continuation guidance, and the
+//! five tools as advertised (their names, descriptions and argument schemas; what they do is
+//! `tools`).
 //!
 //! Developer instructions are WORKFLOW.md's body, then each `context.read_first` file, then
 //! Maestro's tool contract. The first turn's input is the issue itself; later turns only say
 //! how to continue. Nothing here may contain a secret: it is built from the issue, the lane and
-//! repository files, never from the environment.
+//! repository files, never from the environment, and every text leaves through
+//! [`Secrets::scrub`] as well, in case a file or an issue holds a token.
 
 use std::fmt::Write;
 use std::path::Path;
 
+use super::bounds::{MAX_BODY_BYTES, MAX_LABELS_PER_ATTEMPT, MAX_SHORT_BYTES, MAX_SUMMARY_BYTES};
+use serde_json::{Value, json};
+
+use super::context::{self, ContextEntry};
+use super::redact::Secrets;
+use super::tools::{PATH_MANUAL, PATH_REVIEW};
+use crate::app_server::DynamicTool;
 use crate::tracker::Issue;
-use crate::workflow::Workflow;
+use crate::workflow::{TrackerPolicy, Workflow};
+use crate::workspace::record::ContextSkip;
 
 /// Names of the issue-scoped tools, as advertised to the model.
 pub const TOOL_TRANSITION: &str = "issue_transition";
@@ -18,53 +29,63 @@ pub const TOOL_LABEL: &str = "issue_label_add";
 pub const TOOL_HANDOFF: &str = "issue_review_handoff";
 pub const TOOL_FINALIZE: &str = "issue_terminal_finalize";
 
-/// Why a read_first file could not be added.
-#[derive(Debug)]
-pub struct ContextError {
-    pub path: std::path::PathBuf,
-    pub source: std::io::Error,
+/// The developer instructions of one attempt, and the read_first files left out of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instructions {
+    pub text: String,
+    /// For the run record: each read_first file that was not read, and why.
+    pub skipped: Vec<ContextSkip>,
 }
-
-impl std::fmt::Display for ContextError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "cannot read context file {} (context.read_first in WORKFLOW.md): {}",
-            self.path.display(),
-            self.source
-        )
-    }
-}
-
-impl std::error::Error for ContextError {}
 
 /// WORKFLOW.md body + read_first files (read from the lane, which is the agent's view of the
-/// repository) + the tool contract.
+/// repository, under the rules of [`context`]) + the tool contract, with every secret value
+/// scrubbed. A read_first file that cannot be read safely is skipped: the text says so where
+/// the file would have been, so the agent knows it is missing rather than empty.
 pub fn developer_instructions(
     workflow: &Workflow,
     lane: &Path,
     issue_identifier: &str,
-) -> Result<String, ContextError> {
+    secrets: &Secrets,
+) -> Instructions {
     let mut text = String::new();
+    let mut skipped = Vec::new();
     if !workflow.body.is_empty() {
         text.push_str(&workflow.body);
         text.push_str("\n\n");
     }
-    for relative in &workflow.read_first {
-        let path = lane.join(relative);
-        let contents = std::fs::read_to_string(&path).map_err(|source| ContextError {
-            path: path.clone(),
-            source,
-        })?;
-        let _ = write!(
-            text,
-            "## Context: {}\n\n{}\n\n",
-            relative.display(),
-            contents.trim_end()
-        );
+    for entry in context::read_all(lane, &workflow.read_first) {
+        match entry {
+            ContextEntry::Read {
+                path,
+                text: contents,
+            } => {
+                let _ = write!(
+                    text,
+                    "## Context: {}\n\n{}\n\n",
+                    path.display(),
+                    contents.trim_end()
+                );
+            }
+            ContextEntry::Skipped(skip) => {
+                log::warn!(
+                    "read_first file skipped issue={issue_identifier} path=\"{}\" reason=\"{}\"",
+                    skip.path,
+                    skip.reason
+                );
+                let _ = write!(
+                    text,
+                    "## Context: {}\n\n(Maestro skipped this file: it {}. Its contents are not part of these instructions.)\n\n",
+                    skip.path, skip.reason
+                );
+                skipped.push(skip);
+            }
+        }
     }
     text.push_str(&tool_contract(workflow, issue_identifier));
-    Ok(text)
+    Instructions {
+        text: secrets.scrub(&text).into_owned(),
+        skipped,
+    }
 }
 
 fn tool_contract(workflow: &Workflow, identifier: &str) -> String {
@@ -77,12 +98,14 @@ violation that fails the attempt.\n\n\
 - `{TOOL_TRANSITION}(state)`: move the issue. The only allowed target is \"{in_progress}\" \
 (claim the issue when you start). \"{success}\" is set by Maestro after it validates your handoff; \
 never try to set it.\n\
-- `{TOOL_COMMENT}(body)`: post a Markdown comment. Refer to files by repository-relative paths; \
-comments containing absolute host paths are rejected.\n\
-- `{TOOL_LABEL}(label)`: add a label to the issue.\n\
+- `{TOOL_COMMENT}(body)`: post a Markdown comment (at most {MAX_BODY_BYTES} bytes). Refer to \
+files by repository-relative paths; comments containing absolute host paths are rejected.\n\
+- `{TOOL_LABEL}(label)`: add a label the issue's team already has, at most \
+{MAX_LABELS_PER_ATTEMPT} labels per attempt.\n\
 - `{TOOL_HANDOFF}(pr_url, summary)`: record your pull request for review. Commit, push this \
 lane's branch and open the pull request first: Maestro checks now that the PR is open, not a \
-draft, in this repository, with this lane's branch as head and this lane's HEAD commit.\n\
+draft, in this repository, with this lane's branch as head and this lane's HEAD commit. The \
+summary is at most {MAX_SUMMARY_BYTES} bytes.\n\
 - `{TOOL_FINALIZE}(path)`: declare how you finished, exactly once, as your last action.\n\n\
 There are exactly two legal ways to finish:\n\
 1. `review_handoff`: the work is done and pushed; call `{TOOL_HANDOFF}` successfully, then \
@@ -92,7 +115,8 @@ issue to \"{success}\".\n\
 `{TOOL_LABEL}`, explain what is needed with `{TOOL_COMMENT}`, then \
 `{TOOL_FINALIZE}(\"manual_attention\")`.\n\n\
 Anything else (no finalize, both paths, or a finalize that does not match what you recorded) \
-fails the attempt. Tool results are JSON; `success: false` explains what went wrong.\n",
+fails the attempt. Tool results are JSON; `success: false` explains what went wrong. Other \
+arguments are at most {MAX_SHORT_BYTES} bytes each; a longer one is refused.\n",
         in_progress = policy.in_progress_state,
         success = policy.success_state,
         attention = policy.needs_attention_label,
@@ -111,8 +135,8 @@ pub struct IssueBrief<'a> {
     pub previous_failure: Option<String>,
 }
 
-/// The first turn's input.
-pub fn first_turn(brief: &IssueBrief<'_>) -> String {
+/// The first turn's input, secret values scrubbed.
+pub fn first_turn(brief: &IssueBrief<'_>, secrets: &Secrets) -> String {
     let issue = brief.issue;
     let mut text = format!("# {}: {}\n\n", issue.identifier, issue.title);
     if let Some(url) = &issue.url {
@@ -150,14 +174,78 @@ pub fn first_turn(brief: &IssueBrief<'_>) -> String {
         text.push_str(issue.description.trim());
         text.push('\n');
     }
-    text
+    secrets.scrub(&text).into_owned()
 }
 
-/// A continuation turn's input.
-pub fn continuation(turn: u32, max_turns: u32) -> String {
-    format!(
+/// A continuation turn's input, secret values scrubbed.
+pub fn continuation(turn: u32, max_turns: u32, secrets: &Secrets) -> String {
+    let text = format!(
         "Continue working on the issue (turn {turn} of {max_turns}). You have not finalized yet. \
          When the work is done, push, record the handoff and finalize with review_handoff; if you \
          need a human, take the manual_attention path. This is your turn {turn} of {max_turns}."
-    )
+    );
+    secrets.scrub(&text).into_owned()
+}
+
+/// The five tools as advertised on `thread/start`.
+pub fn definitions(policy: &TrackerPolicy) -> Vec<DynamicTool> {
+    let issue_arg = json!({
+        "type": "string",
+        "description": "Optional. The issue identifier; only the issue of this lane is allowed.",
+        "maxLength": MAX_SHORT_BYTES
+    });
+    let tool = |name: &str, description: String, properties: Value, required: &[&str]| {
+        let mut properties = properties;
+        if let Some(object) = properties.as_object_mut() {
+            object.insert("issue".into(), issue_arg.clone());
+        }
+        DynamicTool {
+            name: name.to_string(),
+            description,
+            input_schema: json!({
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                "additionalProperties": false,
+            }),
+        }
+    };
+    vec![
+        tool(
+            TOOL_TRANSITION,
+            format!(
+                "Move this lane's issue to a workflow state. Allowed: \"{}\" (claim the issue).",
+                policy.in_progress_state
+            ),
+            json!({"state": {"type": "string", "maxLength": MAX_SHORT_BYTES}}),
+            &["state"],
+        ),
+        tool(
+            TOOL_COMMENT,
+            format!("Post a Markdown comment on this lane's issue (at most {MAX_BODY_BYTES} bytes). Use repository-relative paths."),
+            json!({"body": {"type": "string", "maxLength": MAX_BODY_BYTES}}),
+            &["body"],
+        ),
+        tool(
+            TOOL_LABEL,
+            format!("Add one of the team's labels to this lane's issue; at most {MAX_LABELS_PER_ATTEMPT} labels per attempt."),
+            json!({"label": {"type": "string", "maxLength": MAX_SHORT_BYTES}}),
+            &["label"],
+        ),
+        tool(
+            TOOL_HANDOFF,
+            "Record the pull request for review. Push the lane branch and open the PR first; it must be open, not a draft, with this lane's branch and HEAD.".into(),
+            json!({
+                "pr_url": {"type": "string", "maxLength": MAX_SHORT_BYTES},
+                "summary": {"type": "string", "maxLength": MAX_SUMMARY_BYTES},
+            }),
+            &["pr_url", "summary"],
+        ),
+        tool(
+            TOOL_FINALIZE,
+            "Declare how you finished, once, as your last action.".into(),
+            json!({"path": {"type": "string", "enum": [PATH_REVIEW, PATH_MANUAL]}}),
+            &["path"],
+        ),
+    ]
 }

@@ -5,6 +5,12 @@
 //! is stopped so the attempt fails promptly. Tracker errors come back to the agent as
 //! `success: false` with the reason; they are the agent's to handle, not the run's. Results are
 //! JSON text so the model can read them reliably.
+//!
+//! The agent is hostile, so what it hands in is bounded here ([`bounds`]): every argument has a
+//! size limit, an attempt adds at most [`bounds::MAX_LABELS_PER_ATTEMPT`] labels and only
+//! labels the team has, the record keeps excerpts, and comment bodies lose secret values and
+//! HTML comments (which could forge the local tracker's comment header) before they are posted.
+//! Every result is scrubbed of secret values before it goes back to the agent.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,8 +18,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 
+use super::bounds::{self, INLINE_EXCERPT_CHARS, MAX_LABELS_PER_ATTEMPT, RECORD_EXCERPT_CHARS};
 use super::prompt::{TOOL_COMMENT, TOOL_FINALIZE, TOOL_HANDOFF, TOOL_LABEL, TOOL_TRANSITION};
-use crate::app_server::{DynamicTool, ToolCall, ToolDispatch, ToolResult};
+use super::redact::Secrets;
+use crate::app_server::{ToolCall, ToolDispatch, ToolResult};
 use crate::config::GithubConfig;
 use crate::github;
 use crate::tracker::{self, Issue, Tracker};
@@ -53,8 +61,10 @@ pub struct ToolState {
     pub violation: Option<String>,
     /// Set when the handoff could not be checked because the GitHub token is missing.
     pub github_credentials: Option<(&'static str, String)>,
-    /// Every call, for the run record.
+    /// Every call, for the run record (at most [`bounds::MAX_RECORDED_CALLS`] entries).
     pub calls: Vec<ToolCallRecord>,
+    /// Calls made after the record filled up, counted in its last entry.
+    pub calls_not_recorded: u64,
 }
 
 /// What the tools need to act on the one issue.
@@ -70,6 +80,8 @@ pub struct ToolContext<'a> {
     pub host_paths: Vec<PathBuf>,
     /// Set on a policy violation so the session interrupts the turn.
     pub stop: Arc<AtomicBool>,
+    /// Secret values scrubbed from results, records and comment bodies.
+    pub secrets: Secrets,
 }
 
 /// The tools for one attempt, with what the agent has done through them.
@@ -77,6 +89,9 @@ pub struct ToolContext<'a> {
 pub struct IssueTools<'a> {
     context: ToolContext<'a>,
     state: Mutex<ToolState>,
+    /// Held for the whole of a label call, so parallel calls cannot both pass the per-attempt
+    /// cap before either has counted.
+    label_gate: Mutex<()>,
 }
 
 impl<'a> IssueTools<'a> {
@@ -84,6 +99,7 @@ impl<'a> IssueTools<'a> {
         IssueTools {
             context,
             state: Mutex::new(ToolState::default()),
+            label_gate: Mutex::new(()),
         }
     }
 
@@ -100,16 +116,38 @@ impl<'a> IssueTools<'a> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Records one call; past [`bounds::MAX_RECORDED_CALLS`] the last entry only counts the
+    /// calls that were left out, so an agent that calls in a loop cannot grow the record.
     fn record(&self, tool: &str, success: bool, detail: String) {
-        self.lock().calls.push(ToolCallRecord {
+        let mut state = self.lock();
+        let room = bounds::MAX_RECORDED_CALLS.saturating_sub(1);
+        if state.calls.len() < room {
+            state.calls.push(ToolCallRecord {
+                at: clock::now_rfc3339(),
+                tool: tool.to_string(),
+                success,
+                detail,
+            });
+            return;
+        }
+        state.calls_not_recorded += 1;
+        let left_out = state.calls_not_recorded;
+        let summary = ToolCallRecord {
             at: clock::now_rfc3339(),
-            tool: tool.to_string(),
-            success,
-            detail,
-        });
+            tool: NOT_RECORDED.to_string(),
+            success: false,
+            detail: format!(
+                "{left_out} more tool calls were not recorded (a record keeps {})",
+                bounds::MAX_RECORDED_CALLS
+            ),
+        };
+        state.calls.truncate(room);
+        state.calls.push(summary);
     }
 
-    /// Refuses a call that names another issue.
+    /// Refuses a call that names another issue. The name is the agent's text: only a bounded,
+    /// escaped excerpt of it reaches the reason (and from there the failure comment and the
+    /// log), so it can neither grow them nor start a line of its own.
     fn check_scope(&self, call: &ToolCall) -> Option<ToolResult> {
         let named = call.arguments.get("issue").and_then(Value::as_str)?;
         let ours = named
@@ -119,9 +157,11 @@ impl<'a> IssueTools<'a> {
         if ours {
             return None;
         }
+        let named = bounds::excerpt(named.trim(), INLINE_EXCERPT_CHARS);
         let reason = format!(
             "{} named issue {named}, but this lane is bound to {}",
-            call.tool, self.context.issue.identifier
+            bounds::excerpt(&call.tool, INLINE_EXCERPT_CHARS),
+            self.context.issue.identifier
         );
         {
             let mut state = self.lock();
@@ -131,9 +171,9 @@ impl<'a> IssueTools<'a> {
         }
         self.context.stop.store(true, Ordering::SeqCst);
         log::warn!(
-            "policy violation: tool call for another issue issue={} tool={} named={named}",
+            "policy violation: tool call for another issue issue={} tool={} named=\"{named}\"",
             self.context.issue.identifier,
-            call.tool
+            bounds::excerpt(&call.tool, INLINE_EXCERPT_CHARS)
         );
         Some(failure(&format!(
             "policy violation: {reason}; the attempt is stopped"
@@ -187,10 +227,13 @@ impl<'a> IssueTools<'a> {
                 "refused: the comment contains the absolute host path {path}; use repository-relative paths"
             ));
         }
+        // The body is the agent's: it goes out whole (within its size limit), but without a
+        // secret value and without an HTML comment that could pass for Maestro's.
+        let body = bounds::neutralize_markers(&self.context.secrets.scrub(body));
         match self
             .context
             .tracker
-            .add_comment(&self.context.issue.id, body)
+            .add_comment(&self.context.issue.id, &body)
         {
             Ok(comment) => {
                 self.lock().comments += 1;
@@ -202,22 +245,55 @@ impl<'a> IssueTools<'a> {
         }
     }
 
+    /// Adds a label the team has, at most [`MAX_LABELS_PER_ATTEMPT`] distinct ones per attempt:
+    /// an agent that labels without limit can push its issue past what the tracker lists in one
+    /// page and so break the listing for the whole project.
     fn label(&self, arguments: &Value) -> ToolResult {
         let Some(label) = string_arg(arguments, "label") else {
             return failure("missing argument `label`");
         };
+        let normalized = normalize_label(label);
+        if normalized.is_empty() {
+            return failure("the label is empty");
+        }
+        let _gate = self
+            .label_gate
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let added = self.lock().labels.clone();
+        if added.contains(&normalized) {
+            // Already added in this attempt: nothing to write, nothing to count.
+            return ok(json!({"issue": self.context.issue.identifier, "label": label.trim()}));
+        }
+        let metadata = match self
+            .context
+            .tracker
+            .team_metadata(&self.context.issue.team.id)
+        {
+            Ok(metadata) => metadata,
+            Err(error) => return tracker_failure(&error),
+        };
+        let name = match metadata.label(label) {
+            Ok(found) => found.name.clone(),
+            Err(tracker::Error::UnknownLabel { team, known, .. }) => {
+                return failure(&unknown_label(label, &team, &known));
+            }
+            Err(error) => return tracker_failure(&error),
+        };
+        if added.len() >= MAX_LABELS_PER_ATTEMPT {
+            return failure(&format!(
+                "refused: an attempt may add at most {MAX_LABELS_PER_ATTEMPT} labels, and this one added {}",
+                added.join(", ")
+            ));
+        }
         match self
             .context
             .tracker
-            .add_label(&self.context.issue.id, label)
+            .add_label(&self.context.issue.id, &name)
         {
             Ok(()) => {
-                let normalized = normalize_label(label);
-                let mut state = self.lock();
-                if !state.labels.contains(&normalized) {
-                    state.labels.push(normalized);
-                }
-                ok(json!({"issue": self.context.issue.identifier, "label": label.trim()}))
+                self.lock().labels.push(normalized);
+                ok(json!({"issue": self.context.issue.identifier, "label": name}))
             }
             Err(error) => tracker_failure(&error),
         }
@@ -230,6 +306,7 @@ impl<'a> IssueTools<'a> {
         ) else {
             return failure("missing argument `pr_url` or `summary`");
         };
+        let summary = self.context.secrets.scrub(summary);
         match self.check_pr(pr_url) {
             Ok(handoff) => {
                 let result = ok(json!({
@@ -340,46 +417,99 @@ impl ToolDispatch for IssueTools<'_> {
     fn call(&self, call: &ToolCall) -> ToolResult {
         let result = match self.check_scope(call) {
             Some(refusal) => refusal,
-            None => match call.tool.as_str() {
-                TOOL_TRANSITION => self.transition(&call.arguments),
-                TOOL_COMMENT => self.comment(&call.arguments),
-                TOOL_LABEL => self.label(&call.arguments),
-                TOOL_HANDOFF => self.handoff(&call.arguments),
-                TOOL_FINALIZE => self.finalize(&call.arguments),
-                other => failure(&format!("unknown tool `{other}`")),
+            None => match bounds::oversized_argument(&call.arguments) {
+                Some(refusal) => failure(&refusal),
+                None => match call.tool.as_str() {
+                    TOOL_TRANSITION => self.transition(&call.arguments),
+                    TOOL_COMMENT => self.comment(&call.arguments),
+                    TOOL_LABEL => self.label(&call.arguments),
+                    TOOL_HANDOFF => self.handoff(&call.arguments),
+                    TOOL_FINALIZE => self.finalize(&call.arguments),
+                    other => failure(&format!(
+                        "unknown tool `{}`",
+                        bounds::excerpt(other, INLINE_EXCERPT_CHARS)
+                    )),
+                },
             },
         };
-        let detail = describe(call, &result);
+        let result = ToolResult {
+            text: self.context.secrets.scrub(&result.text).into_owned(),
+            ..result
+        };
+        let tool = bounds::excerpt(&call.tool, INLINE_EXCERPT_CHARS);
+        let detail = self
+            .context
+            .secrets
+            .scrub(&describe(call, &result))
+            .into_owned();
         log::info!(
-            "tool call issue={} tool={} success={}",
+            "tool call issue={} tool={tool} success={}",
             self.context.issue.identifier,
-            call.tool,
             result.success
         );
-        self.record(&call.tool, result.success, detail);
+        self.record(&tool, result.success, detail);
         result
     }
 }
 
-/// A short, secret-free line for the run record.
+/// The tool name of the run record's last entry once calls stop being recorded one by one.
+pub const NOT_RECORDED: &str = "(not recorded)";
+
+/// A short, secret-free line for the run record: an excerpt of the argument that says what
+/// the call was about (its original size noted when cut), and for a failure an excerpt of the
+/// reason. A comment body is recorded by size only.
 fn describe(call: &ToolCall, result: &ToolResult) -> String {
     let argument = ["state", "label", "path", "pr_url"]
         .iter()
         .find_map(|key| call.arguments.get(*key).and_then(Value::as_str))
-        .map(github::without_userinfo)
+        .map(|value| bounds::excerpt(&github::without_userinfo(value), RECORD_EXCERPT_CHARS))
         .or_else(|| {
             call.arguments
                 .get("body")
                 .and_then(Value::as_str)
-                .map(|body| format!("{} chars", body.chars().count()))
+                .map(|body| format!("{} bytes", body.len()))
         })
         .unwrap_or_default();
     if result.success {
         argument
     } else {
-        let reason: String = result.text.chars().take(300).collect();
-        format!("{argument}: {reason}")
+        let reason = serde_json::from_str::<Value>(&result.text)
+            .ok()
+            .and_then(|value| {
+                value
+                    .get("error")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| result.text.clone());
+        format!("{argument}: {}", bounds::excerpt(&reason, 300))
     }
+}
+
+/// The refusal of a label the team does not have, naming (some of) the ones it does.
+fn unknown_label(label: &str, team: &str, known: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut text = format!(
+        "refused: team {team} has no label \"{}\"; add one of its labels",
+        bounds::excerpt(label.trim(), INLINE_EXCERPT_CHARS)
+    );
+    if known.is_empty() {
+        text.push_str(" (it has none)");
+    } else {
+        text.push_str(": ");
+        text.push_str(
+            &known
+                .iter()
+                .take(SHOWN)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        if known.len() > SHOWN {
+            text.push_str(&format!(" and {} more", known.len() - SHOWN));
+        }
+    }
+    text
 }
 
 fn string_arg<'v>(arguments: &'v Value, key: &str) -> Option<&'v str> {
@@ -405,61 +535,211 @@ fn tracker_failure(error: &tracker::Error) -> ToolResult {
     )
 }
 
-/// The five tools as advertised on `thread/start`.
-pub fn definitions(policy: &TrackerPolicy) -> Vec<DynamicTool> {
-    let issue_arg = json!({
-        "type": "string",
-        "description": "Optional. The issue identifier; only the issue of this lane is allowed."
-    });
-    let tool = |name: &str, description: String, properties: Value, required: &[&str]| {
-        let mut properties = properties;
-        if let Some(object) = properties.as_object_mut() {
-            object.insert("issue".into(), issue_arg.clone());
-        }
-        DynamicTool {
-            name: name.to_string(),
-            description,
-            input_schema: json!({
-                "type": "object",
-                "properties": properties,
-                "required": required,
-                "additionalProperties": false,
-            }),
-        }
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::tracker::{
+        CommentRef, IssueState, Label, ProjectScope, TeamMetadata, TeamRef, WorkflowState,
     };
-    vec![
-        tool(
-            TOOL_TRANSITION,
-            format!(
-                "Move this lane's issue to a workflow state. Allowed: \"{}\" (claim the issue).",
-                policy.in_progress_state
-            ),
-            json!({"state": {"type": "string"}}),
-            &["state"],
-        ),
-        tool(
-            TOOL_COMMENT,
-            "Post a Markdown comment on this lane's issue. Use repository-relative paths.".into(),
-            json!({"body": {"type": "string"}}),
-            &["body"],
-        ),
-        tool(
-            TOOL_LABEL,
-            "Add a label to this lane's issue.".into(),
-            json!({"label": {"type": "string"}}),
-            &["label"],
-        ),
-        tool(
-            TOOL_HANDOFF,
-            "Record the pull request for review. Push the lane branch and open the PR first; it must be open, not a draft, with this lane's branch and HEAD.".into(),
-            json!({"pr_url": {"type": "string"}, "summary": {"type": "string"}}),
-            &["pr_url", "summary"],
-        ),
-        tool(
-            TOOL_FINALIZE,
-            "Declare how you finished, once, as your last action.".into(),
-            json!({"path": {"type": "string", "enum": [PATH_REVIEW, PATH_MANUAL]}}),
-            &["path"],
-        ),
-    ]
+
+    /// A tracker that knows twelve team labels, counts label writes and refuses comments
+    /// with a message that echoes a secret.
+    #[derive(Debug, Default)]
+    struct Stub {
+        labels_added: AtomicUsize,
+    }
+
+    const SECRET: &str = "lin_api_stub_secret_0123";
+
+    fn team() -> TeamRef {
+        TeamRef {
+            id: "team-1".into(),
+            key: "ABC".into(),
+        }
+    }
+
+    impl Tracker for Stub {
+        fn provider(&self) -> crate::config::Provider {
+            crate::config::Provider::Local
+        }
+        fn project(&self) -> Result<ProjectScope, tracker::Error> {
+            Err(tracker::Error::ProjectNotFound { slug: "x".into() })
+        }
+        fn issues_in_states(&self, _: &[String]) -> Result<Vec<Issue>, tracker::Error> {
+            Ok(Vec::new())
+        }
+        fn refresh(&self, _: &[String]) -> Result<Vec<Issue>, tracker::Error> {
+            Ok(Vec::new())
+        }
+        fn transition(&self, _: &str, name: &str) -> Result<IssueState, tracker::Error> {
+            Ok(IssueState {
+                name: name.into(),
+                kind: "started".into(),
+            })
+        }
+        fn add_comment(&self, _: &str, _: &str) -> Result<CommentRef, tracker::Error> {
+            Err(tracker::Error::GraphQl {
+                operation: "CommentCreate",
+                messages: vec![format!("key {SECRET} refused")],
+            })
+        }
+        fn add_label(&self, _: &str, _: &str) -> Result<(), tracker::Error> {
+            self.labels_added.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+        fn team_metadata(&self, _: &str) -> Result<Arc<TeamMetadata>, tracker::Error> {
+            Ok(Arc::new(TeamMetadata {
+                team: team(),
+                states: vec![WorkflowState {
+                    id: "s".into(),
+                    name: "In Progress".into(),
+                    kind: "started".into(),
+                }],
+                labels: (1..=12)
+                    .map(|n| Label {
+                        id: format!("l{n}"),
+                        name: format!("Area {n}"),
+                        workspace: false,
+                    })
+                    .collect(),
+            }))
+        }
+    }
+
+    fn issue() -> Issue {
+        Issue {
+            id: "id-1".into(),
+            identifier: "ABC-1".into(),
+            title: "t".into(),
+            description: String::new(),
+            priority: None,
+            state: IssueState {
+                name: "Todo".into(),
+                kind: "unstarted".into(),
+            },
+            labels: Vec::new(),
+            blockers: Vec::new(),
+            url: None,
+            branch_name: None,
+            created_at: String::new(),
+            created_ms: 0,
+            updated_at: String::new(),
+            team: team(),
+            project_slug: None,
+        }
+    }
+
+    fn with_tools(check: impl FnOnce(&IssueTools<'_>, &Stub)) {
+        let stub = Stub::default();
+        let issue = issue();
+        let policy = crate::workflow::parse(Path::new("/w/WORKFLOW.md"), "body", Path::new("/w"))
+            .unwrap()
+            .tracker;
+        let github = GithubConfig {
+            token_env_var: None,
+            api_url: "http://127.0.0.1:9".into(),
+        };
+        let tools = IssueTools::new(ToolContext {
+            tracker: &stub,
+            issue: &issue,
+            policy: &policy,
+            lane: Path::new("/nonexistent"),
+            branch: "x/demo-abc-1",
+            github: &github,
+            host_paths: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            secrets: Secrets::from_values([SECRET.to_string()]),
+        });
+        check(&tools, &stub);
+    }
+
+    fn call(tool: &str, arguments: Value) -> ToolCall {
+        ToolCall {
+            call_id: "c".into(),
+            turn_id: "t".into(),
+            tool: tool.into(),
+            arguments,
+        }
+    }
+
+    #[test]
+    fn parallel_label_calls_never_pass_the_cap_together() {
+        with_tools(|tools, stub| {
+            let successes = AtomicUsize::new(0);
+            std::thread::scope(|scope| {
+                for n in 1..=12 {
+                    let successes = &successes;
+                    scope.spawn(move || {
+                        let result =
+                            tools.call(&call(TOOL_LABEL, json!({"label": format!("area {n}")})));
+                        if result.success {
+                            successes.fetch_add(1, Ordering::SeqCst);
+                        }
+                    });
+                }
+            });
+            assert_eq!(successes.load(Ordering::SeqCst), MAX_LABELS_PER_ATTEMPT);
+            assert_eq!(
+                stub.labels_added.load(Ordering::SeqCst),
+                MAX_LABELS_PER_ATTEMPT
+            );
+            // A label already added is not written or counted again; an unknown one is refused
+            // before the tracker is asked.
+            let again = tools.state().labels[0].clone();
+            assert!(
+                tools
+                    .call(&call(TOOL_LABEL, json!({"label": again})))
+                    .success
+            );
+            let unknown = tools.call(&call(TOOL_LABEL, json!({"label": "Nope"})));
+            assert!(
+                unknown.text.contains("has no label \\\"Nope\\\""),
+                "{}",
+                unknown.text
+            );
+            assert_eq!(
+                stub.labels_added.load(Ordering::SeqCst),
+                MAX_LABELS_PER_ATTEMPT
+            );
+        });
+    }
+
+    #[test]
+    fn the_record_stops_growing_at_its_limit_and_counts_the_rest() {
+        with_tools(|tools, _| {
+            for _ in 0..bounds::MAX_RECORDED_CALLS + 5 {
+                tools.call(&call(TOOL_FINALIZE, json!({"path": "x".repeat(200)})));
+            }
+            let state = tools.state();
+            assert_eq!(state.calls.len(), bounds::MAX_RECORDED_CALLS);
+            let last = state.calls.last().unwrap();
+            assert_eq!(last.tool, NOT_RECORDED);
+            assert_eq!(
+                last.detail,
+                "6 more tool calls were not recorded (a record keeps 1000)"
+            );
+            assert!(
+                state.calls[0].detail.len() < 600,
+                "{}",
+                state.calls[0].detail
+            );
+        });
+    }
+
+    #[test]
+    fn secret_values_never_come_back_in_a_result_or_the_record() {
+        with_tools(|tools, _| {
+            let result = tools.call(&call(TOOL_COMMENT, json!({"body": "hello"})));
+            assert!(!result.success);
+            assert!(
+                result.text.contains("key [redacted] refused"),
+                "{}",
+                result.text
+            );
+            let detail = &tools.state().calls[0].detail;
+            assert!(!detail.contains(SECRET), "{detail}");
+        });
+    }
 }

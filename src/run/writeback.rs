@@ -2,12 +2,17 @@
 //!
 //! Comments carry the facts an operator needs (run id, attempt, time, branch, PR, lane path
 //! relative to the repository, error class, next action) and never an absolute host path or a
-//! secret: messages pass through [`scrub`] first. Order matters where a partial write is
-//! possible; each function documents what it does when the tracker fails half way.
+//! secret: messages pass through [`scrub`] first. Text that the agent wrote or influenced (its
+//! handoff summary, a failure message quoting validation output or the agent's arguments)
+//! appears only inside a bounded, escaped block quote ([`bounds::quote`]), so it can never
+//! grow a comment without limit or pass for a block of Maestro's own. Order matters where a
+//! partial write is possible; each function documents what it does when the tracker fails
+//! half way.
 
 use std::fmt::Write;
 use std::path::PathBuf;
 
+use super::bounds;
 use super::tools::Handoff;
 use crate::clock;
 use crate::tracker::{self, Issue, Tracker};
@@ -114,7 +119,11 @@ fn completion_comment(
     let _ = writeln!(body, "- attempt: {}", record.attempt);
     let _ = writeln!(body, "- finished_at: {}", clock::now_rfc3339());
     let _ = writeln!(body, "- branch: `{}`", record.branch);
-    let _ = writeln!(body, "- pr_url: {}", handoff.pr_url);
+    let _ = writeln!(
+        body,
+        "- pr_url: {}",
+        bounds::excerpt(&handoff.pr_url, bounds::MAX_SHORT_BYTES)
+    );
     let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
     let _ = writeln!(
         body,
@@ -123,8 +132,8 @@ fn completion_comment(
     );
     let _ = write!(
         body,
-        "\n**Summary**\n\n{}\n",
-        scrub(handoff.summary.trim(), host_paths)
+        "\n**Summary** (the agent's)\n\n{}",
+        bounds::quote(&scrub(handoff.summary.trim(), host_paths))
     );
     body
 }
@@ -166,9 +175,16 @@ pub fn retry(
     ensure_in_progress(target)?;
     let title = format!("attempt {} failed, retrying", record.attempt);
     let mut body = failure_facts(&title, record, error_class, next_action);
-    let _ = write!(body, "\n{}\n", scrub(message, target.host_paths));
+    body.push_str(&failure_message(message, target.host_paths));
     target.tracker.add_comment(&target.issue.id, &body)?;
     Ok(())
+}
+
+/// The message that ends a failure comment, as a block quote: it can carry text the agent
+/// wrote or influenced (validation output from the lane, the command an approval asked for, an
+/// excerpt of an argument), which must stay bounded and visibly apart from Maestro's facts.
+fn failure_message(message: &str, host_paths: &[(PathBuf, String)]) -> String {
+    format!("\n{}", bounds::quote(&scrub(message, host_paths)))
 }
 
 /// The title and fact list every failure comment starts with.
@@ -231,7 +247,7 @@ pub fn human(
             target.policy.in_progress_state
         );
     }
-    let _ = write!(body, "\n{}\n", scrub(message, target.host_paths));
+    body.push_str(&failure_message(message, target.host_paths));
     // The label and state are already written: the issue is out of automatic selection, so a
     // failed comment must not turn into a retry that would run the agent again.
     target

@@ -109,6 +109,15 @@ pub struct ToolCallRecord {
     pub detail: String,
 }
 
+/// A `context.read_first` file the attempt did not hand to the agent, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextSkip {
+    /// As configured, relative to the lane.
+    pub path: String,
+    /// A short sentence without a host path: `leads outside the lane (through a symlink)`.
+    pub reason: String,
+}
+
 /// One validation command's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValidationRecord {
@@ -159,6 +168,10 @@ pub struct RunRecord {
     pub error_class: Option<String>,
     #[serde(default)]
     pub error_message: Option<String>,
+    /// read_first files that were skipped (a symlink out of the lane, not a regular file, over
+    /// the size limit, …); empty and absent from the file when every one was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context_skipped: Vec<ContextSkip>,
     #[serde(default)]
     pub tool_calls: Vec<ToolCallRecord>,
     #[serde(default)]
@@ -195,6 +208,7 @@ impl Default for RunRecord {
             disposition: None,
             error_class: None,
             error_message: None,
+            context_skipped: Vec::new(),
             tool_calls: Vec::new(),
             validation: Vec::new(),
             pr_url: None,
