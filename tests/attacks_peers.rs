@@ -328,3 +328,44 @@ fn the_posted_pr_url_is_githubs_own() {
     let record = world.only_run();
     assert_eq!(record.pr_url.as_deref(), Some(pr_url(7).as_str()));
 }
+
+/// An agent that rewrites its lane's `origin` (`git remote set-url`) to a repository it
+/// controls cannot make the PR check accept a PR there: the expected repository comes from
+/// `repo_root`'s origin, never from the lane's.
+#[test]
+fn a_rewritten_lane_origin_does_not_move_the_pr_check() {
+    let codex = codex_or_skip!();
+    let evil = "mallory/widgets";
+    let world = RunWorld::builder("attack-pr-rewritten-origin", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .steps(vec![
+            Step::exec_command(
+                "call_work",
+                &format!(
+                    "{} && git remote set-url origin https://github.com/{evil}.git",
+                    commit_and_push("feature.txt", BRANCH)
+                ),
+            ),
+            Step::tool_call(
+                "call_handoff",
+                "issue_review_handoff",
+                json!({"pr_url": crate::support::fake_github::pull_url(evil, 7), "summary": "Added feature.txt."}),
+            ),
+            Step::tool_call(
+                "call_finalize",
+                "issue_terminal_finalize",
+                json!({"path": "review_handoff"}),
+            ),
+            Step::message("Handed off."),
+        ])
+        .build();
+    world
+        .github
+        .add(Pull::live(evil, 7, BRANCH, world.origin.clone()));
+    let output = world.run_once();
+    assert_refused(
+        &world,
+        &output,
+        "PR is in mallory/widgets but the lane's origin is acme/widgets",
+    );
+}

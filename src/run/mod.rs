@@ -409,6 +409,7 @@ impl LaneRun<'_> {
             issue,
             policy: &workflow.tracker,
             lane: &lane.path,
+            repo_root: &config.repo_root,
             branch: self.branch,
             github: &config.github,
             host_paths: self

@@ -74,6 +74,9 @@ pub struct ToolContext<'a> {
     pub issue: &'a Issue,
     pub policy: &'a TrackerPolicy,
     pub lane: &'a Path,
+    /// The source checkout. Its `origin` names the repository a PR must belong to: the lane's
+    /// own `origin` is the agent's to rewrite (`git remote set-url`), so it proves nothing.
+    pub repo_root: &'a Path,
     pub branch: &'a str,
     pub github: &'a GithubConfig,
     /// Absolute host paths that must not appear in comments.
@@ -339,8 +342,8 @@ impl<'a> IssueTools<'a> {
         let rejected = |reason: String| HandoffProblem::Rejected(vec![reason]);
         let (pr_repo, number) = github::parse_pr_url(pr_url, &self.context.github.api_url)
             .map_err(|error| rejected(error.to_string()))?;
-        let origin =
-            lane::origin_url(self.context.lane).map_err(|error| rejected(error.to_string()))?;
+        let origin = lane::origin_url(self.context.repo_root)
+            .map_err(|error| rejected(error.to_string()))?;
         let repo = github::parse_remote(&origin).ok_or_else(|| {
             rejected(
                 github::Error::UnknownRemote {
@@ -646,6 +649,7 @@ mod tests {
             issue: &issue,
             policy: &policy,
             lane: Path::new("/nonexistent"),
+            repo_root: Path::new("/nonexistent"),
             branch: "x/demo-abc-1",
             github: &github,
             host_paths: Vec::new(),
