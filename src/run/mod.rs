@@ -152,6 +152,7 @@ pub fn run_once(
     options: &Options,
 ) -> Result<Summary, Error> {
     let layout = Layout::new(&settings.config.workspace_root);
+    lane::sweep_staging(&layout);
     let execution = &settings.workflow.execution;
     let _slot: Slot = match &options.target {
         Some(TargetArgs {
