@@ -7,6 +7,9 @@ mod support;
 mod app_server_fake;
 /// The app-server client against the real codex binary and the scripted mock model.
 mod app_server_real;
+/// Attacks on lanes and containment (#11): overlapping roots, unproven removals, symlinked
+/// lanes, hostile identifiers, abandoned clones, absurd concurrency caps.
+mod attacks_lanes;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
