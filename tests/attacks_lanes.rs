@@ -1,20 +1,24 @@
 //! Attacks on lanes and containment (issue #11): the agent, or whoever writes an issue, is
 //! hostile. A `workspace_root` that overlaps the repository is refused at startup; only lanes
 //! Maestro can prove it created are ever removed; a symlinked lane never takes hooks or the agent
-//! outside `workspace_root`; hostile identifiers make valid branches; failed and abandoned
-//! clones never pile up. Rows in docs/spec/faults.md, "Attacks: lanes and containment".
+//! outside `workspace_root` and a swapped `.git` never gets validation commands run against
+//! another repository; hostile identifiers make valid branches; failed and abandoned clones
+//! never pile up. Rows in docs/spec/faults.md, "Attacks: lanes and containment".
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use maestro::mock_model::Step;
 use serde_json::{Value, json};
 
 use crate::support::daemon_world::{DaemonWorld, Setup, manual_attention_script, run_records};
 use crate::support::fake_linear::FakeIssue;
 use crate::support::git::git;
 use crate::support::procs;
-use crate::support::run_world::{bounded, wait_until};
+use crate::support::run_world::{
+    RunWorld, bounded, commit_and_push, pr_url, summary_line, wait_until,
+};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -538,4 +542,70 @@ fn a_huge_concurrency_cap_is_refused_not_capped() {
         parse("max_concurrent_agents = 256\nmax_concurrent_agents_by_state = { Todo = 256 }")
             .unwrap();
     assert_eq!(workflow.execution.max_concurrent_agents, 256);
+}
+
+#[test]
+fn git_metadata_swapped_by_the_agent_is_refused_before_validation_runs() {
+    let codex = crate::codex_or_skip!();
+    let branch = "x/demo-abc-1";
+    let world = RunWorld::builder("attack-git-swap", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .steps_from(move |source| {
+            vec![
+                Step::tool_call(
+                    "call_claim",
+                    "issue_transition",
+                    json!({"state": "In Progress"}),
+                ),
+                Step::exec_command("call_work", &commit_and_push("feature.txt", branch)),
+                Step::tool_call(
+                    "call_handoff",
+                    "issue_review_handoff",
+                    json!({"pr_url": pr_url(7), "summary": "Added feature.txt."}),
+                ),
+                // After the handoff check: the lane's git metadata now points at the
+                // operator's own repository.
+                Step::exec_command(
+                    "call_swap",
+                    &format!(
+                        "mv .git .git-moved && ln -s {} .git && echo swapped",
+                        source.join(".git").display()
+                    ),
+                ),
+                Step::tool_call(
+                    "call_finalize",
+                    "issue_terminal_finalize",
+                    json!({"path": "review_handoff"}),
+                ),
+                Step::message("Handed off for review."),
+            ]
+        })
+        .build();
+    world.open_pull(7, branch);
+    let output = world.run_once();
+    let line = summary_line(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "{line}\n{}",
+        text(&output.stderr)
+    );
+    assert!(line.contains("error=policy_violation"), "{line}");
+    assert!(
+        world.tool_output("call_swap").contains("swapped"),
+        "the agent really swapped .git"
+    );
+    let record = world.only_run();
+    assert!(
+        record.validation.is_empty(),
+        "no validation command ran: {:?}",
+        record.validation
+    );
+    assert!(
+        record
+            .error_message
+            .unwrap_or_default()
+            .contains(".git is a symlink")
+    );
+    world.assert_comments_clean();
 }
