@@ -179,7 +179,8 @@ pub fn remove(layout: &Layout, key: &str, path: &Path) -> Result<(), Error> {
     }
     empty(&lane, 0).map_err(io_error(path, "remove lane contents"))?;
     drop(lane);
-    unlink_at(&root, &name, libc::AT_REMOVEDIR).map_err(io_error(path, "remove lane"))?;
+    ignore_not_found(unlink_at(&root, &name, libc::AT_REMOVEDIR))
+        .map_err(io_error(path, "remove lane"))?;
     forget(layout, key);
     Ok(())
 }
@@ -274,12 +275,24 @@ fn empty(dir: &File, depth: usize) -> io::Result<()> {
             Err(error) if matches!(error.raw_os_error(), Some(libc::EISDIR | libc::EPERM)) => {}
             Err(error) => return Err(error),
         }
-        let child = open_dir_at(dir, &name)?;
+        // Another process sweeping the same abandoned clone may get there first.
+        let child = match open_dir_at(dir, &name) {
+            Ok(child) => child,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
         empty(&child, depth + 1)?;
         drop(child);
-        unlink_at(dir, &name, libc::AT_REMOVEDIR)?;
+        ignore_not_found(unlink_at(dir, &name, libc::AT_REMOVEDIR))?;
     }
     Ok(())
+}
+
+fn ignore_not_found(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
 }
 
 /// Opens directory `name` inside `parent` without following a symlink.
@@ -448,6 +461,23 @@ mod tests {
         assert!(!proven.exists());
         assert!(unproven.exists(), "no marker: kept");
         assert!(live.exists(), "a live process's clone is left alone");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_tree_nested_past_the_depth_bound_is_refused_not_a_crash() {
+        let (dir, layout) = scratch("deep");
+        let lane = layout.lane_dir("ABC-1");
+        std::fs::create_dir(&lane).unwrap();
+        claim(&layout, "ABC-1", &lane).unwrap();
+        let mut deep = lane.clone();
+        for _ in 0..MAX_DEPTH + 5 {
+            deep.push("d");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        let error = remove(&layout, "ABC-1", &lane).unwrap_err();
+        assert!(error.to_string().contains("nests deeper than"), "{error}");
+        assert!(lane.exists(), "kept");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
