@@ -23,6 +23,8 @@ pub const STDIO_TRANSPORT: &str = "stdio://";
 pub const DEFAULT_READ_TIMEOUT_MS: u64 = 30_000;
 /// Default time a turn may go without progress before it is interrupted.
 pub const DEFAULT_TURN_IDLE_TIMEOUT_MS: u64 = 300_000;
+/// The default `workspace_root`, relative to `repo_root`.
+pub const DEFAULT_WORKSPACE_DIR: &str = ".workspaces";
 /// Default time a lane may go without progress before the daemon declares it stalled.
 pub const DEFAULT_STALL_TIMEOUT_MS: u64 = 900_000;
 
@@ -356,7 +358,9 @@ fn read_config(
     };
 
     let workspace_root = match root.string("workspace_root", problems) {
-        None => repo_root.as_ref().map(|root| root.join(".workspaces")),
+        None => repo_root
+            .as_ref()
+            .map(|root| root.join(DEFAULT_WORKSPACE_DIR)),
         Some(value) if value.get_ref().trim().is_empty() => {
             problems.push(Problem {
                 span: value.span(),
@@ -367,7 +371,21 @@ fn read_config(
         }
         Some(value) => {
             let expanded = expand_home(value.get_ref(), home);
-            Some(normalize(&config_dir.join(expanded)))
+            let workspace_root = normalize(&config_dir.join(expanded));
+            match repo_root
+                .as_ref()
+                .and_then(|repo_root| workspace_overlap(&workspace_root, repo_root))
+            {
+                Some(reason) => {
+                    problems.push(Problem {
+                        span: value.span(),
+                        field: "workspace_root".into(),
+                        message: format!("`{}` {reason}", workspace_root.display()),
+                    });
+                    None
+                }
+                None => Some(workspace_root),
+            }
         }
     };
 
@@ -691,6 +709,26 @@ fn positive_ms(
             });
             None
         }
+    }
+}
+
+/// Why `workspace_root` may not be used with `repo_root`, judged on the paths as written: it is
+/// the repository itself or contains it. Maestro removes lanes under `workspace_root`, so the
+/// two must never share a tree ([`crate::settings`] checks the same with symlinks resolved,
+/// and that a root inside the repository is outside its tracked tree).
+pub fn workspace_overlap(workspace_root: &Path, repo_root: &Path) -> Option<String> {
+    let fix = "set workspace_root to a directory outside the repository, or omit it to use <repo_root>/.workspaces";
+    if workspace_root == repo_root {
+        Some(format!(
+            "is repo_root itself; lanes would be created and removed among the repository's own files: {fix}"
+        ))
+    } else if repo_root.starts_with(workspace_root) {
+        Some(format!(
+            "contains repo_root ({}); lanes would be created and removed around the repository: {fix}",
+            repo_root.display()
+        ))
+    } else {
+        None
     }
 }
 

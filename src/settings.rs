@@ -3,13 +3,19 @@
 //!
 //! Every command that acts on a project starts here. The two contracts are validated on their
 //! own by [`crate::config`] and [`crate::workflow`]; this module adds the rules that need both
-//! (one project slug, one provider) and nothing else.
+//! (one project slug, one provider) and the one config rule that needs the disk: a
+//! `workspace_root` that, symlinks resolved, never overlaps the repository's tracked tree.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::config::{self, Lookup, ServiceConfig};
+use crate::shell;
 use crate::workflow::{self, Workflow};
+
+/// Time limit for the git commands that check where `workspace_root` lies.
+const GIT_CHECK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A service config plus the workflow snapshot it points at.
 #[derive(Debug, Clone)]
@@ -36,6 +42,13 @@ pub enum Error {
     SlugMissing {
         config_path: PathBuf,
         workflow_path: PathBuf,
+    },
+    /// `workspace_root`, with symlinks resolved, is the repository, contains it, or lies in
+    /// its tracked tree: removing lanes there could delete the repository's files.
+    WorkspaceRoot {
+        config_path: PathBuf,
+        workspace_root: PathBuf,
+        reason: String,
     },
     /// maestro.toml and WORKFLOW.md name different tracker providers.
     ProviderConflict {
@@ -70,6 +83,16 @@ impl fmt::Display for Error {
                 "no project slug: set tracker.project_slug in {} or in the front matter of {}",
                 config_path.display(),
                 workflow_path.display()
+            ),
+            Error::WorkspaceRoot {
+                config_path,
+                workspace_root,
+                reason,
+            } => write!(
+                f,
+                "invalid config {}: field `workspace_root` ({}) {reason}",
+                config_path.display(),
+                workspace_root.display()
             ),
             Error::ProviderConflict {
                 config_path,
@@ -126,7 +149,128 @@ pub fn load_with_workflow(
         .map(Path::to_path_buf)
         .unwrap_or_else(|| config.workflow_file());
     let workflow = workflow::load(&workflow_path, &config.repo_root)?;
+    check_workspace_root(&config)?;
     combine(config, workflow)
+}
+
+/// Refuses a `workspace_root` that, with symlinks resolved, is `repo_root`, contains it, or lies
+/// inside the repository other than outside its tracked tree: inside the repository it must
+/// hold no tracked file and, unless it is the default `<repo_root>/.workspaces`, be git-ignored.
+/// A repository that cannot be resolved is left to the checks that need it.
+pub fn check_workspace_root(config: &ServiceConfig) -> Result<(), Error> {
+    let Ok(repo_root) = config.repo_root.canonicalize() else {
+        return Ok(());
+    };
+    let workspace_root = resolve_existing(&config.workspace_root);
+    let refuse = |reason: String| Error::WorkspaceRoot {
+        config_path: config.path.clone(),
+        workspace_root: config.workspace_root.clone(),
+        reason,
+    };
+    if let Some(reason) = config::workspace_overlap(&workspace_root, &repo_root) {
+        return Err(refuse(format!(
+            "resolves to {} (symlinks followed), which {reason}",
+            workspace_root.display()
+        )));
+    }
+    let Ok(inside) = workspace_root.strip_prefix(&repo_root) else {
+        return Ok(());
+    };
+    let relative = inside.display().to_string();
+    let is_default = inside == Path::new(config::DEFAULT_WORKSPACE_DIR);
+    let fix = "set workspace_root to a directory outside the repository, or omit it to use <repo_root>/.workspaces";
+    // Literal pathspecs: a directory name with `*` or `[` means itself, not a pattern.
+    let tracked = [
+        "--literal-pathspecs",
+        "ls-files",
+        "--error-unmatch",
+        "--",
+        &relative,
+    ];
+    match git_check(&repo_root, &tracked) {
+        GitAnswer::Yes => {
+            return Err(refuse(format!(
+                "lies inside the repository and git tracks files under `{relative}`; lanes there would be created and removed among tracked files: {fix}"
+            )));
+        }
+        GitAnswer::No => {}
+        GitAnswer::Failed(_) if is_default => return Ok(()),
+        GitAnswer::Failed(output) => {
+            return Err(refuse(format!(
+                "lies inside the repository and git cannot tell whether it is tracked ({output}): {fix}"
+            )));
+        }
+    }
+    if is_default {
+        return Ok(());
+    }
+    match git_check(
+        &repo_root,
+        &["check-ignore", "--quiet", "--", &format!("{relative}/")],
+    ) {
+        GitAnswer::Yes => Ok(()),
+        GitAnswer::No => Err(refuse(format!(
+            "lies inside the repository's working tree and is not git-ignored; add `/{relative}/` to {}/.gitignore, or {fix}",
+            config.repo_root.display()
+        ))),
+        GitAnswer::Failed(output) => Err(refuse(format!(
+            "lies inside the repository and git cannot tell whether it is ignored ({output}): {fix}"
+        ))),
+    }
+}
+
+/// What a yes/no git query answered (exit 0 / exit 1), or its last output line.
+enum GitAnswer {
+    Yes,
+    No,
+    Failed(String),
+}
+
+fn git_check(repo_root: &Path, args: &[&str]) -> GitAnswer {
+    match shell::run_program(
+        "git",
+        args,
+        repo_root,
+        &[],
+        &[("GIT_TERMINAL_PROMPT", "0")],
+        GIT_CHECK_TIMEOUT,
+    ) {
+        Ok(outcome) if outcome.exit_code == Some(0) => GitAnswer::Yes,
+        Ok(outcome) if outcome.exit_code == Some(1) => GitAnswer::No,
+        Ok(outcome) => GitAnswer::Failed(
+            outcome
+                .output_tail
+                .lines()
+                .rev()
+                .find(|line| !line.trim().is_empty())
+                .unwrap_or("no output")
+                .trim()
+                .to_string(),
+        ),
+        Err(error) => GitAnswer::Failed(format!("cannot run git: {error}")),
+    }
+}
+
+/// `path` with symlinks resolved as far as it exists; the part that does not exist yet is
+/// appended as written (the config already removed `.` and `..`).
+fn resolve_existing(path: &Path) -> PathBuf {
+    let mut missing = Vec::new();
+    let mut existing = path;
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return missing
+                .iter()
+                .rev()
+                .fold(real, |real, name| real.join(name));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
 }
 
 /// Cross-checks an already loaded config and workflow.

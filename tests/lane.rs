@@ -157,3 +157,113 @@ fn a_lane_with_a_gitfile_pointing_outside_is_refused() {
         "{error}"
     );
 }
+
+#[test]
+fn a_lane_that_is_a_symlink_is_refused_and_no_hook_runs() {
+    let dir = TestDir::new("lane-is-symlink");
+    let repos = repos(dir.path(), &[("README.md", "hello\n")]);
+    let outside = dir.join("outside");
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "--quiet",
+            repos.source.to_str().unwrap(),
+            outside.to_str().unwrap(),
+        ],
+    );
+    let layout = Layout::new(&dir.join("workspaces"));
+    std::fs::create_dir_all(layout.root()).unwrap();
+    std::os::unix::fs::symlink(&outside, layout.lane_dir("ABC-1")).unwrap();
+    let hooks = Hooks {
+        after_create: Some("touch after-create-ran".into()),
+        ..Hooks::default()
+    };
+    let error = lane::prepare(&spec(&layout, &repos.source, &hooks)).unwrap_err();
+    assert!(matches!(error, Error::Unsafe { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("the lane is a symlink"),
+        "{error}"
+    );
+    // Hooks refuse it too, and removal keeps it (and what it points at).
+    let hook = lane::run_hook(
+        "before_run",
+        "touch before-run-ran",
+        &layout.lane_dir("ABC-1"),
+        &hooks,
+        &[],
+    );
+    assert!(matches!(hook, Err(Error::Unsafe { .. })), "{hook:?}");
+    let removal = lane::remove(&layout, "ABC-1", &hooks, &[]).unwrap_err();
+    assert!(matches!(removal, Error::NotOwned { .. }), "{removal:?}");
+    assert!(!outside.join("before-run-ran").exists());
+    assert!(!outside.join("after-create-ran").exists());
+    assert!(outside.join(".git").is_dir());
+}
+
+#[test]
+fn a_failed_checkout_removes_the_staging_clone() {
+    let dir = TestDir::new("lane-checkout-fails");
+    let repos = repos(dir.path(), &[("README.md", "hello\n")]);
+    // The source's checked-out branch is the lane branch, so the clone already has it and
+    // `git checkout -b` fails after a complete clone.
+    git(
+        &repos.source,
+        &["checkout", "--quiet", "-b", "x/demo-abc-1"],
+    );
+    let layout = Layout::new(&dir.join("workspaces"));
+    let hooks = Hooks::default();
+    let error = lane::prepare(&spec(&layout, &repos.source, &hooks)).unwrap_err();
+    assert!(matches!(error, Error::Git { .. }), "{error:?}");
+    let names: Vec<String> = std::fs::read_dir(layout.root())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec![".maestro".to_string()],
+        "nothing but state is left"
+    );
+    assert!(!layout.lane_marker_file("ABC-1").exists());
+}
+
+#[test]
+fn a_lane_maestro_created_is_removed_and_a_replaced_one_is_refused() {
+    let dir = TestDir::new("lane-ownership");
+    let repos = repos(dir.path(), &[("README.md", "hello\n")]);
+    let layout = Layout::new(&dir.join("workspaces"));
+    let hooks = Hooks {
+        before_remove: Some("echo removing > ../before-remove.txt".into()),
+        ..Hooks::default()
+    };
+    let lane = lane::prepare(&spec(&layout, &repos.source, &hooks)).unwrap();
+    assert!(layout.lane_marker_file("ABC-1").is_file());
+    lane::remove(&layout, "ABC-1", &hooks, &[]).unwrap();
+    assert!(!lane.path.exists());
+    assert!(!layout.lane_marker_file("ABC-1").exists());
+    assert!(dir.join("workspaces/before-remove.txt").is_file());
+
+    // Made again, then replaced behind Maestro's back: reuse and removal both refuse it.
+    let lane = lane::prepare(&spec(&layout, &repos.source, &hooks)).unwrap();
+    std::fs::rename(&lane.path, dir.join("moved-away")).unwrap();
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "--quiet",
+            repos.source.to_str().unwrap(),
+            lane.path.to_str().unwrap(),
+        ],
+    );
+    let error = lane::prepare(&spec(&layout, &repos.source, &hooks)).unwrap_err();
+    assert!(matches!(error, Error::Unsafe { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("not the directory maestro created"),
+        "{error}"
+    );
+    let error = lane::remove(&layout, "ABC-1", &hooks, &[]).unwrap_err();
+    assert!(matches!(error, Error::NotOwned { .. }), "{error:?}");
+    assert!(lane.path.join(".git").is_dir());
+}

@@ -140,7 +140,8 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
 }
 
 impl Daemon {
-    /// Restores the retry queue, adopts live lanes, sweeps lanes of finished issues.
+    /// Restores the retry queue, adopts live lanes, sweeps staging clones of dead processes and
+    /// lanes of finished issues.
     fn start(&mut self) {
         log::info!(
             "daemon starting project={} poll_interval_s={} workspace_root={}",
@@ -185,10 +186,12 @@ impl Daemon {
             );
             self.children.push(child);
         }
+        lane::sweep_staging(&self.layout);
         self.sweep_terminal_lanes();
     }
 
-    /// Removes lanes of issues already terminal (no live owner).
+    /// Removes lanes of issues already terminal (no live owner). `lane::remove` removes only a
+    /// lane Maestro can prove it created; any other directory is kept and logged.
     fn sweep_terminal_lanes(&mut self) {
         let states = record::list_issue_states(&self.layout).items;
         let candidates: Vec<&record::IssueState> = states

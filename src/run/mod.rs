@@ -155,6 +155,7 @@ pub fn run_once(
     options: &Options,
 ) -> Result<Summary, Error> {
     let layout = Layout::new(&settings.config.workspace_root);
+    lane::sweep_staging(&layout);
     let execution = &settings.workflow.execution;
     let _slot: Slot = match &options.target {
         Some(TargetArgs {
@@ -555,6 +556,11 @@ impl LaneRun<'_> {
     ) -> Ending {
         progress.phase(Phase::Validating);
         progress.record.pr_url = Some(handoff.pr_url.clone());
+        // The agent had the lane to itself: it is checked again (not a symlink, git metadata
+        // inside it) before Maestro runs anything there.
+        if let Err(error) = lane::verify_git_metadata(&lane.path) {
+            return Ending::Failed(lane_failure(&error));
+        }
         let execution = &self.settings.workflow.execution;
         let timeout = Duration::from_millis(execution.validation_timeout_ms);
         for command in &execution.validation_commands {

@@ -17,6 +17,9 @@ use crate::toml_fields::{self, Diagnostic, Problem, Table};
 /// Tables the contract defines; others are warnings, kept for forward compatibility.
 const KNOWN_TABLES: [&str; 5] = ["tracker", "agent", "execution", "context", "hooks"];
 
+/// The largest `max_concurrent_agents` (and so per-state cap) accepted.
+const MAX_CONCURRENT_AGENTS: u32 = 256;
+
 /// Keys that would set Codex execution policy. Maestro never injects policy: the child inherits
 /// the Codex runtime's own sandbox and approval settings, which the operator controls there.
 const POLICY_KEYS: [&str; 7] = [
@@ -446,8 +449,26 @@ fn read_execution(
     if let Some(n) = positive(table, "max_retry_backoff_ms", problems) {
         execution.max_retry_backoff_ms = n;
     }
-    if let Some(n) = positive(table, "max_concurrent_agents", problems) {
-        execution.max_concurrent_agents = small(n);
+    // Each slot is a lock file that every dispatch scans: a huge cap is a typo that would make
+    // every tick walk billions of files, not a wish for that many agents.
+    let mut global_ok = true;
+    if let Some(value) = table.integer("max_concurrent_agents", problems) {
+        match u32::try_from(*value.get_ref()) {
+            Ok(n) if (1..=MAX_CONCURRENT_AGENTS).contains(&n) => {
+                execution.max_concurrent_agents = n;
+            }
+            _ => {
+                global_ok = false;
+                problems.push(Problem {
+                    span: value.span(),
+                    field: table.field("max_concurrent_agents"),
+                    message: format!(
+                        "must be between 1 and {MAX_CONCURRENT_AGENTS} (each slot is a lock file scanned at every dispatch), got {}",
+                        value.get_ref()
+                    ),
+                });
+            }
+        }
     }
     if let Some(entries) = table.integer_map("max_concurrent_agents_by_state", problems) {
         let field = table.field("max_concurrent_agents_by_state");
@@ -461,11 +482,22 @@ fn read_execution(
                 });
                 continue;
             }
-            let global = execution.max_concurrent_agents;
+            // A rejected global cap is reported once; the per-state caps are then held to the
+            // absolute bound only, not to a default the operator never wrote.
+            let global = if global_ok {
+                execution.max_concurrent_agents
+            } else {
+                MAX_CONCURRENT_AGENTS
+            };
             match u32::try_from(*cap.get_ref()) {
                 Ok(limit) if limit >= 1 && limit <= global => {
                     execution.max_concurrent_agents_by_state.push((name.to_string(), limit))
                 }
+                Ok(limit) if limit > global && !global_ok => problems.push(Problem {
+                    span: cap.span(),
+                    field: format!("{field}.{name}"),
+                    message: format!("must be at most {MAX_CONCURRENT_AGENTS}, got {limit}"),
+                }),
                 Ok(limit) if limit > global => problems.push(Problem {
                     span: cap.span(),
                     field: format!("{field}.{name}"),

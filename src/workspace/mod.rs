@@ -3,7 +3,9 @@
 //! ```text
 //! <workspace_root>/
 //!   <LANE-KEY>/                      one git clone per issue (the lane)
+//!   .<LANE-KEY>.cloning-<pid>/       a new lane being cloned by process <pid>
 //!   .maestro/
+//!     lanes/<key>.json               ownership marker: the identity of the lane Maestro made
 //!     slots/slot-<n>.lock            dispatch slots (fs2 locks)
 //!     leases/<key>.lock, <key>.json  per-issue leases and their last owner
 //!     runs/<run_id>.json             run records (one per attempt)
@@ -21,11 +23,15 @@
 
 pub mod lane;
 pub mod lock;
+pub mod ownership;
 pub mod record;
 pub mod retry_queue;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// What separates the lane key from the pid in a staging directory's name.
+const STAGING_INFIX: &str = ".cloning-";
 
 /// Paths under one workspace root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,6 +119,29 @@ impl Layout {
         self.root.join(key)
     }
 
+    pub fn lane_markers_dir(&self) -> PathBuf {
+        self.state_dir().join("lanes")
+    }
+
+    /// The ownership marker of lane `key` (see [`ownership`]): outside the lane's tree, so the
+    /// agent never sees it and a lane's content can never forge it.
+    pub fn lane_marker_file(&self, key: &str) -> PathBuf {
+        self.lane_markers_dir().join(format!("{key}.json"))
+    }
+
+    /// The hidden directory process `pid` clones lane `key` into before moving it into place.
+    pub fn staging_dir(&self, key: &str, pid: u32) -> PathBuf {
+        self.root.join(format!(".{key}{STAGING_INFIX}{pid}"))
+    }
+
+    /// The lane key and process id a staging directory's name carries, if it is one.
+    pub fn parse_staging_name(name: &str) -> Option<(&str, u32)> {
+        let rest = name.strip_prefix('.')?;
+        let (key, pid) = rest.rsplit_once(STAGING_INFIX)?;
+        let pid = pid.parse::<u32>().ok()?;
+        (!key.is_empty()).then_some((key, pid))
+    }
+
     /// `path` as records and comments show it: relative to the repository root when inside it,
     /// `<workspace_root>/…` when inside a workspace root elsewhere (absolute host paths never
     /// leave the host).
@@ -146,6 +175,9 @@ pub enum Error {
     },
     /// The lane is unsafe to run in (shared or symlinked git metadata, path escaping the root).
     Unsafe { lane: PathBuf, reason: String },
+    /// A directory Maestro was asked to remove is not provably its own (no ownership marker,
+    /// a different directory than the one it created, a symlink): it is kept.
+    NotOwned { path: PathBuf, reason: String },
     /// A hook that must succeed failed.
     Hook {
         hook: &'static str,
@@ -180,6 +212,11 @@ impl fmt::Display for Error {
             Error::Unsafe { lane, reason } => {
                 write!(f, "refusing to run in lane {}: {reason}", lane.display())
             }
+            Error::NotOwned { path, reason } => write!(
+                f,
+                "kept {}: {reason}; maestro removes only directories it can prove it created, so remove it by hand if it is no longer needed",
+                path.display()
+            ),
             Error::Hook { hook, lane, detail } => write!(
                 f,
                 "hook {hook} failed in {}: {detail}; fix the hook in WORKFLOW.md",
