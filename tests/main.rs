@@ -7,6 +7,9 @@ mod support;
 mod app_server_fake;
 /// The app-server client against the real codex binary and the scripted mock model.
 mod app_server_real;
+/// Attacks on exactly-once and nothing-lost: full disk, deleted leases, stale writers,
+/// attempt budgets, changed identifiers (docs/spec/faults.md).
+mod attacks_state;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
