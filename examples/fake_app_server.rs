@@ -29,7 +29,8 @@
 //! `MAESTRO_FAKE_TOOLS` is a JSON object from issue identifier (read from the turn input's
 //! `# ABC-1: title` line; `"*"` for any other) to a list of `{"tool": …, "arguments": {…}}`,
 //! or to the string `"wait"` (wait for `turn/interrupt`), `"silence"` or `"crash"`. A list entry
-//! `{"sleep_ms": N}` pauses before the next call.
+//! `{"sleep_ms": N}` pauses before the next call, `{"wait_for_file": PATH}` stays busy (a delta
+//! every 200 ms) until PATH exists (at most a minute), and `{"exit": N}` exits with code N.
 //!
 //! `--version` and `app-server generate-json-schema --experimental --out DIR` imitate codex for
 //! the probe; `MAESTRO_FAKE_SCHEMA_DROP` names a method to leave out of the bundle.
@@ -470,6 +471,25 @@ impl Fake {
             return;
         }
         let call = self.script.remove(0);
+        if let Some(code) = call.get("exit").and_then(Value::as_i64) {
+            // The app-server dies mid-turn, after the calls before this one took effect.
+            eprintln!("fake: exiting {code} mid-turn as scripted");
+            std::process::exit(i32::try_from(code).unwrap_or(3));
+        }
+        if let Some(path) = call.get("wait_for_file").and_then(Value::as_str) {
+            // Busy (a delta every 200 ms, so never stalled) until the test creates `path`,
+            // at most a minute.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !std::path::Path::new(path).exists() && std::time::Instant::now() < deadline {
+                notify(
+                    "item/agentMessage/delta",
+                    json!({"threadId": THREAD, "turnId": turn, "itemId": "thinking", "delta": "."}),
+                );
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            self.next_scripted_call();
+            return;
+        }
         if let Some(ms) = call.get("sleep_ms").and_then(Value::as_u64) {
             // A pause between calls, for tests that need a lane to be busy for a while.
             notify(

@@ -99,7 +99,8 @@ fn reconciliation_stops_terminal_and_inactive_lanes_and_leaves_early_ones() {
             FakeIssue::new("ABC-2", "Todo"),
             FakeIssue::new("ABC-3", "Todo"),
         ],
-        execution: "max_concurrent_agents = 3",
+        // A slow `before_remove`: a `terminated` record must still mean the lane is gone.
+        execution: "max_concurrent_agents = 3\n[hooks]\nbefore_remove = \"sleep 1\"",
         agent: "",
     });
     world.start_daemon(&json!({"*": "wait"}));
@@ -349,11 +350,11 @@ fn the_global_cap_holds_without_state_caps() {
         (lease_count(&world) == 3).then_some(())
     });
     // Two more ticks: still three.
-    let ticks = |log: &str| log.matches("action=dispatch").count();
-    assert_eq!(ticks(&world.log()), 3);
-    std::thread::sleep(Duration::from_millis(2500)); // two poll intervals with nothing to change
+    let dispatches = |log: &str| log.matches("action=dispatch").count();
+    assert_eq!(dispatches(&world.log()), 3);
+    world.wait_ticks(2);
     assert_eq!(lease_count(&world), 3);
-    assert_eq!(ticks(&world.log()), 3, "no dispatch beyond the cap");
+    assert_eq!(dispatches(&world.log()), 3, "no dispatch beyond the cap");
     assert_eq!(world.stop_daemon(), Some(0), "{}", world.log());
 }
 

@@ -428,6 +428,7 @@ fn leases_guards_and_attempt_history_shape_the_verdicts() {
             at: "2026-11-26T00:00:00.000Z".into(),
         }),
         updated_at: "2026-11-26T00:00:00.000Z".into(),
+        ..IssueState::default()
     };
     record::save_issue_state(&layout, "DEMO-3", &book("DEMO-3", 1, Some("label missing"))).unwrap();
     record::save_issue_state(&layout, "DEMO-8", &book("DEMO-8", 1, None)).unwrap();
@@ -495,6 +496,7 @@ fn an_in_progress_issue_left_for_a_retry_is_selected_before_fresh_work() {
             next_action: Some("retry attempt 2".into()),
             guard: None,
             updated_at: "2026-11-26T00:00:00.000Z".into(),
+            ..IssueState::default()
         },
     )
     .unwrap();

@@ -15,6 +15,9 @@ mod attacks_peers;
 /// Attacks on lanes and containment (#11): overlapping roots, unproven removals, symlinked
 /// lanes, hostile identifiers, abandoned clones, absurd concurrency caps.
 mod attacks_lanes;
+/// Attacks on exactly-once and nothing-lost: full disk, deleted leases, stale writers,
+/// attempt budgets, changed identifiers (docs/spec/faults.md).
+mod attacks_state;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.

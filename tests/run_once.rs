@@ -231,7 +231,7 @@ fn happy_path_hands_off_a_pushed_pr_and_moves_the_issue_to_review() {
     let journal = std::fs::read_to_string(layout.journal_file(&record.run_id)).unwrap();
     assert!(journal.contains("\"initialize\""));
     assert!(journal.contains("issue_review_handoff"));
-    let marker = read_json(&layout.activity_file("ABC-1"));
+    let marker = read_json(&layout.activity_file("id-ABC-1"));
     assert_eq!(marker["run_id"], json!(record.run_id));
     assert_eq!(marker["phase"], "finished");
     assert_eq!(marker["thread_id"], json!(thread_id));
@@ -242,7 +242,7 @@ fn happy_path_hands_off_a_pushed_pr_and_moves_the_issue_to_review() {
     assert!(state.guard.is_none());
     // The lease is free again.
     assert_eq!(
-        maestro::workspace::lock::lease_holder(&layout, "ABC-1").unwrap(),
+        maestro::workspace::lock::lease_holder(&layout, "id-ABC-1").unwrap(),
         None
     );
 
@@ -875,13 +875,13 @@ fn a_second_run_skips_cleanly_while_the_first_holds_the_slot_and_the_lease() {
     assert_eq!(active["owner_alive"], true);
     assert_eq!(active["pid"], json!(first_pid));
     let run_id = active["run_id"].as_str().unwrap().to_string();
-    let owner = read_json(&layout.lease_owner_file("ABC-1"));
+    let owner = read_json(&layout.lease_owner_file("id-ABC-1"));
     assert_eq!(owner["run_id"], json!(run_id));
     assert_eq!(owner["pid"], json!(first_pid));
     let record = read_json(&layout.run_record_file(&run_id));
     assert_eq!(record["status"], "running");
     assert_eq!(record["thread_id"], active["thread_id"]);
-    let marker = read_json(&layout.activity_file("ABC-1"));
+    let marker = read_json(&layout.activity_file("id-ABC-1"));
     assert_eq!(marker["thread_id"], active["thread_id"]);
 
     // One slot, held: a clean skip.
@@ -944,7 +944,7 @@ fn a_second_run_skips_cleanly_while_the_first_holds_the_slot_and_the_lease() {
     let record = world.only_run();
     assert_eq!(record.status, RunStatus::Interrupted);
     assert_eq!(
-        maestro::workspace::lock::lease_holder(&layout, "ABC-1").unwrap(),
+        maestro::workspace::lock::lease_holder(&layout, "id-ABC-1").unwrap(),
         None
     );
 }

@@ -7,6 +7,7 @@ use maestro::status;
 use maestro::workspace::retry_queue::RetryKind;
 
 use crate::support::dir::TestDir;
+use crate::support::run_world;
 use crate::support::state::{NOW_MS, config_for, populate};
 use crate::support::{maestro, stdout};
 
@@ -185,12 +186,22 @@ fn another_process_sees_a_live_lane_hydrate() {
             .unwrap();
         assert_eq!(output.status.code(), Some(0));
         let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let mut seen = None;
         if let Some(run) = snapshot["active"].as_array().and_then(|a| a.first()) {
             if let Some(thread) = run["thread_id"].as_str() {
-                samples.push((thread.to_string(), run["event_count"].as_u64().unwrap()));
+                let count = run["event_count"].as_u64().unwrap();
+                samples.push((thread.to_string(), count));
+                seen = Some(count);
             }
         }
-        std::thread::sleep(std::time::Duration::from_millis(150)); // sampling period of the observer
+        // The next sample when the lane has moved on (or ended), not after a fixed pause.
+        let moved = || {
+            let marker = marker_event_count(&world.state_dir());
+            marker.is_some() && marker != seen
+        };
+        run_world::wait_until(std::time::Duration::from_secs(10), || {
+            moved() || lane.try_wait().ok().flatten().is_some()
+        });
     }
     let _ = lane.kill();
     let output = lane.wait_with_output().unwrap();
@@ -211,4 +222,14 @@ fn another_process_sees_a_live_lane_hydrate() {
         distinct.len() >= 3,
         "event counts rose while the lane ran: {counts:?}"
     );
+}
+
+/// The event count of the (only) activity marker under `state_dir`.
+fn marker_event_count(state_dir: &std::path::Path) -> Option<u64> {
+    let entries = std::fs::read_dir(state_dir.join("activity")).ok()?;
+    entries
+        .flatten()
+        .filter_map(|entry| std::fs::read(entry.path()).ok())
+        .filter_map(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .find_map(|marker| marker["event_count"].as_u64())
 }

@@ -5,7 +5,9 @@
 //! in the child), runs in its own process group, and writes stdout/stderr to
 //! `.maestro/logs/<run_id>.log`. A waiter thread per spawned child sends its exit on the
 //! daemon's channel, so reaping never blocks the loop. Adopted children are not ours to wait
-//! for; they are watched through their lease, which the kernel frees when they exit.
+//! for; they are watched through their lease, which the kernel frees when they exit, and
+//! through the process their bookkeeping names (pid and start time), which outlives a lease
+//! file the agent deleted.
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 use super::Event;
 use crate::signals;
 use crate::workspace::lock::{self, Slot};
+use crate::workspace::record::{self, IssueRef};
 use crate::workspace::{Layout, lane};
 
 /// Why the daemon asked a child to stop; decides how its run is recorded.
@@ -37,6 +40,7 @@ pub struct Child {
     pub run_id: String,
     pub issue_id: String,
     pub identifier: String,
+    /// The lane's name as the daemon knew it (the bookkeeping's, else from the identifier).
     pub lane_key: String,
     pub attempt: u32,
     pub pid: u32,
@@ -109,11 +113,21 @@ pub fn spawn(
             let code = process.wait().ok().and_then(|status| status.code());
             let _ = events.send(Event::ChildExited { run_id, code });
         })?;
+    let lane_key = record::find_issue_state(
+        layout,
+        IssueRef {
+            id: spec.issue_id,
+            identifier: spec.identifier,
+        },
+    )
+    .ok()
+    .flatten()
+    .map_or_else(|| lane::lane_key(spec.identifier), |state| state.lane());
     Ok(Child {
         run_id: spec.run_id.to_string(),
         issue_id: spec.issue_id.to_string(),
         identifier: spec.identifier.to_string(),
-        lane_key: lane::lane_key(spec.identifier),
+        lane_key,
         attempt: spec.attempt,
         pid,
         spawned: true,
@@ -123,23 +137,31 @@ pub fn spawn(
     })
 }
 
-/// Lanes whose lease is held by a live process: children of an earlier daemon or shell runs.
+/// Lanes worked by a live process: leases held (children of an earlier daemon or shell runs),
+/// and attempts whose bookkeeping names a process still running though its lease file is gone.
 pub fn adoptable(layout: &Layout) -> Vec<Child> {
     let leases = lock::held_leases(layout).unwrap_or_else(|error| {
         log::warn!("cannot list leases for adoption: {error}");
         Vec::new()
     });
-    leases
+    let states = record::list_issue_states(layout).items;
+    let lane_of = |issue_id: &str, identifier: &str| {
+        states
+            .iter()
+            .find(|state| state.issue_id == issue_id)
+            .map_or_else(|| lane::lane_key(identifier), record::IssueState::lane)
+    };
+    let mut adopted: Vec<Child> = leases
         .into_iter()
-        .map(|(key, owner)| {
-            let attempt = crate::workspace::record::load_run(layout, &owner.run_id)
+        .map(|(_, owner)| {
+            let attempt = record::load_run(layout, &owner.run_id)
                 .map(|record| record.attempt)
                 .unwrap_or(1);
             Child {
+                lane_key: lane_of(&owner.issue_id, &owner.issue_identifier),
                 run_id: owner.run_id,
                 issue_id: owner.issue_id,
                 identifier: owner.issue_identifier,
-                lane_key: key,
                 attempt,
                 pid: owner.pid,
                 spawned: false,
@@ -148,15 +170,56 @@ pub fn adoptable(layout: &Layout) -> Vec<Child> {
                 killed: false,
             }
         })
-        .collect()
+        .collect();
+    for state in states.iter().filter(|state| state.owner_alive()) {
+        if adopted.iter().any(|child| child.issue_id == state.issue_id) {
+            continue;
+        }
+        let (Some(run_id), Some(owner)) = (&state.last_run_id, state.owner) else {
+            continue;
+        };
+        adopted.push(Child {
+            run_id: run_id.clone(),
+            issue_id: state.issue_id.clone(),
+            identifier: state.issue_identifier.clone(),
+            lane_key: state.lane(),
+            attempt: state.attempts_used.max(1),
+            pid: owner.pid,
+            spawned: false,
+            started: Instant::now(),
+            stop: None,
+            killed: false,
+        });
+    }
+    adopted
 }
 
-/// Whether an adopted child is still running (its lease is held).
+/// Whether an adopted child is still running: its lease is held under its run id, or its
+/// bookkeeping still names it with a live process.
 pub fn adopted_alive(layout: &Layout, child: &Child) -> bool {
-    lock::lease_holder(layout, &child.lane_key)
+    let keys = [
+        record::issue_key(&child.issue_id),
+        lane::lane_key(&child.identifier),
+    ];
+    let leased = keys.iter().any(|key| {
+        lock::lease_holder(layout, key)
+            .ok()
+            .flatten()
+            .is_some_and(|owner| owner.run_id == child.run_id)
+    });
+    leased
+        || record::find_issue_state(
+            layout,
+            IssueRef {
+                id: &child.issue_id,
+                identifier: &child.identifier,
+            },
+        )
         .ok()
         .flatten()
-        .is_some_and(|owner| owner.run_id == child.run_id)
+        .is_some_and(|state| {
+            state.last_run_id.as_deref() == Some(child.run_id.as_str()) && state.owner_alive()
+        })
 }
 
 /// Asks a child to stop: SIGTERM to the `run --once` process only, so it interrupts its turn

@@ -1,15 +1,21 @@
 //! What the daemon does when a child's run ends: read its outcome from the run record and exit
 //! code, override the record when the daemon stopped it, and queue, release or clean up.
+//!
+//! A record still `running` means the child could not finish it; its exit code then says what
+//! it wrote to the tracker (0 handoff, 5 human path, 3 nothing), so a finished outcome is never
+//! mistaken for a crash and retried. A child that ended before it recorded anything did not
+//! start an attempt: the same attempt is retried after a growing backoff, never at once.
 
 use std::time::{Duration, Instant};
 
 use super::Daemon;
 use super::children::{Child, StopReason};
 use crate::clock;
+use crate::exit::Exit;
 use crate::run::writeback;
 use crate::tracker;
 use crate::workspace::lane;
-use crate::workspace::record::{self, Phase, RunRecord, RunStatus};
+use crate::workspace::record::{self, IssueRef, Phase, RunRecord, RunStatus};
 use crate::workspace::retry_queue::{self, RetryEntry, RetryKind};
 
 impl Daemon {
@@ -26,13 +32,14 @@ impl Daemon {
         let record = record::load_run(&self.layout, run_id).ok();
         match child.stop.as_ref().map(|(reason, _)| reason.clone()) {
             Some(StopReason::Terminal) => {
+                // The lane goes first: a `terminated` record means the lane is gone.
+                self.remove_lane(&child);
                 self.mark(
                     record,
                     RunStatus::Terminated,
                     Some("issue_terminal"),
                     "the issue became terminal",
                 );
-                self.remove_lane(&child);
             }
             Some(StopReason::Inactive) => {
                 self.mark(
@@ -57,7 +64,14 @@ impl Daemon {
 
     /// A child that ended on its own: queue a retry, or nothing.
     fn finished(&mut self, child: &Child, record: Option<RunRecord>, code: Option<i32>) {
-        let (identifier, attempt) = (child.identifier.as_str(), child.attempt);
+        let identifier = child.identifier.as_str();
+        // The record's attempt is authoritative: the child may have started a new budget.
+        let attempt = record
+            .as_ref()
+            .map_or(child.attempt, |record| record.attempt);
+        if record.is_some() {
+            self.early_exits.remove(&child.issue_id);
+        }
         let status = record.as_ref().map(|record| record.status);
         let error_class = record
             .as_ref()
@@ -87,20 +101,7 @@ impl Daemon {
                 // The attempt did not count; the next one runs under the same number.
                 self.queue_retry(child, attempt, RetryKind::Continuation, error_class, run_id);
             }
-            Some(RunStatus::Running) => {
-                // The child died without finishing its record (killed, crashed).
-                let class = format!(
-                    "child_exited_{}",
-                    code.map_or("by_signal".to_string(), |c| c.to_string())
-                );
-                self.mark(
-                    record,
-                    RunStatus::Failed,
-                    Some(&class),
-                    "the run --once process ended without recording an outcome",
-                );
-                self.queue_retry(child, attempt + 1, RetryKind::Failure, Some(class), run_id);
-            }
+            Some(RunStatus::Running) => self.unfinished(child, record, code, attempt),
             Some(RunStatus::Stalled) => {}
             None if code == Some(3) => {
                 log::info!(
@@ -108,13 +109,75 @@ impl Daemon {
                 );
             }
             None => {
+                // Nothing was recorded, so no attempt started: the same attempt again, after a
+                // backoff that grows with each such exit (a full disk, a tracker that fails
+                // the claim) instead of a redispatch every tick.
                 let class = format!(
                     "child_failed_before_record_{}",
                     code.map_or("signal".to_string(), |c| c.to_string())
                 );
-                self.queue_retry(child, attempt + 1, RetryKind::Failure, Some(class), None);
+                let early = self.early_exits.entry(child.issue_id.clone()).or_insert(0);
+                *early += 1;
+                let early = *early;
+                self.queue(
+                    child,
+                    attempt,
+                    RetryKind::Failure,
+                    attempt - 1 + early,
+                    Some(class),
+                    None,
+                );
             }
         }
+    }
+
+    /// The child ended with its record still `running`. Its exit code says what it did.
+    fn unfinished(
+        &mut self,
+        child: &Child,
+        record: Option<RunRecord>,
+        code: Option<i32>,
+        attempt: u32,
+    ) {
+        let run_id = record.as_ref().map(|record| record.run_id.clone());
+        if let Some(status) = finished_as(code) {
+            // The outcome reached the tracker; only the record write failed (a full disk).
+            let message = format!(
+                "the run --once process exited {} ({}) but could not finish its record",
+                code.unwrap_or_default(),
+                status.as_str()
+            );
+            log::warn!(
+                "child finished without its record issue={} run_id={} attempt={attempt} status={}",
+                child.identifier,
+                run_id.as_deref().unwrap_or("-"),
+                status.as_str()
+            );
+            self.mark(record, status, None, &message);
+            return;
+        }
+        // The child died without finishing its record (killed, crashed).
+        let class = format!(
+            "child_exited_{}",
+            code.map_or("by_signal".to_string(), |c| c.to_string())
+        );
+        self.mark(
+            record,
+            RunStatus::Failed,
+            Some(&class),
+            "the run --once process ended without recording an outcome",
+        );
+        // Queued even past the budget: the next child then takes the human path
+        // (`attempts_exhausted`) without running the agent, so the issue is not left in
+        // progress with nobody owning it.
+        self.queue(
+            child,
+            attempt + 1,
+            RetryKind::Failure,
+            attempt,
+            Some(class),
+            run_id,
+        );
     }
 
     fn queue_retry(
@@ -125,17 +188,39 @@ impl Daemon {
         last_error_class: Option<String>,
         last_run_id: Option<String>,
     ) {
-        let (issue_id, identifier) = (child.issue_id.as_str(), child.identifier.as_str());
-        let execution = &self.store.current().execution;
-        if attempt > execution.max_attempts {
+        let max_attempts = self.store.current().execution.max_attempts;
+        if attempt > max_attempts {
             log::info!(
-                "retry not queued issue={identifier} attempt={attempt} action=released reason=\"attempt budget of {} spent\"",
-                execution.max_attempts
+                "retry not queued issue={} attempt={attempt} action=released reason=\"attempt budget of {max_attempts} spent\"",
+                child.identifier
             );
             return;
         }
+        let failures = attempt.saturating_sub(1);
+        self.queue(
+            child,
+            attempt,
+            kind,
+            failures,
+            last_error_class,
+            last_run_id,
+        );
+    }
+
+    /// Queues attempt `attempt` after the backoff for `failures` failures.
+    fn queue(
+        &mut self,
+        child: &Child,
+        attempt: u32,
+        kind: RetryKind,
+        failures: u32,
+        last_error_class: Option<String>,
+        last_run_id: Option<String>,
+    ) {
+        let (issue_id, identifier) = (child.issue_id.as_str(), child.identifier.as_str());
+        let execution = &self.store.current().execution;
         let cap = Duration::from_millis(execution.max_retry_backoff_ms);
-        let delay = retry_queue::backoff(kind, attempt.saturating_sub(1), cap);
+        let delay = retry_queue::backoff(kind, failures, cap);
         let due_at_ms = clock::now_ms() + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         self.queue
             .entries
@@ -167,7 +252,18 @@ impl Daemon {
     fn remove_lane(&self, child: &Child) {
         let workflow = self.store.current();
         let secrets = self.config.secret_env_vars();
-        match lane::remove(&self.layout, &child.lane_key, &workflow.hooks, &secrets) {
+        // The lane's name is the one the bookkeeping remembers (the child decided it).
+        let lane_key = record::find_issue_state(
+            &self.layout,
+            IssueRef {
+                id: &child.issue_id,
+                identifier: &child.identifier,
+            },
+        )
+        .ok()
+        .flatten()
+        .map_or_else(|| child.lane_key.clone(), |state| state.lane());
+        match lane::remove(&self.layout, &lane_key, &workflow.hooks, &secrets) {
             Ok(()) => log::info!(
                 "lane removed issue={} run_id={} attempt={} action=terminated reason=\"issue is terminal\"",
                 child.identifier,
@@ -212,7 +308,9 @@ impl Daemon {
             next_action: next_action.clone(),
             reason: "stalled_run_detected".into(),
         });
-        let _ = record::save_run(&self.layout, &record);
+        if let Err(error) = record::save_run(&self.layout, &record) {
+            log::error!("cannot write the stalled record issue={identifier} error={error}");
+        }
         let workflow = self.store.current();
         match tracker::open(&self.config, &self.project_slug).and_then(|tracker| {
             tracker
@@ -244,23 +342,37 @@ impl Daemon {
             }
             Err(error) => self.tracker_error("stall writeback", &error),
         }
-        let key = lane::lane_key(identifier);
-        let previous = record::load_issue_state(&self.layout, &key).ok().flatten();
-        let state = record::IssueState {
-            schema_version: record::SCHEMA_VERSION,
-            issue_id: issue_id.to_string(),
-            issue_identifier: identifier.to_string(),
-            attempts_used: record
-                .attempt
-                .max(previous.as_ref().map_or(0, |p| p.attempts_used)),
-            last_run_id: Some(record.run_id.clone()),
-            last_status: Some(RunStatus::Stalled),
-            last_error_class: Some("stalled_run_detected".into()),
-            next_action: Some(next_action),
-            guard: previous.and_then(|p| p.guard),
-            updated_at: clock::now_rfc3339(),
+        // A stalled lane went down the needs-attention path: a human outcome, which ends the
+        // episode. Only bookkeeping that still names this run changes.
+        let issue = IssueRef {
+            id: issue_id,
+            identifier,
         };
-        let _ = record::save_issue_state(&self.layout, &key, &state);
+        let written = record::update_issue_state(&self.layout, issue, None, |current| {
+            let current = current.unwrap_or_else(|| record::IssueState {
+                issue_id: issue_id.to_string(),
+                last_run_id: Some(record.run_id.clone()),
+                ..record::IssueState::default()
+            });
+            if current.last_run_id.as_deref() != Some(record.run_id.as_str()) {
+                return (None, ());
+            }
+            let state = record::IssueState {
+                issue_identifier: identifier.to_string(),
+                attempts_used: record.attempt,
+                last_status: Some(RunStatus::Stalled),
+                last_error_class: Some("stalled_run_detected".into()),
+                next_action: Some(next_action),
+                owner: None,
+                outcome_state: Some(workflow.tracker.failure_state.clone()),
+                updated_at: clock::now_rfc3339(),
+                ..current
+            };
+            (Some(state), ())
+        });
+        if let Err(error) = written {
+            log::error!("cannot write issue bookkeeping issue={identifier} error={error}");
+        }
         log::warn!(
             "lane stopped issue={identifier} run_id={} attempt={} action=stalled reason=\"{message}\"",
             record.run_id,
@@ -287,12 +399,45 @@ impl Daemon {
         if let Some(class) = error_class {
             record.error_class = Some(class.to_string());
             record.error_message = Some(message.to_string());
+        } else if record.error_message.is_none() {
+            record.error_message = Some(message.to_string());
         }
         if let Err(error) = record::save_run(&self.layout, &record) {
             log::error!(
                 "cannot update run record run_id={} error={error}",
                 record.run_id
             );
+        }
+    }
+}
+
+/// The outcome a `run --once` exit code stands for when it is one the child only exits with
+/// after writing that outcome to the tracker (0 handoff, 5 human path, 3 nothing written).
+fn finished_as(code: Option<i32>) -> Option<RunStatus> {
+    let known = |exit: Exit| code == Some(i32::from(exit.code()));
+    if known(Exit::Success) {
+        Some(RunStatus::Handoff)
+    } else if known(Exit::HumanRequired) {
+        Some(RunStatus::HumanRequired)
+    } else if known(Exit::NothingToDo) {
+        Some(RunStatus::Skipped)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unfinished_record_takes_the_outcome_its_exit_code_names() {
+        assert_eq!(finished_as(Some(0)), Some(RunStatus::Handoff));
+        assert_eq!(finished_as(Some(5)), Some(RunStatus::HumanRequired));
+        assert_eq!(finished_as(Some(3)), Some(RunStatus::Skipped));
+        // A crash, a panic, a signal or a retry: nothing final reached the tracker.
+        for code in [Some(1), Some(4), Some(101), None] {
+            assert_eq!(finished_as(code), None, "{code:?}");
         }
     }
 }

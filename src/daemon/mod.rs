@@ -15,6 +15,7 @@ mod exits;
 mod tick;
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -53,6 +54,8 @@ struct Daemon {
     queue: RetryQueue,
     /// Monotonic due times of queue entries, by issue id.
     due: HashMap<String, Instant>,
+    /// Children in a row that ended before recording anything, by issue id (their backoff).
+    early_exits: HashMap<String, u32>,
     health: Arc<Health>,
     events: Sender<Event>,
     poll_interval: Duration,
@@ -66,7 +69,11 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
     if let Err(error) = signals::on_termination(move |_| {
         let _ = shutdown.send(Event::Shutdown);
     }) {
-        eprintln!("maestro: cannot install signal handlers: {error}");
+        // stderr may be a full disk: nothing to do about a failed write but not panic.
+        let _ = writeln!(
+            std::io::stderr(),
+            "maestro: cannot install signal handlers: {error}"
+        );
         return Exit::Failure;
     }
     let settings = match settings::load(explicit, lookup) {
@@ -95,7 +102,8 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
     let _daemon_lock = match crate::workspace::lock::acquire_daemon_lock(&layout) {
         Ok(Ok(lock)) => lock,
         Ok(Err(pid)) => {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "maestro: another daemon (pid {pid}) already runs on workspace root {}; stop it first or use another workspace_root",
                 settings.config.workspace_root.display()
             );
@@ -131,6 +139,7 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
         children: Vec::new(),
         queue: RetryQueue::default(),
         due: HashMap::new(),
+        early_exits: HashMap::new(),
         health,
         events,
         poll_interval,
@@ -197,9 +206,12 @@ impl Daemon {
         let candidates: Vec<&record::IssueState> = states
             .iter()
             .filter(|state| {
-                let key = lane::lane_key(&state.issue_identifier);
-                self.layout.lane_dir(&key).is_dir()
-                    && !self.children.iter().any(|child| child.lane_key == key)
+                self.layout.lane_dir(&state.lane()).is_dir()
+                    && !state.owner_alive()
+                    && !self
+                        .children
+                        .iter()
+                        .any(|child| child.issue_id == state.issue_id)
             })
             .collect();
         if candidates.is_empty() {
@@ -228,7 +240,13 @@ impl Daemon {
             .iter()
             .filter(|issue| workflow.tracker.is_terminal(&issue.state.name))
         {
-            let key = lane::lane_key(&issue.identifier);
+            let Some(key) = candidates
+                .iter()
+                .find(|state| state.issue_id == issue.id)
+                .map(|state| state.lane())
+            else {
+                continue;
+            };
             match lane::remove(
                 &self.layout,
                 &key,

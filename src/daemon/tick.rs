@@ -7,7 +7,7 @@ use super::Daemon;
 use super::children::{self, SpawnSpec, StopReason};
 use crate::tracker::{Issue, Tracker};
 use crate::workflow::Workflow;
-use crate::workspace::record;
+use crate::workspace::record::{self, IssueRef, RunStatus};
 use crate::workspace::{lane, lock, retry_queue};
 use crate::{claims, clock, selection, tracker};
 
@@ -124,10 +124,12 @@ impl Daemon {
             .iter_mut()
             .filter(|child| child.stop.is_none())
         {
-            let marker = record::load_marker(&self.layout, &child.lane_key)
-                .ok()
-                .flatten();
-            let idle = match marker.filter(|marker| marker.run_id == child.run_id) {
+            // Markers live under the issue's id; a lane of an older version under its lane key.
+            let marker = [record::issue_key(&child.issue_id), child.lane_key.clone()]
+                .iter()
+                .filter_map(|key| record::load_marker(&self.layout, key).ok().flatten())
+                .find(|marker| marker.run_id == child.run_id);
+            let idle = match marker {
                 Some(marker) => clock::parse_rfc3339(&marker.last_progress_at)
                     .map_or(Duration::ZERO, |at| {
                         Duration::from_millis(now_ms.saturating_sub(at))
@@ -169,7 +171,11 @@ impl Daemon {
         };
         for entry in due {
             let issue = fresh.iter().find(|issue| issue.id == entry.issue_id);
-            match issue.map(|issue| routable(workflow, &self.project_slug, issue)) {
+            let verdict = issue.map(|issue| {
+                routable(workflow, &self.project_slug, issue)
+                    .and_then(|()| self.still_wanted(&entry, issue))
+            });
+            match verdict {
                 Some(Ok(())) => {
                     let issue = issue.cloned();
                     if let Some(issue) = issue {
@@ -205,6 +211,40 @@ impl Daemon {
         }
     }
 
+    /// Whether the issue's bookkeeping still wants this retry: a guard marker stops it, and so
+    /// does an outcome that ended the episode (human path, stalled, handoff) recorded by the
+    /// run the retry follows or by a later one. A retry queued without a run (its child ended
+    /// before recording anything) is stopped by a guard only.
+    fn still_wanted(&self, entry: &retry_queue::RetryEntry, issue: &Issue) -> Result<(), String> {
+        let state = record::find_issue_state(
+            &self.layout,
+            IssueRef {
+                id: &issue.id,
+                identifier: &issue.identifier,
+            },
+        )
+        .ok()
+        .flatten();
+        let Some(state) = state else {
+            return Ok(());
+        };
+        if let Some(guard) = &state.guard {
+            return Err(format!("guard marker: {}", guard.reason));
+        }
+        let ended = matches!(
+            state.last_status,
+            Some(RunStatus::HumanRequired | RunStatus::Stalled | RunStatus::Handoff)
+        );
+        if ended && entry.last_run_id.is_some() {
+            let status = state.last_status.map_or("", RunStatus::as_str);
+            return Err(format!(
+                "run {} already recorded {status}",
+                state.last_run_id.as_deref().unwrap_or("unknown")
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) fn forget_retry(&mut self, issue_id: &str) {
         self.queue
             .entries
@@ -231,6 +271,20 @@ impl Daemon {
         let mut local = claims::gather(&self.layout, &workflow.execution, &issues, true);
         for problem in &local.problems {
             log::warn!("state file problem: {problem}");
+        }
+        // The daemon's own queue owns its issues even when the queue file could not be written
+        // (a full disk): recovery must never run an issue whose retry is still waiting.
+        for entry in &self.queue.entries {
+            local
+                .claims
+                .held
+                .entry(entry.issue_id.clone())
+                .or_insert_with(|| {
+                    format!(
+                        "queued for retry by the daemon (attempt {}, due {})",
+                        entry.attempt, entry.due_at
+                    )
+                });
         }
         // Children this daemon started may not hold their lease yet; they are taken all the same.
         let ours: HashSet<&str> = self

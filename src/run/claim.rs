@@ -4,8 +4,15 @@
 //! Recovery candidates come first: in-progress issues whose lease is free and whose bookkeeping
 //! says another attempt is due (a retry was scheduled, the last attempt was interrupted, or its
 //! process died mid-attempt). Fresh eligible work follows in dispatch order. Losing a lease race
-//! is a clean skip, never an error. This module reads `.maestro/` and the tracker; it does not
-//! touch lanes or the agent.
+//! is a clean skip, never an error.
+//!
+//! Winning an issue takes three proofs, because the agent of a live attempt can delete files
+//! under `.maestro/`: the lease lock, no live process named by the bookkeeping, and the lane
+//! directory's lock. Then, in one read-modify-write of the bookkeeping under its lock, the
+//! previous attempt is settled (one that died is finished as `process_died`), the attempt
+//! number is decided by the budget rule ([`claims::attempts_in_budget`]) and the attempt is
+//! recorded as `running` with this process as its owner — before anything else touches the
+//! issue. This module reads `.maestro/` and the tracker; it does not touch the agent.
 
 use super::Error;
 use super::verdict::Failure;
@@ -14,17 +21,23 @@ use crate::settings::Settings;
 use crate::tracker::{Issue, Tracker};
 use crate::workspace::Layout;
 use crate::workspace::lane;
-use crate::workspace::lock::{self, Lease, LeaseOwner};
-use crate::workspace::record::{self, Phase, RunStatus};
+use crate::workspace::lock::{self, LaneClaim, LaneLock, Lease, LeaseOwner, OwnerProcess};
+use crate::workspace::record::{self, IssueRef, IssueState, Phase, RunStatus};
 use crate::{claims, clock, selection};
 
 /// An issue chosen and leased.
 pub(super) struct Claimed {
     pub issue: Issue,
     pub lease: Lease,
+    /// The lane directory's lock, when the lane already existed (else taken once it is made).
+    pub lane_lock: Option<LaneLock>,
+    /// The lane directory's name (kept from the first claim when the identifier changed).
+    pub lane_key: String,
     pub attempt: u32,
     pub run_id: String,
     pub previous_failure: Option<String>,
+    /// The issue's bookkeeping before this attempt started (a died attempt already settled).
+    pub previous_state: Option<IssueState>,
 }
 
 fn lease_owner(run_id: &str, issue: &Issue) -> LeaseOwner {
@@ -62,36 +75,20 @@ pub(super) fn claim_target(
             issue.identifier
         )));
     }
-    let key = lane::lane_key(&issue.identifier);
-    let Some(lease) = lock::acquire_lease(layout, &key, &lease_owner(&target.run_id, &issue))?
-    else {
-        log::info!("lease held elsewhere issue={}", issue.identifier);
-        return Ok(Err(held_elsewhere(layout, &issue.identifier, &key)));
-    };
-    let previous_failure = previous_failure(layout, &key)?;
-    Ok(Ok(Claimed {
-        issue,
-        lease,
+    let requested = Requested {
         attempt: target.attempt,
         run_id: target.run_id.clone(),
-        previous_failure,
-    }))
-}
-
-/// `ABC-1 is leased by run … (pid …)`: who holds the issue, for the skip line.
-fn held_elsewhere(layout: &Layout, identifier: &str, key: &str) -> String {
-    match lock::lease_holder(layout, key) {
-        Ok(Some(owner)) => format!(
-            "{identifier} is leased by run {} (pid {})",
-            owner.run_id, owner.pid
-        ),
-        _ => format!("{identifier} is leased by another process"),
+    };
+    let claimed = win(settings, layout, issue, Some(requested))?;
+    if let Err(reason) = &claimed {
+        log::info!("target not claimed reason=\"{reason}\"");
     }
+    Ok(claimed)
 }
 
 /// Recovery candidates first (in progress, lease free, our bookkeeping says a retry is due),
-/// then fresh eligible work in dispatch order; the first whose lease we win. `Err` inside is
-/// why nothing was claimed.
+/// then fresh eligible work in dispatch order; the first we win. `Err` inside is why nothing
+/// was claimed.
 pub(super) fn claim_next(
     settings: &Settings,
     tracker: &dyn Tracker,
@@ -125,7 +122,7 @@ pub(super) fn claim_next(
     recovery.sort_by(selection::dispatch_order);
     // Issues another process or a guard holds, named in the skip line so an operator sees why
     // a visible issue was not taken.
-    let held: Vec<String> = issues
+    let mut held: Vec<String> = issues
         .iter()
         .filter_map(|issue| {
             local
@@ -141,25 +138,17 @@ pub(super) fn claim_next(
         .eligible()
         .map(|candidate| candidate.issue.clone());
     for issue in recovery.into_iter().chain(fresh) {
-        let key = lane::lane_key(&issue.identifier);
-        let prior = local.prior_attempts.get(&issue.id).copied().unwrap_or(0);
-        let attempt = prior + 1;
-        let run_id = record::new_run_id(&key, attempt);
-        match lock::acquire_lease(layout, &key, &lease_owner(&run_id, &issue))? {
-            Some(lease) => {
-                let previous_failure = previous_failure(layout, &key)?;
-                return Ok(Ok(Claimed {
-                    issue,
-                    lease,
-                    attempt,
-                    run_id,
-                    previous_failure,
-                }));
+        let identifier = issue.identifier.clone();
+        match win(settings, layout, issue, None)? {
+            Ok(claimed) => return Ok(Ok(claimed)),
+            Err(reason) => {
+                log::info!(
+                    "not claimed, trying the next issue issue={identifier} reason=\"{reason}\""
+                );
+                if held.len() < 3 {
+                    held.push(reason);
+                }
             }
-            None => log::info!(
-                "lost the lease race, trying the next issue issue={}",
-                issue.identifier
-            ),
         }
     }
     Ok(Err(if held.is_empty() {
@@ -169,59 +158,225 @@ pub(super) fn claim_next(
     }))
 }
 
+/// The attempt and run id the daemon asked for.
+struct Requested {
+    attempt: u32,
+    run_id: String,
+}
+
+/// Takes `issue` if every proof says nobody else works it: the lease (and the lease of an
+/// older version, stored under the identifier), the bookkeeping's live process, the lane lock.
+/// Then settles the previous attempt and records this one as `running`, in one
+/// read-modify-write. `Err` inside says who holds the issue.
+fn win(
+    settings: &Settings,
+    layout: &Layout,
+    issue: Issue,
+    requested: Option<Requested>,
+) -> Result<Result<Claimed, String>, Error> {
+    let issue_ref = IssueRef {
+        id: &issue.id,
+        identifier: &issue.identifier,
+    };
+    let key = record::issue_key(&issue.id);
+    let legacy = lane::lane_key(&issue.identifier);
+    if legacy != key {
+        if let Some(owner) = lock::lease_holder(layout, &legacy)? {
+            return Ok(Err(leased_by(&issue.identifier, &owner)));
+        }
+    }
+    // A first look without the lock, for the lane's name and the run id; the locked read below
+    // decides.
+    let peek = record::find_issue_state(layout, issue_ref)?;
+    let lane_key = peek
+        .as_ref()
+        .map_or_else(|| lane::lane_key(&issue.identifier), IssueState::lane);
+    let provisional_attempt = peek.as_ref().map_or(0, |state| {
+        claims::attempts_in_budget(state, Some(&issue.state.name))
+    }) + 1;
+    let provisional = match &requested {
+        Some(requested) => requested.run_id.clone(),
+        None => record::new_run_id(&lane_key, provisional_attempt),
+    };
+    let Some(mut lease) = lock::acquire_lease(layout, &key, &lease_owner(&provisional, &issue))?
+    else {
+        return Ok(Err(match lock::lease_holder(layout, &key) {
+            Ok(Some(owner)) => leased_by(&issue.identifier, &owner),
+            _ => format!("{} is leased by another process", issue.identifier),
+        }));
+    };
+    let lane_lock = match lock::lock_lane(layout, &lane_key)? {
+        LaneClaim::Locked(lock) => Some(lock),
+        LaneClaim::Absent => None,
+        LaneClaim::Busy => {
+            log::warn!(
+                "lane locked by another process though the lease was free issue={} lane={lane_key}",
+                issue.identifier
+            );
+            return Ok(Err(format!(
+                "{} has its lane {lane_key} locked by another process (its lease file was removed or replaced)",
+                issue.identifier
+            )));
+        }
+    };
+    let max_attempts = settings.workflow.execution.max_attempts;
+    let me = OwnerProcess::current();
+    let decided = record::update_issue_state(layout, issue_ref, None, |current| {
+        let mut previous = current;
+        if let Some(state) = &previous {
+            if state.owner_alive() && state.owner != me {
+                let pid = state.owner.map_or(0, |owner| owner.pid);
+                return (
+                    None,
+                    Err(format!(
+                        "{} is running in run {} (pid {pid}; its lease file is missing)",
+                        issue.identifier,
+                        state.last_run_id.as_deref().unwrap_or("unknown")
+                    )),
+                );
+            }
+            // A guard stops automatic work whoever asks (a retry queued before the guard was
+            // written included) until an operator removes it.
+            if let Some(guard) = &state.guard {
+                return (
+                    None,
+                    Err(format!(
+                        "{} is held by a guard marker: {}",
+                        issue.identifier, guard.reason
+                    )),
+                );
+            }
+        }
+        if let Some(state) = previous.as_mut() {
+            settle_died_attempt(layout, state);
+        }
+        let used = previous.as_ref().map_or(0, |state| {
+            claims::attempts_in_budget(state, Some(&issue.state.name))
+        });
+        let episode_restarted = used == 0
+            && previous
+                .as_ref()
+                .is_some_and(|state| state.attempts_used > 0);
+        let attempt = match &requested {
+            Some(requested) if !episode_restarted => requested.attempt.max(used + 1),
+            _ => used + 1,
+        };
+        let run_id = match &requested {
+            Some(requested) => requested.run_id.clone(),
+            None if attempt == provisional_attempt => provisional.clone(),
+            None => record::new_run_id(&lane_key, attempt),
+        };
+        let previous_failure = previous
+            .as_ref()
+            .filter(|_| used > 0)
+            .and_then(|state| failure_text(layout, state));
+        let started = IssueState {
+            issue_id: issue.id.clone(),
+            issue_identifier: issue.identifier.clone(),
+            attempts_used: attempt,
+            last_run_id: Some(run_id.clone()),
+            last_status: Some(RunStatus::Running),
+            last_error_class: previous
+                .as_ref()
+                .and_then(|state| state.last_error_class.clone()),
+            next_action: Some(format!("attempt {attempt} running")),
+            guard: previous.as_ref().and_then(|state| state.guard.clone()),
+            updated_at: clock::now_rfc3339(),
+            lane_key: Some(lane_key.clone()),
+            owner: me,
+            outcome_state: None,
+            ..IssueState::default()
+        };
+        (
+            Some(started),
+            Ok((attempt, run_id, previous_failure, previous)),
+        )
+    })?;
+    let (attempt, run_id, previous_failure, previous_state) = match decided {
+        Ok(decided) => decided,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    if attempt > max_attempts {
+        log::warn!(
+            "attempt past the budget issue={} attempt={attempt} max_attempts={max_attempts}",
+            issue.identifier
+        );
+    }
+    if lease.owner().run_id != run_id {
+        lease.set_owner(lease_owner(&run_id, &issue))?;
+    }
+    Ok(Ok(Claimed {
+        issue,
+        lease,
+        lane_lock,
+        lane_key,
+        attempt,
+        run_id,
+        previous_failure,
+        previous_state,
+    }))
+}
+
+/// `ABC-1 is leased by run … (pid …)`: who holds the issue, for the skip line.
+fn leased_by(identifier: &str, owner: &LeaseOwner) -> String {
+    format!(
+        "{identifier} is leased by run {} (pid {})",
+        owner.run_id, owner.pid
+    )
+}
+
 /// The longest previous-failure text handed to the agent.
 const PREVIOUS_FAILURE_CHARS: usize = 2000;
 
-/// What the previous attempt in the current budget left for this one (`class: message`), read
-/// with the lease held. Bookkeeping that still says `running` means the previous attempt's
-/// process ended without concluding: its run record is finished here as `failed` /
+/// Bookkeeping that still says `running` (its process is gone: the caller checked) means the
+/// previous attempt ended without concluding: its run record is finished here as `failed` /
 /// `process_died` (unless the daemon already finished it with its own view), and the
 /// bookkeeping takes the record's status and class, so neither says `running` forever.
-fn previous_failure(layout: &Layout, key: &str) -> Result<Option<String>, Error> {
-    let Some(mut state) = record::load_issue_state(layout, key)? else {
-        return Ok(None);
-    };
-    if state.last_status == Some(RunStatus::Running) {
-        let died = Failure::retryable(
-            "process_died",
-            "the process running this attempt ended without recording an outcome (killed or crashed)",
-        );
-        let mut status = RunStatus::Failed;
-        let mut class = died.error_class.clone();
-        if let Some(run_id) = &state.last_run_id {
-            match record::load_run(layout, run_id) {
-                Ok(mut stale) if stale.status == RunStatus::Running => {
-                    stale.status = RunStatus::Failed;
-                    stale.phase = Phase::Finished;
-                    stale.finished_at = Some(clock::now_rfc3339());
-                    stale.error_class = Some(died.error_class.clone());
-                    stale.error_message = Some(died.message.clone());
-                    record::save_run(layout, &stale)?;
+fn settle_died_attempt(layout: &Layout, state: &mut IssueState) {
+    if state.last_status != Some(RunStatus::Running) {
+        return;
+    }
+    let died = Failure::retryable(
+        "process_died",
+        "the process running this attempt ended without recording an outcome (killed or crashed)",
+    );
+    let mut status = RunStatus::Failed;
+    let mut class = died.error_class.clone();
+    if let Some(run_id) = &state.last_run_id {
+        match record::load_run(layout, run_id) {
+            Ok(mut stale) if stale.status == RunStatus::Running => {
+                stale.status = RunStatus::Failed;
+                stale.phase = Phase::Finished;
+                stale.finished_at = Some(clock::now_rfc3339());
+                stale.error_class = Some(died.error_class.clone());
+                stale.error_message = Some(died.message.clone());
+                if let Err(error) = record::save_run(layout, &stale) {
                     log::warn!(
-                        "previous attempt died without an outcome issue={} run_id={run_id}",
-                        state.issue_identifier
+                        "cannot finish the died attempt's record run_id={run_id} error={error}"
                     );
                 }
-                Ok(finished) => {
-                    status = finished.status;
-                    if let Some(recorded) = finished.error_class {
-                        class = recorded;
-                    }
-                }
-                Err(error) => log::warn!("cannot read the previous run record error={error}"),
+                log::warn!(
+                    "previous attempt died without an outcome issue={} run_id={run_id}",
+                    state.issue_identifier
+                );
             }
+            Ok(finished) => {
+                status = finished.status;
+                if let Some(recorded) = finished.error_class {
+                    class = recorded;
+                }
+            }
+            Err(error) => log::warn!("cannot read the previous run record error={error}"),
         }
-        state.last_status = Some(status);
-        state.last_error_class = Some(class);
-        state.updated_at = clock::now_rfc3339();
-        record::save_issue_state(layout, key, &state)?;
     }
-    if claims::attempts_in_budget(&state) == 0 {
-        return Ok(None);
-    }
-    let Some(class) = state.last_error_class.clone() else {
-        return Ok(None);
-    };
+    state.last_status = Some(status);
+    state.last_error_class = Some(class);
+    state.owner = None;
+}
+
+/// What the previous attempt in the current budget left for this one (`class: message`).
+fn failure_text(layout: &Layout, state: &IssueState) -> Option<String> {
+    let class = state.last_error_class.clone()?;
     let message = state
         .last_run_id
         .as_deref()
@@ -231,7 +386,7 @@ fn previous_failure(layout: &Layout, key: &str) -> Result<Option<String>, Error>
         Some(message) => format!("{class}: {message}"),
         None => class,
     };
-    Ok(Some(text.chars().take(PREVIOUS_FAILURE_CHARS).collect()))
+    Some(text.chars().take(PREVIOUS_FAILURE_CHARS).collect())
 }
 
 /// Rules 1–6 for a startable issue, or the recovery rules for an in-progress one.

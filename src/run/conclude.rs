@@ -4,14 +4,20 @@
 //! Every ending maps to exactly one tracker outcome (handoff, retry, human path) or to none
 //! (interrupted, skipped). A tracker that refuses the write leaves the run retryable with the
 //! error recorded, so nothing is lost. The bookkeeping written here is what the next claim
-//! reads: attempts used, last status and error, the guard marker.
+//! reads: attempts used, last status and error, the guard marker, the state the outcome left
+//! the issue in. It is a read-modify-write under the issue's bookkeeping lock that only
+//! changes bookkeeping still naming this run: an attempt that was superseded (its lease was
+//! stolen after the agent deleted the lease file) never overwrites a newer attempt's state,
+//! though a guard it produced is still added.
 
 use super::progress::Progress;
 use super::verdict::{self, Failure};
 use super::{Ending, LaneRun, Outcome, Summary, tracker_failure, writeback};
 use crate::clock;
 use crate::tracker;
-use crate::workspace::record::{self, Guard, IssueState, Phase, RetryDecision, RunStatus};
+use crate::workspace::record::{
+    self, Guard, IssueRef, IssueState, Phase, RetryDecision, RunStatus,
+};
 
 impl LaneRun<'_> {
     /// Writes the one outcome, finishes the record and the bookkeeping.
@@ -20,6 +26,10 @@ impl LaneRun<'_> {
         let target = self.writeback_target();
         progress.phase(Phase::WritingBack);
         let mut guard = None;
+        let mut moved_by_person = false;
+        // Cleared when the tracker refused the outcome write.
+        let mut outcome_written = true;
+        let policy = &self.settings.workflow.tracker;
         let (status, outcome, next_action) = match ending {
             Ending::Validated(handoff) => {
                 match writeback::handoff(&target, &progress.record, &handoff) {
@@ -36,7 +46,7 @@ impl LaneRun<'_> {
                             self.attempt,
                             max_attempts,
                         );
-                        self.fail(progress, &target, failure, &mut guard)
+                        self.fail(progress, &target, failure, &mut guard, &mut outcome_written)
                     }
                     Err(writeback::HandoffWriteError::CommentFailed(error)) => {
                         let failure = Failure::human(
@@ -63,11 +73,11 @@ impl LaneRun<'_> {
                     "manual_attention",
                     "the agent asked for a human; see its comment",
                 );
-                self.fail(progress, &target, failure, &mut guard)
+                self.fail(progress, &target, failure, &mut guard, &mut outcome_written)
             }
             Ending::Failed(failure) => {
                 let failure = verdict::with_budget(failure, self.attempt, max_attempts);
-                self.fail(progress, &target, failure, &mut guard)
+                self.fail(progress, &target, failure, &mut guard, &mut outcome_written)
             }
             Ending::Interrupted => (
                 RunStatus::Interrupted,
@@ -82,6 +92,7 @@ impl LaneRun<'_> {
                 format!("none: {reason}"),
             ),
             Ending::Left { status, reason } => {
+                moved_by_person = true;
                 // The same classes the daemon records when it stops a lane for these reasons.
                 let class = if status == RunStatus::Terminated {
                     "issue_terminal"
@@ -109,7 +120,23 @@ impl LaneRun<'_> {
                 .unwrap_or_else(|| "none".to_string()),
         });
         progress.finish(status);
-        self.save_bookkeeping(progress, status, &next_action, guard);
+        // Where the written outcome left the issue: a person who moves it elsewhere starts a new
+        // attempt budget. Unknown when no outcome was written.
+        let outcome_state = match status {
+            RunStatus::Handoff => Some(policy.success_state.clone()),
+            RunStatus::RetryScheduled if outcome_written => Some(policy.in_progress_state.clone()),
+            RunStatus::HumanRequired if guard.is_some() => Some(policy.in_progress_state.clone()),
+            RunStatus::HumanRequired => Some(policy.failure_state.clone()),
+            _ => None,
+        };
+        self.save_bookkeeping(
+            progress,
+            status,
+            &next_action,
+            guard,
+            outcome_state,
+            moved_by_person,
+        );
         let summary = Summary {
             issue: Some(self.issue.identifier.clone()),
             run_id: Some(progress.record.run_id.clone()),
@@ -134,6 +161,7 @@ impl LaneRun<'_> {
         target: &writeback::Target<'_>,
         failure: Failure,
         guard: &mut Option<Guard>,
+        outcome_written: &mut bool,
     ) -> (RunStatus, Outcome, String) {
         progress.record.error_class = Some(failure.error_class.clone());
         progress.record.error_message = Some(writeback::scrub(&failure.message, &self.host_paths));
@@ -161,7 +189,10 @@ impl LaneRun<'_> {
                     },
                     next_action,
                 ),
-                Err(error) => self.writeback_failed(progress, &error),
+                Err(error) => {
+                    *outcome_written = false;
+                    self.writeback_failed(progress, &error)
+                }
             }
         } else {
             let next_action =
@@ -204,7 +235,10 @@ impl LaneRun<'_> {
                             .to_string(),
                     )
                 }
-                Err(write) => self.writeback_failed(progress, &write.error),
+                Err(write) => {
+                    *outcome_written = false;
+                    self.writeback_failed(progress, &write.error)
+                }
             }
         }
     }
@@ -231,62 +265,94 @@ impl LaneRun<'_> {
         )
     }
 
-    /// Marks the issue as being worked before anything else happens, so a process that dies
-    /// mid-attempt leaves bookkeeping that says so (`running`, this run id, the attempt
-    /// counted): the next claim recovers the issue instead of leaving it in progress forever.
-    pub(super) fn save_start_bookkeeping(&self, progress: &Progress) {
-        let previous = self.previous_state.as_ref();
-        let state = IssueState {
-            schema_version: record::SCHEMA_VERSION,
-            issue_id: self.issue.id.clone(),
-            issue_identifier: self.issue.identifier.clone(),
-            attempts_used: self.attempt,
-            last_run_id: Some(progress.record.run_id.clone()),
-            last_status: Some(RunStatus::Running),
-            last_error_class: previous.and_then(|state| state.last_error_class.clone()),
-            next_action: Some(format!("attempt {} running", self.attempt)),
-            guard: previous.and_then(|state| state.guard.clone()),
-            updated_at: clock::now_rfc3339(),
-        };
-        if let Err(error) = record::save_issue_state(self.layout, self.key, &state) {
-            log::error!(
-                "cannot write issue bookkeeping issue={} error={error}",
-                self.issue.identifier
-            );
-        }
-    }
-
+    /// The final bookkeeping, as a read-modify-write that only changes bookkeeping still naming
+    /// this run (see the module docs).
     fn save_bookkeeping(
         &self,
-        progress: &Progress,
+        progress: &mut Progress,
         status: RunStatus,
         next_action: &str,
         guard: Option<Guard>,
+        outcome_state: Option<String>,
+        moved_by_person: bool,
     ) {
+        let run_id = progress.record.run_id.clone();
+        let error_class = progress.record.error_class.clone();
         let previous = self.previous_state.clone();
-        // Attempts the agent could not finish through no fault of its own do not count.
-        let counts = !matches!(
-            status,
-            RunStatus::Skipped | RunStatus::Interrupted | RunStatus::Terminated
+        let issue = IssueRef {
+            id: &self.issue.id,
+            identifier: &self.issue.identifier,
+        };
+        let written = record::update_issue_state(
+            self.layout,
+            issue,
+            progress.reserve(),
+            |current| {
+                // Missing bookkeeping (deleted under the attempt) names no newer attempt.
+                let current = current.unwrap_or_else(|| IssueState {
+                    last_run_id: Some(run_id.clone()),
+                    ..IssueState::default()
+                });
+                if current.last_run_id.as_deref() != Some(run_id.as_str()) {
+                    // Another attempt started after this one: its state stands. A guard this
+                    // attempt produced still stops automatic reselection.
+                    log::warn!(
+                        "bookkeeping names a newer attempt, not overwriting it issue={} run_id={run_id} newer_run_id={}",
+                        self.issue.identifier,
+                        current.last_run_id.as_deref().unwrap_or("none")
+                    );
+                    return match guard {
+                        Some(guard) if current.guard.is_none() && !current.issue_id.is_empty() => (
+                            Some(IssueState {
+                                guard: Some(guard),
+                                updated_at: clock::now_rfc3339(),
+                                ..current
+                            }),
+                            (),
+                        ),
+                        _ => (None, ()),
+                    };
+                }
+                // Attempts the agent could not finish through no fault of its own do not count; a
+                // person moving the issue during the attempt starts a new budget.
+                let counts = !matches!(
+                    status,
+                    RunStatus::Skipped | RunStatus::Interrupted | RunStatus::Terminated
+                );
+                let attempts_used = if moved_by_person {
+                    0
+                } else if counts {
+                    self.attempt
+                } else {
+                    // What the budget had used before this attempt (the claim numbered it next).
+                    self.attempt.saturating_sub(1)
+                };
+                let outcome_state = if moved_by_person || counts {
+                    outcome_state
+                } else {
+                    previous
+                        .as_ref()
+                        .and_then(|state| state.outcome_state.clone())
+                };
+                let state = IssueState {
+                    issue_id: self.issue.id.clone(),
+                    issue_identifier: self.issue.identifier.clone(),
+                    attempts_used,
+                    last_run_id: Some(run_id.clone()),
+                    last_status: Some(status),
+                    last_error_class: error_class,
+                    next_action: Some(next_action.to_string()),
+                    guard: guard.or(current.guard),
+                    updated_at: clock::now_rfc3339(),
+                    lane_key: Some(self.lane_key.to_string()),
+                    owner: None,
+                    outcome_state,
+                    ..IssueState::default()
+                };
+                (Some(state), ())
+            },
         );
-        let attempts_used = if counts {
-            self.attempt
-        } else {
-            previous.as_ref().map_or(0, |state| state.attempts_used)
-        };
-        let state = IssueState {
-            schema_version: record::SCHEMA_VERSION,
-            issue_id: self.issue.id.clone(),
-            issue_identifier: self.issue.identifier.clone(),
-            attempts_used,
-            last_run_id: Some(progress.record.run_id.clone()),
-            last_status: Some(status),
-            last_error_class: progress.record.error_class.clone(),
-            next_action: Some(next_action.to_string()),
-            guard: guard.or_else(|| previous.and_then(|state| state.guard)),
-            updated_at: clock::now_rfc3339(),
-        };
-        if let Err(error) = record::save_issue_state(self.layout, self.key, &state) {
+        if let Err(error) = written {
             log::error!(
                 "cannot write issue bookkeeping issue={} error={error}",
                 self.issue.identifier

@@ -31,8 +31,10 @@ use crate::exit::Exit;
 use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workspace::lane::{self, Lane, LaneSpec};
-use crate::workspace::lock::{self, Slot};
-use crate::workspace::record::{self, IssueState, Phase, RunRecord, RunStatus, ValidationRecord};
+use crate::workspace::lock::{self, LaneClaim, LaneLock, Slot};
+use crate::workspace::record::{
+    self, IssueState, Phase, Reserve, RunRecord, RunStatus, ValidationRecord,
+};
 use crate::workspace::{self, Layout};
 use crate::{clock, shell};
 
@@ -223,14 +225,18 @@ fn attempt(
     let Claimed {
         issue,
         lease,
+        lane_lock,
+        lane_key,
         attempt,
         run_id,
         previous_failure,
+        previous_state,
     } = claimed;
     let config = &settings.config;
-    let key = lease.key().to_string();
-    let branch = lane::branch_name(&config.id, &issue.identifier);
-    let lane_dir = layout.lane_dir(&key);
+    let issue_key = record::issue_key(&issue.id);
+    // The branch follows the lane's name, so a lane kept under its first name keeps its branch.
+    let branch = lane::branch_name(&config.id, &lane_key);
+    let lane_dir = layout.lane_dir(&lane_key);
     let record = RunRecord {
         run_id: run_id.clone(),
         project_id: config.id.clone(),
@@ -248,14 +254,14 @@ fn attempt(
         config.id,
         issue.identifier
     );
-    let mut progress = Progress::start(layout, &key, record);
-    let previous_state = record::load_issue_state(layout, &key).ok().flatten();
+    let mut progress = Progress::start(layout, &issue_key, record);
+    progress.hold(lease, Reserve::create(layout, &run_id));
     let run = LaneRun {
         settings,
         tracker,
         layout,
         issue: &issue,
-        key: &key,
+        lane_key: &lane_key,
         branch: &branch,
         attempt,
         previous_failure,
@@ -263,10 +269,11 @@ fn attempt(
         options,
         host_paths: host_paths(settings),
     };
-    run.save_start_bookkeeping(&progress);
-    let ending = run.execute(&mut progress);
+    let mut lane_lock = lane_lock;
+    let ending = run.execute(&mut progress, &mut lane_lock);
     let summary = run.conclude(&mut progress, ending);
-    drop(lease);
+    progress.release();
+    drop(lane_lock);
     if let Err(error) = record::prune(layout, record::KEEP_PER_ISSUE, record::KEEP_TOTAL) {
         log::warn!("cannot prune old run records error={error}");
     }
@@ -295,7 +302,8 @@ struct LaneRun<'a> {
     tracker: &'a dyn Tracker,
     layout: &'a Layout,
     issue: &'a Issue,
-    key: &'a str,
+    /// The lane directory's name.
+    lane_key: &'a str,
     branch: &'a str,
     attempt: u32,
     previous_failure: Option<String>,
@@ -310,8 +318,10 @@ impl LaneRun<'_> {
         self.settings.config.secret_env_vars()
     }
 
-    /// Lane, refresh, agent session, turns, disposition, validation.
-    fn execute(&self, progress: &mut Progress) -> Ending {
+    /// Lane, refresh, agent session, turns, disposition, validation. The lane directory is
+    /// locked before the agent starts (`lane_lock`), so a second proof of ownership exists
+    /// outside `.maestro/`.
+    fn execute(&self, progress: &mut Progress, lane_lock: &mut Option<LaneLock>) -> Ending {
         let workflow = &self.settings.workflow;
         let max_attempts = workflow.execution.max_attempts;
         if self.attempt > max_attempts {
@@ -332,7 +342,7 @@ impl LaneRun<'_> {
         let spec = LaneSpec {
             layout: self.layout,
             repo_root: &self.settings.config.repo_root,
-            key: self.key,
+            key: self.lane_key,
             branch: self.branch,
             hooks: &workflow.hooks,
             remove_env: &secrets,
@@ -343,6 +353,27 @@ impl LaneRun<'_> {
             Ok(lane) => lane,
             Err(error) => return Ending::Failed(lane_failure(&error)),
         };
+        if lane_lock.is_none() {
+            match lock::lock_lane(self.layout, self.lane_key) {
+                Ok(LaneClaim::Locked(lock)) => *lane_lock = Some(lock),
+                Ok(LaneClaim::Busy) => {
+                    return Ending::Skipped(format!(
+                        "lane {} is locked by another process",
+                        self.lane_key
+                    ));
+                }
+                Ok(LaneClaim::Absent) => {
+                    return Ending::Failed(Failure::retryable(
+                        "lane_setup_failed",
+                        format!(
+                            "lane {} vanished right after it was prepared",
+                            self.lane_key
+                        ),
+                    ));
+                }
+                Err(error) => return Ending::Failed(lane_failure(&error)),
+            }
+        }
         if let Some(script) = &workflow.hooks.before_run {
             match lane::run_hook("before_run", script, &lane.path, &workflow.hooks, &secrets) {
                 Ok(outcome) if outcome.success() => {}
@@ -423,7 +454,9 @@ impl LaneRun<'_> {
         });
         let ending = self.turns(progress, &mut session, &tools, lane, issue, &secrets);
         let _ = session.shutdown();
-        progress.record.tool_calls = tools.state().calls;
+        let state = tools.state();
+        let ending = flagged_for_human(ending, &state.labels, &workflow.tracker);
+        progress.record.tool_calls = state.calls;
         progress.save_record();
         ending
     }
@@ -652,6 +685,30 @@ impl LaneRun<'_> {
     }
 }
 
+/// The needs-attention label means a human: when the agent added it and the attempt then
+/// failed in a way that would otherwise be retried, the outcome is the human path, so the
+/// comment, the label and the issue's state agree (a retry comment on an issue the label keeps
+/// out of selection would promise a retry that never comes).
+fn flagged_for_human(
+    ending: Ending,
+    labels: &[String],
+    policy: &crate::workflow::TrackerPolicy,
+) -> Ending {
+    let attention = crate::tracker::normalize_label(&policy.needs_attention_label);
+    match ending {
+        Ending::Failed(failure) if failure.retryable && labels.contains(&attention) => {
+            Ending::Failed(Failure::human(
+                &failure.error_class,
+                format!(
+                    "{}; the agent had added the {} label, so a human decides instead of a retry",
+                    failure.message, policy.needs_attention_label
+                ),
+            ))
+        }
+        ending => ending,
+    }
+}
+
 fn lane_failure(error: &workspace::Error) -> Failure {
     match error {
         workspace::Error::Unsafe { .. } => Failure::human("policy_violation", error.to_string()),
@@ -668,5 +725,48 @@ fn tracker_failure(error: &tracker::Error) -> Failure {
             &format!("tracker_{}", error.category().as_str()),
             error.to_string(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> crate::workflow::TrackerPolicy {
+        crate::workflow::parse(
+            std::path::Path::new("/w/WORKFLOW.md"),
+            "body",
+            std::path::Path::new("/w"),
+        )
+        .unwrap()
+        .tracker
+    }
+
+    fn class_and_retry(ending: &Ending) -> Option<(String, bool)> {
+        match ending {
+            Ending::Failed(failure) => Some((failure.error_class.clone(), failure.retryable)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_needs_attention_label_turns_a_retry_into_the_human_path() {
+        let policy = policy();
+        let crashed = || Ending::Failed(Failure::retryable("app_server_exited", "exited 3"));
+        let labelled = vec!["maestro:needs-attention".to_string()];
+        let ending = flagged_for_human(crashed(), &labelled, &policy);
+        assert_eq!(
+            class_and_retry(&ending),
+            Some(("app_server_exited".to_string(), false))
+        );
+        let ending = flagged_for_human(crashed(), &[], &policy);
+        assert_eq!(
+            class_and_retry(&ending),
+            Some(("app_server_exited".to_string(), true))
+        );
+        assert!(matches!(
+            flagged_for_human(Ending::Interrupted, &labelled, &policy),
+            Ending::Interrupted
+        ));
     }
 }

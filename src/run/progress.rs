@@ -4,25 +4,37 @@
 //! Marker writes are throttled by the app-server client (it reports activity at most about
 //! once a second, plus thread and turn boundaries), so a delta storm costs a few atomic writes,
 //! not one per delta. A failed write is logged and the attempt goes on: losing a progress
-//! marker must not lose the run.
+//! marker must not lose the run. The final record is written with the attempt's disk
+//! [`Reserve`] to fall back on, so a disk that filled up during the attempt still gets it.
+//!
+//! Progress also holds the attempt's lease and re-checks it at every phase change and activity
+//! report: an agent that deletes the lease file gets it re-taken within about a second.
 
 use crate::app_server::{Activity, Observer};
 use crate::clock;
 use crate::workspace::Layout;
-use crate::workspace::record::{self, ActivityMarker, Phase, RunRecord, RunStatus, Tokens};
+use crate::workspace::lock::{Lease, LeaseCheck};
+use crate::workspace::record::{
+    self, ActivityMarker, Phase, Reserve, RunRecord, RunStatus, Tokens,
+};
 
 /// The live record of one attempt.
 #[derive(Debug)]
 pub struct Progress {
     layout: Layout,
-    lane_key: String,
+    /// The issue's file key (activity marker).
+    issue_key: String,
     pub record: RunRecord,
     marker: ActivityMarker,
+    lease: Option<Lease>,
+    /// The last lease check that was not `Intact`, so each change is logged once.
+    lease_problem: Option<LeaseCheck>,
+    reserve: Option<Reserve>,
 }
 
 impl Progress {
     /// Starts tracking `record` (already filled in by the caller) and writes it.
-    pub fn start(layout: &Layout, lane_key: &str, record: RunRecord) -> Progress {
+    pub fn start(layout: &Layout, issue_key: &str, record: RunRecord) -> Progress {
         let now = clock::now_rfc3339();
         let marker = ActivityMarker {
             schema_version: record::SCHEMA_VERSION,
@@ -44,17 +56,69 @@ impl Progress {
         };
         let progress = Progress {
             layout: layout.clone(),
-            lane_key: lane_key.to_string(),
+            issue_key: issue_key.to_string(),
             record,
             marker,
+            lease: None,
+            lease_problem: None,
+            reserve: None,
         };
         progress.save_record();
         progress.save_marker();
         progress
     }
 
+    /// Holds the attempt's lease (re-checked from now on) and its disk reserve.
+    pub fn hold(&mut self, lease: Lease, reserve: Reserve) {
+        self.lease = Some(lease);
+        self.reserve = Some(reserve);
+    }
+
+    /// Gives the lease up (the attempt is over) and the reserved space back.
+    pub fn release(&mut self) {
+        self.lease = None;
+        self.reserve = None;
+    }
+
+    /// The disk reserve, for the final bookkeeping write.
+    pub fn reserve(&mut self) -> Option<&mut Reserve> {
+        self.reserve.as_mut()
+    }
+
+    /// Re-checks the lease; a file the agent removed or replaced is taken again.
+    fn verify_lease(&mut self) {
+        let Some(lease) = self.lease.as_mut() else {
+            return;
+        };
+        let check = lease.verify();
+        if check == LeaseCheck::Intact || self.lease_problem.as_ref() == Some(&check) {
+            return;
+        }
+        match &check {
+            LeaseCheck::Restored => log::warn!(
+                "lease file was removed or replaced during the attempt, taken again issue={} run_id={}",
+                self.record.issue_identifier,
+                self.record.run_id
+            ),
+            LeaseCheck::Lost { holder } => log::error!(
+                "lease file was replaced and another process locks it issue={} run_id={} holder={}",
+                self.record.issue_identifier,
+                self.record.run_id,
+                holder
+                    .as_ref()
+                    .map_or("unknown".to_string(), |owner| format!(
+                        "{} (pid {})",
+                        owner.run_id, owner.pid
+                    ))
+            ),
+            LeaseCheck::Intact => {}
+        }
+        self.lease_problem = Some(check);
+    }
+
     /// Moves to `phase`; a phase change counts as progress.
     pub fn phase(&mut self, phase: Phase) {
+        self.verify_lease();
         self.record.phase = phase;
         self.marker.phase = phase;
         let now = clock::now_rfc3339();
@@ -75,7 +139,7 @@ impl Progress {
     }
 
     fn save_marker(&self) {
-        if let Err(error) = record::save_marker(&self.layout, &self.lane_key, &self.marker) {
+        if let Err(error) = record::save_marker(&self.layout, &self.issue_key, &self.marker) {
             log::warn!(
                 "cannot write activity marker run_id={} error={error}",
                 self.record.run_id
@@ -83,14 +147,25 @@ impl Progress {
         }
     }
 
-    /// Finishes the attempt: final status, finish time, last marker.
+    /// Finishes the attempt: final status, finish time, last marker. The record is written
+    /// with the reserve to fall back on: it is what says how the attempt ended.
     pub fn finish(&mut self, status: RunStatus) {
+        self.verify_lease();
         self.record.status = status;
         self.record.phase = Phase::Finished;
         self.record.finished_at = Some(clock::now_rfc3339());
         self.marker.phase = Phase::Finished;
         self.marker.updated_at = clock::now_rfc3339();
-        self.save_record();
+        let saved = match self.reserve.as_mut() {
+            Some(reserve) => record::save_run_reserving(&self.layout, &self.record, reserve),
+            None => record::save_run(&self.layout, &self.record),
+        };
+        if let Err(error) = saved {
+            log::error!(
+                "cannot write the final run record run_id={} error={error}",
+                self.record.run_id
+            );
+        }
         self.save_marker();
     }
 }
@@ -120,6 +195,7 @@ impl Observer for Progress {
         self.record.turn_count = self.marker.turn_count;
         self.record.tokens = tokens;
         self.record.thread_id = Some(activity.thread_id.clone());
+        self.verify_lease();
         self.save_marker();
         if thread_changed {
             // The thread id belongs in the record as soon as it exists.

@@ -176,11 +176,7 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
         let duration_seconds = ended.saturating_sub(started) / 1000;
         totals.runtime_seconds += duration_seconds;
         if live {
-            let key = lane::lane_key(&run.issue_identifier);
-            let owner_alive = lock::lease_holder(&layout, &key)
-                .ok()
-                .flatten()
-                .is_some_and(|owner| owner.run_id == run.run_id || owner.run_id == "unknown");
+            let owner_alive = owner_alive(&layout, run, &mut problems);
             active.push(active_run(run, marker, owner_alive, stall_ms, now_ms));
         } else {
             let next_action = run.retry.as_ref().map(|retry| retry.next_action.clone());
@@ -241,6 +237,39 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
         totals,
         problems,
     }
+}
+
+/// Whether the process running `run` is alive: its lease is held (under the issue's id, or the
+/// lane key older versions used), or the process the record names still runs (pid and start
+/// time). The second catches a lease file the agent deleted; that is reported as a problem.
+fn owner_alive(layout: &Layout, run: &RunRecord, problems: &mut Vec<String>) -> bool {
+    let keys = [
+        record::issue_key(&run.issue_id),
+        lane::lane_key(&run.issue_identifier),
+    ];
+    let leased = keys.iter().any(|key| {
+        lock::lease_holder(layout, key)
+            .ok()
+            .flatten()
+            .is_some_and(|owner| owner.run_id == run.run_id || owner.run_id == "unknown")
+    });
+    if leased {
+        return true;
+    }
+    let process = run.pid_start_time.map(|start_time| lock::OwnerProcess {
+        pid: run.pid,
+        start_time,
+    });
+    if process.is_some_and(|process| process.is_alive()) {
+        problems.push(format!(
+            "{} (run {}): its lease is not held but its process (pid {}) is alive; its lease file under .maestro/leases/ was removed or replaced",
+            run.issue_identifier,
+            run.run_id,
+            run.pid,
+        ));
+        return true;
+    }
+    false
 }
 
 fn active_run(
@@ -319,10 +348,8 @@ pub fn phase_name(phase: Phase) -> &'static str {
 }
 
 fn lanes(layout: &Layout, repo_root: &Path, issues: &[record::IssueState]) -> Vec<LaneState> {
-    let by_key: HashMap<String, &record::IssueState> = issues
-        .iter()
-        .map(|state| (lane::lane_key(&state.issue_identifier), state))
-        .collect();
+    let by_key: HashMap<String, &record::IssueState> =
+        issues.iter().map(|state| (state.lane(), state)).collect();
     let Ok(entries) = std::fs::read_dir(layout.root()) else {
         return Vec::new();
     };

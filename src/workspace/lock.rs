@@ -7,19 +7,27 @@
 //! never leaves a stale lock behind, and a descriptor handed to a child keeps the lock alive
 //! after the parent exits (the daemon relies on that).
 //!
-//! Lock files are never deleted: unlinking a locked file would let a second process lock a new
-//! file at the same path while the first still holds the old one.
+//! Lock files are never deleted by Maestro: unlinking a locked file would let a second process
+//! lock a new file at the same path while the first still holds the old one. The agent can delete
+//! them all the same (it runs as the same user), so a lease is never judged by its file alone:
+//! the holder re-checks that its descriptor still locks the file at the path and re-takes it when
+//! the file was replaced ([`Lease::verify`]), it also locks its lane directory ([`lock_lane`]),
+//! and whoever asks "is this attempt alive?" also checks the recorded process ([`OwnerProcess`]:
+//! pid plus its start time, so a reused pid never counts).
+//!
+//! The short **issue lock** (`issues/<key>.lock`) serialises read-modify-write of an issue's
+//! bookkeeping between processes; it is held for milliseconds, never for an attempt.
 //!
 //! **Invariant:** this is the only module that calls fs2.
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fs2::FileExt;
 use serde::{Deserialize, Serialize};
@@ -151,18 +159,70 @@ pub struct LeaseOwner {
 /// A held per-issue lease, released on drop.
 #[derive(Debug)]
 pub struct Lease {
-    _file: File,
+    file: File,
     key: String,
+    path: PathBuf,
+    owner_path: PathBuf,
+    owner: LeaseOwner,
+}
+
+/// What [`Lease::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseCheck {
+    /// The descriptor still locks the file at the lease path.
+    Intact,
+    /// The file at the path was removed or replaced; the lease was taken again on the new file.
+    Restored,
+    /// The file at the path was replaced and someone else locks the new one.
+    Lost { holder: Option<LeaseOwner> },
 }
 
 impl Lease {
-    /// The lane key the lease is for.
+    /// The file key the lease is for.
     pub fn key(&self) -> &str {
         &self.key
     }
+
+    /// Who the lease says holds it.
+    pub fn owner(&self) -> &LeaseOwner {
+        &self.owner
+    }
+
+    /// Rewrites the owner file (the run id can change once the attempt number is settled).
+    pub fn set_owner(&mut self, owner: LeaseOwner) -> Result<(), Error> {
+        self.owner = owner;
+        atomic_file::write_json(&self.owner_path, &self.owner)
+            .map_err(io_error(&self.owner_path, "write"))
+    }
+
+    /// Checks that the held descriptor still locks the file at the lease path. Anyone who can
+    /// write `.maestro/` (the agent included) can unlink the lock file; a second process would
+    /// then lock a new file at the same path. When the path no longer names the locked file,
+    /// the lease is taken again on whatever is there now, so other processes see it held.
+    pub fn verify(&mut self) -> LeaseCheck {
+        let held = self.file.metadata();
+        let on_disk = std::fs::metadata(&self.path);
+        if let (Ok(held), Ok(on_disk)) = (&held, &on_disk) {
+            if held.dev() == on_disk.dev() && held.ino() == on_disk.ino() {
+                return LeaseCheck::Intact;
+            }
+        }
+        let retaken = open_lock_file(&self.path)
+            .and_then(|file| try_lock(&file, &self.path).map(|locked| locked.then_some(file)));
+        match retaken {
+            Ok(Some(file)) => {
+                self.file = file;
+                let _ = atomic_file::write_json(&self.owner_path, &self.owner);
+                LeaseCheck::Restored
+            }
+            _ => LeaseCheck::Lost {
+                holder: read_owner(&self.owner_path),
+            },
+        }
+    }
 }
 
-/// Takes the lease for lane `key`, or `None` when another process holds it.
+/// Takes the lease for issue file key `key`, or `None` when another process holds it.
 pub fn acquire_lease(
     layout: &Layout,
     key: &str,
@@ -173,11 +233,23 @@ pub fn acquire_lease(
     if !try_lock(&file, &path)? {
         return Ok(None);
     }
+    // The path may have been replaced between open and lock; only a lock on the file the path
+    // names now is a lease.
+    let locked = file
+        .metadata()
+        .map_err(io_error(&path, "inspect lock file"))?;
+    let current = std::fs::metadata(&path).map_err(io_error(&path, "inspect lock file"))?;
+    if locked.dev() != current.dev() || locked.ino() != current.ino() {
+        return Ok(None);
+    }
     let owner_path = layout.lease_owner_file(key);
     atomic_file::write_json(&owner_path, owner).map_err(io_error(&owner_path, "write"))?;
     Ok(Some(Lease {
-        _file: file,
+        file,
         key: key.to_string(),
+        path,
+        owner_path,
+        owner: owner.clone(),
     }))
 }
 
@@ -187,10 +259,7 @@ pub fn lease_holder(layout: &Layout, key: &str) -> Result<Option<LeaseOwner>, Er
     if !path.exists() || !is_held(&path)? {
         return Ok(None);
     }
-    let owner_path = layout.lease_owner_file(key);
-    let owner = std::fs::read(&owner_path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<LeaseOwner>(&bytes).ok());
+    let owner = read_owner(&layout.lease_owner_file(key));
     Ok(Some(owner.unwrap_or_else(|| LeaseOwner {
         run_id: "unknown".into(),
         pid: 0,
@@ -228,6 +297,132 @@ pub fn held_leases(layout: &Layout) -> Result<Vec<(String, LeaseOwner)>, Error> 
     Ok(held)
 }
 
+fn read_owner(path: &Path) -> Option<LeaseOwner> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<LeaseOwner>(&bytes).ok())
+}
+
+/// A process as other processes can recognise it: its pid and its start time (clock ticks
+/// since boot, from `/proc/<pid>/stat`), so a pid the kernel reused for another process never
+/// passes for the original. Where `/proc` is missing there is no identity and nothing is
+/// judged alive from a pid alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerProcess {
+    pub pid: u32,
+    pub start_time: u64,
+}
+
+impl OwnerProcess {
+    /// This process.
+    pub fn current() -> Option<OwnerProcess> {
+        OwnerProcess::of(std::process::id())
+    }
+
+    /// Process `pid` as it is now, when it exists and is not a zombie.
+    pub fn of(pid: u32) -> Option<OwnerProcess> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) state ppid …`: comm may hold spaces and parentheses, so split after the
+        // last `)`. Field 22 (starttime) is the 20th field after it.
+        let fields: Vec<&str> = stat
+            .get(stat.rfind(')')? + 1..)?
+            .split_whitespace()
+            .collect();
+        if matches!(fields.first(), Some(&"Z" | &"X")) {
+            return None;
+        }
+        let start_time = fields.get(19)?.parse().ok()?;
+        Some(OwnerProcess { pid, start_time })
+    }
+
+    /// Whether this very process is still running.
+    pub fn is_alive(&self) -> bool {
+        OwnerProcess::of(self.pid) == Some(*self)
+    }
+}
+
+/// A lane directory locked by the attempt working in it: a second proof of ownership that does
+/// not live under `.maestro/`. Released on drop.
+#[derive(Debug)]
+pub struct LaneLock {
+    _file: File,
+}
+
+/// What [`lock_lane`] found.
+#[derive(Debug)]
+pub enum LaneClaim {
+    Locked(LaneLock),
+    /// Another process holds the lane.
+    Busy,
+    /// There is no lane directory (yet).
+    Absent,
+}
+
+/// Locks lane `key`'s directory (never through a symlink).
+pub fn lock_lane(layout: &Layout, key: &str) -> Result<LaneClaim, Error> {
+    let path = layout.lane_dir(key);
+    let Some(file) = open_lane(&path)? else {
+        return Ok(LaneClaim::Absent);
+    };
+    if try_lock(&file, &path)? {
+        Ok(LaneClaim::Locked(LaneLock { _file: file }))
+    } else {
+        Ok(LaneClaim::Busy)
+    }
+}
+
+/// Whether some process holds lane `key`'s directory lock right now.
+pub fn lane_is_locked(layout: &Layout, key: &str) -> bool {
+    let path = layout.lane_dir(key);
+    match open_lane(&path) {
+        Ok(Some(file)) => probe(&file, &path).unwrap_or(false),
+        _ => false,
+    }
+}
+
+fn open_lane(path: &Path) -> Result<Option<File>, Error> {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(file) => Ok(Some(file)),
+        Err(error)
+            if error.kind() == ErrorKind::NotFound
+                || error.raw_os_error() == Some(libc::ENOTDIR)
+                || error.raw_os_error() == Some(libc::ELOOP) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(io_error(path, "open lane directory")(error)),
+    }
+}
+
+/// The bookkeeping lock of one issue, held while its file is read, changed and written.
+#[derive(Debug)]
+pub struct IssueLock {
+    _file: File,
+}
+
+/// How long a bookkeeping writer waits for another one (they hold the lock for milliseconds).
+const ISSUE_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Takes issue file key `key`'s bookkeeping lock, waiting (bounded) for another writer.
+pub fn lock_issue(layout: &Layout, key: &str) -> Result<IssueLock, Error> {
+    let path = layout.issue_lock_file(key);
+    let file = open_lock_file(&path)?;
+    let deadline = Instant::now() + ISSUE_LOCK_WAIT;
+    loop {
+        match FileExt::try_lock_exclusive(&file) {
+            Ok(()) => return Ok(IssueLock { _file: file }),
+            Err(error) if is_contended(&error) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(error) => return Err(io_error(&path, "lock issue bookkeeping")(error)),
+        }
+    }
+}
+
 fn open_lock_file(path: &Path) -> Result<File, Error> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io_error(parent, "create directory"))?;
@@ -263,9 +458,13 @@ fn is_held(path: &Path) -> Result<bool, Error> {
         return Ok(false);
     }
     let file = File::open(path).map_err(io_error(path, "open lock file"))?;
-    match FileExt::try_lock_shared(&file) {
+    probe(&file, path)
+}
+
+fn probe(file: &File, path: &Path) -> Result<bool, Error> {
+    match FileExt::try_lock_shared(file) {
         Ok(()) => {
-            let _ = FileExt::unlock(&file);
+            let _ = FileExt::unlock(file);
             Ok(false)
         }
         Err(error) if is_contended(&error) => Ok(true),
@@ -354,6 +553,103 @@ mod tests {
         );
         drop(lease);
         assert_eq!(lease_holder(&layout, "ABC-1").unwrap(), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_deleted_lease_file_is_taken_again_by_its_holder() {
+        let (layout, dir) = layout("lease-deleted");
+        let mut lease = acquire_lease(&layout, "id-1", &owner("run-1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(lease.verify(), LeaseCheck::Intact);
+        std::fs::remove_file(layout.lease_file("id-1")).unwrap();
+        std::fs::remove_file(layout.lease_owner_file("id-1")).unwrap();
+        assert_eq!(
+            lease_holder(&layout, "id-1").unwrap(),
+            None,
+            "the file is gone"
+        );
+        assert_eq!(lease.verify(), LeaseCheck::Restored);
+        assert_eq!(
+            lease_holder(&layout, "id-1").unwrap().map(|o| o.run_id),
+            Some("run-1".to_string())
+        );
+        // Replaced and locked by someone else: lost, and said so.
+        std::fs::remove_file(layout.lease_file("id-1")).unwrap();
+        let thief = acquire_lease(&layout, "id-1", &owner("run-2"))
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(lease.verify(), LeaseCheck::Lost { holder: Some(h) } if h.run_id == "run-2")
+        );
+        drop((lease, thief));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_lane_lock_is_exclusive_and_never_follows_a_symlink() {
+        let (layout, dir) = layout("lane");
+        assert!(matches!(
+            lock_lane(&layout, "ABC-1").unwrap(),
+            LaneClaim::Absent
+        ));
+        std::fs::create_dir_all(layout.lane_dir("ABC-1")).unwrap();
+        let held = lock_lane(&layout, "ABC-1").unwrap();
+        assert!(matches!(held, LaneClaim::Locked(_)));
+        assert!(lane_is_locked(&layout, "ABC-1"));
+        assert!(matches!(
+            lock_lane(&layout, "ABC-1").unwrap(),
+            LaneClaim::Busy
+        ));
+        drop(held);
+        assert!(!lane_is_locked(&layout, "ABC-1"));
+        std::os::unix::fs::symlink(layout.lane_dir("ABC-1"), layout.lane_dir("LINK")).unwrap();
+        assert!(matches!(
+            lock_lane(&layout, "LINK").unwrap(),
+            LaneClaim::Absent
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_process_is_recognised_by_pid_and_start_time() {
+        let me = OwnerProcess::current().expect("/proc is available where the tests run");
+        assert!(me.is_alive());
+        let reused = OwnerProcess {
+            start_time: me.start_time + 1,
+            ..me
+        };
+        assert!(
+            !reused.is_alive(),
+            "a pid with another start time is another process"
+        );
+        assert!(OwnerProcess::of(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn the_issue_lock_serialises_writers() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (layout, dir) = layout("issue-lock");
+        std::fs::create_dir_all(layout.issues_dir()).unwrap();
+        let first = lock_issue(&layout, "id-1").unwrap();
+        let released = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (layout, released) = (layout.clone(), Arc::clone(&released));
+            std::thread::spawn(move || {
+                let _second = lock_issue(&layout, "id-1").unwrap();
+                // Only after the first writer let go.
+                released.load(Ordering::SeqCst)
+            })
+        };
+        std::thread::yield_now();
+        released.store(true, Ordering::SeqCst);
+        drop(first);
+        assert!(
+            waiter.join().unwrap(),
+            "the second writer got in while the first held it"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -11,16 +11,23 @@
 //!     runs/<run_id>.json             run records (one per attempt)
 //!     runs/<run_id>.journal.jsonl    the app-server protocol journal of that attempt
 //!     activity/<key>.json            live lane activity markers
-//!     issues/<key>.json              per-issue bookkeeping: attempts, last error, guard
+//!     issues/<key>.json              per-issue bookkeeping: attempts, last error, guard, lane
+//!     issues/<key>.lock              short lock for read-modify-write of that bookkeeping
+//!     reserve/<run_id>               disk space a live attempt keeps for its final records
 //!     retry-queue.json               the daemon's persisted retry queue
 //!     workflow-snapshot.md           the daemon's last known good WORKFLOW.md, read by children
 //!     logs/<run_id>.log              stdout and stderr of each daemon child
 //! ```
 //!
+//! `<key>` under `.maestro/` is the issue's file key ([`record::issue_key`]): the tracker's stable
+//! issue id, never the identifier, which changes when an issue moves to another team. Lanes
+//! keep the name they were first created under (the bookkeeping remembers it).
+//!
 //! [`Layout`] is the only place these paths are spelled. `lock` owns the fs2 calls, `record` the
 //! JSON on disk, `lane` the git clones. Nothing here talks to the tracker or the agent, and
 //! nothing of Maestro's is ever written inside a lane's git work tree.
 
+mod bookkeeping;
 pub mod lane;
 pub mod lock;
 pub mod ownership;
@@ -100,6 +107,16 @@ impl Layout {
 
     pub fn issue_file(&self, key: &str) -> PathBuf {
         self.issues_dir().join(format!("{key}.json"))
+    }
+
+    /// The lock taken while an issue's bookkeeping is read, changed and written.
+    pub fn issue_lock_file(&self, key: &str) -> PathBuf {
+        self.issues_dir().join(format!("{key}.lock"))
+    }
+
+    /// Space a live attempt sets aside so its final record can still be written on a full disk.
+    pub fn reserve_file(&self, run_id: &str) -> PathBuf {
+        self.state_dir().join("reserve").join(run_id)
     }
 
     pub fn retry_queue_file(&self) -> PathBuf {

@@ -11,7 +11,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Layout, io_error};
+use super::lock::OwnerProcess;
+use super::{Error, Layout, bookkeeping, io_error, lane};
+
+pub use super::bookkeeping::{
+    IssueRef, Reserve, find_issue_state, issue_key, list_issue_states, save_run_reserving,
+    update_issue_state,
+};
 use crate::{atomic_file, clock};
 
 /// Version of every file this module writes.
@@ -182,6 +188,10 @@ pub struct RunRecord {
     pub retry: Option<RetryDecision>,
     /// The process that ran the attempt.
     pub pid: u32,
+    /// That process's start time (clock ticks since boot), so liveness checks never mistake a
+    /// reused pid for it. Absent where `/proc` is missing, and in records of older versions.
+    #[serde(default)]
+    pub pid_start_time: Option<u64>,
 }
 
 impl Default for RunRecord {
@@ -214,6 +224,7 @@ impl Default for RunRecord {
             pr_url: None,
             retry: None,
             pid: std::process::id(),
+            pid_start_time: OwnerProcess::current().map(|process| process.start_time),
         }
     }
 }
@@ -258,7 +269,8 @@ pub struct Guard {
     pub at: String,
 }
 
-/// Per-issue bookkeeping that outlives processes: attempts used, last error, next action.
+/// Per-issue bookkeeping that outlives processes: attempts used, last error, next action, the
+/// lane's name. Stored under the issue's stable id ([`issue_key`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueState {
     pub schema_version: u32,
@@ -276,6 +288,55 @@ pub struct IssueState {
     #[serde(default)]
     pub guard: Option<Guard>,
     pub updated_at: String,
+    /// The lane directory's name, fixed when the issue was first claimed: an issue moved to
+    /// another team changes identifier, its lane keeps its first name. Files of older versions
+    /// lack it; their file name is the lane key, and readers fill it in from there.
+    #[serde(default)]
+    pub lane_key: Option<String>,
+    /// While an attempt runs: the process running it, so its liveness can be checked without
+    /// trusting the lease file (which the agent can delete).
+    #[serde(default)]
+    pub owner: Option<OwnerProcess>,
+    /// The tracker state the last written outcome left the issue in. A different state at the
+    /// next claim means a person moved the issue, which starts a fresh attempt budget.
+    #[serde(default)]
+    pub outcome_state: Option<String>,
+}
+
+impl Default for IssueState {
+    fn default() -> Self {
+        IssueState {
+            schema_version: SCHEMA_VERSION,
+            issue_id: String::new(),
+            issue_identifier: String::new(),
+            attempts_used: 0,
+            last_run_id: None,
+            last_status: None,
+            last_error_class: None,
+            next_action: None,
+            guard: None,
+            updated_at: String::new(),
+            lane_key: None,
+            owner: None,
+            outcome_state: None,
+        }
+    }
+}
+
+impl IssueState {
+    /// The lane directory's name (see [`IssueState::lane_key`]).
+    pub fn lane(&self) -> String {
+        self.lane_key
+            .clone()
+            .unwrap_or_else(|| lane::lane_key(&self.issue_identifier))
+    }
+
+    /// Whether an attempt of this issue is running in a live process right now, judged from
+    /// the recorded process alone (pid and start time), not from the lease file.
+    pub fn owner_alive(&self) -> bool {
+        self.last_status == Some(RunStatus::Running)
+            && self.owner.is_some_and(|owner| owner.is_alive())
+    }
 }
 
 /// A new run id: sortable by start time, readable, unique per process and attempt.
@@ -315,19 +376,20 @@ pub fn load_marker(layout: &Layout, lane_key: &str) -> Result<Option<ActivityMar
     read_json(&path).map(Some)
 }
 
-/// Writes an issue's bookkeeping.
-pub fn save_issue_state(layout: &Layout, lane_key: &str, state: &IssueState) -> Result<(), Error> {
-    let path = layout.issue_file(lane_key);
+/// Writes bookkeeping at file key `key` as it is (no lock, no comparison): for fixtures and
+/// tools. Maestro itself writes through [`update_issue_state`].
+pub fn save_issue_state(layout: &Layout, key: &str, state: &IssueState) -> Result<(), Error> {
+    let path = layout.issue_file(key);
     atomic_file::write_json(&path, state).map_err(io_error(&path, "write issue state"))
 }
 
-/// Reads an issue's bookkeeping, when there is any.
-pub fn load_issue_state(layout: &Layout, lane_key: &str) -> Result<Option<IssueState>, Error> {
-    let path = layout.issue_file(lane_key);
+/// Reads the bookkeeping stored at file key `key`, when there is any.
+pub fn load_issue_state(layout: &Layout, key: &str) -> Result<Option<IssueState>, Error> {
+    let path = layout.issue_file(key);
     if !path.exists() {
         return Ok(None);
     }
-    read_json(&path).map(Some)
+    bookkeeping::read_issue_state(&path).map(Some)
 }
 
 /// Everything of one kind in a directory: the files that parsed, and the errors of those that
@@ -352,11 +414,6 @@ pub fn list_runs(layout: &Layout) -> Listing<RunRecord> {
 /// Every activity marker.
 pub fn list_markers(layout: &Layout) -> Listing<ActivityMarker> {
     list_json(&layout.activity_dir(), |name| name.ends_with(".json"))
-}
-
-/// Every issue's bookkeeping.
-pub fn list_issue_states(layout: &Layout) -> Listing<IssueState> {
-    list_json(&layout.issues_dir(), |name| name.ends_with(".json"))
 }
 
 /// Deletes the oldest finished records (and their journals) beyond `keep_per_issue` per issue
@@ -398,7 +455,7 @@ pub fn prune(layout: &Layout, keep_per_issue: usize, keep_total: usize) -> Resul
     Ok(doomed.len())
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, Error> {
+pub(super) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, Error> {
     let bytes = std::fs::read(path).map_err(io_error(path, "read"))?;
     serde_json::from_slice(&bytes).map_err(|error| Error::Corrupt {
         path: path.to_path_buf(),

@@ -96,7 +96,8 @@ impl DaemonWorld {
             .env("MAESTRO_TEST_LINEAR_KEY", API_KEY)
             .env("MAESTRO_FAKE_SCENARIO", "tools")
             .env("MAESTRO_FAKE_TOOLS", scripts.to_string())
-            .env("RUST_LOG", "info")
+            // The tick's debug line lets tests wait for ticks instead of sleeping.
+            .env("RUST_LOG", "info,maestro::daemon::tick=debug")
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .stdin(Stdio::null())
@@ -157,6 +158,19 @@ impl DaemonWorld {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Ticks the daemon has finished so far (all its runs in this world).
+    pub fn ticks(&self) -> usize {
+        self.log().matches("tick finished").count()
+    }
+
+    /// Waits (bounded) until the daemon has finished `n` more ticks.
+    pub fn wait_ticks(&self, n: usize) {
+        let target = self.ticks() + n;
+        self.wait_for(&format!("{n} more ticks"), Duration::from_secs(60), || {
+            (self.ticks() >= target).then_some(())
+        });
     }
 
     pub fn state_dir(&self) -> PathBuf {

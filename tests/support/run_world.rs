@@ -327,9 +327,17 @@ impl RunWorld {
         runs.into_iter().next().unwrap()
     }
 
-    /// Lane `key`'s bookkeeping.
-    pub fn issue_state(&self, key: &str) -> Option<IssueState> {
-        record::load_issue_state(&self.layout(), key).unwrap()
+    /// Issue `identifier`'s bookkeeping (stored under its stable id).
+    pub fn issue_state(&self, identifier: &str) -> Option<IssueState> {
+        let id = self.linear.issue(identifier).id;
+        record::find_issue_state(
+            &self.layout(),
+            record::IssueRef {
+                id: &id,
+                identifier,
+            },
+        )
+        .unwrap()
     }
 
     /// Comments Linear received for `identifier`, in order.

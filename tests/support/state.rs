@@ -172,6 +172,7 @@ pub fn populate(config: &ServiceConfig) -> Vec<lock::Lease> {
                 at: at(100),
             }),
             updated_at: at(100),
+            ..IssueState::default()
         },
     )
     .unwrap();
