@@ -10,11 +10,11 @@ mod app_server_real;
 /// Attacks through what the agent hands in: read_first swaps, secret echoes, label floods,
 /// oversized arguments, forged comment blocks (docs/spec/faults.md).
 mod attacks_agent;
-/// Hostile peers: an agent turning its tools on the project, untrusted PR URLs and GitHub answers.
-mod attacks_peers;
 /// Attacks on lanes and containment (#11): overlapping roots, unproven removals, symlinked
 /// lanes, hostile identifiers, abandoned clones, absurd concurrency caps.
 mod attacks_lanes;
+/// Hostile peers: an agent turning its tools on the project, untrusted PR URLs and GitHub answers.
+mod attacks_peers;
 /// Attacks on exactly-once and nothing-lost: full disk, deleted leases, stale writers,
 /// attempt budgets, changed identifiers (docs/spec/faults.md).
 mod attacks_state;
@@ -42,6 +42,8 @@ mod probe;
 mod run_once;
 /// Eligibility rules and dispatch order, table-driven.
 mod selection;
+/// The rules for issues already worked on (recovery, due retries, claims) and the budget.
+mod selection_resume;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
 mod status;
 /// The Linear adapter against the fake Linear: paging, normalization, mutations, faults.

@@ -1,15 +1,15 @@
 //! One poll tick: reload, reconcile, stall detection, due retries, new work.
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::Daemon;
 use super::children::{self, SpawnSpec, StopReason};
+use crate::selection::{self, Hold, Standing};
 use crate::tracker::{Issue, Tracker};
 use crate::workflow::Workflow;
-use crate::workspace::record::{self, IssueRef, RunStatus};
+use crate::workspace::record::{self, IssueRef};
 use crate::workspace::{lane, lock, retry_queue};
-use crate::{claims, clock, selection, tracker};
+use crate::{claims, clock, tracker};
 
 impl Daemon {
     /// One tick. Tracker failures skip the rest of the tick; children keep running.
@@ -85,20 +85,17 @@ impl Daemon {
                     StopReason::Inactive,
                     "the issue is no longer visible in the project".to_string(),
                 ),
-                Some(issue) if policy.is_terminal(&issue.state.name) => (
-                    StopReason::Terminal,
-                    format!("issue is {}", issue.state.name),
-                ),
-                Some(issue)
-                    if !policy.is_startable(&issue.state.name)
-                        && !policy.is_in_progress(&issue.state.name) =>
-                {
-                    (
+                Some(issue) => match selection::standing(policy, &issue.state.name) {
+                    Standing::Active => continue,
+                    Standing::Terminal => (
+                        StopReason::Terminal,
+                        format!("issue is {}", issue.state.name),
+                    ),
+                    Standing::Inactive => (
                         StopReason::Inactive,
                         format!("issue moved to {}", issue.state.name),
-                    )
-                }
-                Some(_) => continue,
+                    ),
+                },
             };
             let action = if reason == StopReason::Terminal {
                 "terminated"
@@ -172,8 +169,14 @@ impl Daemon {
         for entry in due {
             let issue = fresh.iter().find(|issue| issue.id == entry.issue_id);
             let verdict = issue.map(|issue| {
-                routable(workflow, &self.project_slug, issue)
-                    .and_then(|()| self.still_wanted(&entry, issue))
+                let bookkeeping = self.bookkeeping(issue);
+                selection::retry_due(
+                    issue,
+                    &workflow.tracker,
+                    &self.project_slug,
+                    bookkeeping.as_ref(),
+                    entry.last_run_id.is_some(),
+                )
             });
             match verdict {
                 Some(Ok(())) => {
@@ -211,38 +214,20 @@ impl Daemon {
         }
     }
 
-    /// Whether the issue's bookkeeping still wants this retry: a guard marker stops it, and so
-    /// does an outcome that ended the episode (human path, stalled, handoff) recorded by the
-    /// run the retry follows or by a later one. A retry queued without a run (its child ended
-    /// before recording anything) is stopped by a guard only.
-    fn still_wanted(&self, entry: &retry_queue::RetryEntry, issue: &Issue) -> Result<(), String> {
-        let state = record::find_issue_state(
-            &self.layout,
-            IssueRef {
-                id: &issue.id,
-                identifier: &issue.identifier,
-            },
-        )
-        .ok()
-        .flatten();
-        let Some(state) = state else {
-            return Ok(());
+    /// The issue's bookkeeping, for the retry rule (an unreadable file is logged and read as
+    /// none: only a guard or a recorded outcome it would hold can stop a retry).
+    fn bookkeeping(&self, issue: &Issue) -> Option<record::IssueState> {
+        let issue_ref = IssueRef {
+            id: &issue.id,
+            identifier: &issue.identifier,
         };
-        if let Some(guard) = &state.guard {
-            return Err(format!("guard marker: {}", guard.reason));
-        }
-        let ended = matches!(
-            state.last_status,
-            Some(RunStatus::HumanRequired | RunStatus::Stalled | RunStatus::Handoff)
-        );
-        if ended && entry.last_run_id.is_some() {
-            let status = state.last_status.map_or("", RunStatus::as_str);
-            return Err(format!(
-                "run {} already recorded {status}",
-                state.last_run_id.as_deref().unwrap_or("unknown")
-            ));
-        }
-        Ok(())
+        record::find_issue_state(&self.layout, issue_ref).unwrap_or_else(|error| {
+            log::warn!(
+                "cannot read issue bookkeeping issue={} error={error}",
+                issue.identifier
+            );
+            None
+        })
     }
 
     pub(super) fn forget_retry(&mut self, issue_id: &str) {
@@ -275,46 +260,30 @@ impl Daemon {
         // The daemon's own queue owns its issues even when the queue file could not be written
         // (a full disk): recovery must never run an issue whose retry is still waiting.
         for entry in &self.queue.entries {
-            local
-                .claims
-                .held
-                .entry(entry.issue_id.clone())
-                .or_insert_with(|| {
-                    format!(
-                        "queued for retry by the daemon (attempt {}, due {})",
-                        entry.attempt, entry.due_at
-                    )
-                });
+            local.claims.hold(
+                &entry.issue_id,
+                Hold::QueuedRetry {
+                    attempt: entry.attempt,
+                    due_at: entry.due_at.clone(),
+                },
+            );
         }
         // Children this daemon started may not hold their lease yet; they are taken all the same.
-        let ours: HashSet<&str> = self
-            .children
-            .iter()
-            .map(|child| child.issue_id.as_str())
-            .collect();
         for child in &self.children {
-            local
-                .claims
-                .held
-                .entry(child.issue_id.clone())
-                .or_insert_with(|| format!("running in daemon child run {}", child.run_id));
+            local.claims.hold(
+                &child.issue_id,
+                Hold::DaemonChild {
+                    run_id: child.run_id.clone(),
+                },
+            );
             if !local.leased.contains(&child.issue_id) {
                 if let Some(issue) = issues.iter().find(|issue| issue.id == child.issue_id) {
-                    if let Some(cap) = local
-                        .claims
-                        .slots
-                        .by_state
-                        .iter_mut()
-                        .find(|cap| crate::workflow::same_state(&cap.state, &issue.state.name))
-                    {
-                        cap.free = cap.free.saturating_sub(1);
-                    }
+                    local.claims.slots.charge_state(&issue.state.name);
                 }
             }
         }
         let mut recovery: Vec<Issue> = issues
             .iter()
-            .filter(|issue| !ours.contains(issue.id.as_str()))
             .filter(|issue| {
                 claims::recovery_candidate(
                     &self.layout,
@@ -328,11 +297,11 @@ impl Daemon {
             .collect();
         recovery.sort_by(selection::dispatch_order);
         for issue in recovery {
-            if !self.by_state_allows(&local.claims.slots, &issue) {
+            if local.claims.slots.state_allows(&issue.state.name).is_err() {
                 continue;
             }
             let attempt = local.prior_attempts.get(&issue.id).copied().unwrap_or(0) + 1;
-            if attempt > workflow.execution.max_attempts {
+            if selection::within_budget(attempt, workflow.execution.max_attempts).is_err() {
                 continue;
             }
             if !self.dispatch(
@@ -342,7 +311,7 @@ impl Daemon {
             ) {
                 return;
             }
-            take_state_slot(&mut local.claims.slots, &issue);
+            local.claims.slots.charge_state(&issue.state.name);
             local.claims.slots.free = local.claims.slots.free.saturating_sub(1);
         }
         let selection = selection::select(issues, policy, &self.project_slug, &local.claims);
@@ -356,14 +325,6 @@ impl Daemon {
                 return;
             }
         }
-    }
-
-    fn by_state_allows(&self, slots: &selection::Slots, issue: &Issue) -> bool {
-        slots
-            .by_state
-            .iter()
-            .find(|cap| crate::workflow::same_state(&cap.state, &issue.state.name))
-            .is_none_or(|cap| cap.free > 0)
     }
 
     /// Takes a slot and spawns a child for `issue`. False when no slot is free or the spawn
@@ -409,40 +370,4 @@ impl Daemon {
             }
         }
     }
-}
-
-fn take_state_slot(slots: &mut selection::Slots, issue: &Issue) {
-    if let Some(cap) = slots
-        .by_state
-        .iter_mut()
-        .find(|cap| crate::workflow::same_state(&cap.state, &issue.state.name))
-    {
-        cap.free = cap.free.saturating_sub(1);
-    }
-}
-
-/// Whether an issue may still be worked: in the project, startable or in progress, not
-/// terminal, not opted out, not flagged for a human.
-pub(super) fn routable(
-    workflow: &Workflow,
-    project_slug: &str,
-    issue: &Issue,
-) -> Result<(), String> {
-    let policy = &workflow.tracker;
-    if issue.project_slug.as_deref() != Some(project_slug) {
-        return Err("the issue is in another project".into());
-    }
-    if policy.is_terminal(&issue.state.name) {
-        return Err(format!("issue is {}", issue.state.name));
-    }
-    if !policy.is_startable(&issue.state.name) && !policy.is_in_progress(&issue.state.name) {
-        return Err(format!("issue moved to {}", issue.state.name));
-    }
-    if issue.has_label(&policy.opt_out_label) {
-        return Err(format!("label {}", policy.opt_out_label));
-    }
-    if issue.has_label(&policy.needs_attention_label) {
-        return Err(format!("label {}", policy.needs_attention_label));
-    }
-    Ok(())
 }

@@ -10,20 +10,22 @@
 //! under `.maestro/`: the lease lock, no live process named by the bookkeeping, and the lane
 //! directory's lock. Then, in one read-modify-write of the bookkeeping under its lock, the
 //! previous attempt is settled (one that died is finished as `process_died`), the attempt
-//! number is decided by the budget rule ([`claims::attempts_in_budget`]) and the attempt is
+//! number is decided by the budget rule ([`selection::next_attempt`]) and the attempt is
 //! recorded as `running` with this process as its owner — before anything else touches the
-//! issue. This module reads `.maestro/` and the tracker; it does not touch the agent.
+//! issue. This module reads `.maestro/`, probes the locks and asks the tracker; every rule it
+//! applies is [`selection`]'s. It does not touch the agent.
 
 use super::Error;
 use super::verdict::Failure;
 use crate::cli::TargetArgs;
+use crate::selection::{self, Hold};
 use crate::settings::Settings;
 use crate::tracker::{Issue, Tracker};
 use crate::workspace::Layout;
 use crate::workspace::lane;
 use crate::workspace::lock::{self, LaneClaim, LaneLock, Lease, LeaseOwner, OwnerProcess};
 use crate::workspace::record::{self, IssueRef, IssueState, Phase, RunStatus};
-use crate::{claims, clock, selection};
+use crate::{claims, clock};
 
 /// An issue chosen and leased.
 pub(super) struct Claimed {
@@ -65,7 +67,9 @@ pub(super) fn claim_target(
         .ok_or_else(|| Error::TargetMissing {
             issue_id: target.issue_id.clone(),
         })?;
-    if let Err(reason) = runnable(settings, &issue) {
+    if let Err(reason) =
+        selection::runnable(&issue, &settings.workflow.tracker, &settings.project_slug)
+    {
         log::info!(
             "target no longer runnable issue={} reason=\"{reason}\"",
             issue.identifier
@@ -129,7 +133,7 @@ pub(super) fn claim_next(
                 .claims
                 .held
                 .get(&issue.id)
-                .map(|why| format!("{} {why}", issue.identifier))
+                .map(|hold| format!("{} {hold}", issue.identifier))
         })
         .take(3)
         .collect();
@@ -182,7 +186,7 @@ fn win(
     let legacy = lane::lane_key(&issue.identifier);
     if legacy != key {
         if let Some(owner) = lock::lease_holder(layout, &legacy)? {
-            return Ok(Err(leased_by(&issue.identifier, &owner)));
+            return Ok(Err(leased_by(&owner).refusal(&issue.identifier)));
         }
     }
     // A first look without the lock, for the lane's name and the run id; the locked read below
@@ -191,19 +195,19 @@ fn win(
     let lane_key = peek
         .as_ref()
         .map_or_else(|| lane::lane_key(&issue.identifier), IssueState::lane);
-    let provisional_attempt = peek.as_ref().map_or(0, |state| {
-        claims::attempts_in_budget(state, Some(&issue.state.name))
-    }) + 1;
+    let provisional_attempt =
+        selection::next_attempt(peek.as_ref(), &issue.state.name, None).attempt;
     let provisional = match &requested {
         Some(requested) => requested.run_id.clone(),
         None => record::new_run_id(&lane_key, provisional_attempt),
     };
     let Some(mut lease) = lock::acquire_lease(layout, &key, &lease_owner(&provisional, &issue))?
     else {
-        return Ok(Err(match lock::lease_holder(layout, &key) {
-            Ok(Some(owner)) => leased_by(&issue.identifier, &owner),
-            _ => format!("{} is leased by another process", issue.identifier),
-        }));
+        let hold = match lock::lease_holder(layout, &key) {
+            Ok(Some(owner)) => leased_by(&owner),
+            _ => Hold::LeasedElsewhere,
+        };
+        return Ok(Err(hold.refusal(&issue.identifier)));
     };
     let lane_lock = match lock::lock_lane(layout, &lane_key)? {
         LaneClaim::Locked(lock) => Some(lock),
@@ -213,10 +217,10 @@ fn win(
                 "lane locked by another process though the lease was free issue={} lane={lane_key}",
                 issue.identifier
             );
-            return Ok(Err(format!(
-                "{} has its lane {lane_key} locked by another process (its lease file was removed or replaced)",
-                issue.identifier
-            )));
+            let hold = Hold::LaneBusy {
+                lane: lane_key.clone(),
+            };
+            return Ok(Err(hold.refusal(&issue.identifier)));
         }
     };
     let max_attempts = settings.workflow.execution.max_attempts;
@@ -224,43 +228,19 @@ fn win(
     let decided = record::update_issue_state(layout, issue_ref, None, |current| {
         let mut previous = current;
         if let Some(state) = &previous {
-            if state.owner_alive() && state.owner != me {
-                let pid = state.owner.map_or(0, |owner| owner.pid);
-                return (
-                    None,
-                    Err(format!(
-                        "{} is running in run {} (pid {pid}; its lease file is missing)",
-                        issue.identifier,
-                        state.last_run_id.as_deref().unwrap_or("unknown")
-                    )),
-                );
-            }
-            // A guard stops automatic work whoever asks (a retry queued before the guard was
-            // written included) until an operator removes it.
-            if let Some(guard) = &state.guard {
-                return (
-                    None,
-                    Err(format!(
-                        "{} is held by a guard marker: {}",
-                        issue.identifier, guard.reason
-                    )),
-                );
+            let other_owner_alive = state.owner_alive() && state.owner != me;
+            if let Err(hold) = selection::claimable(state, other_owner_alive) {
+                return (None, Err(hold.refusal(&issue.identifier)));
             }
         }
         if let Some(state) = previous.as_mut() {
             settle_died_attempt(layout, state);
         }
-        let used = previous.as_ref().map_or(0, |state| {
-            claims::attempts_in_budget(state, Some(&issue.state.name))
-        });
-        let episode_restarted = used == 0
-            && previous
-                .as_ref()
-                .is_some_and(|state| state.attempts_used > 0);
-        let attempt = match &requested {
-            Some(requested) if !episode_restarted => requested.attempt.max(used + 1),
-            _ => used + 1,
-        };
+        let selection::NextAttempt { attempt, used } = selection::next_attempt(
+            previous.as_ref(),
+            &issue.state.name,
+            requested.as_ref().map(|requested| requested.attempt),
+        );
         let run_id = match &requested {
             Some(requested) => requested.run_id.clone(),
             None if attempt == provisional_attempt => provisional.clone(),
@@ -296,7 +276,7 @@ fn win(
         Ok(decided) => decided,
         Err(reason) => return Ok(Err(reason)),
     };
-    if attempt > max_attempts {
+    if selection::within_budget(attempt, max_attempts).is_err() {
         log::warn!(
             "attempt past the budget issue={} attempt={attempt} max_attempts={max_attempts}",
             issue.identifier
@@ -317,12 +297,12 @@ fn win(
     }))
 }
 
-/// `ABC-1 is leased by run … (pid …)`: who holds the issue, for the skip line.
-fn leased_by(identifier: &str, owner: &LeaseOwner) -> String {
-    format!(
-        "{identifier} is leased by run {} (pid {})",
-        owner.run_id, owner.pid
-    )
+/// The hold a lease's owner file describes.
+fn leased_by(owner: &LeaseOwner) -> Hold {
+    Hold::Leased {
+        run_id: owner.run_id.clone(),
+        pid: owner.pid,
+    }
 }
 
 /// The longest previous-failure text handed to the agent.
@@ -387,23 +367,4 @@ fn failure_text(layout: &Layout, state: &IssueState) -> Option<String> {
         None => class,
     };
     Some(text.chars().take(PREVIOUS_FAILURE_CHARS).collect())
-}
-
-/// Rules 1–6 for a startable issue, or the recovery rules for an in-progress one.
-pub(super) fn runnable(settings: &Settings, issue: &Issue) -> Result<(), String> {
-    let policy = &settings.workflow.tracker;
-    if policy.is_in_progress(&issue.state.name) {
-        if issue.project_slug.as_deref() != Some(settings.project_slug.as_str()) {
-            return Err("the issue is in another project".to_string());
-        }
-        if issue.has_label(&policy.opt_out_label) {
-            return Err(format!("label {}", policy.opt_out_label));
-        }
-        if issue.has_label(&policy.needs_attention_label) {
-            return Err(format!("label {}", policy.needs_attention_label));
-        }
-        return Ok(());
-    }
-    selection::check(issue, policy, &settings.project_slug, &Default::default())
-        .map_err(|reason| reason.to_string())
 }

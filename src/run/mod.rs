@@ -28,6 +28,7 @@ use std::time::Duration;
 use crate::app_server::{Session, SessionConfig, TurnEnd, TurnLimits};
 use crate::cli::TargetArgs;
 use crate::exit::Exit;
+use crate::selection::{self, Standing};
 use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workspace::lane::{self, Lane, LaneSpec};
@@ -38,7 +39,7 @@ use crate::workspace::record::{
 use crate::workspace::{self, Layout};
 use crate::{clock, shell};
 
-use claim::{Claimed, claim_next, claim_target, runnable};
+use claim::{Claimed, claim_next, claim_target};
 
 use progress::Progress;
 use tools::{IssueTools, ToolContext};
@@ -324,7 +325,7 @@ impl LaneRun<'_> {
     fn execute(&self, progress: &mut Progress, lane_lock: &mut Option<LaneLock>) -> Ending {
         let workflow = &self.settings.workflow;
         let max_attempts = workflow.execution.max_attempts;
-        if self.attempt > max_attempts {
+        if selection::within_budget(self.attempt, max_attempts).is_err() {
             // Only an attempt that died without an outcome gets here (every recorded failure
             // on the last attempt already went to a human): no agent run, straight to a human.
             return Ending::Failed(Failure::human(
@@ -392,8 +393,10 @@ impl LaneRun<'_> {
         let Some(fresh) = fresh else {
             return Ending::Skipped("the issue is no longer visible in the project".to_string());
         };
-        if let Err(reason) = runnable(self.settings, &fresh) {
-            return Ending::Skipped(reason);
+        if let Err(reason) =
+            selection::runnable(&fresh, &workflow.tracker, &self.settings.project_slug)
+        {
+            return Ending::Skipped(reason.to_string());
         }
         let ending = self.agent(progress, &lane, &fresh);
         if let Some(script) = &workflow.hooks.after_run {
@@ -544,15 +547,16 @@ impl LaneRun<'_> {
                         };
                     };
                     let state = &fresh.state.name;
-                    if !policy.is_startable(state) && !policy.is_in_progress(state) {
-                        // Someone moved the issue on (done, canceled, back to the backlog):
-                        // there is nothing left to continue and nothing to write.
+                    // Someone moved the issue on (done, canceled, back to the backlog): there
+                    // is nothing left to continue and nothing to write.
+                    let status = match selection::standing(policy, state) {
+                        Standing::Active => None,
+                        Standing::Terminal => Some(RunStatus::Terminated),
+                        Standing::Inactive => Some(RunStatus::Interrupted),
+                    };
+                    if let Some(status) = status {
                         return Ending::Left {
-                            status: if policy.is_terminal(state) {
-                                RunStatus::Terminated
-                            } else {
-                                RunStatus::Interrupted
-                            },
+                            status,
                             reason: format!(
                                 "{} moved to {state} during the attempt",
                                 issue.identifier
