@@ -15,7 +15,7 @@ use crate::exit::Exit;
 use crate::run::writeback;
 use crate::tracker;
 use crate::workspace::lane;
-use crate::workspace::record::{self, IssueRef, Phase, RunRecord, RunStatus};
+use crate::workspace::record::{self, ErrorClass, IssueRef, Phase, RunRecord, RunStatus};
 use crate::workspace::retry_queue::{self, RetryEntry, RetryKind};
 
 impl Daemon {
@@ -29,7 +29,21 @@ impl Daemon {
             return;
         };
         let child = self.children.remove(position);
-        let record = record::load_run(&self.layout, run_id).ok();
+        let record = match record::load_run(&self.layout, run_id) {
+            Ok(record) => Some(record),
+            Err(error) => {
+                // A missing record means the child ended before it started an attempt; an
+                // unreadable one is said so, then treated the same way.
+                if !matches!(&error, crate::workspace::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+                {
+                    log::warn!(
+                        "cannot read the finished child's run record issue={} run_id={run_id} error={error}",
+                        child.identifier
+                    );
+                }
+                None
+            }
+        };
         match child.stop.as_ref().map(|(reason, _)| reason.clone()) {
             Some(StopReason::Terminal) => {
                 // The lane goes first: a `terminated` record means the lane is gone.
@@ -37,7 +51,7 @@ impl Daemon {
                 self.mark(
                     record,
                     RunStatus::Terminated,
-                    Some("issue_terminal"),
+                    Some(ErrorClass::IssueTerminal),
                     "the issue became terminal",
                 );
             }
@@ -45,7 +59,7 @@ impl Daemon {
                 self.mark(
                     record,
                     RunStatus::Interrupted,
-                    Some("issue_left_active_states"),
+                    Some(ErrorClass::IssueLeftActiveStates),
                     "the issue left the active states",
                 );
                 log::info!(
@@ -89,7 +103,7 @@ impl Daemon {
                 self.queue_retry(child, attempt + 1, RetryKind::Failure, error_class, run_id);
             }
             Some(RunStatus::Interrupted)
-                if error_class.as_deref() == Some("issue_left_active_states") =>
+                if error_class == Some(ErrorClass::IssueLeftActiveStates) =>
             {
                 log::info!(
                     "child stopped because its issue left issue={identifier} attempt={attempt} action=released reason=\"issue left the active states\""
@@ -112,10 +126,7 @@ impl Daemon {
                 // Nothing was recorded, so no attempt started: the same attempt again, after a
                 // backoff that grows with each such exit (a full disk, a tracker that fails
                 // the claim) instead of a redispatch every tick.
-                let class = format!(
-                    "child_failed_before_record_{}",
-                    code.map_or("signal".to_string(), |c| c.to_string())
-                );
+                let class = ErrorClass::ChildFailedBeforeRecord(code);
                 let early = self.early_exits.entry(child.issue_id.clone()).or_insert(0);
                 *early += 1;
                 let early = *early;
@@ -157,14 +168,11 @@ impl Daemon {
             return;
         }
         // The child died without finishing its record (killed, crashed).
-        let class = format!(
-            "child_exited_{}",
-            code.map_or("by_signal".to_string(), |c| c.to_string())
-        );
+        let class = ErrorClass::ChildExited(code);
         self.mark(
             record,
             RunStatus::Failed,
-            Some(&class),
+            Some(class.clone()),
             "the run --once process ended without recording an outcome",
         );
         // Queued even past the budget: the next child then takes the human path
@@ -185,7 +193,7 @@ impl Daemon {
         child: &Child,
         attempt: u32,
         kind: RetryKind,
-        last_error_class: Option<String>,
+        last_error_class: Option<ErrorClass>,
         last_run_id: Option<String>,
     ) {
         let max_attempts = self.store.current().execution.max_attempts;
@@ -214,7 +222,7 @@ impl Daemon {
         attempt: u32,
         kind: RetryKind,
         failures: u32,
-        last_error_class: Option<String>,
+        last_error_class: Option<ErrorClass>,
         last_run_id: Option<String>,
     ) {
         let (issue_id, identifier) = (child.issue_id.as_str(), child.identifier.as_str());
@@ -243,7 +251,9 @@ impl Daemon {
         log::info!(
             "retry queued issue={identifier} attempt={attempt} action=retry_scheduled reason=\"{:?} after {}, due in {} s\"",
             kind,
-            last_error_class.as_deref().unwrap_or("a clean exit"),
+            last_error_class
+                .as_ref()
+                .map_or_else(|| "a clean exit".to_string(), ToString::to_string),
             delay.as_secs()
         );
     }
@@ -253,16 +263,21 @@ impl Daemon {
         let workflow = self.store.current();
         let secrets = self.config.secret_env_vars();
         // The lane's name is the one the bookkeeping remembers (the child decided it).
-        let lane_key = record::find_issue_state(
-            &self.layout,
-            IssueRef {
-                id: &child.issue_id,
-                identifier: &child.identifier,
-            },
-        )
-        .ok()
-        .flatten()
-        .map_or_else(|| child.lane_key.clone(), |state| state.lane());
+        let issue = IssueRef {
+            id: &child.issue_id,
+            identifier: &child.identifier,
+        };
+        let lane_key = match record::find_issue_state(&self.layout, issue) {
+            Ok(state) => state.map_or_else(|| child.lane_key.clone(), |state| state.lane()),
+            Err(error) => {
+                log::warn!(
+                    "cannot read issue bookkeeping, removing the lane the daemon knew issue={} lane={} error={error}",
+                    child.identifier,
+                    child.lane_key
+                );
+                child.lane_key.clone()
+            }
+        };
         match lane::remove(&self.layout, &lane_key, &workflow.hooks, &secrets) {
             Ok(()) => log::info!(
                 "lane removed issue={} run_id={} attempt={} action=terminated reason=\"issue is terminal\"",
@@ -296,7 +311,7 @@ impl Daemon {
         };
         record.status = RunStatus::Stalled;
         record.phase = Phase::Finished;
-        record.error_class = Some("stalled_run_detected".into());
+        record.error_class = Some(ErrorClass::StalledRunDetected);
         record.error_message = Some(message.clone());
         if record.finished_at.is_none() {
             record.finished_at = Some(clock::now_rfc3339());
@@ -306,7 +321,7 @@ impl Daemon {
         record.retry = Some(record::RetryDecision {
             retry: false,
             next_action: next_action.clone(),
-            reason: "stalled_run_detected".into(),
+            reason: ErrorClass::StalledRunDetected.to_string(),
         });
         if let Err(error) = record::save_run(&self.layout, &record) {
             log::error!("cannot write the stalled record issue={identifier} error={error}");
@@ -329,7 +344,7 @@ impl Daemon {
                     if let Err(error) = writeback::human(
                         &target,
                         &record,
-                        "stalled_run_detected",
+                        &ErrorClass::StalledRunDetected.to_string(),
                         &message,
                         &next_action,
                     ) {
@@ -361,7 +376,7 @@ impl Daemon {
                 issue_identifier: identifier.to_string(),
                 attempts_used: record.attempt,
                 last_status: Some(RunStatus::Stalled),
-                last_error_class: Some("stalled_run_detected".into()),
+                last_error_class: Some(ErrorClass::StalledRunDetected),
                 next_action: Some(next_action),
                 owner: None,
                 outcome_state: Some(workflow.tracker.failure_state.clone()),
@@ -385,7 +400,7 @@ impl Daemon {
         &self,
         record: Option<RunRecord>,
         status: RunStatus,
-        error_class: Option<&str>,
+        error_class: Option<ErrorClass>,
         message: &str,
     ) {
         let Some(mut record) = record else {
@@ -397,7 +412,7 @@ impl Daemon {
             record.finished_at = Some(clock::now_rfc3339());
         }
         if let Some(class) = error_class {
-            record.error_class = Some(class.to_string());
+            record.error_class = Some(class);
             record.error_message = Some(message.to_string());
         } else if record.error_message.is_none() {
             record.error_message = Some(message.to_string());

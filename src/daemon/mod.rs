@@ -100,15 +100,7 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
     }
     let layout = Layout::new(&settings.config.workspace_root);
     let _daemon_lock = match crate::workspace::lock::acquire_daemon_lock(&layout) {
-        Ok(Ok(lock)) => lock,
-        Ok(Err(pid)) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "maestro: another daemon (pid {pid}) already runs on workspace root {}; stop it first or use another workspace_root",
-                settings.config.workspace_root.display()
-            );
-            return Exit::Failure;
-        }
+        Ok(lock) => lock,
         Err(error) => {
             crate::commands::report(&error);
             return Exit::Failure;
@@ -165,11 +157,16 @@ impl Daemon {
                 // A corrupt queue is moved aside, not trusted and not silently dropped.
                 let path = self.layout.retry_queue_file();
                 let aside = path.with_extension(format!("corrupt-{}", crate::clock::now_ms()));
-                let _ = std::fs::rename(&path, &aside);
-                log::error!(
-                    "retry queue unreadable, moved aside path={} error={error}",
-                    aside.display()
-                );
+                match std::fs::rename(&path, &aside) {
+                    Ok(()) => log::error!(
+                        "retry queue unreadable, moved aside path={} error={error}",
+                        aside.display()
+                    ),
+                    Err(rename) => log::error!(
+                        "retry queue unreadable and cannot be moved aside, starting with an empty queue path={} error={error} rename_error={rename}",
+                        path.display()
+                    ),
+                }
                 RetryQueue::default()
             }
         };

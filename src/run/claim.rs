@@ -15,17 +15,80 @@
 //! issue. This module reads `.maestro/`, probes the locks and asks the tracker; every rule it
 //! applies is [`selection`]'s. It does not touch the agent.
 
+use std::fmt;
+
 use super::Error;
 use super::verdict::Failure;
 use crate::cli::TargetArgs;
-use crate::selection::{self, Hold};
+use crate::selection::{self, Hold, Reason};
 use crate::settings::Settings;
-use crate::tracker::{Issue, Tracker};
-use crate::workspace::Layout;
+use crate::tracker::{self, Issue, Tracker};
 use crate::workspace::lane;
 use crate::workspace::lock::{self, LaneClaim, LaneLock, Lease, LeaseOwner, OwnerProcess};
-use crate::workspace::record::{self, IssueRef, IssueState, Phase, RunStatus};
+use crate::workspace::record::{self, ErrorClass, IssueRef, IssueState, Phase, RunStatus};
+use crate::workspace::{self, Layout};
 use crate::{claims, clock};
+
+/// Why this run took no issue: the summary line's `nothing_to_do reason=…` (exit 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotClaimed {
+    /// Every dispatch slot is held by another process.
+    SlotsBusy { limit: u32 },
+    /// No candidate could be won. `held` names up to three visible issues Maestro holds, as
+    /// `ABC-1 leased by run … (pid …)` or the refusal a claim met.
+    NoEligible { held: Vec<String> },
+    /// The daemon's target no longer passes the rules.
+    NotRunnable { identifier: String, reason: Reason },
+    /// The issue is held: another process won it, a guard stops it, its lane is busy.
+    Held { identifier: String, hold: Hold },
+}
+
+impl fmt::Display for NotClaimed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotClaimed::SlotsBusy { limit } => write!(f, "all {limit} dispatch slots are busy"),
+            NotClaimed::NoEligible { held } if held.is_empty() => write!(f, "no eligible issue"),
+            NotClaimed::NoEligible { held } => {
+                write!(f, "no eligible issue; held: {}", held.join("; "))
+            }
+            NotClaimed::NotRunnable { identifier, reason } => {
+                write!(f, "{identifier} is no longer runnable: {reason}")
+            }
+            NotClaimed::Held { identifier, hold } => f.write_str(&hold.refusal(identifier)),
+        }
+    }
+}
+
+/// What stops a claim: nothing to take (exit 3), or a failure of Maestro itself (exit 1).
+#[derive(Debug)]
+pub(super) enum ClaimError {
+    NotClaimed(NotClaimed),
+    Failed(Error),
+}
+
+impl From<Error> for ClaimError {
+    fn from(error: Error) -> Self {
+        ClaimError::Failed(error)
+    }
+}
+
+impl From<tracker::Error> for ClaimError {
+    fn from(error: tracker::Error) -> Self {
+        ClaimError::Failed(Error::Tracker(error))
+    }
+}
+
+impl From<workspace::Error> for ClaimError {
+    fn from(error: workspace::Error) -> Self {
+        ClaimError::Failed(Error::Workspace(error))
+    }
+}
+
+impl From<NotClaimed> for ClaimError {
+    fn from(reason: NotClaimed) -> Self {
+        ClaimError::NotClaimed(reason)
+    }
+}
 
 /// An issue chosen and leased.
 pub(super) struct Claimed {
@@ -52,14 +115,13 @@ fn lease_owner(run_id: &str, issue: &Issue) -> LeaseOwner {
     }
 }
 
-/// The daemon chose the issue; re-check that it is still runnable and take its lease. `Err`
-/// inside is why nothing was claimed.
+/// The daemon chose the issue; re-check that it is still runnable and take its lease.
 pub(super) fn claim_target(
     settings: &Settings,
     tracker: &dyn Tracker,
     layout: &Layout,
     target: &TargetArgs,
-) -> Result<Result<Claimed, String>, Error> {
+) -> Result<Claimed, ClaimError> {
     let issue = tracker
         .refresh(std::slice::from_ref(&target.issue_id))?
         .into_iter()
@@ -74,30 +136,30 @@ pub(super) fn claim_target(
             "target no longer runnable issue={} reason=\"{reason}\"",
             issue.identifier
         );
-        return Ok(Err(format!(
-            "{} is no longer runnable: {reason}",
-            issue.identifier
-        )));
+        return Err(NotClaimed::NotRunnable {
+            identifier: issue.identifier,
+            reason,
+        }
+        .into());
     }
     let requested = Requested {
         attempt: target.attempt,
         run_id: target.run_id.clone(),
     };
-    let claimed = win(settings, layout, issue, Some(requested))?;
-    if let Err(reason) = &claimed {
+    let claimed = win(settings, layout, issue, Some(requested));
+    if let Err(ClaimError::NotClaimed(reason)) = &claimed {
         log::info!("target not claimed reason=\"{reason}\"");
     }
-    Ok(claimed)
+    claimed
 }
 
 /// Recovery candidates first (in progress, lease free, our bookkeeping says a retry is due),
-/// then fresh eligible work in dispatch order; the first we win. `Err` inside is why nothing
-/// was claimed.
+/// then fresh eligible work in dispatch order; the first we win.
 pub(super) fn claim_next(
     settings: &Settings,
     tracker: &dyn Tracker,
     layout: &Layout,
-) -> Result<Result<Claimed, String>, Error> {
+) -> Result<Claimed, ClaimError> {
     let policy = &settings.workflow.tracker;
     let mut states = policy.startable_states.clone();
     states.push(policy.in_progress_state.clone());
@@ -143,23 +205,20 @@ pub(super) fn claim_next(
         .map(|candidate| candidate.issue.clone());
     for issue in recovery.into_iter().chain(fresh) {
         let identifier = issue.identifier.clone();
-        match win(settings, layout, issue, None)? {
-            Ok(claimed) => return Ok(Ok(claimed)),
-            Err(reason) => {
+        match win(settings, layout, issue, None) {
+            Ok(claimed) => return Ok(claimed),
+            Err(ClaimError::NotClaimed(reason)) => {
                 log::info!(
                     "not claimed, trying the next issue issue={identifier} reason=\"{reason}\""
                 );
                 if held.len() < 3 {
-                    held.push(reason);
+                    held.push(reason.to_string());
                 }
             }
+            Err(failed) => return Err(failed),
         }
     }
-    Ok(Err(if held.is_empty() {
-        "no eligible issue".to_string()
-    } else {
-        format!("no eligible issue; held: {}", held.join("; "))
-    }))
+    Err(NotClaimed::NoEligible { held }.into())
 }
 
 /// The attempt and run id the daemon asked for.
@@ -171,13 +230,20 @@ struct Requested {
 /// Takes `issue` if every proof says nobody else works it: the lease (and the lease of an
 /// older version, stored under the identifier), the bookkeeping's live process, the lane lock.
 /// Then settles the previous attempt and records this one as `running`, in one
-/// read-modify-write. `Err` inside says who holds the issue.
+/// read-modify-write.
 fn win(
     settings: &Settings,
     layout: &Layout,
     issue: Issue,
     requested: Option<Requested>,
-) -> Result<Result<Claimed, String>, Error> {
+) -> Result<Claimed, ClaimError> {
+    let held = |hold: Hold| -> ClaimError {
+        NotClaimed::Held {
+            identifier: issue.identifier.clone(),
+            hold,
+        }
+        .into()
+    };
     let issue_ref = IssueRef {
         id: &issue.id,
         identifier: &issue.identifier,
@@ -186,7 +252,7 @@ fn win(
     let legacy = lane::lane_key(&issue.identifier);
     if legacy != key {
         if let Some(owner) = lock::lease_holder(layout, &legacy)? {
-            return Ok(Err(leased_by(&owner).refusal(&issue.identifier)));
+            return Err(held(leased_by(&owner)));
         }
     }
     // A first look without the lock, for the lane's name and the run id; the locked read below
@@ -207,7 +273,7 @@ fn win(
             Ok(Some(owner)) => leased_by(&owner),
             _ => Hold::LeasedElsewhere,
         };
-        return Ok(Err(hold.refusal(&issue.identifier)));
+        return Err(held(hold));
     };
     let lane_lock = match lock::lock_lane(layout, &lane_key)? {
         LaneClaim::Locked(lock) => Some(lock),
@@ -220,7 +286,7 @@ fn win(
             let hold = Hold::LaneBusy {
                 lane: lane_key.clone(),
             };
-            return Ok(Err(hold.refusal(&issue.identifier)));
+            return Err(held(hold));
         }
     };
     let max_attempts = settings.workflow.execution.max_attempts;
@@ -230,7 +296,7 @@ fn win(
         if let Some(state) = &previous {
             let other_owner_alive = state.owner_alive() && state.owner != me;
             if let Err(hold) = selection::claimable(state, other_owner_alive) {
-                return (None, Err(hold.refusal(&issue.identifier)));
+                return (None, Err(hold));
             }
         }
         if let Some(state) = previous.as_mut() {
@@ -272,10 +338,7 @@ fn win(
             Ok((attempt, run_id, previous_failure, previous)),
         )
     })?;
-    let (attempt, run_id, previous_failure, previous_state) = match decided {
-        Ok(decided) => decided,
-        Err(reason) => return Ok(Err(reason)),
-    };
+    let (attempt, run_id, previous_failure, previous_state) = decided.map_err(held)?;
     if selection::within_budget(attempt, max_attempts).is_err() {
         log::warn!(
             "attempt past the budget issue={} attempt={attempt} max_attempts={max_attempts}",
@@ -285,7 +348,7 @@ fn win(
     if lease.owner().run_id != run_id {
         lease.set_owner(lease_owner(&run_id, &issue))?;
     }
-    Ok(Ok(Claimed {
+    Ok(Claimed {
         issue,
         lease,
         lane_lock,
@@ -294,7 +357,7 @@ fn win(
         run_id,
         previous_failure,
         previous_state,
-    }))
+    })
 }
 
 /// The hold a lease's owner file describes.
@@ -317,7 +380,7 @@ fn settle_died_attempt(layout: &Layout, state: &mut IssueState) {
         return;
     }
     let died = Failure::retryable(
-        "process_died",
+        ErrorClass::ProcessDied,
         "the process running this attempt ended without recording an outcome (killed or crashed)",
     );
     let mut status = RunStatus::Failed;
@@ -356,7 +419,7 @@ fn settle_died_attempt(layout: &Layout, state: &mut IssueState) {
 
 /// What the previous attempt in the current budget left for this one (`class: message`).
 fn failure_text(layout: &Layout, state: &IssueState) -> Option<String> {
-    let class = state.last_error_class.clone()?;
+    let class = state.last_error_class.as_ref()?;
     let message = state
         .last_run_id
         .as_deref()
@@ -364,7 +427,7 @@ fn failure_text(layout: &Layout, state: &IssueState) -> Option<String> {
         .and_then(|run| run.error_message);
     let text = match message {
         Some(message) => format!("{class}: {message}"),
-        None => class,
+        None => class.to_string(),
     };
     Some(text.chars().take(PREVIOUS_FAILURE_CHARS).collect())
 }

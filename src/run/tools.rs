@@ -27,7 +27,7 @@ use crate::github;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workflow::{TrackerPolicy, same_state};
 use crate::workspace::lane;
-use crate::workspace::record::ToolCallRecord;
+use crate::workspace::record::{ErrorClass, ToolCallRecord};
 use crate::{clock, tracker::normalize_label};
 
 /// The two legal ways to finish.
@@ -60,7 +60,7 @@ pub struct ToolState {
     /// The first policy violation, when one happened.
     pub violation: Option<String>,
     /// Set when the handoff could not be checked because the GitHub token is missing.
-    pub github_credentials: Option<(&'static str, String)>,
+    pub github_credentials: Option<(ErrorClass, String)>,
     /// Every call, for the run record (at most [`bounds::MAX_RECORDED_CALLS`] entries).
     pub calls: Vec<ToolCallRecord>,
     /// Calls made after the record filled up, counted in its last entry.
@@ -356,7 +356,7 @@ impl<'a> IssueTools<'a> {
             lane::head_sha(self.context.lane).map_err(|error| rejected(error.to_string()))?;
         let client = github::Client::from_config(self.context.github).map_err(|error| {
             HandoffProblem::Credentials {
-                error_class: "github_token_missing",
+                error_class: ErrorClass::GithubTokenMissing,
                 message: error.to_string(),
             }
         })?;
@@ -364,7 +364,7 @@ impl<'a> IssueTools<'a> {
             .pull_request(&pr_repo, number)
             .map_err(|error| match error {
                 github::Error::Auth { .. } => HandoffProblem::Credentials {
-                    error_class: "github_auth",
+                    error_class: ErrorClass::GithubAuth,
                     message: error.to_string(),
                 },
                 other => rejected(other.to_string()),
@@ -409,7 +409,7 @@ pub enum HandoffProblem {
     /// The GitHub credential is unusable (variable unset or empty, or the token refused): a
     /// human must fix the host; `error_class` says which.
     Credentials {
-        error_class: &'static str,
+        error_class: ErrorClass,
         message: String,
     },
     /// The PR does not match the lane (or could not be read); the agent can fix and retry.

@@ -128,8 +128,9 @@ pub struct DaemonLock {
     _file: File,
 }
 
-/// Takes the daemon lock, or returns the pid recorded by the daemon that holds it.
-pub fn acquire_daemon_lock(layout: &Layout) -> Result<Result<DaemonLock, u32>, Error> {
+/// Takes the daemon lock. Another daemon holding it is [`Error::DaemonRunning`], with the pid
+/// it recorded.
+pub fn acquire_daemon_lock(layout: &Layout) -> Result<DaemonLock, Error> {
     let path = layout.state_dir().join("daemon.lock");
     let file = open_lock_file(&path)?;
     if !try_lock(&file, &path)? {
@@ -137,12 +138,15 @@ pub fn acquire_daemon_lock(layout: &Layout) -> Result<Result<DaemonLock, u32>, E
             .ok()
             .and_then(|text| text.trim().parse().ok())
             .unwrap_or(0);
-        return Ok(Err(pid));
+        return Err(Error::DaemonRunning {
+            pid,
+            workspace_root: layout.root().to_path_buf(),
+        });
     }
     let pid_path = layout.state_dir().join("daemon.pid");
     atomic_file::write(&pid_path, format!("{}\n", std::process::id()).as_bytes())
         .map_err(io_error(&pid_path, "write"))?;
-    Ok(Ok(DaemonLock { _file: file }))
+    Ok(DaemonLock { _file: file })
 }
 
 /// Who took a lease, written beside the lock when it is acquired. The lock is the truth; this

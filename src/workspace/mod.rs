@@ -28,6 +28,7 @@
 //! nothing of Maestro's is ever written inside a lane's git work tree.
 
 mod bookkeeping;
+pub mod error_class;
 pub mod lane;
 pub mod lock;
 pub mod ownership;
@@ -201,6 +202,8 @@ pub enum Error {
         lane: PathBuf,
         detail: String,
     },
+    /// Another daemon (the pid it recorded) holds the workspace root's daemon lock.
+    DaemonRunning { pid: u32, workspace_root: PathBuf },
 }
 
 impl fmt::Display for Error {
@@ -238,6 +241,14 @@ impl fmt::Display for Error {
                 f,
                 "hook {hook} failed in {}: {detail}; fix the hook in WORKFLOW.md",
                 lane.display()
+            ),
+            Error::DaemonRunning {
+                pid,
+                workspace_root,
+            } => write!(
+                f,
+                "another daemon (pid {pid}) already runs on workspace root {}; stop it first or use another workspace_root",
+                workspace_root.display()
             ),
         }
     }

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use super::lock::OwnerProcess;
 use super::{Error, Layout, bookkeeping, io_error, lane};
 
+pub use super::error_class::ErrorClass;
+
 pub use super::bookkeeping::{
     IssueRef, Reserve, find_issue_state, issue_key, list_issue_states, save_run_reserving,
     update_issue_state,
@@ -171,7 +173,7 @@ pub struct RunRecord {
     #[serde(default)]
     pub disposition: Option<Disposition>,
     #[serde(default)]
-    pub error_class: Option<String>,
+    pub error_class: Option<ErrorClass>,
     #[serde(default)]
     pub error_message: Option<String>,
     /// read_first files that were skipped (a symlink out of the lane, not a regular file, over
@@ -282,7 +284,7 @@ pub struct IssueState {
     #[serde(default)]
     pub last_status: Option<RunStatus>,
     #[serde(default)]
-    pub last_error_class: Option<String>,
+    pub last_error_class: Option<ErrorClass>,
     #[serde(default)]
     pub next_action: Option<String>,
     #[serde(default)]

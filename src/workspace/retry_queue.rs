@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::error_class::ErrorClass;
 use super::{Error, Layout, io_error};
 use crate::{atomic_file, clock};
 
@@ -50,7 +51,7 @@ pub struct RetryEntry {
     /// The same instant as RFC 3339, for people reading the file.
     pub due_at: String,
     #[serde(default)]
-    pub last_error_class: Option<String>,
+    pub last_error_class: Option<ErrorClass>,
     #[serde(default)]
     pub last_run_id: Option<String>,
 }
