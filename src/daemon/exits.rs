@@ -244,7 +244,6 @@ impl Daemon {
             last_error_class: last_error_class.clone(),
             last_run_id,
         });
-        self.queue.schema_version = record::SCHEMA_VERSION;
         self.due
             .insert(issue_id.to_string(), Instant::now() + delay);
         self.save_queue();

@@ -156,7 +156,7 @@ impl Daemon {
             Err(error) => {
                 // A corrupt queue is moved aside, not trusted and not silently dropped.
                 let path = self.layout.retry_queue_file();
-                let aside = path.with_extension(format!("corrupt-{}", crate::clock::now_ms()));
+                let aside = self.layout.retry_queue_aside_file(crate::clock::now_ms());
                 match std::fs::rename(&path, &aside) {
                     Ok(()) => log::error!(
                         "retry queue unreadable, moved aside path={} error={error}",
