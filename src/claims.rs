@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::selection::{self, Bookkeeping, Claims, Hold, Slots};
 use crate::tracker::Issue;
 use crate::workflow::{Execution, TrackerPolicy};
-use crate::workspace::record::{self, IssueRef};
+use crate::workspace::record::{self, IssueRef, IssueState};
 use crate::workspace::{Layout, lock, retry_queue};
 
 /// What local state says, ready for selection.
@@ -131,9 +131,52 @@ pub fn gather(
     }
 }
 
+/// What the disk says about an issue a recovery decision needs: its bookkeeping (found by
+/// issue id), whether the process that bookkeeping names still runs, and whether it has a lane.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryFacts {
+    pub state: Option<IssueState>,
+    pub owner_alive: bool,
+    pub lane_on_disk: bool,
+}
+
+impl RecoveryFacts {
+    /// The bookkeeping as [`selection::recovery`] reads it.
+    pub fn bookkeeping(&self) -> Option<Bookkeeping<'_>> {
+        self.state.as_ref().map(|state| Bookkeeping {
+            state,
+            owner_alive: self.owner_alive,
+        })
+    }
+}
+
+/// Reads `issue`'s recovery facts. Only an in-progress issue can be a recovery candidate, so
+/// any other gets empty facts without a look at the disk.
+pub fn recovery_facts(layout: &Layout, policy: &TrackerPolicy, issue: &Issue) -> RecoveryFacts {
+    if !policy.is_in_progress(&issue.state.name) {
+        return RecoveryFacts::default();
+    }
+    let issue_ref = IssueRef {
+        id: &issue.id,
+        identifier: &issue.identifier,
+    };
+    // An unreadable file is reported by [`gather`] (its problems); here it reads as none.
+    let state = record::find_issue_state(layout, issue_ref).ok().flatten();
+    let owner_alive = state.as_ref().is_some_and(IssueState::owner_alive);
+    let lane_on_disk = state.is_none()
+        && layout
+            .lane_dir(&crate::workspace::lane::lane_key(&issue.identifier))
+            .is_dir();
+    RecoveryFacts {
+        state,
+        owner_alive,
+        lane_on_disk,
+    }
+}
+
 /// Whether `issue` is a recovery candidate ([`selection::recovery`]), judged from its
-/// bookkeeping (found by issue id), the process that bookkeeping names and its lane on disk.
-/// The live run, the daemon and the dry run all ask through here.
+/// [`recovery_facts`]. The live run and the dry run ask through here; the daemon reads the
+/// facts with its snapshot and asks selection itself.
 pub fn recovery_candidate(
     layout: &Layout,
     policy: &TrackerPolicy,
@@ -141,22 +184,17 @@ pub fn recovery_candidate(
     issue: &Issue,
     held: &BTreeMap<String, Hold>,
 ) -> bool {
-    // The cheap rules first: most candidates fail them without a look at the disk.
+    // The rules that need no file first: most candidates fail them.
     if !selection::recovery(issue, policy, project_slug, held, None, true) {
         return false;
     }
-    let issue_ref = IssueRef {
-        id: &issue.id,
-        identifier: &issue.identifier,
-    };
-    let state = record::find_issue_state(layout, issue_ref).ok().flatten();
-    let bookkeeping = state.as_ref().map(|state| Bookkeeping {
-        state,
-        owner_alive: state.owner_alive(),
-    });
-    let lane_on_disk = state.is_none()
-        && layout
-            .lane_dir(&crate::workspace::lane::lane_key(&issue.identifier))
-            .is_dir();
-    selection::recovery(issue, policy, project_slug, held, bookkeeping, lane_on_disk)
+    let facts = recovery_facts(layout, policy, issue);
+    selection::recovery(
+        issue,
+        policy,
+        project_slug,
+        held,
+        facts.bookkeeping(),
+        facts.lane_on_disk,
+    )
 }

@@ -10,7 +10,7 @@
 //! file the agent deleted.
 
 use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
@@ -246,9 +246,4 @@ pub fn enforce_grace(child: &mut Child, grace: Duration) {
             signals::signal_group(child.pid, libc::SIGKILL);
         }
     }
-}
-
-/// Path of a child's log file.
-pub fn log_path(layout: &Layout, run_id: &str) -> PathBuf {
-    layout.log_file(run_id)
 }

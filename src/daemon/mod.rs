@@ -8,10 +8,18 @@
 //! and no issue ever runs twice. The loop takes one closed [`Event`] enum from one channel:
 //! child exits and the shutdown signal; ticks and retry due times are its timeouts.
 //!
+//! Decisions are pure functions over a snapshot, I/O stays at the edge: `tick.rs` reads a
+//! [`plan::Snapshot`], `plan.rs` turns it into [`action::Action`]s, `exits.rs` does the same
+//! for a finished child, and `execute.rs` carries the actions out. This file is the life cycle:
+//! startup, the event loop, shutdown.
+//!
 //! Unix only: the slot lock travels to the child as an inherited file descriptor.
 
+mod action;
 mod children;
+mod execute;
 mod exits;
+mod plan;
 mod tick;
 
 use std::collections::HashMap;
@@ -176,18 +184,20 @@ impl Daemon {
             self.due
                 .insert(entry.issue_id.clone(), Instant::now() + wait);
             log::info!(
-                "retry restored issue={} attempt={} action=retry_scheduled reason=\"restored after restart, due in {} s\"",
+                "retry restored issue={} attempt={} action={} reason=\"restored after restart, due in {} s\"",
                 entry.issue_identifier,
                 entry.attempt,
+                action::Verb::RetryScheduled.as_str(),
                 wait.as_secs()
             );
         }
         for child in children::adoptable(&self.layout) {
             log::info!(
-                "adopted live lane issue={} run_id={} attempt={} action=adopted reason=\"its lease is held by pid {}\"",
+                "adopted live lane issue={} run_id={} attempt={} action={} reason=\"its lease is held by pid {}\"",
                 child.identifier,
                 child.run_id,
                 child.attempt,
+                action::Verb::Adopted.as_str(),
                 child.pid
             );
             self.children.push(child);
@@ -233,31 +243,26 @@ impl Daemon {
             }
         };
         let workflow = self.store.current();
-        for issue in fresh
+        let lanes: Vec<(String, String)> = candidates
             .iter()
-            .filter(|issue| workflow.tracker.is_terminal(&issue.state.name))
-        {
-            let Some(key) = candidates
-                .iter()
-                .find(|state| state.issue_id == issue.id)
-                .map(|state| state.lane())
-            else {
-                continue;
-            };
+            .map(|state| (state.issue_id.clone(), state.lane()))
+            .collect();
+        for swept in plan::sweep(&workflow.tracker, &lanes, &fresh) {
             match lane::remove(
                 &self.layout,
-                &key,
+                &swept.lane_key,
                 &workflow.hooks,
                 &self.config.secret_env_vars(),
             ) {
                 Ok(()) => log::info!(
-                    "lane removed issue={} action=terminated reason=\"issue is {}\"",
-                    issue.identifier,
-                    issue.state.name
+                    "lane removed issue={} action={} reason=\"issue is {}\"",
+                    swept.identifier,
+                    action::Verb::Terminated.as_str(),
+                    swept.state
                 ),
                 Err(error) => log::warn!(
                     "cannot remove lane issue={} error={error}",
-                    issue.identifier
+                    swept.identifier
                 ),
             }
         }
