@@ -42,6 +42,30 @@ use children::{Child, StopReason};
 /// How long a stopped child may take to record its run and exit before its group is killed.
 const STOP_GRACE: Duration = Duration::from_secs(20);
 
+/// Whether the loop ticks now: the poll interval is up, or a retry fell due since the last
+/// tick. A retry that was already due then (it waits for a free slot) does not tick again: it
+/// waits for the next poll or a child's exit, so a full house never spins the loop (every
+/// tick asks the tracker).
+fn tick_now(
+    now: Instant,
+    next_tick: Instant,
+    last_tick: Option<Instant>,
+    mut due: impl Iterator<Item = Instant>,
+) -> bool {
+    now >= next_tick || due.any(|due| due <= now && last_tick.is_none_or(|last| due > last))
+}
+
+/// When the loop wakes at the latest: the next poll, or the first retry falling due after the
+/// last tick.
+fn wake_at(
+    next_tick: Instant,
+    last_tick: Option<Instant>,
+    due: impl Iterator<Item = Instant>,
+) -> Instant {
+    due.filter(|due| last_tick.is_none_or(|last| *due > last))
+        .fold(next_tick, Instant::min)
+}
+
 /// What wakes the loop besides its timers.
 #[derive(Debug)]
 pub enum Event {
@@ -271,16 +295,15 @@ impl Daemon {
     /// The event loop: ticks on schedule, child exits as they come, shutdown on a signal.
     fn serve(&mut self, inbox: &Receiver<Event>) -> Exit {
         let mut next_tick = Instant::now();
+        let mut last_tick: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            if now >= next_tick || self.retry_due(now) {
+            if tick_now(now, next_tick, last_tick, self.due.values().copied()) {
+                last_tick = Some(now);
                 self.tick();
                 next_tick = Instant::now() + self.poll_interval;
             }
-            let mut wake = next_tick;
-            if let Some(due) = self.due.values().min() {
-                wake = wake.min(*due);
-            }
+            let mut wake = wake_at(next_tick, last_tick, self.due.values().copied());
             if self
                 .children
                 .iter()
@@ -290,17 +313,19 @@ impl Daemon {
                 wake = wake.min(Instant::now() + Duration::from_secs(1));
             }
             let timeout = wake.saturating_duration_since(Instant::now());
+            let running = self.children.len();
             match inbox.recv_timeout(timeout) {
                 Ok(Event::ChildExited { run_id, code }) => self.child_exited(&run_id, code),
                 Ok(Event::Shutdown) => return self.shutdown(inbox),
                 Err(mpsc::RecvTimeoutError::Timeout) => self.watch_children(),
                 Err(mpsc::RecvTimeoutError::Disconnected) => return self.shutdown(inbox),
             }
+            // A child that ended freed its slot: a retry already due (waiting for one) runs now
+            // instead of at the next poll.
+            if self.children.len() < running && self.due.values().any(|due| *due <= now) {
+                next_tick = Instant::now();
+            }
         }
-    }
-
-    fn retry_due(&self, now: Instant) -> bool {
-        self.due.values().any(|due| *due <= now)
     }
 
     /// Between ticks: kill children past their grace, reap adopted children whose lease freed.
@@ -375,5 +400,59 @@ impl Daemon {
         }
         log::info!("daemon stopped clean={clean}");
         if clean { Exit::Success } else { Exit::Failure }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_ticks_once_when_it_falls_due_then_waits_for_the_poll() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let next_tick = at(1000);
+        // Due at 300 ms, the last tick at 100 ms: tick at 300, wake at 300.
+        assert!(!tick_now(
+            at(200),
+            next_tick,
+            Some(at(100)),
+            [at(300)].into_iter()
+        ));
+        assert!(tick_now(
+            at(300),
+            next_tick,
+            Some(at(100)),
+            [at(300)].into_iter()
+        ));
+        assert_eq!(
+            wake_at(next_tick, Some(at(100)), [at(300)].into_iter()),
+            at(300)
+        );
+        // Ticked at 300 and still queued (no slot): no tick until the poll, which it wakes for.
+        assert!(!tick_now(
+            at(301),
+            next_tick,
+            Some(at(300)),
+            [at(300)].into_iter()
+        ));
+        assert!(!tick_now(
+            at(999),
+            next_tick,
+            Some(at(300)),
+            [at(300)].into_iter()
+        ));
+        assert_eq!(
+            wake_at(next_tick, Some(at(300)), [at(300)].into_iter()),
+            next_tick
+        );
+        assert!(tick_now(
+            at(1000),
+            next_tick,
+            Some(at(300)),
+            [at(300)].into_iter()
+        ));
+        // Before the first tick, anything due counts.
+        assert!(tick_now(at(5), next_tick, None, [at(0)].into_iter()));
     }
 }
