@@ -273,7 +273,7 @@ fn new_work(snapshot: &Snapshot<'_>, candidates: &Candidates, actions: &mut Vec<
 pub fn sweep(policy: &TrackerPolicy, lanes: &[(String, String)], fresh: &[Issue]) -> Vec<Swept> {
     fresh
         .iter()
-        .filter(|issue| policy.is_terminal(&issue.state.name))
+        .filter(|issue| selection::standing(policy, &issue.state.name) == Standing::Terminal)
         .filter_map(|issue| {
             let (_, lane_key) = lanes.iter().find(|(id, _)| *id == issue.id)?;
             Some(Swept {
