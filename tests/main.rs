@@ -7,6 +7,9 @@ mod support;
 mod app_server_fake;
 /// The app-server client against the real codex binary and the scripted mock model.
 mod app_server_real;
+/// Attacks on what the operator reads: control characters in titles, identifiers, errors and
+/// records escaped in every text view (terminal, logs, dashboard), JSON left exact.
+mod attacks_output;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.

@@ -66,7 +66,7 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
     if let Err(error) = signals::on_termination(move |_| {
         let _ = shutdown.send(Event::Shutdown);
     }) {
-        eprintln!("maestro: cannot install signal handlers: {error}");
+        crate::commands::complain(&format!("cannot install signal handlers: {error}"));
         return Exit::Failure;
     }
     let settings = match settings::load(explicit, lookup) {
@@ -95,10 +95,10 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
     let _daemon_lock = match crate::workspace::lock::acquire_daemon_lock(&layout) {
         Ok(Ok(lock)) => lock,
         Ok(Err(pid)) => {
-            eprintln!(
-                "maestro: another daemon (pid {pid}) already runs on workspace root {}; stop it first or use another workspace_root",
+            crate::commands::complain(&format!(
+                "another daemon (pid {pid}) already runs on workspace root {}; stop it first or use another workspace_root",
                 settings.config.workspace_root.display()
-            );
+            ));
             return Exit::Failure;
         }
         Err(error) => {
