@@ -16,6 +16,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod dry_run;
+pub mod escape;
 pub mod exit;
 pub mod github;
 pub mod logging;

@@ -18,6 +18,9 @@ mod attacks_lanes;
 /// Attacks on exactly-once and nothing-lost: full disk, deleted leases, stale writers,
 /// attempt budgets, changed identifiers (docs/spec/faults.md).
 mod attacks_state;
+/// Attacks on what the operator reads: control characters in titles, identifiers, errors and
+/// records escaped in every text view (terminal, logs, dashboard), JSON left exact.
+mod attacks_output;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.

@@ -15,7 +15,6 @@ mod exits;
 mod tick;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -69,11 +68,7 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
     if let Err(error) = signals::on_termination(move |_| {
         let _ = shutdown.send(Event::Shutdown);
     }) {
-        // stderr may be a full disk: nothing to do about a failed write but not panic.
-        let _ = writeln!(
-            std::io::stderr(),
-            "maestro: cannot install signal handlers: {error}"
-        );
+        crate::commands::complain(&format!("cannot install signal handlers: {error}"));
         return Exit::Failure;
     }
     let settings = match settings::load(explicit, lookup) {
@@ -102,11 +97,10 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
     let _daemon_lock = match crate::workspace::lock::acquire_daemon_lock(&layout) {
         Ok(Ok(lock)) => lock,
         Ok(Err(pid)) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "maestro: another daemon (pid {pid}) already runs on workspace root {}; stop it first or use another workspace_root",
+            crate::commands::complain(&format!(
+                "another daemon (pid {pid}) already runs on workspace root {}; stop it first or use another workspace_root",
                 settings.config.workspace_root.display()
-            );
+            ));
             return Exit::Failure;
         }
         Err(error) => {

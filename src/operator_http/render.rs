@@ -388,8 +388,11 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
     page
 }
 
-/// Escapes text for HTML element and attribute content.
+/// Escapes text for HTML element and attribute content. Control characters are first made
+/// visible ([`crate::escape::text`]): the page is read in a browser, but it is also fetched
+/// with `curl` into terminals and logs, where a raw ESC would act.
 fn escape(text: &str) -> String {
+    let text = crate::escape::text(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -414,5 +417,6 @@ mod tests {
             escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
+        assert_eq!(escape("a\u{1b}[2J\r\n<b>"), "a\\u{1b}[2J\\r\\n&lt;b&gt;");
     }
 }

@@ -91,23 +91,28 @@ impl Summary {
         }
     }
 
-    /// `run --once: issue=ABC-12 run_id=… outcome=handoff next=…`
+    /// `run --once: issue=ABC-12 run_id=… outcome=handoff next=…`, always one line: the
+    /// identifier, PR URL and reasons come from the tracker, GitHub and the agent, so each is
+    /// escaped ([`crate::escape::text`]) before shell scripts and terminals read it.
     pub fn line(&self) -> String {
+        use crate::escape::text;
         let outcome = match &self.outcome {
-            Outcome::Handoff { pr_url } => format!("handoff pr={pr_url}"),
+            Outcome::Handoff { pr_url } => format!("handoff pr={}", text(pr_url)),
             Outcome::RetryScheduled { error_class } => {
-                format!("retry_scheduled error={error_class}")
+                format!("retry_scheduled error={}", text(error_class))
             }
-            Outcome::HumanRequired { error_class } => format!("human_required error={error_class}"),
+            Outcome::HumanRequired { error_class } => {
+                format!("human_required error={}", text(error_class))
+            }
             Outcome::Interrupted => "interrupted".to_string(),
-            Outcome::Skipped { reason } => format!("skipped reason=\"{reason}\""),
-            Outcome::NothingToDo { reason } => format!("nothing_to_do reason=\"{reason}\""),
+            Outcome::Skipped { reason } => format!("skipped reason=\"{}\"", text(reason)),
+            Outcome::NothingToDo { reason } => format!("nothing_to_do reason=\"{}\"", text(reason)),
         };
         format!(
             "run --once: issue={} run_id={} outcome={outcome} next=\"{}\"",
-            self.issue.as_deref().unwrap_or("-"),
-            self.run_id.as_deref().unwrap_or("-"),
-            self.next_action
+            text(self.issue.as_deref().unwrap_or("-")),
+            text(self.run_id.as_deref().unwrap_or("-")),
+            text(&self.next_action)
         )
     }
 }
