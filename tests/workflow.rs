@@ -369,7 +369,10 @@ fn review_rules() {
             "/repo/WORKFLOW.md:4:1: field `review.max_repair`: unknown key `max_repair` in [review]; did you mean `max_repairs`?",
         ),
     ] {
-        check_error(&format!("+++\nversion = 1\n[review]\n{line}\n+++\n"), expected);
+        check_error(
+            &format!("+++\nversion = 1\n[review]\n{line}\n+++\n"),
+            expected,
+        );
     }
     check_error(
         "+++\nversion = 1\nreview = true\n+++\n",
@@ -397,7 +400,9 @@ fn completed_state_is_required_and_must_mean_finished_when_review_is_enabled() {
             &format!(
                 "+++\nversion = 1\n[tracker]\ncompleted_state = \"{state}\"\n[review]\nenabled = true\n+++\n"
             ),
-            &format!("/repo/WORKFLOW.md:4:19: field `tracker.completed_state`: `{state}` is {clash}"),
+            &format!(
+                "/repo/WORKFLOW.md:4:19: field `tracker.completed_state`: `{state}` is {clash}"
+            ),
         );
     }
 }

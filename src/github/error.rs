@@ -119,11 +119,9 @@ impl fmt::Display for Error {
                 ),
             },
             Error::NotFound { what, url } => write!(f, "GitHub has no such {what}: {url}"),
-            Error::NotMergeable { url, message } => write!(
-                f,
-                "GitHub will not merge ({url}, 405): {}",
-                shown(message)
-            ),
+            Error::NotMergeable { url, message } => {
+                write!(f, "GitHub will not merge ({url}, 405): {}", shown(message))
+            }
             Error::HeadMoved { url, message } => write!(
                 f,
                 "GitHub did not merge: the PR head is no longer the validated commit ({url}, 409): {}",

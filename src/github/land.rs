@@ -92,10 +92,11 @@ impl Client {
             }
             _ => return Err(sent.error(&url, "pull request")),
         }
-        let answer: WireMerge = serde_json::from_str(&sent.body).map_err(|error| Error::Malformed {
-            url: url.clone(),
-            message: error.to_string(),
-        })?;
+        let answer: WireMerge =
+            serde_json::from_str(&sent.body).map_err(|error| Error::Malformed {
+                url: url.clone(),
+                message: error.to_string(),
+            })?;
         if !answer.merged || !is_commit_id(&answer.sha) {
             return Err(Error::Malformed {
                 url,

@@ -106,13 +106,17 @@ impl Client {
         for page in 1..=MAX_REVIEW_PAGES {
             let url = format!("{base}?per_page=100&page={page}");
             let got = self.get_json::<Vec<WireReview>>(&url, "pull request")?;
-            reviews.extend(got.value.into_iter().map(|wire| Review {
-                id: wire.id,
-                reviewer: wire.user.map_or_else(|| "ghost".to_string(), |user| user.login),
-                state: ReviewState::from_wire(&wire.state),
-                body: wire.body.unwrap_or_default(),
-                commit_id: wire.commit_id,
-                submitted_at: wire.submitted_at,
+            reviews.extend(got.value.into_iter().map(|wire| {
+                Review {
+                    id: wire.id,
+                    reviewer: wire
+                        .user
+                        .map_or_else(|| "ghost".to_string(), |user| user.login),
+                    state: ReviewState::from_wire(&wire.state),
+                    body: wire.body.unwrap_or_default(),
+                    commit_id: wire.commit_id,
+                    submitted_at: wire.submitted_at,
+                }
             }));
             if !got.has_next {
                 return Ok(reviews);
@@ -159,10 +163,16 @@ impl Client {
                     message: error.to_string(),
                 })?;
             if let Some(errors) = envelope.errors.filter(|errors| !errors.is_empty()) {
-                if errors.iter().any(|error| error.kind.as_deref() == Some("RATE_LIMITED")) {
+                if errors
+                    .iter()
+                    .any(|error| error.kind.as_deref() == Some("RATE_LIMITED"))
+                {
                     return Err(Error::RateLimited { url, reset: None });
                 }
-                if errors.iter().any(|error| error.kind.as_deref() == Some("NOT_FOUND")) {
+                if errors
+                    .iter()
+                    .any(|error| error.kind.as_deref() == Some("NOT_FOUND"))
+                {
                     return Err(Error::NotFound {
                         what: "pull request",
                         url,
