@@ -35,6 +35,9 @@ mod operator_http;
 mod pilot;
 /// `maestro protocol probe`: the real codex passes; each failing step is named.
 mod probe;
+/// The post-review lifecycle's GitHub side and phase machine against the fake GitHub (#14):
+/// reviews, threads, checks, merge, branch deletion, ETags, faults on every route.
+mod review;
 /// `run --once` end to end: real codex, scripted model, fake Linear and GitHub, bare origin.
 mod run_once;
 /// Eligibility rules and dispatch order, table-driven.
