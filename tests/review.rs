@@ -679,3 +679,25 @@ fn feedback_starts_a_repair_and_its_head_is_validated_after() {
         }
     );
 }
+
+/// Closed without a merge: a person takes over, told what feedback was still open.
+#[test]
+fn a_pr_closed_without_merge_goes_to_a_human_with_its_open_feedback() {
+    let fake = FakeGithub::start();
+    let mut pull = Pull::fixed("acme/widgets", 7, BRANCH, HEAD);
+    pull.review("alice", "CHANGES_REQUESTED", "Not like this.");
+    pull.state = "closed".into();
+    fake.add(pull);
+    let mut record = record();
+    let decision = step(&client(&fake), &mut record, &policy());
+    let Action::Human { open_feedback } = &decision.action else {
+        panic!("{decision:?}")
+    };
+    assert_eq!(record.phase, Phase::Human);
+    assert_eq!(decision.reason, "the PR was closed without a merge");
+    let comment = review::texts::human_comment(&record, &decision.reason, open_feedback);
+    assert!(
+        comment.contains("Changes requested by alice") && comment.contains("> Not like this."),
+        "{comment}"
+    );
+}

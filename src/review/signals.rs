@@ -201,17 +201,18 @@ fn judge_run(run: &CheckRun) -> Check {
     }
 }
 
-/// Reads PR `number`'s signals: the PR first; when it is still open, its reviews, review
-/// threads, and the check runs and combined status of its head. A merged or closed PR needs
-/// nothing more, so those reads are skipped. Every REST GET is conditional (free when
-/// unchanged); the thread query costs one GraphQL point per 25 threads.
+/// Reads PR `number`'s signals: the PR first; unless it is merged, its reviews, review
+/// threads, and the check runs and combined status of its head (a PR closed without a merge
+/// goes to a person with its open feedback listed). A merged PR needs nothing more, so those
+/// reads are skipped. Every REST GET is conditional (free when unchanged); the thread query
+/// costs one GraphQL point per 25 threads.
 pub fn read(
     client: &github::Client,
     repo: &RepoRef,
     number: u64,
 ) -> Result<Signals, github::Error> {
     let pr = client.pull_request(repo, number)?;
-    if pr.merged || pr.state != "open" {
+    if pr.merged {
         let empty = CombinedStatus {
             state: String::new(),
             statuses: Vec::new(),
