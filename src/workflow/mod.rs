@@ -4,7 +4,8 @@
 //! A snapshot ([`Workflow`]) is immutable once parsed. The daemon re-reads the file every tick
 //! through [`WorkflowStore::reload`], which keeps the last known good snapshot when an edit is
 //! broken, so a typo in WORKFLOW.md never stops running lanes or drops a tick. Parsing lives in
-//! `parse.rs`; this file holds the snapshot types, their queries and the store.
+//! `parse.rs`, the `[review]` table in `review.rs`; this file holds the snapshot types, their
+//! queries and the store.
 
 mod parse;
 mod review;
