@@ -23,6 +23,7 @@ pub mod logging;
 pub mod mock_model;
 pub mod operator_http;
 pub mod probe;
+pub mod review;
 pub mod run;
 pub mod selection;
 pub mod settings;

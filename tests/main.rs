@@ -10,8 +10,6 @@ mod app_server_real;
 /// Attacks through what the agent hands in: read_first swaps, secret echoes, label floods,
 /// oversized arguments, forged comment blocks (docs/spec/faults.md).
 mod attacks_agent;
-/// Hostile peers: an agent turning its tools on the project, untrusted PR URLs and GitHub answers.
-mod attacks_peers;
 /// Attacks on lanes and containment (#11): overlapping roots, unproven removals, symlinked
 /// lanes, hostile identifiers, abandoned clones, absurd concurrency caps.
 mod attacks_lanes;
@@ -21,6 +19,8 @@ mod attacks_state;
 /// Attacks on what the operator reads: control characters in titles, identifiers, errors and
 /// records escaped in every text view (terminal, logs, dashboard), JSON left exact.
 mod attacks_output;
+/// Hostile peers: an agent turning its tools on the project, untrusted PR URLs and GitHub answers.
+mod attacks_peers;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
@@ -41,6 +41,9 @@ mod operator_http;
 mod pilot;
 /// `maestro protocol probe`: the real codex passes; each failing step is named.
 mod probe;
+/// The post-review lifecycle's GitHub side and phase machine against the fake GitHub (#14):
+/// reviews, threads, checks, merge, branch deletion, ETags, faults on every route.
+mod review;
 /// `run --once` end to end: real codex, scripted model, fake Linear and GitHub, bare origin.
 mod run_once;
 /// Eligibility rules and dispatch order, table-driven.

@@ -8,7 +8,7 @@
 //! `conclude` write the result. One attempt ends with exactly one [`Outcome`], one run record,
 //! one outcome written to the tracker, and one summary line.
 
-mod bounds;
+pub(crate) mod bounds;
 mod claim;
 mod conclude;
 mod context;

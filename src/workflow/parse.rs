@@ -7,15 +7,23 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
+use super::review::{check_review, read_review};
 use super::{
-    AgentStyle, Error, Execution, Hooks, Personality, SUPPORTED_VERSION, TrackerPolicy, Workflow,
-    same_state,
+    AgentStyle, Error, Execution, Hooks, Personality, ReviewPolicy, SUPPORTED_VERSION,
+    TrackerPolicy, Workflow, same_state,
 };
 use crate::config::{Provider, repo_relative};
 use crate::toml_fields::{self, Diagnostic, Problem, Table};
 
 /// Tables the contract defines; others are warnings, kept for forward compatibility.
-const KNOWN_TABLES: [&str; 5] = ["tracker", "agent", "execution", "context", "hooks"];
+const KNOWN_TABLES: [&str; 6] = [
+    "tracker",
+    "agent",
+    "execution",
+    "context",
+    "hooks",
+    "review",
+];
 
 /// The largest `max_concurrent_agents` (and so per-state cap) accepted.
 const MAX_CONCURRENT_AGENTS: u32 = 256;
@@ -72,6 +80,7 @@ pub fn parse(path: &Path, text: &str, repo_root: &Path) -> Result<Workflow, Erro
         execution: fields.execution,
         read_first: fields.read_first,
         hooks: fields.hooks,
+        review: fields.review,
         body: split.body.trim().to_string(),
         warnings,
         source: text.to_string(),
@@ -171,6 +180,7 @@ struct Fields {
     execution: Execution,
     read_first: Vec<PathBuf>,
     hooks: Hooks,
+    review: ReviewPolicy,
 }
 
 impl Default for Fields {
@@ -181,6 +191,7 @@ impl Default for Fields {
             execution: Execution::default(),
             read_first: Vec::new(),
             hooks: Hooks::default(),
+            review: ReviewPolicy::default(),
         }
     }
 }
@@ -249,6 +260,10 @@ fn read_fields(
         read_hooks(&mut table, &mut fields.hooks, problems);
         table.finish(problems);
     }
+    if let Some(mut table) = root.table("review", problems) {
+        read_review(&mut table, &mut fields.review, problems);
+        table.finish(problems);
+    }
     // Unknown tables are tolerated for forward compatibility; unknown plain keys are typos.
     for unasked in root.unasked() {
         if unasked.is_table {
@@ -262,7 +277,29 @@ fn read_fields(
         }
     }
     check_states(&fields.tracker, document, problems);
+    let span_of = |table: &str, key: &str| value_span(document, table, key);
+    check_review(&fields.tracker, &fields.review, &span_of, problems);
     fields
+}
+
+/// The span of `[table] key`'s value, or the start of the document when it is absent.
+fn value_span(
+    document: &Spanned<toml::de::DeTable<'_>>,
+    table: &str,
+    key: &str,
+) -> std::ops::Range<usize> {
+    document
+        .get_ref()
+        .iter()
+        .find(|(name, _)| name.get_ref() == table)
+        .and_then(|(_, value)| value.get_ref().as_table())
+        .and_then(|entries| {
+            entries
+                .iter()
+                .find(|(name, _)| name.get_ref() == key)
+                .map(|(_, value)| value.span())
+        })
+        .unwrap_or(0..0)
 }
 
 fn reject_policy_keys(table: &mut Table<'_, '_>, problems: &mut Vec<Problem>) {
@@ -599,20 +636,7 @@ fn check_states(
     document: &Spanned<toml::de::DeTable<'_>>,
     problems: &mut Vec<Problem>,
 ) {
-    let span_of = |key: &str| {
-        document
-            .get_ref()
-            .iter()
-            .find(|(name, _)| name.get_ref() == "tracker")
-            .and_then(|(_, value)| value.get_ref().as_table())
-            .and_then(|table| {
-                table
-                    .iter()
-                    .find(|(name, _)| name.get_ref() == key)
-                    .map(|(_, value)| value.span())
-            })
-            .unwrap_or(0..0)
-    };
+    let span_of = |key: &str| value_span(document, "tracker", key);
     for state in &tracker.startable_states {
         if tracker.is_terminal(state) {
             problems.push(Problem {

@@ -15,6 +15,8 @@
 //!     issues/<key>.lock              short lock for read-modify-write of that bookkeeping
 //!     reserve/<run_id>               disk space a live attempt keeps for its final records
 //!     retry-queue.json               the daemon's persisted retry queue
+//!     review/<key>.json              post-review lifecycle: the lane's phase record
+//!     github-etags.json              ETags and trimmed answers of GitHub GETs (a cache)
 //!     workflow-snapshot.md           the daemon's last known good WORKFLOW.md, read by children
 //!     logs/<run_id>.log              stdout and stderr of each daemon child
 //! ```
@@ -121,6 +123,21 @@ impl Layout {
 
     pub fn retry_queue_file(&self) -> PathBuf {
         self.state_dir().join("retry-queue.json")
+    }
+
+    pub fn review_dir(&self) -> PathBuf {
+        self.state_dir().join("review")
+    }
+
+    /// The post-review phase record of lane `key` (see `crate::review::record`).
+    pub fn review_record_file(&self, key: &str) -> PathBuf {
+        self.review_dir().join(format!("{key}.json"))
+    }
+
+    /// The persisted GitHub ETag cache (see `crate::github::EtagCache`), shared by the daemon
+    /// and its children so a restart or a `run --once` still gets free 304s.
+    pub fn github_etag_cache_file(&self) -> PathBuf {
+        self.state_dir().join("github-etags.json")
     }
 
     pub fn workflow_snapshot_file(&self) -> PathBuf {
