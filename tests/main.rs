@@ -10,11 +10,14 @@ mod app_server_real;
 /// Attacks through what the agent hands in: read_first swaps, secret echoes, label floods,
 /// oversized arguments, forged comment blocks (docs/spec/faults.md).
 mod attacks_agent;
-/// Hostile peers: an agent turning its tools on the project, untrusted PR URLs and GitHub answers.
-mod attacks_peers;
 /// Attacks on lanes and containment (#11): overlapping roots, unproven removals, symlinked
 /// lanes, hostile identifiers, abandoned clones, absurd concurrency caps.
 mod attacks_lanes;
+/// Hostile peers: an agent turning its tools on the project, untrusted PR URLs and GitHub answers.
+mod attacks_peers;
+/// Branch handoff (`[handoff] mode = "branch"`): any git remote, no GitHub; refusals and a
+/// rewritten lane origin.
+mod branch_handoff;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.

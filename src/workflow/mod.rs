@@ -1,5 +1,5 @@
-//! The repository contract, `WORKFLOW.md`: tracker states, execution limits, hooks and the
-//! standing instructions given to the agent.
+//! The repository contract, `WORKFLOW.md`: tracker states, execution limits, hooks, the handoff
+//! mode and the standing instructions given to the agent.
 //!
 //! A snapshot ([`Workflow`]) is immutable once parsed. The daemon re-reads the file every tick
 //! through [`WorkflowStore::reload`], which keeps the last known good snapshot when an edit is
@@ -31,6 +31,8 @@ pub struct Workflow {
     /// Repo-relative files appended to the agent's instructions, in order.
     pub read_first: Vec<PathBuf>,
     pub hooks: Hooks,
+    /// `[handoff] mode`: what the agent hands off for review.
+    pub handoff: HandoffMode,
     /// The Markdown after the front matter, trimmed: standing instructions for the agent.
     pub body: String,
     /// Non-fatal findings (unknown top-level tables), for the caller to log.
@@ -133,6 +135,35 @@ impl Default for Hooks {
             before_remove: None,
             timeout_ms: 60_000,
         }
+    }
+}
+
+/// `[handoff] mode`: what a review handoff names and how Maestro checks it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HandoffMode {
+    /// A GitHub pull request, checked through the GitHub API (needs the token). The post-review
+    /// lifecycle (review waiting, repair, merge) builds on it.
+    #[default]
+    PullRequest,
+    /// A branch pushed to the source repository's `origin`, checked with `git ls-remote`: any
+    /// git server, no GitHub API and no token.
+    Branch,
+}
+
+impl HandoffMode {
+    /// The value as written in WORKFLOW.md.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffMode::PullRequest => "pull_request",
+            HandoffMode::Branch => "branch",
+        }
+    }
+
+    /// The mode called `name` (trimmed, exact case).
+    pub fn from_name(name: &str) -> Option<HandoffMode> {
+        [HandoffMode::PullRequest, HandoffMode::Branch]
+            .into_iter()
+            .find(|mode| mode.as_str() == name.trim())
     }
 }
 
