@@ -24,6 +24,9 @@ mod cli;
 mod config;
 /// `maestro daemon` with the fake app-server and fake Linear: dispatch, reconcile, retries.
 mod daemon;
+/// `maestro demo`: the throwaway world, the real daemon and codex with the scripted agent, the
+/// three promised outcomes; missing codex and foreign directories.
+mod demo;
 /// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
 mod dry_run;
 /// Fault matrix rows that need whole processes (docs/spec/faults.md).
