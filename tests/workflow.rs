@@ -185,7 +185,7 @@ fn unknown_keys_are_errors_unknown_tables_are_warnings() {
     assert_eq!(
         workflow.warnings,
         vec![
-            "unknown table [future_feature] ignored (known tables: tracker, agent, execution, context, hooks)"
+            "unknown table [future_feature] ignored (known tables: tracker, agent, execution, context, hooks, handoff)"
                 .to_string()
         ]
     );
