@@ -312,14 +312,14 @@ fn the_demo_hands_one_off_sends_one_to_a_human_and_hands_one_off_after_a_retry()
     );
 
     // The report: a line per decision, the verdict, the status table, where to look, and a
-    // dashboard that answered while the daemon ran.
+    // dashboard that answered while the daemon ran. (The daemon's queued retry is shown too,
+    // but it is on disk for only about a second, so a heavily loaded machine may skip it.)
     assert_contains(
         &run.stdout,
         &[
             "DEMO-1  attempt 1  dispatched",
             "DEMO-2  attempt 1  needs a human (manual_attention)",
             "DEMO-3  attempt 1  failed (validation_failed)",
-            "DEMO-3  attempt 2  retry queued by the daemon",
             "DEMO-3  attempt 2  handed off: review branch x/demo-demo-3 on ../origin.git",
             "maestro demo: all three issues reached their expected outcome",
             "RECENT (4)",

@@ -155,8 +155,9 @@ Options:
                   (a non-empty DIR it did not create is refused; its own is rebuilt)
   -h, --help      Print this help
 
-Codex: MAESTRO_CODEX_BIN if set, else 'codex' on PATH (install the pinned version with
-  npm install --prefix DIR @openai/codex@0.169.0).
+Codex: MAESTRO_CODEX_BIN if set, else 'codex' on PATH. Install the pinned version with
+  npm install --prefix \"$HOME/.cache/maestro-codex\" @openai/codex@0.169.0
+  and put $HOME/.cache/maestro-codex/node_modules/.bin on PATH.
 Exit: 0 when all three issues reached their expected outcome, 1 otherwise (what went wrong is
       printed), 2 on a usage error or a DIR it will not use.
 
