@@ -27,6 +27,7 @@ pub fn execute(command: Command) -> Exit {
             &lookup,
             std::time::Duration::from_secs(args.poll_interval_s),
         ),
+        Command::Demo(args) => crate::demo::run(&args),
     }
 }
 

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod dry_run;
 pub mod escape;
 pub mod exit;

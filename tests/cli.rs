@@ -58,7 +58,7 @@ fn usage_errors_are_one_line_and_exit_two() {
     let cases: [(&[&str], &str); 6] = [
         (
             &["frobnicate"],
-            "maestro: unknown command 'frobnicate'; expected one of: protocol, status, run, daemon (see 'maestro --help')\n",
+            "maestro: unknown command 'frobnicate'; expected one of: protocol, status, run, daemon, demo (see 'maestro --help')\n",
         ),
         (
             &["status", "--verbose"],

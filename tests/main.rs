@@ -13,20 +13,26 @@ mod attacks_agent;
 /// Attacks on lanes and containment (#11): overlapping roots, unproven removals, symlinked
 /// lanes, hostile identifiers, abandoned clones, absurd concurrency caps.
 mod attacks_lanes;
-/// Attacks on exactly-once and nothing-lost: full disk, deleted leases, stale writers,
-/// attempt budgets, changed identifiers (docs/spec/faults.md).
-mod attacks_state;
 /// Attacks on what the operator reads: control characters in titles, identifiers, errors and
 /// records escaped in every text view (terminal, logs, dashboard), JSON left exact.
 mod attacks_output;
 /// Hostile peers: an agent turning its tools on the project, untrusted PR URLs and GitHub answers.
 mod attacks_peers;
+/// Attacks on exactly-once and nothing-lost: full disk, deleted leases, stale writers,
+/// attempt budgets, changed identifiers (docs/spec/faults.md).
+mod attacks_state;
+/// Branch handoff (`[handoff] mode = "branch"`): any git remote, no GitHub; refusals and a
+/// rewritten lane origin.
+mod branch_handoff;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
 /// `maestro daemon` with the fake app-server and fake Linear: dispatch, reconcile, retries.
 mod daemon;
+/// `maestro demo`: the throwaway world, the real daemon and codex with the scripted agent, the
+/// three promised outcomes; missing codex and foreign directories.
+mod demo;
 /// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
 mod dry_run;
 /// Fault matrix rows that need whole processes (docs/spec/faults.md).

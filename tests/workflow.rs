@@ -186,7 +186,7 @@ fn unknown_keys_are_errors_unknown_tables_are_warnings() {
     assert_eq!(
         workflow.warnings,
         vec![
-            "unknown table [future_feature] ignored (known tables: tracker, agent, execution, context, hooks, review)"
+            "unknown table [future_feature] ignored (known tables: tracker, agent, execution, context, hooks, review, handoff)"
                 .to_string()
         ]
     );
@@ -405,6 +405,15 @@ fn completed_state_is_required_and_must_mean_finished_when_review_is_enabled() {
             ),
         );
     }
+}
+
+#[test]
+fn the_review_lifecycle_needs_pull_request_handoffs() {
+    parse("+++\nversion = 1\n[handoff]\nmode = \"branch\"\n+++\n").unwrap();
+    check_error(
+        "+++\nversion = 1\n[handoff]\nmode = \"branch\"\n[review]\nenabled = true\n+++\n",
+        "/repo/WORKFLOW.md:4:8: field `handoff.mode`: is \"branch\" but [review] enabled = true needs pull requests",
+    );
 }
 
 #[test]

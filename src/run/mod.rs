@@ -12,6 +12,7 @@ pub(crate) mod bounds;
 mod claim;
 mod conclude;
 mod context;
+mod handoff;
 mod progress;
 mod prompt;
 mod redact;
@@ -57,8 +58,9 @@ pub struct Options {
 /// How one `run --once` ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Review handoff validated and written: the issue is in `success_state`.
-    Handoff { pr_url: String },
+    /// Review handoff validated and written: the issue is in `success_state`. `review` is
+    /// `pr=URL` or `branch=B commit=SHA` (`[handoff] mode`).
+    Handoff { review: String },
     /// Failed with attempts left; the issue stays in progress.
     RetryScheduled { error_class: String },
     /// The needs-attention path was taken.
@@ -97,7 +99,7 @@ impl Summary {
     pub fn line(&self) -> String {
         use crate::escape::text;
         let outcome = match &self.outcome {
-            Outcome::Handoff { pr_url } => format!("handoff pr={}", text(pr_url)),
+            Outcome::Handoff { review } => format!("handoff {}", text(review)),
             Outcome::RetryScheduled { error_class } => {
                 format!("retry_scheduled error={}", text(error_class))
             }
@@ -425,7 +427,7 @@ impl LaneRun<'_> {
             developer_instructions: instructions.text,
             personality: workflow.agent.personality.map(|p| p.as_str().to_string()),
             service_tier: workflow.agent.service_tier.clone(),
-            dynamic_tools: prompt::definitions(&workflow.tracker),
+            dynamic_tools: prompt::definitions(workflow),
             journal_path: self.layout.journal_file(&progress.record.run_id),
             read_timeout: Duration::from_millis(config.agent.read_timeout_ms),
             turn_idle_timeout: Duration::from_millis(config.agent.turn_idle_timeout_ms),
@@ -448,7 +450,9 @@ impl LaneRun<'_> {
             lane: &lane.path,
             repo_root: &config.repo_root,
             branch: self.branch,
+            handoff: workflow.handoff,
             github: &config.github,
+            remove_env: self.secrets(),
             host_paths: self
                 .host_paths
                 .iter()
@@ -584,7 +588,8 @@ impl LaneRun<'_> {
         }
     }
 
-    /// Validation commands in the lane, then the PR head re-checked against the lane HEAD.
+    /// Validation commands in the lane, then the handoff (PR or branch) re-checked against the
+    /// lane HEAD.
     fn validate(
         &self,
         progress: &mut Progress,
@@ -593,7 +598,7 @@ impl LaneRun<'_> {
         handoff: tools::Handoff,
     ) -> Ending {
         progress.phase(Phase::Validating);
-        progress.record.pr_url = Some(handoff.pr_url.clone());
+        progress.record.pr_url = handoff.pr_url().map(str::to_string);
         // The agent had the lane to itself: it is checked again (not a symlink, git metadata
         // inside it) before Maestro runs anything there.
         if let Err(error) = lane::verify_git_metadata(&lane.path) {
@@ -664,19 +669,9 @@ impl LaneRun<'_> {
                 ));
             }
         }
-        match tools.check_pr(&handoff.pr_url) {
-            Ok(_) => Ending::Validated(handoff),
-            Err(tools::HandoffProblem::Credentials {
-                error_class,
-                message,
-            }) => Ending::Failed(Failure::human(error_class, message)),
-            Err(tools::HandoffProblem::Rejected(reasons)) => Ending::Failed(Failure::retryable(
-                "pr_check_failed",
-                format!(
-                    "the pull request no longer matches the lane: {}",
-                    reasons.join("; ")
-                ),
-            )),
+        match tools.recheck(&handoff) {
+            Ok(()) => Ending::Validated(handoff),
+            Err(failure) => Ending::Failed(failure),
         }
     }
 

@@ -1,5 +1,5 @@
-//! The repository contract, `WORKFLOW.md`: tracker states, execution limits, hooks and the
-//! standing instructions given to the agent.
+//! The repository contract, `WORKFLOW.md`: tracker states, execution limits, hooks, the handoff
+//! mode and the standing instructions given to the agent.
 //!
 //! A snapshot ([`Workflow`]) is immutable once parsed. The daemon re-reads the file every tick
 //! through [`WorkflowStore::reload`], which keeps the last known good snapshot when an edit is
@@ -36,6 +36,8 @@ pub struct Workflow {
     pub hooks: Hooks,
     /// `[review]`: the post-review lifecycle; off by default.
     pub review: ReviewPolicy,
+    /// `[handoff] mode`: what the agent hands off for review.
+    pub handoff: HandoffMode,
     /// The Markdown after the front matter, trimmed: standing instructions for the agent.
     pub body: String,
     /// Non-fatal findings (unknown top-level tables), for the caller to log.
@@ -193,6 +195,35 @@ impl MergeMode {
             MergeMode::Auto => "auto",
             MergeMode::Manual => "manual",
         }
+    }
+}
+
+/// `[handoff] mode`: what a review handoff names and how Maestro checks it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HandoffMode {
+    /// A GitHub pull request, checked through the GitHub API (needs the token). The post-review
+    /// lifecycle (review waiting, repair, merge) builds on it.
+    #[default]
+    PullRequest,
+    /// A branch pushed to the source repository's `origin`, checked with `git ls-remote`: any
+    /// git server, no GitHub API and no token.
+    Branch,
+}
+
+impl HandoffMode {
+    /// The value as written in WORKFLOW.md.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffMode::PullRequest => "pull_request",
+            HandoffMode::Branch => "branch",
+        }
+    }
+
+    /// The mode called `name` (trimmed, exact case).
+    pub fn from_name(name: &str) -> Option<HandoffMode> {
+        [HandoffMode::PullRequest, HandoffMode::Branch]
+            .into_iter()
+            .find(|mode| mode.as_str() == name.trim())
     }
 }
 

@@ -9,20 +9,21 @@ use toml::Spanned;
 
 use super::review::{check_review, read_review};
 use super::{
-    AgentStyle, Error, Execution, Hooks, Personality, ReviewPolicy, SUPPORTED_VERSION,
+    AgentStyle, Error, Execution, HandoffMode, Hooks, Personality, ReviewPolicy, SUPPORTED_VERSION,
     TrackerPolicy, Workflow, same_state,
 };
 use crate::config::{Provider, repo_relative};
 use crate::toml_fields::{self, Diagnostic, Problem, Table};
 
 /// Tables the contract defines; others are warnings, kept for forward compatibility.
-const KNOWN_TABLES: [&str; 6] = [
+const KNOWN_TABLES: [&str; 7] = [
     "tracker",
     "agent",
     "execution",
     "context",
     "hooks",
     "review",
+    "handoff",
 ];
 
 /// The largest `max_concurrent_agents` (and so per-state cap) accepted.
@@ -81,6 +82,7 @@ pub fn parse(path: &Path, text: &str, repo_root: &Path) -> Result<Workflow, Erro
         read_first: fields.read_first,
         hooks: fields.hooks,
         review: fields.review,
+        handoff: fields.handoff,
         body: split.body.trim().to_string(),
         warnings,
         source: text.to_string(),
@@ -181,6 +183,7 @@ struct Fields {
     read_first: Vec<PathBuf>,
     hooks: Hooks,
     review: ReviewPolicy,
+    handoff: HandoffMode,
 }
 
 impl Default for Fields {
@@ -192,6 +195,7 @@ impl Default for Fields {
             read_first: Vec::new(),
             hooks: Hooks::default(),
             review: ReviewPolicy::default(),
+            handoff: HandoffMode::default(),
         }
     }
 }
@@ -264,6 +268,12 @@ fn read_fields(
         read_review(&mut table, &mut fields.review, problems);
         table.finish(problems);
     }
+    if let Some(mut table) = root.table("handoff", problems) {
+        if let Some(mode) = read_handoff(&mut table, problems) {
+            fields.handoff = mode;
+        }
+        table.finish(problems);
+    }
     // Unknown tables are tolerated for forward compatibility; unknown plain keys are typos.
     for unasked in root.unasked() {
         if unasked.is_table {
@@ -278,7 +288,13 @@ fn read_fields(
     }
     check_states(&fields.tracker, document, problems);
     let span_of = |table: &str, key: &str| value_span(document, table, key);
-    check_review(&fields.tracker, &fields.review, &span_of, problems);
+    check_review(
+        &fields.tracker,
+        &fields.review,
+        fields.handoff,
+        &span_of,
+        problems,
+    );
     fields
 }
 
@@ -629,6 +645,22 @@ fn read_hooks(table: &mut Table<'_, '_>, hooks: &mut Hooks, problems: &mut Vec<P
     }
 }
 
+fn read_handoff(table: &mut Table<'_, '_>, problems: &mut Vec<Problem>) -> Option<HandoffMode> {
+    let value = table.string("mode", problems)?;
+    let mode = HandoffMode::from_name(value.get_ref());
+    if mode.is_none() {
+        problems.push(Problem {
+            span: value.span(),
+            field: table.field("mode"),
+            message: format!(
+                "unknown handoff mode `{}`; expected \"pull_request\" (a GitHub pull request) or \"branch\" (a branch pushed to origin, any git server)",
+                value.get_ref().trim()
+            ),
+        });
+    }
+    mode
+}
+
 /// Cross-field state rules: nothing both startable and terminal, and the in-progress state
 /// distinct from both (otherwise a claimed issue would be reselected or look finished).
 fn check_states(
@@ -657,5 +689,61 @@ fn check_states(
                 "`{in_progress}` is also a startable or terminal state; a claimed issue must be distinguishable"
             ),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_front(front_matter: &str) -> Result<Workflow, Error> {
+        parse(
+            Path::new("/w/WORKFLOW.md"),
+            &format!("+++\n{front_matter}+++\nbody\n"),
+            Path::new("/w"),
+        )
+    }
+
+    #[test]
+    fn handoff_mode_defaults_to_pull_request_and_accepts_branch() {
+        assert_eq!(
+            parse_front("version = 1\n").unwrap().handoff,
+            HandoffMode::PullRequest
+        );
+        assert_eq!(
+            parse_front("version = 1\n[handoff]\nmode = \"pull_request\"\n")
+                .unwrap()
+                .handoff,
+            HandoffMode::PullRequest
+        );
+        assert_eq!(
+            parse_front("version = 1\n[handoff]\nmode = \"branch\"\n")
+                .unwrap()
+                .handoff,
+            HandoffMode::Branch
+        );
+        assert_eq!(
+            parse(Path::new("/w/WORKFLOW.md"), "body only", Path::new("/w"))
+                .unwrap()
+                .handoff,
+            HandoffMode::PullRequest
+        );
+    }
+
+    #[test]
+    fn an_unknown_handoff_mode_or_key_names_the_field_and_line() {
+        let error = parse_front("version = 1\n[handoff]\nmode = \"gerrit\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("WORKFLOW.md:4:8: field `handoff.mode`: unknown handoff mode `gerrit`; expected \"pull_request\""),
+            "{error}"
+        );
+        let error = parse_front("version = 1\n[handoff]\nmod = \"branch\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`handoff.mod`"), "{error}");
+        let workflow = parse_front("version = 1\n[handoff]\nmode = \"branch\"\n").unwrap();
+        assert!(workflow.warnings.is_empty(), "{:?}", workflow.warnings);
     }
 }

@@ -6,7 +6,7 @@
 
 use toml::Spanned;
 
-use super::{ReviewPolicy, TrackerPolicy};
+use super::{HandoffMode, ReviewPolicy, TrackerPolicy};
 use crate::github::MergeMethod;
 use crate::toml_fields::{Problem, Table};
 
@@ -98,11 +98,21 @@ fn bounded(
 pub(super) fn check_review(
     tracker: &TrackerPolicy,
     review: &ReviewPolicy,
+    handoff: HandoffMode,
     span_of: &dyn Fn(&str, &str) -> std::ops::Range<usize>,
     problems: &mut Vec<Problem>,
 ) {
     if !review.enabled {
         return;
+    }
+    // The lifecycle reads reviews, checks and merges through a pull request; a bare branch has
+    // none of them, so the two settings contradict each other.
+    if handoff == HandoffMode::Branch {
+        problems.push(Problem {
+            span: span_of("handoff", "mode"),
+            field: "handoff.mode".into(),
+            message: "is \"branch\" but [review] enabled = true needs pull requests; set mode = \"pull_request\" or turn the review lifecycle off".into(),
+        });
     }
     let Some(completed) = &tracker.completed_state else {
         problems.push(Problem {
