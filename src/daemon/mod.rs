@@ -123,6 +123,11 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
         }
         None => None,
     };
+    // Orphans of a child that died without sweeping (a stall kill) are reparented here and
+    // killed and reaped by the loop; the children themselves are registered spawns.
+    if let Err(error) = crate::custody::take() {
+        log::warn!("cannot become the subreaper of lane processes error={error}");
+    }
     let mut daemon = Daemon {
         config: settings.config.clone(),
         project_slug: settings.project_slug.clone(),
@@ -273,6 +278,7 @@ impl Daemon {
                 Err(mpsc::RecvTimeoutError::Timeout) => self.watch_children(),
                 Err(mpsc::RecvTimeoutError::Disconnected) => return self.shutdown(inbox),
             }
+            crate::custody::sweep(None);
         }
     }
 

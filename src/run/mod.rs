@@ -568,6 +568,7 @@ impl LaneRun<'_> {
                     timed_out: outcome.timed_out,
                     duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
                     output_tail: writeback::scrub(&outcome.output_tail, &self.host_paths),
+                    escaped: outcome.escaped,
                 },
                 Err(error) => ValidationRecord {
                     command: command.clone(),
@@ -575,6 +576,7 @@ impl LaneRun<'_> {
                     timed_out: false,
                     duration_ms: 0,
                     output_tail: format!("could not start: {error}"),
+                    escaped: false,
                 },
             };
             if self.options.stop.load(std::sync::atomic::Ordering::SeqCst) {

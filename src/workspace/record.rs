@@ -117,6 +117,10 @@ pub struct ValidationRecord {
     pub timed_out: bool,
     pub duration_ms: u64,
     pub output_tail: String,
+    /// Something the command started outlived it (kept its output open or left its process
+    /// group); Maestro stopped waiting for it and killed it when it could find it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escaped: bool,
 }
 
 /// What happens next to the issue after this attempt.
