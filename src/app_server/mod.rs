@@ -12,9 +12,10 @@
 //! It is also the only place that starts codex at all: the one-shot `--version` and
 //! `generate-json-schema` runs `protocol probe` needs are here too.
 //!
-//! Threads: the reader threads only frame and parse; the session thread (the caller's) owns
-//! stdin, the journal and all state, and tool calls run on scoped worker threads for the length
-//! of a turn so parallel calls can be answered in the order they finish.
+//! Threads: the reader threads only frame, and feed the session through a bounded channel; the
+//! session thread (the caller's) owns stdin, the journal and all state; tool calls run on a
+//! pool of at most four scoped worker threads for the length of a turn, so parallel calls are
+//! answered in the order they finish without a thread (or a tracker connection) per call.
 
 mod accounting;
 mod child;
@@ -24,6 +25,7 @@ pub mod fuzzing;
 mod journal;
 mod oneshot;
 mod policy;
+mod pool;
 mod reader;
 mod session;
 mod tools;
@@ -40,7 +42,7 @@ pub use accounting::{
     TokenUsage,
 };
 pub use error::Error;
-pub use journal::{Direction, JournalEntry, JournalRead, read_journal};
+pub use journal::{DeltaRun, Direction, JournalEntry, JournalRead, read_journal};
 pub use oneshot::{OneShotError, codex_prefix, codex_version, generate_schema};
 pub use reader::MAX_LINE_BYTES;
 pub use session::{Session, ShutdownReport};
