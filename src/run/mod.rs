@@ -30,7 +30,7 @@ use crate::tracker::{self, Issue, Tracker};
 use crate::workspace::lane::{self, Lane, LaneSpec};
 use crate::workspace::lock::{self, Slot};
 use crate::workspace::record::{self, IssueState, Phase, RunRecord, RunStatus, ValidationRecord};
-use crate::workspace::{self, Layout};
+use crate::workspace::{self, Layout, retention};
 use crate::{clock, shell};
 
 use claim::{Claimed, claim_next, claim_target, runnable};
@@ -263,8 +263,16 @@ fn attempt(
     let ending = run.execute(&mut progress);
     let summary = run.conclude(&mut progress, ending);
     drop(lease);
-    if let Err(error) = record::prune(layout, record::KEEP_PER_ISSUE, record::KEEP_TOTAL) {
-        log::warn!("cannot prune old run records error={error}");
+    match retention::prune(layout, &settings.config.retention) {
+        Ok(pruned) if pruned != retention::Pruned::default() => log::info!(
+            "pruned old runs runs={} trimmed={} orphans={} bytes={}",
+            pruned.runs,
+            pruned.trimmed,
+            pruned.orphans,
+            pruned.bytes
+        ),
+        Ok(_) => {}
+        Err(error) => log::warn!("cannot prune old runs error={error}"),
     }
     summary
 }

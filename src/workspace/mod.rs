@@ -16,12 +16,13 @@
 //! ```
 //!
 //! [`Layout`] is the only place these paths are spelled. `lock` owns the fs2 calls, `record` the
-//! JSON on disk, `lane` the git clones. Nothing here talks to the tracker or the agent, and
+//! JSON on disk, `retention` what of it is deleted, `lane` the git clones. Nothing here talks to the tracker or the agent, and
 //! nothing of Maestro's is ever written inside a lane's git work tree.
 
 pub mod lane;
 pub mod lock;
 pub mod record;
+pub mod retention;
 pub mod retry_queue;
 
 use std::fmt;
