@@ -7,6 +7,9 @@ mod support;
 mod app_server_fake;
 /// The app-server client against the real codex binary and the scripted mock model.
 mod app_server_real;
+/// Issue #19's bounds on time, memory and disk: escaped commands, output floods, tool-call
+/// floods, retention of logs, journals and bytes.
+mod attacks_bounds;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
