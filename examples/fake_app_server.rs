@@ -25,7 +25,7 @@
 //! | `turn_start_error` | answers `turn/start` with a JSON-RPC error |
 //! | `ignore_stdin_close` | starts `sleep 600` in its group, ignores SIGTERM and stdin EOF |
 //! | `tools` | calls the dynamic tools listed in `MAESTRO_FAKE_TOOLS` one after another, then completes |
-//! | `flood:<n>` | `n` agent-message deltas as fast as it can write, then the item, then completes with `flood done: <bytes> bytes of deltas` |
+//! | `flood:<n>` | `n` agent-message deltas as fast as it can write, then the item (text cut at 64 KiB), then completes with `flood done: <bytes> bytes of deltas` |
 //! | `tool_flood:<n>` | `n` `echo` tool calls at once; completes with `answered=<n> ok=<k>` once every one has a reply |
 //!
 //! `MAESTRO_FAKE_TOOLS` is a JSON object from issue identifier (read from the turn input's
@@ -454,7 +454,9 @@ impl Fake {
                 std::process::exit(0);
             }
         }
-        let text = "word ".repeat(usize::try_from(count).unwrap_or(0));
+        // The whole message would be 5 bytes a delta; cut at 64 KiB so a flood test measures
+        // the deltas, not one huge final line (that has its own limit, MAX_LINE_BYTES).
+        let text = "word ".repeat(usize::try_from(count).unwrap_or(0).min(13_107));
         let done = json!({"threadId": THREAD, "turnId": turn,
             "item": {"type": "agentMessage", "id": item, "text": text, "phase": null}});
         notify("item/completed", done);

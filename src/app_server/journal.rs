@@ -10,8 +10,8 @@
 //! about 250 bytes per few characters of agent text, and `item/completed` repeats the whole
 //! text, so a two-hour session would journal well over 100 MB of deltas. They are coalesced
 //! instead: one `deltas` line per item (a [`DeltaRun`]: method, ids, count, bytes, first and last
-//! time, the text up to 4 KiB) written when 256 have arrived, when the first of them is a
-//! second old, or when the item or the turn completes. Every request, response, tool call,
+//! time, the text up to 4 KiB) written when 256 have arrived, when the first of them is five
+//! seconds old, or when the item or the turn completes. Every request, response, tool call,
 //! `item/started` and `item/completed` is still journaled whole.
 
 use std::fs::{File, OpenOptions};
@@ -28,8 +28,10 @@ use super::wire::Incoming;
 
 /// A coalesced line is written once it holds this many deltas…
 const COALESCE_MAX_DELTAS: u64 = 256;
-/// …or once its first delta is this old (the session wakes up to write it).
-pub(crate) const COALESCE_INTERVAL: Duration = Duration::from_secs(1);
+/// …or once its first delta is this old (the session wakes up to write it). Long enough that
+/// at codex's pace (50–100 deltas a second) lines fill up to the count above, short enough that
+/// a crash loses only seconds of delta counts.
+pub(crate) const COALESCE_INTERVAL: Duration = Duration::from_secs(5);
 /// How much of the deltas' text one coalesced line keeps.
 const COALESCE_TEXT_BYTES: usize = 4096;
 /// Items coalesced at once; a hostile server inventing item ids gets its oldest run written.
@@ -288,7 +290,7 @@ impl Journal {
     }
 
     /// When the oldest unwritten run is due, if there is one: the session wakes up then, so a
-    /// stream that stops still reaches the disk within about a second.
+    /// stream that stops still reaches the disk within a few seconds.
     pub fn next_due(&self) -> Option<Instant> {
         self.runs
             .iter()
@@ -421,7 +423,7 @@ impl Journal {
 
     /// Pushes buffered lines (and delta runs that are due) to the file. The session calls this
     /// whenever it is about to wait for the child, so a burst is written in one go and a quiet
-    /// session is on disk within a second.
+    /// session is on disk within a few seconds.
     pub fn flush(&mut self) {
         self.write_due();
         let result = self.writer.flush();

@@ -87,12 +87,23 @@ pub struct DynamicTool {
     pub input_schema: serde_json::Value,
 }
 
-/// Runs the stdout reader and the journal exactly as a session does, over `input`, and returns
-/// how many messages were journaled. For `examples/bench_reader.rs` only.
+/// What [`bench_pipeline`] saw.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineCounts {
+    /// Messages parsed, journaled and accounted.
+    pub messages: u64,
+    /// Streaming deltas the reader shed because the consumer was behind (counted only).
+    pub dropped_deltas: u64,
+}
+
+/// Runs the stdout reader and the journal exactly as a session does, over `input`, and says
+/// how many messages were journaled and how many deltas were shed. For the benchmarks
+/// (`examples/bench_reader.rs`, `examples/bench_journal.rs`) only.
 #[doc(hidden)]
 pub fn bench_pipeline(
     input: Box<dyn std::io::Read + Send>,
     journal_path: &std::path::Path,
-) -> Result<u64, Error> {
+) -> Result<PipelineCounts, Error> {
     session::bench_pipeline(input, journal_path)
 }

@@ -14,9 +14,9 @@
 //! The channel is bounded ([`CHANNEL_CAPACITY`] events), so memory stays flat whatever the child
 //! writes: when the session falls behind, a reader waits for room (backpressure reaches the
 //! child through its pipe). The one exception is streaming deltas (`item/…/delta`): a batch
-//! that finds the channel full sheds them and counts them ([`Batch::dropped_deltas`]), so a
-//! flood of deltas never delays the requests and completions behind it. Everything else is
-//! delivered, in order.
+//! that still finds the channel full after a few milliseconds sheds them and counts them
+//! ([`Batch::dropped_deltas`]), so a flood of deltas never delays the requests and completions
+//! behind it. Everything else is delivered, in order.
 
 use std::io::{BufRead, BufReader, Read};
 use std::ops::Range;
@@ -45,6 +45,11 @@ const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Events the session's channel holds before a sender waits. With batches of at most 1 MiB
 /// (one line of up to [`MAX_LINE_BYTES`]) this bounds what a reader can queue up.
 pub(crate) const CHANNEL_CAPACITY: usize = 8;
+
+/// A batch that finds the channel full retries this many times, this far apart, before its
+/// deltas are shed.
+const SHED_AFTER_TRIES: u32 = 10;
+const SHED_AFTER_PAUSE: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// How far into a line a delta's `"method"` is looked for (codex writes it first).
 const METHOD_SCAN_BYTES: usize = 256;
@@ -239,12 +244,22 @@ impl StdoutSink<'_> {
         }
         let mut batch = std::mem::replace(&mut self.batch, Batch::with_capacity());
         batch.dropped_deltas = std::mem::take(&mut self.dropped);
-        let mut batch = match self.events.try_send(Event::Stdout(batch)) {
-            Ok(()) => return true,
-            Err(TrySendError::Disconnected(_)) => return false,
-            Err(TrySendError::Full(Event::Stdout(batch))) => batch,
+        let mut event = Event::Stdout(batch);
+        // A session that is only briefly busy (a journal write, a tool result) gets a few
+        // milliseconds before anything is shed; a flood outlasts them.
+        for attempt in 0..=SHED_AFTER_TRIES {
+            event = match self.events.try_send(event) {
+                Ok(()) => return true,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(event)) => event,
+            };
+            if attempt < SHED_AFTER_TRIES {
+                std::thread::sleep(SHED_AFTER_PAUSE);
+            }
+        }
+        let Event::Stdout(mut batch) = event else {
             // Only stdout batches are sent here.
-            Err(TrySendError::Full(_)) => return true,
+            return true;
         };
         batch.dropped_deltas += batch.shed_deltas();
         if batch.spans.is_empty() && !report {

@@ -561,7 +561,7 @@ impl Session {
                         return Received::Timeout;
                     }
                     // Wake up for a coalesced delta run that comes due, so a stream that went
-                    // quiet is on disk within about a second.
+                    // quiet is on disk within a few seconds.
                     let wake = self
                         .journal
                         .next_due()
@@ -748,12 +748,13 @@ pub(crate) fn account(accounting: &mut Accounting, incoming: &Incoming) {
 pub(crate) fn bench_pipeline(
     input: Box<dyn std::io::Read + Send>,
     journal_path: &std::path::Path,
-) -> Result<u64, Error> {
+) -> Result<super::PipelineCounts, Error> {
     let mut journal = Journal::open(journal_path)?;
     let mut accounting = Accounting::default();
     let (events_tx, events) = mpsc::sync_channel(CHANNEL_CAPACITY);
     let reader = reader::spawn_stdout(input, events_tx).map_err(Error::ReaderThread)?;
     let mut n_messages = 0;
+    let mut n_dropped = 0;
     loop {
         let event = match events.try_recv() {
             Ok(event) => event,
@@ -770,6 +771,7 @@ pub(crate) fn bench_pipeline(
                 if batch.dropped_deltas > 0 {
                     journal.dropped(batch.dropped_deltas);
                     accounting.record_dropped_deltas(batch.dropped_deltas);
+                    n_dropped += batch.dropped_deltas;
                 }
                 let mut pending = Some((batch, 0));
                 while let Some(taken) = take_line(&mut pending, &mut journal, &mut accounting) {
@@ -784,5 +786,8 @@ pub(crate) fn bench_pipeline(
     }
     journal.flush();
     let _ = reader.join();
-    Ok(n_messages)
+    Ok(super::PipelineCounts {
+        messages: n_messages,
+        dropped_deltas: n_dropped,
+    })
 }
