@@ -33,6 +33,10 @@
 //! or to the string `"wait"` (wait for `turn/interrupt`), `"silence"` or `"crash"`. A list entry
 //! `{"sleep_ms": N}` pauses before the next call.
 //!
+//! With `MAESTRO_FAKE_ESCAPEE_FILE` set, any scenario first starts `setsid sleep 600` (a process
+//! that leaves the fake's group and session but keeps its stdout and stderr) and writes its pid
+//! to that file.
+//!
 //! `--version` and `app-server generate-json-schema --experimental --out DIR` imitate codex for
 //! the probe; `MAESTRO_FAKE_SCHEMA_DROP` names a method to leave out of the bundle.
 
@@ -136,6 +140,13 @@ fn serve(scenario: &str) {
         }
         let child = std::process::Command::new("sleep").arg("600").spawn();
         eprintln!("fake: started sleep {:?}", child.map(|c| c.id()));
+    }
+    if let Some(path) = std::env::var_os("MAESTRO_FAKE_ESCAPEE_FILE") {
+        let escapee = std::process::Command::new("setsid")
+            .args(["sleep", "600"])
+            .spawn()
+            .expect("setsid sleep starts");
+        std::fs::write(path, escapee.id().to_string()).expect("escapee pid written");
     }
     let mut fake = Fake {
         scenario: scenario.to_string(),

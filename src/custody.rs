@@ -22,7 +22,7 @@
 use std::collections::BTreeSet;
 use std::process::{Child, Command};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Set once this process is a subreaper.
@@ -31,6 +31,12 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 /// Pids of the children this process spawned on purpose. The lock is held across `spawn` so a
 /// sweep never sees a new child before it is registered.
 static REGISTER: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+/// App-server sessions alive in this process. While one is, an orphan reparented here may be
+/// the agent's own background process (a dev server it started for its tests); it is the
+/// agent's to use until the session ends, so sweeps after other commands leave it alone and
+/// the session's own stop sweeps.
+static SESSIONS: AtomicUsize = AtomicUsize::new(0);
 
 /// The longest a sweep keeps killing and reaping (a process in uninterruptible sleep cannot be
 /// reaped at once; the sweep does not wait for it forever).
@@ -64,6 +70,31 @@ pub fn spawn(command: &mut Command) -> std::io::Result<Child> {
     let child = command.spawn()?;
     register.insert(child.id());
     Ok(child)
+}
+
+/// Held by a live app-server session: defers [`sweep_between_sessions`] until it is dropped.
+#[derive(Debug)]
+pub(crate) struct SessionHold(());
+
+impl SessionHold {
+    pub(crate) fn new() -> SessionHold {
+        SESSIONS.fetch_add(1, Ordering::SeqCst);
+        SessionHold(())
+    }
+}
+
+impl Drop for SessionHold {
+    fn drop(&mut self) {
+        SESSIONS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// [`sweep`] after a command, unless an app-server session is alive (then its stop sweeps).
+pub fn sweep_between_sessions(spare_group: Option<u32>) -> Sweep {
+    if SESSIONS.load(Ordering::SeqCst) > 0 {
+        return Sweep::default();
+    }
+    sweep(spare_group)
 }
 
 /// What a sweep did.

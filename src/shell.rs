@@ -151,7 +151,9 @@ fn run_inner(
                 exit = Some((status, Instant::now()));
                 // Stragglers left in the group are killed; a finished command owns nothing.
                 kill_group(pid);
-                escapees_killed += crate::custody::sweep(Some(pid)).killed.len();
+                escapees_killed += crate::custody::sweep_between_sessions(Some(pid))
+                    .killed
+                    .len();
             }
         }
         let now = Instant::now();

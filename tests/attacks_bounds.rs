@@ -127,6 +127,40 @@ fn a_validation_escapee_is_recorded_killed_and_does_not_hold_the_run() {
     assert_eq!(records[0]["status"], "handoff", "{}", stderr(&output));
 }
 
+/// Break 5, the agent's side: a process the agent starts with `setsid` outlived the session
+/// (reparented to init) and held the app-server's pipes. Under `run --once` it is reparented to
+/// Maestro when codex exits, and killed when the session stops.
+#[test]
+fn an_agent_escapee_dies_with_its_session() {
+    let world = daemon_world("attack-agent-escape", "");
+    let pid_file = world.dir.join("agent-escapee.pid");
+    let scripts = json!({"*": manual_attention_script()});
+    let mut command = world.maestro(&["run", "--once"], &scripts);
+    command.env("MAESTRO_FAKE_ESCAPEE_FILE", &pid_file);
+    let output = bounded(command, RUN_BOUND);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .expect("the fake started its escapee")
+        .trim()
+        .parse()
+        .unwrap();
+    let gone = wait_until(Duration::from_secs(10), || !procs::is_alive(pid));
+    assert!(
+        !reap_escapee(pid) && gone,
+        "escapee {pid} survived the session"
+    );
+    let stopped = journal(&only_journal(&world.state_dir()))
+        .into_iter()
+        .find(|entry| entry.event.as_deref() == Some("stopped"))
+        .expect("the session stopped");
+    assert_eq!(stopped.detail["escapees_killed"], 1, "{:?}", stopped.detail);
+    assert_eq!(
+        stopped.detail["readers_joined"], true,
+        "{:?}",
+        stopped.detail
+    );
+}
+
 /// The peak resident set of a child, from `wait4`, once it exits (killed at `timeout`).
 // The child is reaped by `wait4` (std's `wait` cannot report resource usage).
 #[allow(clippy::zombie_processes)]

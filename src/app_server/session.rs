@@ -69,6 +69,8 @@ pub struct Session {
     pub(crate) file_changes: HashMap<String, Vec<String>>,
     pub(crate) thread_reported: bool,
     stopped: bool,
+    /// Defers custody sweeps after other commands while the agent runs (`custody`).
+    custody_hold: Option<crate::custody::SessionHold>,
 }
 
 /// How a session's child ended.
@@ -167,6 +169,7 @@ impl Session {
             file_changes: HashMap::new(),
             thread_reported: false,
             stopped: false,
+            custody_hold: Some(crate::custody::SessionHold::new()),
         };
         // From here on, an early return drops `session`, which stops the child.
         let stdout = reader::spawn_stdout(spawned.stdout, events_tx.clone());
@@ -332,6 +335,7 @@ impl Session {
         // What left the group (a `setsid` command of the agent's) was reparented to Maestro
         // when codex exited, if this process took custody; it goes too, and with it whatever
         // still held the pipes.
+        self.custody_hold = None;
         let escapees = crate::custody::sweep(Some(self.child.pid())).killed;
         let readers_joined = self.join_readers(Instant::now() + READER_JOIN_WAIT);
         let exit = status.or(self.exit).map(describe_exit);
