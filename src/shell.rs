@@ -147,7 +147,8 @@ fn run_inner(
     let mut quiet = Duration::from_millis(1);
     loop {
         if exit.is_none() {
-            if let Some(status) = child.try_wait()? {
+            let status = child.try_wait().inspect_err(|_| kill_group(pid))?;
+            if let Some(status) = status {
                 exit = Some((status, Instant::now()));
                 // Stragglers left in the group are killed; a finished command owns nothing.
                 kill_group(pid);
@@ -206,7 +207,8 @@ fn run_inner(
         if let Some((_, exited_at)) = exit {
             wait = wait.min((exited_at + EOF_GRACE).saturating_duration_since(now));
         }
-        match read_some(&mut reader, &mut tail, wait)? {
+        // An error reading our own pipe is not the command's; it still may not outlive us.
+        match read_some(&mut reader, &mut tail, wait).inspect_err(|_| kill_group(pid))? {
             Drained::Data | Drained::Quiet => {}
             Drained::Eof => eof = true,
         }
