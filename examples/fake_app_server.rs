@@ -142,6 +142,8 @@ fn serve(scenario: &str) {
         eprintln!("fake: started sleep {:?}", child.map(|c| c.id()));
     }
     if let Some(path) = std::env::var_os("MAESTRO_FAKE_ESCAPEE_FILE") {
+        // Never waited for on purpose: it is meant to outlive this process.
+        #[allow(clippy::zombie_processes)]
         let escapee = std::process::Command::new("setsid")
             .args(["sleep", "600"])
             .spawn()

@@ -121,9 +121,11 @@ pub fn sweep(spare_group: Option<u32>) -> Sweep {
     let deadline = Instant::now() + SWEEP_WAIT;
     let mut signalled: BTreeSet<u32> = BTreeSet::new();
     loop {
+        // A registered child that is no longer ours was reaped by its owner. Judged pid by pid:
+        // a listing of children may miss one that exists, and a registered child taken for a
+        // stray would be killed.
+        register.retain(|pid| process(*pid).is_some_and(|child| child.ppid == me));
         let children = children_of(me);
-        // A registered child that is no longer ours was reaped by its owner.
-        register.retain(|pid| children.iter().any(|child| child.pid == *pid));
         let strays: Vec<&Process> = children
             .iter()
             .filter(|child| !register.contains(&child.pid) && Some(child.group) != own_group)
@@ -191,38 +193,54 @@ fn reap(pid: u32) -> bool {
 #[derive(Debug)]
 struct Process {
     pid: u32,
+    ppid: u32,
     group: u32,
     zombie: bool,
 }
 
-/// The children of `parent`, read from `/proc`.
+/// Process `pid`, if it exists.
+fn process(pid: u32) -> Option<Process> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (state, ppid, group) = parse_stat(&stat)?;
+    Some(Process {
+        pid,
+        ppid,
+        group,
+        zombie: matches!(state, 'Z' | 'X'),
+    })
+}
+
+/// The children of `parent` (this process): from each thread's `children` list, which costs a
+/// few reads (a sweep runs after every command), else from a scan of all of `/proc`. A child
+/// missed here is found by the next sweep.
 fn children_of(parent: u32) -> Vec<Process> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut children = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|name| name.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        if let Some((state, ppid, group)) = parse_stat(&stat) {
-            if ppid == parent {
-                children.push(Process {
-                    pid,
-                    group,
-                    zombie: matches!(state, 'Z' | 'X'),
-                });
+    let mut pids: BTreeSet<u32> = BTreeSet::new();
+    let mut listed = false;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+                listed = true;
+                pids.extend(
+                    text.split_whitespace()
+                        .filter_map(|pid| pid.parse::<u32>().ok()),
+                );
             }
         }
     }
-    children
+    if !listed {
+        // Kernels without CONFIG_PROC_CHILDREN.
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            pids.extend(
+                entries
+                    .flatten()
+                    .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok()),
+            );
+        }
+    }
+    pids.into_iter()
+        .filter_map(process)
+        .filter(|child| child.ppid == parent)
+        .collect()
 }
 
 /// State, parent pid and process group from a `/proc/<pid>/stat` line

@@ -161,9 +161,10 @@ fn an_agent_escapee_dies_with_its_session() {
     );
 }
 
-/// The peak resident set of a child, from `wait4`, once it exits (killed at `timeout`).
-// The child is reaped by `wait4` (std's `wait` cannot report resource usage).
-#[allow(clippy::zombie_processes)]
+/// The peak resident set of a child (`VmHWM`, its own address space's high-water mark), read
+/// from /proc while it runs; and its exit code. `wait4`'s `ru_maxrss` would not do: a child
+/// spawned with vfork records the test binary's own high-water mark when it execs.
+/// `VmHWM` only grows, so a late read sees any earlier peak.
 fn run_measuring_peak_rss(mut command: Command, timeout: Duration) -> (Option<i32>, u64) {
     let mut child = command
         .stdin(Stdio::null())
@@ -171,25 +172,34 @@ fn run_measuring_peak_rss(mut command: Command, timeout: Duration) -> (Option<i3
         .stderr(Stdio::null())
         .spawn()
         .expect("maestro starts");
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
     let deadline = Instant::now() + timeout;
+    let mut peak_kib = 0;
     loop {
-        let mut status: libc::c_int = 0;
-        // SAFETY: zeroed rusage is a valid value; wait4 fills it for the child it reaps.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: wait4 on our own child with pointers to locals.
-        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if reaped == pid {
-            let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-            // ru_maxrss is in KiB on Linux.
-            return (code, u64::try_from(usage.ru_maxrss).unwrap_or(0));
+        if let Ok(status) = std::fs::read_to_string(&status_path) {
+            if let Some(kib) = status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|rest| {
+                    rest.trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+            {
+                peak_kib = peak_kib.max(kib);
+            }
+        }
+        if let Some(status) = child.try_wait().expect("wait for maestro") {
+            return (status.code(), peak_kib);
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
             panic!("maestro did not finish within {timeout:?}");
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
