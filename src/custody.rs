@@ -12,12 +12,11 @@
 //! Custody is opt-in per process. `run --once` and the daemon take it at startup; a library user
 //! (the tests, `protocol probe`, `status`) does not, and then nothing is reparented to it,
 //! nothing is registered and a sweep does nothing. Everything a custody process spawns must go
-//! through [`spawn`]: an unregistered child that leads its own process group would be taken for
-//! an orphan. A child left in Maestro's own process group is always spared, so a stray
-//! `Command::spawn` elsewhere cannot be killed by mistake.
+//! through [`spawn`]: an unregistered child would be taken for an orphan and killed. (Sparing
+//! children in Maestro's own process group would be a loophole: an escapee in the same session
+//! can join that group with `setpgid`.)
 //!
-//! **Invariant:** only unregistered children of this process, outside its own process group,
-//! are ever signalled or reaped here.
+//! **Invariant:** only unregistered children of this process are ever signalled or reaped here.
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command};
@@ -116,7 +115,6 @@ pub fn sweep(spare_group: Option<u32>) -> Sweep {
         return sweep;
     }
     let me = std::process::id();
-    let own_group = own_process_group();
     let mut register = lock_register();
     let deadline = Instant::now() + SWEEP_WAIT;
     let mut signalled: BTreeSet<u32> = BTreeSet::new();
@@ -128,7 +126,7 @@ pub fn sweep(spare_group: Option<u32>) -> Sweep {
         let children = children_of(me);
         let strays: Vec<&Process> = children
             .iter()
-            .filter(|child| !register.contains(&child.pid) && Some(child.group) != own_group)
+            .filter(|child| !register.contains(&child.pid))
             .collect();
         if strays.is_empty() {
             break;
@@ -172,11 +170,6 @@ fn lock_register() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
     REGISTER
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn own_process_group() -> Option<u32> {
-    // SAFETY: getpgrp(2) has no arguments and cannot fail.
-    u32::try_from(unsafe { libc::getpgrp() }).ok()
 }
 
 /// Reaps child `pid` if it has exited; true when it did.
