@@ -106,7 +106,14 @@ fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
     }) {
         log::warn!("cannot install signal handlers error={error}");
     }
-    match run::run_once(&settings, tracker.as_ref(), &options) {
+    // Hooks, validation commands and the agent can leave their process groups; as their
+    // subreaper this process finds and kills what they leave behind (`custody`).
+    if let Err(error) = crate::custody::take() {
+        log::warn!("cannot become the subreaper of lane commands error={error}");
+    }
+    let result = run::run_once(&settings, tracker.as_ref(), &options);
+    crate::custody::sweep(None);
+    match result {
         Ok(summary) => {
             let exit = summary.exit();
             match print(&format!("{}\n", summary.line())) {

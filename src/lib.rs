@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod custody;
 pub mod daemon;
 pub mod demo;
 pub mod dry_run;

@@ -24,6 +24,9 @@ mod attacks_state;
 /// Branch handoff (`[handoff] mode = "branch"`): any git remote, no GitHub; refusals and a
 /// rewritten lane origin.
 mod branch_handoff;
+/// Issue #19's bounds on time, memory and disk: escaped commands, output floods, tool-call
+/// floods, retention of logs, journals and bytes.
+mod attacks_bounds;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.

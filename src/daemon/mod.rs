@@ -125,6 +125,11 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
         }
         None => None,
     };
+    // Orphans of a child that died without sweeping (a stall kill) are reparented here and
+    // killed and reaped by the loop; the children themselves are registered spawns.
+    if let Err(error) = crate::custody::take() {
+        log::warn!("cannot become the subreaper of lane processes error={error}");
+    }
     let mut daemon = Daemon {
         config: settings.config.clone(),
         project_slug: settings.project_slug.clone(),
@@ -288,6 +293,7 @@ impl Daemon {
                 Err(mpsc::RecvTimeoutError::Timeout) => self.watch_children(),
                 Err(mpsc::RecvTimeoutError::Disconnected) => return self.shutdown(inbox),
             }
+            crate::custody::sweep(None);
         }
     }
 

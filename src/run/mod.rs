@@ -36,7 +36,7 @@ use crate::workspace::lock::{self, LaneClaim, LaneLock, Slot};
 use crate::workspace::record::{
     self, IssueState, Phase, Reserve, RunRecord, RunStatus, ValidationRecord,
 };
-use crate::workspace::{self, Layout};
+use crate::workspace::{self, Layout, retention};
 use crate::{clock, shell};
 
 use claim::{Claimed, claim_next, claim_target, runnable};
@@ -281,8 +281,16 @@ fn attempt(
     let summary = run.conclude(&mut progress, ending);
     progress.release();
     drop(lane_lock);
-    if let Err(error) = record::prune(layout, record::KEEP_PER_ISSUE, record::KEEP_TOTAL) {
-        log::warn!("cannot prune old run records error={error}");
+    match retention::prune(layout, &settings.config.retention) {
+        Ok(pruned) if pruned != retention::Pruned::default() => log::info!(
+            "pruned old runs runs={} trimmed={} orphans={} bytes={}",
+            pruned.runs,
+            pruned.trimmed,
+            pruned.orphans,
+            pruned.bytes
+        ),
+        Ok(_) => {}
+        Err(error) => log::warn!("cannot prune old runs error={error}"),
     }
     summary
 }
@@ -620,6 +628,7 @@ impl LaneRun<'_> {
                     timed_out: outcome.timed_out,
                     duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
                     output_tail: writeback::scrub(&outcome.output_tail, &self.host_paths),
+                    escaped: outcome.escaped,
                 },
                 Err(error) => ValidationRecord {
                     command: command.clone(),
@@ -627,6 +636,7 @@ impl LaneRun<'_> {
                     timed_out: false,
                     duration_ms: 0,
                     output_tail: format!("could not start: {error}"),
+                    escaped: false,
                 },
             };
             if self.options.stop.load(std::sync::atomic::Ordering::SeqCst) {

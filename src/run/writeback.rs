@@ -320,6 +320,7 @@ mod tests {
             timed_out,
             duration_ms: 1,
             output_tail: String::new(),
+            escaped: false,
         };
         assert_eq!(validation_summary(&[]), "no validation commands configured");
         assert_eq!(

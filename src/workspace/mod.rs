@@ -26,7 +26,7 @@
 //! keep the name they were first created under (the bookkeeping remembers it).
 //!
 //! [`Layout`] is the only place these paths are spelled. `lock` owns the fs2 calls, `record` the
-//! JSON on disk, `lane` the git clones. Nothing here talks to the tracker or the agent, and
+//! JSON on disk, `retention` what of it is deleted, `lane` the git clones. Nothing here talks to the tracker or the agent, and
 //! nothing of Maestro's is ever written inside a lane's git work tree.
 
 mod bookkeeping;
@@ -34,6 +34,7 @@ pub mod lane;
 pub mod lock;
 pub mod ownership;
 pub mod record;
+pub mod retention;
 pub mod retry_queue;
 
 use std::fmt;
