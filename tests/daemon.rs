@@ -373,22 +373,18 @@ fn a_silent_lane_is_stopped_as_stalled_and_sent_to_a_human() {
             .find(|r| r["status"] == "stalled")
     });
     assert_eq!(record["error_class"], "stalled_run_detected");
+    // The label lands before the comment: wait for both, the whole human path.
     let issue = world.wait_for("the human path in Linear", LONG, || {
         let issue = world.linear.issue("ABC-1");
-        issue
-            .labels
-            .iter()
-            .any(|l| l == "maestro:needs-attention")
-            .then_some(issue)
-    });
-    assert_eq!(issue.state, "Todo");
-    assert!(
-        world
+        let labelled = issue.labels.iter().any(|l| l == "maestro:needs-attention");
+        let commented = world
             .linear
             .comments()
             .iter()
-            .any(|c| c.body.contains("stalled_run_detected"))
-    );
+            .any(|c| c.body.contains("stalled_run_detected"));
+        (labelled && commented).then_some(issue)
+    });
+    assert_eq!(issue.state, "Todo");
     assert!(
         world.workspace_root.join("ABC-1").exists(),
         "the lane is kept"
@@ -437,11 +433,13 @@ fn a_broken_workflow_edit_keeps_the_last_good_one_until_fixed() {
         good.replace("[execution]\n", "[execution]\nmax_attempts = 5\n"),
     )
     .unwrap();
+    // The log line and the snapshot file are two steps: wait for the file children read.
     world.wait_for("the fixed file to be applied", LONG, || {
-        world.log().contains("workflow reloaded").then_some(())
+        let snapshot =
+            std::fs::read_to_string(world.state_dir().join("workflow-snapshot.md")).ok()?;
+        snapshot.contains("max_attempts = 5").then_some(())
     });
-    let snapshot = std::fs::read_to_string(world.state_dir().join("workflow-snapshot.md")).unwrap();
-    assert!(snapshot.contains("max_attempts = 5"));
+    assert!(world.log().contains("workflow reloaded"), "{}", world.log());
     assert_eq!(world.stop_daemon(), Some(0), "{}", world.log());
 }
 

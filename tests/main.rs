@@ -10,6 +10,9 @@ mod app_server_real;
 /// Attacks through what the agent hands in: read_first swaps, secret echoes, label floods,
 /// oversized arguments, forged comment blocks (docs/spec/faults.md).
 mod attacks_agent;
+/// Issue #19's bounds on time, memory and disk: escaped commands, output floods, tool-call
+/// floods, retention of logs, journals and bytes.
+mod attacks_bounds;
 /// Attacks on lanes and containment (#11): overlapping roots, unproven removals, symlinked
 /// lanes, hostile identifiers, abandoned clones, absurd concurrency caps.
 mod attacks_lanes;
@@ -24,9 +27,6 @@ mod attacks_state;
 /// Branch handoff (`[handoff] mode = "branch"`): any git remote, no GitHub; refusals and a
 /// rewritten lane origin.
 mod branch_handoff;
-/// Issue #19's bounds on time, memory and disk: escaped commands, output floods, tool-call
-/// floods, retention of logs, journals and bytes.
-mod attacks_bounds;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
