@@ -18,6 +18,7 @@ pub mod daemon;
 pub mod dry_run;
 pub mod exit;
 pub mod github;
+pub mod intake;
 pub mod logging;
 pub mod mock_model;
 pub mod operator_http;

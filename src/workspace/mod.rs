@@ -11,6 +11,7 @@
 //!     activity/<key>.json            live lane activity markers
 //!     issues/<key>.json              per-issue bookkeeping: attempts, last error, guard
 //!     retry-queue.json               the daemon's persisted retry queue
+//!     tracker-budget.json            what the daemon's tracker requests cost (intake report)
 //!     workflow-snapshot.md           the daemon's last known good WORKFLOW.md, read by children
 //!     logs/<run_id>.log              stdout and stderr of each daemon child
 //! ```
@@ -98,6 +99,11 @@ impl Layout {
 
     pub fn retry_queue_file(&self) -> PathBuf {
         self.state_dir().join("retry-queue.json")
+    }
+
+    /// The daemon's tracker budget report (written by `intake::budget`).
+    pub fn tracker_budget_file(&self) -> PathBuf {
+        self.state_dir().join("tracker-budget.json")
     }
 
     pub fn workflow_snapshot_file(&self) -> PathBuf {
