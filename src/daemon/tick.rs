@@ -278,6 +278,10 @@ impl Daemon {
         recovery.sort_by(selection::dispatch_order);
         let slug = self.project_slug.clone();
         for issue in recovery {
+            // No slot, no read: a recovery candidate waiting for one must not cost a request a tick.
+            if local.claims.slots.free == 0 {
+                break;
+            }
             if !self.by_state_allows(&local.claims.slots, &issue) {
                 continue;
             }
