@@ -648,3 +648,60 @@ fn the_daemon_asks_only_what_changed_between_resyncs() {
         "{report}"
     );
 }
+
+/// The real daemon dispatches an issue that becomes eligible between two polls from its
+/// mirror: the poll that sees the change reads that issue, the dispatch reads it once more, and
+/// nothing is listed.
+#[test]
+fn the_daemon_dispatches_an_issue_that_becomes_eligible_between_polls() {
+    use crate::support::daemon_world::{DaemonWorld, Setup, manual_attention_script, run_records};
+    let mut world = DaemonWorld::new(Setup {
+        name: "daemon-budget-dispatch",
+        issues: vec![
+            FakeIssue::new("ABC-1", "Backlog"),
+            FakeIssue::new("ABC-2", "Todo").labels(&["maestro:manual-only"]),
+        ],
+        execution: "",
+        agent: "",
+    });
+    world.start_daemon(&serde_json::json!({"*": manual_attention_script()}));
+    let polls = |world: &DaemonWorld| {
+        world
+            .linear
+            .operations()
+            .iter()
+            .filter(|op| *op == "IssueChanges")
+            .count()
+    };
+    world.wait_for("two quiet polls", Duration::from_secs(60), || {
+        (polls(&world) >= 2).then_some(())
+    });
+    let before = world.linear.operations().len();
+    edit_issue(&world.linear, "ABC-1", |issue| issue.state = "Todo".into());
+    world.wait_for("ABC-1 dispatched", Duration::from_secs(60), || {
+        world.log().contains("dispatched issue=ABC-1").then_some(())
+    });
+    world.wait_for("the run to end", Duration::from_secs(60), || {
+        run_records(&world.state_dir())
+            .iter()
+            .any(|record| record["status"] == "human_required")
+            .then_some(())
+    });
+    assert_eq!(world.stop_daemon(), Some(0), "{}", world.log());
+    let operations = world.linear.operations()[before..].to_vec();
+    assert!(
+        !operations
+            .iter()
+            .any(|op| op == "ProjectIssuesByStateNames"),
+        "{operations:?}"
+    );
+    let summaries = operations
+        .iter()
+        .filter(|op| *op == "IssueSummariesByIds")
+        .count();
+    assert!(
+        summaries >= 2,
+        "the change read and the read before dispatch: {operations:?}"
+    );
+    assert!(!world.log().contains("dispatched issue=ABC-2"));
+}
