@@ -150,15 +150,14 @@ pub fn render_text(snapshot: &Snapshot) -> String {
 fn tracker_budget(out: &mut String, budget: &crate::intake::budget::Report) {
     let _ = writeln!(
         out,
-        "\nTRACKER  {} requests, {} points in the last hour (daemon, as of {})",
+        "\nTRACKER  {} requests, {} points in the last hour (the daemon's)",
         budget.requests_last_hour,
         compact(budget.points_last_hour),
-        budget.updated_at
     );
     let left = |name: &str, allowance: &Option<crate::intake::budget::AllowanceReport>| {
         allowance.as_ref().map(|allowance| {
             format!(
-                "{name} {}/{}",
+                "{name} {} of {}",
                 compact(allowance.remaining),
                 compact(allowance.limit)
             )
@@ -174,6 +173,7 @@ fn tracker_budget(out: &mut String, budget: &crate::intake::budget::Report) {
     if !remaining.is_empty() {
         let _ = writeln!(out, "  key budget left: {}", remaining.join(", "));
     }
+    let _ = writeln!(out, "  as of {}", budget.updated_at);
     if let Some(until) = &budget.paced_until {
         let _ = writeln!(
             out,
