@@ -182,7 +182,10 @@ impl Intake {
         };
         self.account();
         let cost = diff(&self.ledger.total, &before);
-        self.last_cost.insert(kind.as_str(), cost);
+        if result.is_ok() {
+            // A failed sync's partial cost says little about what the next one needs.
+            self.last_cost.insert(kind.as_str(), cost);
+        }
         self.last_sync = Some(budget::SyncRecord {
             kind: kind.as_str().to_string(),
             at: clock::format_ms(at),
