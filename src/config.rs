@@ -27,6 +27,8 @@ pub const DEFAULT_TURN_IDLE_TIMEOUT_MS: u64 = 300_000;
 pub const DEFAULT_WORKSPACE_DIR: &str = ".workspaces";
 /// Default time a lane may go without progress before the daemon declares it stalled.
 pub const DEFAULT_STALL_TIMEOUT_MS: u64 = 900_000;
+/// Default time between the daemon's full resyncs of the project's issues.
+pub const DEFAULT_RESYNC_INTERVAL_MS: u64 = 1_800_000;
 
 /// A validated maestro.toml.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +84,8 @@ pub struct TrackerConfig {
     pub api_url: String,
     /// Absolute directory of issue files; set exactly when `provider` is [`Provider::Local`].
     pub issues_dir: Option<PathBuf>,
+    /// Time between the daemon's full resyncs; between them it asks only what changed.
+    pub resync_interval_ms: u64,
 }
 
 /// Which tracker backs the project.
@@ -482,6 +486,12 @@ fn read_tracker(
         ));
     }
     let api_url = http_url(&mut table, "api_url", DEFAULT_LINEAR_API_URL, problems);
+    let resync_interval_ms = positive_ms(
+        &mut table,
+        "resync_interval_ms",
+        DEFAULT_RESYNC_INTERVAL_MS,
+        problems,
+    );
     let issues_dir = match (provider, table.string("issues_dir", problems)) {
         (Some(Provider::Local), None) => {
             if !table.contains("issues_dir") {
@@ -527,6 +537,7 @@ fn read_tracker(
         api_key_env_var,
         api_url: api_url?,
         issues_dir,
+        resync_interval_ms: resync_interval_ms?,
     })
 }
 

@@ -21,6 +21,7 @@ pub mod dry_run;
 pub mod escape;
 pub mod exit;
 pub mod github;
+pub mod intake;
 pub mod logging;
 pub mod mock_model;
 pub mod operator_http;

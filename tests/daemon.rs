@@ -132,7 +132,7 @@ fn reconciliation_stops_terminal_and_inactive_lanes_and_leaves_early_ones() {
         "running",
         "ABC-3 left alone"
     );
-    // The daemon overrides the record first and removes the lane right after.
+    // Wait for the removal itself rather than inferring it from the record.
     world.wait_for("the terminal lane to be removed", LONG, || {
         (!world.workspace_root.join("ABC-1").exists()).then_some(())
     });
@@ -175,15 +175,15 @@ fn a_failed_refresh_keeps_children_running() {
     world.wait_for("the lane's turn", LONG, || {
         (threads_started(&world) == 1).then_some(())
     });
-    // Four 500s exhaust the client's bounded retries for one refresh.
+    // Four 500s exhaust the client's bounded retries for one poll's "what changed?".
     for _ in 0..4 {
-        world.linear.inject("IssuesByIds", Fault::Status(500));
+        world.linear.inject("IssueChanges", Fault::Status(500));
     }
     world.linear.edit(|w| w.issues[0].state = "Done".into());
-    world.wait_for("the refresh failure to be logged", LONG, || {
+    world.wait_for("the sync failure to be logged", LONG, || {
         world
             .log()
-            .contains("refresh of running lanes failed")
+            .contains("sync of the project's issues failed")
             .then_some(())
     });
     assert_eq!(

@@ -44,6 +44,8 @@ mod faults;
 mod github;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
+/// The daemon's intake within Linear's API budget: detection latency, pacing, costs (#15).
+mod linear_budget;
 /// The operator HTTP endpoint over loopback: routes, shapes, metrics, slow clients.
 mod operator_http;
 /// The operator runbook (docs/guide/pilot.md) end to end against real processes.

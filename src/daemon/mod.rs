@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Lookup, ServiceConfig};
 use crate::exit::Exit;
+use crate::intake::{self, Intake};
 use crate::operator_http::{self, Health};
 use crate::workflow::WorkflowStore;
 use crate::workspace::retry_queue::{self, RetryQueue};
@@ -58,6 +59,8 @@ struct Daemon {
     health: Arc<Health>,
     events: Sender<Event>,
     poll_interval: Duration,
+    /// The mirror of the project's active issues every tick reads (docs/spec/tracker.md).
+    intake: Intake,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -130,6 +133,18 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
     if let Err(error) = crate::custody::take() {
         log::warn!("cannot become the subreaper of lane processes error={error}");
     }
+    let intake = {
+        let config = settings.config.clone();
+        let project_slug = settings.project_slug.clone();
+        Intake::new(
+            Box::new(move || tracker::open(&config, &project_slug)),
+            Arc::new(intake::SystemClock),
+            intake::Options {
+                resync_interval: Duration::from_millis(settings.config.tracker.resync_interval_ms),
+                report_to: Some(layout.clone()),
+            },
+        )
+    };
     let mut daemon = Daemon {
         config: settings.config.clone(),
         project_slug: settings.project_slug.clone(),
@@ -142,6 +157,7 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
         health,
         events,
         poll_interval,
+        intake,
     };
     daemon.start();
     daemon.serve(&inbox)
@@ -220,14 +236,7 @@ impl Daemon {
             .iter()
             .map(|state| state.issue_id.clone())
             .collect();
-        let tracker = match tracker::open(&self.config, &self.project_slug) {
-            Ok(tracker) => tracker,
-            Err(error) => {
-                log::warn!("startup sweep skipped: {error}");
-                return;
-            }
-        };
-        let fresh = match tracker.refresh(&ids) {
+        let fresh = match self.intake.refresh(&ids) {
             Ok(fresh) => fresh,
             Err(error) => {
                 log::warn!("startup sweep skipped, refresh failed: {error}");

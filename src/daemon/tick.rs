@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::Daemon;
 use super::children::{self, SpawnSpec, StopReason};
-use crate::tracker::{Issue, Tracker};
+use crate::intake;
+use crate::tracker::Issue;
 use crate::workflow::Workflow;
 use crate::workspace::record::{self, IssueRef, RunStatus};
 use crate::workspace::{lane, lock, retry_queue};
@@ -30,14 +31,21 @@ impl Daemon {
         }
         let workflow = self.store.current();
         self.watch_children();
-        match tracker::open(&self.config, &self.project_slug) {
-            Ok(tracker) => {
-                self.reconcile(tracker.as_ref(), &workflow);
+        // One cheap question brings the intake's mirror up to date; everything below reads it.
+        match self.intake.sync(&active_states(&workflow)) {
+            Ok(intake::Outcome::Fresh) => {
+                self.reconcile(&workflow);
                 self.detect_stalls();
-                self.dispatch_due_retries(tracker.as_ref(), &workflow);
-                self.dispatch_new_work(tracker.as_ref(), &workflow);
+                self.dispatch_due_retries(&workflow);
+                self.dispatch_new_work(&workflow);
             }
-            Err(error) => self.tracker_error("open", &error),
+            // Paced or failed: the mirror is not fresh, so nothing is stopped or dispatched on
+            // it; children keep running and the next tick asks again.
+            Ok(intake::Outcome::Paced { .. }) => self.detect_stalls(),
+            Err(error) => {
+                self.tracker_error("sync of the project's issues", &error);
+                self.detect_stalls();
+            }
         }
         self.health.tick_finished(started.elapsed());
         log::debug!(
@@ -58,8 +66,8 @@ impl Daemon {
         log::warn!("tracker {what} failed, children keep running, next tick retries: {error}");
     }
 
-    /// Refreshes every running lane's issue in one call and stops the ones that left.
-    fn reconcile(&mut self, tracker: &dyn Tracker, workflow: &Workflow) {
+    /// Looks every running lane's issue up in the fresh mirror and stops the ones that left.
+    fn reconcile(&mut self, workflow: &Workflow) {
         let ids: Vec<String> = self
             .children
             .iter()
@@ -69,7 +77,7 @@ impl Daemon {
         if ids.is_empty() {
             return;
         }
-        let fresh = match tracker.refresh(&ids) {
+        let fresh = match self.intake.issues(&ids) {
             Ok(fresh) => fresh,
             Err(error) => return self.tracker_error("refresh of running lanes", &error),
         };
@@ -152,7 +160,7 @@ impl Daemon {
 
     /// Retries own their claim: refresh that exact issue, redispatch if still routable, else
     /// release.
-    fn dispatch_due_retries(&mut self, tracker: &dyn Tracker, workflow: &Workflow) {
+    fn dispatch_due_retries(&mut self, workflow: &Workflow) {
         let now = Instant::now();
         let due: Vec<retry_queue::RetryEntry> = self
             .queue
@@ -165,7 +173,7 @@ impl Daemon {
             return;
         }
         let ids: Vec<String> = due.iter().map(|entry| entry.issue_id.clone()).collect();
-        let fresh = match tracker.refresh(&ids) {
+        let fresh = match self.intake.confirm(&ids) {
             Ok(fresh) => fresh,
             Err(error) => return self.tracker_error("refresh of due retries", &error),
         };
@@ -260,14 +268,9 @@ impl Daemon {
     }
 
     /// Free slots to recovery candidates first, then fresh eligible work in dispatch order.
-    fn dispatch_new_work(&mut self, tracker: &dyn Tracker, workflow: &Workflow) {
+    fn dispatch_new_work(&mut self, workflow: &Workflow) {
         let policy = &workflow.tracker;
-        let mut states = policy.startable_states.clone();
-        states.push(policy.in_progress_state.clone());
-        let issues = match tracker.issues_in_states(&states) {
-            Ok(issues) => issues,
-            Err(error) => return self.tracker_error("listing candidates", &error),
-        };
+        let issues = self.intake.candidates(&active_states(workflow));
         let mut local = claims::gather(&self.layout, &workflow.execution, &issues, true);
         for problem in &local.problems {
             log::warn!("state file problem: {problem}");
@@ -327,7 +330,12 @@ impl Daemon {
             .cloned()
             .collect();
         recovery.sort_by(selection::dispatch_order);
+        let slug = self.project_slug.clone();
         for issue in recovery {
+            // No slot, no read: a recovery candidate waiting for one must not cost a request a tick.
+            if local.claims.slots.free == 0 {
+                break;
+            }
             if !self.by_state_allows(&local.claims.slots, &issue) {
                 continue;
             }
@@ -335,6 +343,9 @@ impl Daemon {
             if attempt > workflow.execution.max_attempts {
                 continue;
             }
+            let Some(issue) = self.reread(&issue, |fresh| routable(workflow, &slug, fresh)) else {
+                continue;
+            };
             if !self.dispatch(
                 &issue,
                 attempt,
@@ -352,8 +363,47 @@ impl Daemon {
             .collect();
         for issue in eligible {
             let attempt = local.prior_attempts.get(&issue.id).copied().unwrap_or(0) + 1;
+            let still_eligible = |fresh: &Issue| {
+                selection::check(fresh, policy, &slug, &local.claims.held)
+                    .map_err(|reason| reason.to_string())
+            };
+            let Some(issue) = self.reread(&issue, still_eligible) else {
+                continue;
+            };
             if !self.dispatch(&issue, attempt, "eligible, first in dispatch order") {
                 return;
+            }
+        }
+    }
+
+    /// Reads `issue` again right before its dispatch and returns the fresh copy when `still`
+    /// accepts it. The mirror may be a poll old, and a blocking relation can be added without
+    /// the issue's stamp moving; the child re-checks too, but a child that only finds out
+    /// costs a process and a slot.
+    fn reread(
+        &mut self,
+        issue: &Issue,
+        still: impl Fn(&Issue) -> Result<(), String>,
+    ) -> Option<Issue> {
+        let fresh = match self.intake.confirm(std::slice::from_ref(&issue.id)) {
+            Ok(fresh) => fresh.into_iter().next(),
+            Err(error) => {
+                self.tracker_error("read before dispatch", &error);
+                return None;
+            }
+        };
+        let verdict = match &fresh {
+            Some(fresh) => still(fresh),
+            None => Err("the issue is no longer visible in the project".to_string()),
+        };
+        match verdict {
+            Ok(()) => fresh,
+            Err(reason) => {
+                log::info!(
+                    "not dispatched issue={} reason=\"{reason}\" (read again before dispatch)",
+                    issue.identifier
+                );
+                None
             }
         }
     }
@@ -409,6 +459,14 @@ impl Daemon {
             }
         }
     }
+}
+
+/// The states whose issues the intake mirrors: startable plus in progress.
+fn active_states(workflow: &Workflow) -> Vec<String> {
+    let policy = &workflow.tracker;
+    let mut states = policy.startable_states.clone();
+    states.push(policy.in_progress_state.clone());
+    states
 }
 
 fn take_state_slot(slots: &mut selection::Slots, issue: &Issue) {

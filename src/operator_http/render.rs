@@ -236,6 +236,41 @@ pub fn metrics(snapshot: &Snapshot, health: &Health) -> String {
             health.tracker_rate_limited.load(Ordering::SeqCst),
         )],
     );
+    if let Some(budget) = &snapshot.tracker_budget {
+        gauge(
+            "maestro_tracker_requests_last_hour",
+            "Tracker requests the daemon sent in the last hour.",
+            "gauge",
+            &[(String::new(), budget.requests_last_hour)],
+        );
+        gauge(
+            "maestro_tracker_points_last_hour",
+            "Tracker complexity points the daemon's requests cost in the last hour.",
+            "gauge",
+            &[(String::new(), budget.points_last_hour)],
+        );
+        let remaining: Vec<(String, u64)> =
+            [("requests", &budget.requests), ("points", &budget.points)]
+                .into_iter()
+                .filter_map(|(kind, allowance)| {
+                    allowance
+                        .as_ref()
+                        .map(|allowance| (format!("{{kind=\"{kind}\"}}"), allowance.remaining))
+                })
+                .collect();
+        gauge(
+            "maestro_tracker_budget_remaining",
+            "What the API key's hourly allowances have left, as the tracker last reported.",
+            "gauge",
+            &remaining,
+        );
+        gauge(
+            "maestro_tracker_paced",
+            "1 while the daemon paces polling to keep the budget's reserve.",
+            "gauge",
+            &[(String::new(), u64::from(budget.paced_until.is_some()))],
+        );
+    }
     gauge(
         "maestro_last_tick_duration_milliseconds",
         "Duration of the daemon's last poll tick.",

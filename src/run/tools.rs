@@ -532,6 +532,15 @@ mod tests {
         fn refresh(&self, _: &[String]) -> Result<Vec<Issue>, tracker::Error> {
             Ok(Vec::new())
         }
+        fn changed_since(&self, _: u64) -> Result<tracker::Stamps, tracker::Error> {
+            Ok(tracker::Stamps::default())
+        }
+        fn stamps_in_states(&self, _: &[String]) -> Result<tracker::Stamps, tracker::Error> {
+            Ok(tracker::Stamps::default())
+        }
+        fn summaries(&self, _: &[String]) -> Result<Vec<Issue>, tracker::Error> {
+            Ok(Vec::new())
+        }
         fn transition(&self, _: &str, name: &str) -> Result<IssueState, tracker::Error> {
             Ok(IssueState {
                 name: name.into(),

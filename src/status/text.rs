@@ -148,10 +148,56 @@ pub fn render_text(snapshot: &Snapshot) -> String {
             let _ = writeln!(out, "  {line}");
         }
     }
+    if let Some(budget) = &snapshot.tracker_budget {
+        tracker_budget(&mut out, budget);
+    }
     for problem in &snapshot.problems {
         let _ = writeln!(out, "\n!! {}", text(problem));
     }
     out
+}
+
+/// What the daemon's tracker requests cost in the last hour and what the key has left.
+fn tracker_budget(out: &mut String, budget: &crate::intake::budget::Report) {
+    let _ = writeln!(
+        out,
+        "\nTRACKER  {} requests, {} points in the last hour (the daemon's)",
+        budget.requests_last_hour,
+        compact(budget.points_last_hour),
+    );
+    let left = |name: &str, allowance: &Option<crate::intake::budget::AllowanceReport>| {
+        allowance.as_ref().map(|allowance| {
+            format!(
+                "{name} {} of {}",
+                compact(allowance.remaining),
+                compact(allowance.limit)
+            )
+        })
+    };
+    let remaining: Vec<String> = [
+        left("requests", &budget.requests),
+        left("points", &budget.points),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !remaining.is_empty() {
+        let _ = writeln!(out, "  key budget left: {}", remaining.join(", "));
+    }
+    let _ = writeln!(out, "  as of {}", budget.updated_at);
+    if let Some(until) = &budget.paced_until {
+        let _ = writeln!(
+            out,
+            "!! polling paced to keep the budget's reserve until {until}"
+        );
+    }
+    if let Some(error) = budget
+        .last_sync
+        .as_ref()
+        .and_then(|sync| sync.error.as_ref())
+    {
+        let _ = writeln!(out, "!! last sync failed: {}", clip(error, 60));
+    }
 }
 
 fn tokens(tokens: &Tokens) -> String {

@@ -17,6 +17,7 @@
 //!     retry-queue.json               the daemon's persisted retry queue
 //!     review/<key>.json              post-review lifecycle: the lane's phase record
 //!     github-etags.json              ETags and trimmed answers of GitHub GETs (a cache)
+//!     tracker-budget.json            what the daemon's tracker requests cost (intake report)
 //!     workflow-snapshot.md           the daemon's last known good WORKFLOW.md, read by children
 //!     logs/<run_id>.log              stdout and stderr of each daemon child
 //! ```
@@ -139,6 +140,11 @@ impl Layout {
     /// and its children so a restart or a `run --once` still gets free 304s.
     pub fn github_etag_cache_file(&self) -> PathBuf {
         self.state_dir().join("github-etags.json")
+    }
+
+    /// The daemon's tracker budget report (written by `intake::budget`).
+    pub fn tracker_budget_file(&self) -> PathBuf {
+        self.state_dir().join("tracker-budget.json")
     }
 
     pub fn workflow_snapshot_file(&self) -> PathBuf {
