@@ -413,10 +413,11 @@ mod identifiers {
             "",
             "stall_timeout_ms = 2500",
         );
-        // The daemon's first listing answers with ABC-1 but arrives late; the issue is renamed
-        // in between, so the child it spawns sees XYZ-1 when it claims.
+        // The daemon's first read of the issues (the intake's resync) answers with ABC-1 but
+        // arrives late; the issue is renamed in between, so the child it spawns sees XYZ-1
+        // when it claims.
         world.linear.inject(
-            "ProjectIssuesByStateNames",
+            "IssueSummariesByIds",
             Fault::Slow(Duration::from_secs(2)),
         );
         let mut script =
@@ -435,7 +436,7 @@ mod identifiers {
                 .linear
                 .operations()
                 .iter()
-                .any(|operation| operation == "ProjectIssuesByStateNames")
+                .any(|operation| operation == "IssueSummariesByIds")
                 .then_some(())
         });
         rename(&world, "ABC-1", "XYZ-1");
