@@ -29,15 +29,24 @@ fn main() {
     ));
     let mut plain = Duration::MAX;
     let mut piped = Duration::MAX;
+    let mut shed = 0;
     for _ in 0..5 {
         plain = plain.min(plain_loop(&input, n_messages));
         let _ = std::fs::remove_file(&journal);
         let reader = Box::new(Cursor::new(input.clone().into_bytes()));
         let started = Instant::now();
-        let journaled =
-            maestro::app_server::bench_pipeline(reader, &journal).expect("pipeline runs");
+        let counts = maestro::app_server::bench_pipeline(reader, &journal).expect("pipeline runs");
         piped = piped.min(started.elapsed());
-        assert_eq!(journaled, n_messages as u64, "every message journaled");
+        // A delta the reader shed (the consumer was behind) is counted, not journaled.
+        assert_eq!(
+            counts.messages + counts.dropped_deltas,
+            n_messages as u64,
+            "every message journaled or counted"
+        );
+        shed = shed.max(counts.dropped_deltas);
+    }
+    if shed > 0 {
+        println!("(up to {shed} deltas were shed in a run: the rate below counts them as handled)");
     }
     let journal_bytes = std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0);
     let _ = std::fs::remove_file(&journal);

@@ -25,12 +25,18 @@
 //! | `turn_start_error` | answers `turn/start` with a JSON-RPC error |
 //! | `ignore_stdin_close` | starts `sleep 600` in its group, ignores SIGTERM and stdin EOF |
 //! | `tools` | calls the dynamic tools listed in `MAESTRO_FAKE_TOOLS` one after another, then completes |
+//! | `flood:<n>` | `n` agent-message deltas as fast as it can write, then the item (text cut at 64 KiB), then completes with `flood done: <bytes> bytes of deltas` |
+//! | `tool_flood:<n>` | `n` `echo` tool calls at once; completes with `answered=<n> ok=<k>` once every one has a reply |
 //!
 //! `MAESTRO_FAKE_TOOLS` is a JSON object from issue identifier (read from the turn input's
 //! `# ABC-1: title` line; `"*"` for any other) to a list of `{"tool": …, "arguments": {…}}`,
 //! or to the string `"wait"` (wait for `turn/interrupt`), `"silence"` or `"crash"`. A list entry
 //! `{"sleep_ms": N}` pauses before the next call, `{"wait_for_file": PATH}` stays busy (a delta
 //! every 200 ms) until PATH exists (at most a minute), and `{"exit": N}` exits with code N.
+//!
+//! With `MAESTRO_FAKE_ESCAPEE_FILE` set, any scenario first starts `setsid sleep 600` (a process
+//! that leaves the fake's group and session but keeps its stdout and stderr) and writes its pid
+//! to that file.
 //!
 //! `--version` and `app-server generate-json-schema --experimental --out DIR` imitate codex for
 //! the probe; `MAESTRO_FAKE_SCHEMA_DROP` names a method to leave out of the bundle.
@@ -135,6 +141,15 @@ fn serve(scenario: &str) {
         }
         let child = std::process::Command::new("sleep").arg("600").spawn();
         eprintln!("fake: started sleep {:?}", child.map(|c| c.id()));
+    }
+    if let Some(path) = std::env::var_os("MAESTRO_FAKE_ESCAPEE_FILE") {
+        // Never waited for on purpose: it is meant to outlive this process.
+        #[allow(clippy::zombie_processes)]
+        let escapee = std::process::Command::new("setsid")
+            .args(["sleep", "600"])
+            .spawn()
+            .expect("setsid sleep starts");
+        std::fs::write(path, escapee.id().to_string()).expect("escapee pid written");
     }
     let mut fake = Fake {
         scenario: scenario.to_string(),
@@ -264,6 +279,18 @@ impl Fake {
         };
         let key = id.as_str().map_or_else(|| id.to_string(), str::to_string);
         self.replies.insert(key, text);
+        if self.scenario.starts_with("tool_flood:") {
+            if self.replies.len() >= self.awaiting && self.turn.is_some() {
+                let ok = self
+                    .replies
+                    .values()
+                    .filter(|v| v.starts_with("ok:"))
+                    .count();
+                let summary = format!("answered={} ok={ok}", self.replies.len());
+                self.complete("completed", Some(&summary));
+            }
+            return;
+        }
         if self.scenario == "tools" {
             self.next_scripted_call();
             return;
@@ -369,6 +396,24 @@ impl Fake {
                 self.tokens(100);
                 self.tokens(1000);
             }
+            scenario if scenario.starts_with("flood:") => {
+                let count: u64 = scenario["flood:".len()..].parse().unwrap_or(0);
+                self.flood(turn, count);
+            }
+            scenario if scenario.starts_with("tool_flood:") => {
+                let count: usize = scenario["tool_flood:".len()..].parse().unwrap_or(0);
+                // Every call at once, in one write, before reading any reply.
+                let mut burst = String::new();
+                for n in 0..count {
+                    let call = json!({"id": 1000 + n, "method": "item/tool/call", "params": {
+                        "threadId": THREAD, "turnId": turn, "callId": format!("c{n}"),
+                        "tool": "echo", "arguments": {"text": n.to_string()}}});
+                    burst.push_str(&call.to_string());
+                    burst.push('\n');
+                }
+                self.awaiting = count;
+                write_line(burst.trim_end());
+            }
             "env" => {
                 let mut names: Vec<String> = std::env::vars_os()
                     .map(|(name, _)| name.to_string_lossy().into_owned())
@@ -394,6 +439,46 @@ impl Fake {
             // "wait" and anything else: wait for turn/interrupt.
             _ => {}
         }
+    }
+
+    /// `count` deltas shaped like codex's (about 200 bytes each), as fast as stdout takes
+    /// them, then the whole message as one item, token usage and `turn/completed`.
+    fn flood(&mut self, turn: &str, count: u64) {
+        let item = "msg_0199b1e2c3d4e5f60718293a4b5c6d7e";
+        notify(
+            "item/started",
+            json!({"threadId": THREAD, "turnId": turn, "item": {"type": "agentMessage", "id": item, "text": ""}}),
+        );
+        let line = format!(
+            "{}\n",
+            json!({"method": "item/agentMessage/delta", "params": {
+                "threadId": "0199b1e2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "turnId": turn,
+                "itemId": item, "delta": "word "}, "emittedAtMs": 1_795_668_651_321_u64})
+        );
+        let mut written = 0u64;
+        {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            for _ in 0..count {
+                if out.write_all(line.as_bytes()).is_err() {
+                    std::process::exit(0);
+                }
+                written += line.len() as u64;
+            }
+            if out.flush().is_err() {
+                std::process::exit(0);
+            }
+        }
+        // The whole message would be 5 bytes a delta; cut at 64 KiB so a flood test measures
+        // the deltas, not one huge final line (that has its own limit, MAX_LINE_BYTES).
+        let text = "word ".repeat(usize::try_from(count).unwrap_or(0).min(13_107));
+        let done = json!({"threadId": THREAD, "turnId": turn,
+            "item": {"type": "agentMessage", "id": item, "text": text, "phase": null}});
+        notify("item/completed", done);
+        self.tokens(10);
+        self.complete(
+            "completed",
+            Some(&format!("flood done: {written} bytes of deltas")),
+        );
     }
 
     fn happy(&mut self) {

@@ -27,6 +27,8 @@ pub const DEFAULT_TURN_IDLE_TIMEOUT_MS: u64 = 300_000;
 pub const DEFAULT_WORKSPACE_DIR: &str = ".workspaces";
 /// Default time a lane may go without progress before the daemon declares it stalled.
 pub const DEFAULT_STALL_TIMEOUT_MS: u64 = 900_000;
+/// Default time between the daemon's full resyncs of the project's issues.
+pub const DEFAULT_RESYNC_INTERVAL_MS: u64 = 1_800_000;
 
 /// A validated maestro.toml.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +49,28 @@ pub struct ServiceConfig {
     pub agent: AgentConfig,
     /// Read-only operator HTTP endpoint; `None` keeps it disabled.
     pub operator_http: Option<SocketAddr>,
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`: how much of `.maestro/` survives each attempt (`workspace::retention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Finished runs kept per issue, newest first.
+    pub keep_per_issue: u64,
+    /// Finished and live runs kept in all.
+    pub keep_total: u64,
+    /// What the kept runs (records, journals, child logs) may weigh together.
+    pub max_total_bytes: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            keep_per_issue: 10,
+            keep_total: 500,
+            max_total_bytes: 2 * 1024 * 1024 * 1024,
+        }
+    }
 }
 
 /// `[tracker]`.
@@ -60,6 +84,8 @@ pub struct TrackerConfig {
     pub api_url: String,
     /// Absolute directory of issue files; set exactly when `provider` is [`Provider::Local`].
     pub issues_dir: Option<PathBuf>,
+    /// Time between the daemon's full resyncs; between them it asks only what changed.
+    pub resync_interval_ms: u64,
 }
 
 /// Which tracker backs the project.
@@ -393,6 +419,7 @@ fn read_config(
     let github = read_github(&mut root, problems);
     let agent = read_agent(&mut root, problems);
     let operator_http = read_operator_http(&mut root, problems);
+    let retention = read_retention(&mut root, problems);
     root.finish(problems);
 
     Some(ServiceConfig {
@@ -405,6 +432,7 @@ fn read_config(
         github: github?,
         agent: agent?,
         operator_http: operator_http?,
+        retention: retention?,
     })
 }
 
@@ -458,6 +486,12 @@ fn read_tracker(
         ));
     }
     let api_url = http_url(&mut table, "api_url", DEFAULT_LINEAR_API_URL, problems);
+    let resync_interval_ms = positive_ms(
+        &mut table,
+        "resync_interval_ms",
+        DEFAULT_RESYNC_INTERVAL_MS,
+        problems,
+    );
     let issues_dir = match (provider, table.string("issues_dir", problems)) {
         (Some(Provider::Local), None) => {
             if !table.contains("issues_dir") {
@@ -503,6 +537,7 @@ fn read_tracker(
         api_key_env_var,
         api_url: api_url?,
         issues_dir,
+        resync_interval_ms: resync_interval_ms?,
     })
 }
 
@@ -629,6 +664,42 @@ fn read_operator_http(
     };
     table.finish(problems);
     address
+}
+
+fn read_retention(
+    root: &mut Table<'_, '_>,
+    problems: &mut Vec<Problem>,
+) -> Option<RetentionConfig> {
+    let Some(mut table) = root.table("retention", problems) else {
+        return (!root.contains("retention")).then(RetentionConfig::default);
+    };
+    let defaults = RetentionConfig::default();
+    let mut positive = |key: &'static str, default: u64, unit: &str| {
+        let Some(value) = table.integer(key, problems) else {
+            return (!table.contains(key)).then_some(default);
+        };
+        let number = u64::try_from(*value.get_ref()).ok().filter(|n| *n > 0);
+        if number.is_none() {
+            problems.push(Problem {
+                span: value.span(),
+                field: table.field(key),
+                message: format!(
+                    "must be a positive number of {unit}, got {}",
+                    value.get_ref()
+                ),
+            });
+        }
+        number
+    };
+    let keep_per_issue = positive("keep_per_issue", defaults.keep_per_issue, "runs");
+    let keep_total = positive("keep_total", defaults.keep_total, "runs");
+    let max_total_bytes = positive("max_total_bytes", defaults.max_total_bytes, "bytes");
+    table.finish(problems);
+    Some(RetentionConfig {
+        keep_per_issue: keep_per_issue?,
+        keep_total: keep_total?,
+        max_total_bytes: max_total_bytes?,
+    })
 }
 
 fn missing(table: &Table<'_, '_>, key: &str, expected: &str) -> Problem {

@@ -1,14 +1,17 @@
 //! `maestro run --once --dry-run`: ask the tracker, apply eligibility, explain every verdict.
 //!
 //! [`build`] gathers a [`Report`] through the [`Tracker`] trait's read methods only;
-//! [`render_text`] and [`render_json`] print it. Nothing here writes: no tracker mutation, no
-//! directory, no lock file, no record. Leases and prior attempts arrive as plain data
-//! ([`Claims`], [`Inputs::prior_attempts`]) from whoever knows them.
+//! [`render_text`] and [`render_json`] print it. The text view escapes every control character
+//! in what the tracker sent (titles, identifiers, states); the JSON view leaves that to serde.
+//! Nothing here writes: no tracker mutation, no directory, no lock file, no record. Leases and
+//! prior attempts arrive as plain data ([`Claims`], [`Inputs::prior_attempts`]) from whoever
+//! knows them.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::escape::text;
 use crate::selection::{self, Claims, Rule, Selection};
 use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
@@ -292,31 +295,32 @@ pub fn render_text(report: &Report) -> String {
     let project = &report.project;
     out.push_str(&format!(
         "dry run: project {} ({} tracker, project {}), {} candidate{} in {}\n",
-        project.id,
-        project.tracker,
-        project.slug,
+        text(&project.id),
+        text(&project.tracker),
+        text(&project.slug),
         report.candidates.len(),
         if report.candidates.len() == 1 {
             ""
         } else {
             "s"
         },
-        report.states_queried.join(", ")
+        text(&report.states_queried.join(", "))
     ));
     match &report.selected {
         Some(selected) => {
             out.push_str(&format!(
                 "\nselected: {}  {}\n",
-                selected.identifier, selected.title
+                text(&selected.identifier),
+                text(&selected.title)
             ));
-            out.push_str(&format!("  branch:     {}\n", selected.branch));
-            out.push_str(&format!("  workspace:  {}\n", selected.workspace));
+            out.push_str(&format!("  branch:     {}\n", text(&selected.branch)));
+            out.push_str(&format!("  workspace:  {}\n", text(&selected.workspace)));
             out.push_str(&format!(
                 "  attempt:    {} of {}\n",
                 selected.attempt, selected.max_attempts
             ));
             if let Some(url) = &selected.url {
-                out.push_str(&format!("  url:        {url}\n"));
+                out.push_str(&format!("  url:        {}\n", text(url)));
             }
         }
         None if report.candidates.is_empty() => {
@@ -332,6 +336,8 @@ pub fn render_text(report: &Report) -> String {
     out
 }
 
+/// The candidate table. Cells are escaped before the widths are measured, so a title cannot
+/// break a row or move the columns of the rows after it.
 fn table(report: &Report) -> String {
     let header = ["ISSUE", "PRIORITY", "STATE", "VERDICT", "REASON", "TITLE"];
     let rows: Vec<[String; 6]> = report
@@ -339,12 +345,12 @@ fn table(report: &Report) -> String {
         .iter()
         .map(|row| {
             [
-                row.identifier.clone(),
+                text(&row.identifier).into_owned(),
                 row.priority.to_string(),
-                row.state.clone(),
+                text(&row.state).into_owned(),
                 row.verdict.to_string(),
-                row.reason.clone(),
-                row.title.clone(),
+                text(&row.reason).into_owned(),
+                text(&row.title).into_owned(),
             ]
         })
         .collect();

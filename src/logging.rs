@@ -3,6 +3,15 @@
 //! Messages carry stable `key=value` fields (`project`, `issue`, `run_id`, `attempt`,
 //! `thread_id`, `action`) inside the message text, so `grep issue=ABC-12` works on any log.
 //! Secrets never reach a log line: only environment variable *names* are ever formatted.
+//!
+//! One record is one line: the format escapes every control character in the message
+//! ([`crate::escape::text`]), so an issue identifier or title carrying a line feed or an ESC
+//! sequence cannot split a record, forge another one or drive the operator's terminal. This is
+//! the single place that rule is applied to logs; call sites format values plainly.
+//!
+//! Logging never panics on a full or closed stderr: records go through `Target::Stderr`
+//! without `is_test`, which `env_logger` writes with `write_all` and whose error it discards
+//! (its `print!`-based test target would panic, so it is never enabled here).
 
 use std::io::Write;
 
@@ -20,9 +29,33 @@ pub fn init() {
             crate::clock::now_rfc3339(),
             record.level(),
             record.target(),
-            record.args()
+            message(record.args())
         )
     });
     builder.target(env_logger::Target::Stderr);
+    builder.is_test(false);
     let _ = builder.try_init();
+}
+
+/// A record's message as it is written: formatted, then escaped to one line.
+fn message(args: &std::fmt::Arguments<'_>) -> String {
+    match args.as_str() {
+        Some(literal) => crate::escape::text(literal).into_owned(),
+        None => crate::escape::text(&args.to_string()).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_with_control_characters_stays_on_one_line() {
+        let identifier = "ABC-1\n2026-01-01T00:00:00Z INFO  maestro::run: forged";
+        let text = message(&format_args!("dispatch issue={identifier} attempt=1"));
+        assert_eq!(
+            text,
+            "dispatch issue=ABC-1\\n2026-01-01T00:00:00Z INFO  maestro::run: forged attempt=1"
+        );
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! All behaviour lives in the library; this file only decides where text goes and which exit
 //! code the process gets. A closed stdout (`maestro status | head -1`) counts as success, the
-//! usual Unix convention for filters.
+//! usual Unix convention for filters, and an unwritable stderr is ignored: no print path
+//! panics (`maestro --bogus 2>/dev/full` still exits 2).
 
 use std::process::ExitCode;
 
@@ -13,7 +14,7 @@ fn main() -> ExitCode {
     let command = match cli::parse(std::env::args_os().skip(1)) {
         Ok(command) => command,
         Err(error) => {
-            eprintln!("maestro: {error}");
+            maestro::commands::complain(&error.to_string());
             return Exit::Usage.into();
         }
     };

@@ -1,11 +1,19 @@
-//! A scripted loopback mock of the OpenAI Responses API, for `protocol probe` and for tests.
+//! A scripted loopback mock of the OpenAI Responses API, for `protocol probe`, `maestro demo`
+//! and tests.
 //!
 //! Codex, pointed at it through a throwaway `CODEX_HOME`, POSTs `{base_url}/responses` once per
 //! model call; each call takes the next [`Step`] of the script and is answered with a
 //! server-sent event stream (or an HTTP error, a cut stream, a stall). Every request is
 //! recorded so a caller can read what codex sent back, such as a tool's output.
-//! It lives in the library because the shipped `protocol probe` needs it; it binds 127.0.0.1
-//! only and knows nothing of the app-server protocol.
+//!
+//! One mock can also be a small scripted agent for several conversations at once
+//! ([`MockModel::start_routed`]): each [`Route`] is a script of its own, and a request takes
+//! the next step of the first route whose markers all appear in it (codex sends the whole
+//! conversation every time, so a marker in the first input, such as an issue's heading, keeps
+//! routing every later call of that conversation). This is how all of the demo's lanes share
+//! one mock.
+//! It lives in the library because the shipped `protocol probe` and `demo` need it; it binds
+//! 127.0.0.1 only and knows nothing of the app-server protocol.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -160,6 +168,23 @@ fn output_item_done(item: Value) -> Value {
     json!({"type": "response.output_item.done", "output_index": 0, "item": item})
 }
 
+/// One conversation's script in a routed mock: the requests that contain every marker take
+/// these steps in order.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Texts matched against the raw request body (JSON), so they should hold no quote,
+    /// backslash or newline, which JSON escapes.
+    pub markers: Vec<String>,
+    pub steps: Vec<Step>,
+}
+
+/// A route while the mock serves it.
+#[derive(Debug)]
+struct RouteState {
+    markers: Vec<String>,
+    steps: VecDeque<Step>,
+}
+
 /// A request the mock received.
 #[derive(Debug, Clone)]
 pub struct ModelRequest {
@@ -217,6 +242,10 @@ impl ModelRequest {
 #[derive(Debug, Default)]
 struct Shared {
     script: Mutex<VecDeque<Step>>,
+    /// When non-empty, requests are answered from these instead of `script`.
+    routes: Mutex<Vec<RouteState>>,
+    /// Why each model call that got no step went unanswered.
+    unanswered: Mutex<Vec<String>>,
     requests: Mutex<Vec<ModelRequest>>,
     /// Signalled when a request is recorded.
     arrived: Condvar,
@@ -269,6 +298,26 @@ impl MockModel {
         })
     }
 
+    /// Starts a mock that answers each request from the first of `routes` whose markers all
+    /// appear in it. A request no route matches, or whose route has no step left, is answered
+    /// 500 and remembered ([`MockModel::unanswered`]).
+    pub fn start_routed(routes: Vec<Route>) -> std::io::Result<MockModel> {
+        let mock = MockModel::start(Vec::new())?;
+        *lock(&mock.shared.routes) = routes
+            .into_iter()
+            .map(|route| RouteState {
+                markers: route.markers,
+                steps: route.steps.into(),
+            })
+            .collect();
+        Ok(mock)
+    }
+
+    /// Why each model call that found no step was answered 500, in arrival order.
+    pub fn unanswered(&self) -> Vec<String> {
+        lock(&self.shared.unanswered).clone()
+    }
+
     /// `http://127.0.0.1:PORT/v1`, the provider `base_url` for codex.
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.address)
@@ -296,9 +345,13 @@ impl MockModel {
         true
     }
 
-    /// Steps not yet used.
+    /// Steps not yet used (across every route of a routed mock).
     pub fn remaining_steps(&self) -> usize {
         lock(&self.shared.script).len()
+            + lock(&self.shared.routes)
+                .iter()
+                .map(|route| route.steps.len())
+                .sum::<usize>()
     }
 
     /// A codex `config.toml` that sends every model call to this mock.
@@ -397,6 +450,11 @@ fn accept_loop(server: &tiny_http::Server, shared: &Arc<Shared>) {
             body,
         };
         let is_model_call = recorded.method == "POST" && recorded.path.ends_with("/responses");
+        let step = if is_model_call {
+            next_step(shared, &recorded.body)
+        } else {
+            Err(String::new())
+        };
         lock(&shared.requests).push(recorded);
         shared.arrived.notify_all();
         if !is_model_call {
@@ -405,7 +463,6 @@ fn accept_loop(server: &tiny_http::Server, shared: &Arc<Shared>) {
             continue;
         }
         n_responses += 1;
-        let step = lock(&shared.script).pop_front();
         let shared = Arc::clone(shared);
         let response_id = format!("resp_{n_responses}");
         // Each reply gets its own thread so a stalled one never holds up the next request.
@@ -415,15 +472,48 @@ fn accept_loop(server: &tiny_http::Server, shared: &Arc<Shared>) {
     }
 }
 
+/// The step for a model call with `body`: the plain script's next, or the next of the first
+/// route whose markers all appear in `body`. The error says why there is none (and is
+/// remembered for [`MockModel::unanswered`]).
+fn next_step(shared: &Shared, body: &str) -> Result<Step, String> {
+    let mut routes = lock(&shared.routes);
+    let found = if routes.is_empty() {
+        lock(&shared.script)
+            .pop_front()
+            .ok_or_else(|| "mock model script exhausted".to_string())
+    } else {
+        match routes.iter_mut().find(|route| {
+            route
+                .markers
+                .iter()
+                .all(|marker| body.contains(marker.as_str()))
+        }) {
+            Some(route) => route
+                .steps
+                .pop_front()
+                .ok_or_else(|| format!("mock model script for {:?} exhausted", route.markers)),
+            None => Err("no mock model script matches this request".to_string()),
+        }
+    };
+    drop(routes);
+    if let Err(reason) = &found {
+        lock(&shared.unanswered).push(reason.clone());
+    }
+    found
+}
+
 fn respond(
     request: tiny_http::Request,
-    step: Option<Step>,
+    step: Result<Step, String>,
     response_id: &str,
     shared: &Arc<Shared>,
 ) {
-    let Some(step) = step else {
-        let _ = request.respond(error_response(500, "mock model script exhausted"));
-        return;
+    let step = match step {
+        Ok(step) => step,
+        Err(reason) => {
+            let _ = request.respond(error_response(500, &reason));
+            return;
+        }
     };
     let headers: Vec<tiny_http::Header> = std::iter::once(("Content-Type", "text/event-stream"))
         .chain(step.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
@@ -586,6 +676,49 @@ mod tests {
             Some("echoed")
         );
         assert_eq!(requests[0].function_call_output("call_1"), None);
+    }
+
+    #[test]
+    fn a_routed_mock_keeps_each_conversation_on_its_own_script() {
+        let route = |markers: &[&str], texts: &[&str]| Route {
+            markers: markers.iter().map(|m| m.to_string()).collect(),
+            steps: texts.iter().map(|text| Step::message(text)).collect(),
+        };
+        let mock = MockModel::start_routed(vec![
+            route(&["# A-1: "], &["a first", "a second"]),
+            route(&["# A-2: ", "Attempt: 1 of"], &["b attempt one"]),
+            route(&["# A-2: ", "Attempt: 2 of"], &["b attempt two"]),
+        ])
+        .unwrap();
+        let url = format!("{}/responses", mock.base_url());
+        let call = |input: &str| {
+            let (status, body) = post(&url, &json!({"input": input}).to_string());
+            (status, body)
+        };
+        // Interleaved conversations each get their own next step.
+        assert!(call("# A-1: one").1.contains("a first"));
+        assert!(
+            call("# A-2: two - Attempt: 2 of 3")
+                .1
+                .contains("b attempt two")
+        );
+        assert!(
+            call("# A-2: two - Attempt: 1 of 3")
+                .1
+                .contains("b attempt one")
+        );
+        assert!(call("# A-1: one, later").1.contains("a second"));
+        assert_eq!(mock.remaining_steps(), 0);
+        // An exhausted route and an unknown conversation are 500s, remembered with the reason.
+        assert_eq!(call("# A-1: again").0, 500);
+        assert_eq!(call("# A-10 is not A-1").0, 500);
+        assert_eq!(
+            mock.unanswered(),
+            [
+                "mock model script for [\"# A-1: \"] exhausted",
+                "no mock model script matches this request"
+            ]
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::app_server::{
 };
 use crate::cli::ProbeArgs;
 use crate::config::{self, AgentConfig, Lookup};
+use crate::escape;
 use crate::exit::Exit;
 use crate::mock_model::{self, MockModel};
 
@@ -45,7 +46,9 @@ const LIVE_IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 /// failed.
 type Step<'a> = dyn Fn(&Path) -> Result<String, String> + 'a;
 
-/// Runs the probe, printing step lines to stdout and errors to stderr.
+/// Runs the probe, printing step lines to stdout and errors to stderr. The lines carry codex's
+/// own output (its version, its errors), so every value is escaped; a closed or full stdout
+/// is ignored here (the exit code still says whether the probe passed).
 pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Exit {
     let mut stdout = std::io::stdout().lock();
     let (agent, secrets, source) = match probe_settings(args, lookup) {
@@ -57,8 +60,9 @@ pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Exit {
     };
     let _ = writeln!(
         stdout,
-        "maestro protocol probe: command `{}` ({source})",
-        agent.command.join(" ")
+        "maestro protocol probe: command `{}` ({})",
+        escape::text(&agent.command.join(" ")),
+        escape::text(&source)
     );
     let scratch = Scratch::new();
     let steps: [(&str, &Step); 3] = [
@@ -86,13 +90,17 @@ pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Exit {
             .and_then(|()| step(&dir));
         match result {
             Ok(detail) => {
+                let detail = escape::text(&detail);
                 let _ = writeln!(stdout, "step {number}/3 {name}: ok ({detail})");
             }
             Err(reason) => {
+                let reason = escape::text(&reason);
                 let _ = writeln!(stdout, "step {number}/3 {name}: FAILED: {reason}");
                 let _ = stdout.flush();
                 scratch.keep();
-                eprintln!("maestro: protocol probe failed at step {number} ({name})");
+                crate::commands::complain(&format!(
+                    "protocol probe failed at step {number} ({name})"
+                ));
                 return Exit::Failure;
             }
         }

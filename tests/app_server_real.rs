@@ -11,7 +11,9 @@ use maestro::mock_model::{CodexConfig, MockModel, Step};
 use serde_json::{Value, json};
 
 use crate::codex_or_skip;
-use crate::support::app_server::{RecordingObserver, RecordingTools, received, sent, tool};
+use crate::support::app_server::{
+    RecordingObserver, RecordingTools, journal, received, sent, tool,
+};
 use crate::support::codex::{CodexWorld, unattended};
 use crate::support::procs;
 
@@ -316,13 +318,28 @@ fn a_stream_cut_before_completion_fails_the_turn() {
             final_message: Some("All good".into())
         }
     );
-    let deltas: Vec<String> = received(&world.journal)
-        .iter()
-        .filter(|m| m["method"] == "item/agentMessage/delta")
-        .map(|m| m["params"]["delta"].as_str().unwrap().to_string())
+    // The deltas are journaled coalesced, one line per item: the cut stream's one delta, then
+    // the streamed message's three, with their text and what they weighed on the wire.
+    let runs: Vec<(String, u64)> = journal(&world.journal)
+        .into_iter()
+        .filter_map(|entry| entry.deltas)
+        .inspect(|run| {
+            assert_eq!(run.method, "item/agentMessage/delta");
+            assert!(run.item_id.is_some() && run.first_ms <= run.last_ms);
+            assert!(run.bytes > 100 * run.count, "{run:?}");
+        })
+        .map(|run| (run.text, run.count))
         .collect();
-    // The cut stream's one delta, then the streamed message's three.
-    assert_eq!(deltas, ["partial ", "A", "ll ", "good"]);
+    assert_eq!(
+        runs,
+        [("partial ".to_string(), 1), ("All good".to_string(), 3)]
+    );
+    assert!(
+        received(&world.journal)
+            .iter()
+            .all(|m| m["method"] != "item/agentMessage/delta"),
+        "no delta is journaled line by line"
+    );
 }
 
 #[test]

@@ -413,12 +413,12 @@ mod identifiers {
             "",
             "stall_timeout_ms = 2500",
         );
-        // The daemon's first listing answers with ABC-1 but arrives late; the issue is renamed
-        // in between, so the child it spawns sees XYZ-1 when it claims.
-        world.linear.inject(
-            "ProjectIssuesByStateNames",
-            Fault::Slow(Duration::from_secs(2)),
-        );
+        // The daemon's first read of the issues (the intake's resync) answers with ABC-1 but
+        // arrives late; the issue is renamed in between, so the child it spawns sees XYZ-1
+        // when it claims.
+        world
+            .linear
+            .inject("IssueSummariesByIds", Fault::Slow(Duration::from_secs(2)));
         let mut script =
             vec![json!({"tool": "issue_transition", "arguments": {"state": "In Progress"}})];
         script.extend((0..12).map(|_| json!({"sleep_ms": 500})));
@@ -435,7 +435,7 @@ mod identifiers {
                 .linear
                 .operations()
                 .iter()
-                .any(|operation| operation == "ProjectIssuesByStateNames")
+                .any(|operation| operation == "IssueSummariesByIds")
                 .then_some(())
         });
         rename(&world, "ABC-1", "XYZ-1");

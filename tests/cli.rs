@@ -3,7 +3,7 @@
 use maestro::exit::Exit;
 
 use crate::support::dir::TestDir;
-use crate::support::{maestro, stderr, stdout};
+use crate::support::{maestro, maestro_command, stderr, stdout};
 
 #[test]
 fn help_and_version_exit_zero() {
@@ -58,7 +58,7 @@ fn usage_errors_are_one_line_and_exit_two() {
     let cases: [(&[&str], &str); 6] = [
         (
             &["frobnicate"],
-            "maestro: unknown command 'frobnicate'; expected one of: protocol, status, run, daemon (see 'maestro --help')\n",
+            "maestro: unknown command 'frobnicate'; expected one of: protocol, status, run, daemon, demo (see 'maestro --help')\n",
         ),
         (
             &["status", "--verbose"],
@@ -127,4 +127,91 @@ fn readme_documents_every_exit_code() {
         let row = format!("| {} | {} |", exit.code(), exit.meaning());
         assert!(readme.contains(&row), "README.md lacks the row: {row}");
     }
+}
+
+/// `/dev/full`, opened for writing: every write fails with ENOSPC.
+fn full() -> std::process::Stdio {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full")
+        .into()
+}
+
+/// Issue #11, item 8: printing the usage error to a full stderr panicked
+/// (`failed printing to stderr`, exit 101).
+#[test]
+fn an_unwritable_stderr_never_panics() {
+    let dir = TestDir::new("cli-stderr-full");
+    let cases: [(&[&str], Exit); 3] = [
+        (&["--bogus"], Exit::Usage),
+        (&["status"], Exit::Usage),
+        (
+            &["run", "--once", "--dry-run", "--config", "missing.toml"],
+            Exit::Usage,
+        ),
+    ];
+    for (args, exit) in cases {
+        let output = maestro_command(dir.path(), args)
+            .stderr(full())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(exit.code().into()), "{args:?}");
+    }
+    // Both streams full: the stdout failure is reported to a stderr that cannot take it either.
+    let output = maestro_command(dir.path(), &["--version"])
+        .stdout(full())
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(Exit::Failure.code().into()));
+}
+
+/// A closed stdout is success (`maestro --help | head -0`), and a full stdout is a reported
+/// failure, never a panic.
+#[test]
+fn a_closed_stdout_is_success_and_a_full_one_a_failure() {
+    let dir = TestDir::new("cli-stdout-closed");
+    let mut child = maestro_command(dir.path(), &["--help"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "");
+
+    let output = maestro_command(dir.path(), &["--version"])
+        .stdout(full())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(Exit::Failure.code().into()));
+    assert!(
+        stderr(&output).starts_with("maestro: cannot write to stdout: "),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// The logger writes to stderr too: a full stderr loses the log lines, never the command.
+#[test]
+fn logging_to_an_unwritable_stderr_never_panics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = maestro_command(
+        root,
+        &[
+            "run",
+            "--once",
+            "--dry-run",
+            "--config",
+            "fixtures/demo/maestro.toml",
+        ],
+    )
+    .env("RUST_LOG", "trace")
+    .stderr(full())
+    .output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).ends_with("dry run: nothing was changed\n"));
 }

@@ -132,7 +132,7 @@ fn reconciliation_stops_terminal_and_inactive_lanes_and_leaves_early_ones() {
         "running",
         "ABC-3 left alone"
     );
-    // The daemon overrides the record first and removes the lane right after.
+    // Wait for the removal itself rather than inferring it from the record.
     world.wait_for("the terminal lane to be removed", LONG, || {
         (!world.workspace_root.join("ABC-1").exists()).then_some(())
     });
@@ -175,15 +175,15 @@ fn a_failed_refresh_keeps_children_running() {
     world.wait_for("the lane's turn", LONG, || {
         (threads_started(&world) == 1).then_some(())
     });
-    // Four 500s exhaust the client's bounded retries for one refresh.
+    // Four 500s exhaust the client's bounded retries for one poll's "what changed?".
     for _ in 0..4 {
-        world.linear.inject("IssuesByIds", Fault::Status(500));
+        world.linear.inject("IssueChanges", Fault::Status(500));
     }
     world.linear.edit(|w| w.issues[0].state = "Done".into());
-    world.wait_for("the refresh failure to be logged", LONG, || {
+    world.wait_for("the sync failure to be logged", LONG, || {
         world
             .log()
-            .contains("refresh of running lanes failed")
+            .contains("sync of the project's issues failed")
             .then_some(())
     });
     assert_eq!(
@@ -373,22 +373,18 @@ fn a_silent_lane_is_stopped_as_stalled_and_sent_to_a_human() {
             .find(|r| r["status"] == "stalled")
     });
     assert_eq!(record["error_class"], "stalled_run_detected");
+    // The label lands before the comment: wait for both, the whole human path.
     let issue = world.wait_for("the human path in Linear", LONG, || {
         let issue = world.linear.issue("ABC-1");
-        issue
-            .labels
-            .iter()
-            .any(|l| l == "maestro:needs-attention")
-            .then_some(issue)
-    });
-    assert_eq!(issue.state, "Todo");
-    assert!(
-        world
+        let labelled = issue.labels.iter().any(|l| l == "maestro:needs-attention");
+        let commented = world
             .linear
             .comments()
             .iter()
-            .any(|c| c.body.contains("stalled_run_detected"))
-    );
+            .any(|c| c.body.contains("stalled_run_detected"));
+        (labelled && commented).then_some(issue)
+    });
+    assert_eq!(issue.state, "Todo");
     assert!(
         world.workspace_root.join("ABC-1").exists(),
         "the lane is kept"
@@ -437,11 +433,13 @@ fn a_broken_workflow_edit_keeps_the_last_good_one_until_fixed() {
         good.replace("[execution]\n", "[execution]\nmax_attempts = 5\n"),
     )
     .unwrap();
+    // The log line and the snapshot file are two steps: wait for the file children read.
     world.wait_for("the fixed file to be applied", LONG, || {
-        world.log().contains("workflow reloaded").then_some(())
+        let snapshot =
+            std::fs::read_to_string(world.state_dir().join("workflow-snapshot.md")).ok()?;
+        snapshot.contains("max_attempts = 5").then_some(())
     });
-    let snapshot = std::fs::read_to_string(world.state_dir().join("workflow-snapshot.md")).unwrap();
-    assert!(snapshot.contains("max_attempts = 5"));
+    assert!(world.log().contains("workflow reloaded"), "{}", world.log());
     assert_eq!(world.stop_daemon(), Some(0), "{}", world.log());
 }
 

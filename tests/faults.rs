@@ -111,9 +111,14 @@ fn a_lane_deleted_under_a_live_run_still_ends_with_a_recorded_outcome() {
         .spawn()
         .unwrap();
     let lane = world.workspace_root.join("ABC-1");
-    world.wait_for("the lane to exist", LONG, || {
-        lane.join(".git").is_dir().then_some(())
+    // Deleted mid-turn, not mid-setup: the agent's 1.5 s sleep is the window.
+    world.wait_for("the agent's turn in the lane", LONG, || {
+        run_records(&world.state_dir())
+            .iter()
+            .any(|r| r["phase"] == "executing")
+            .then_some(())
     });
+    assert!(lane.join(".git").is_dir());
     std::fs::remove_dir_all(&lane).unwrap();
     let status = world.wait_for("the run to end", LONG, || run.try_wait().unwrap());
     let mut stdout = String::new();

@@ -10,20 +10,32 @@ mod app_server_real;
 /// Attacks through what the agent hands in: read_first swaps, secret echoes, label floods,
 /// oversized arguments, forged comment blocks (docs/spec/faults.md).
 mod attacks_agent;
+/// Issue #19's bounds on time, memory and disk: escaped commands, output floods, tool-call
+/// floods, retention of logs, journals and bytes.
+mod attacks_bounds;
 /// Attacks on lanes and containment (#11): overlapping roots, unproven removals, symlinked
 /// lanes, hostile identifiers, abandoned clones, absurd concurrency caps.
 mod attacks_lanes;
+/// Attacks on what the operator reads: control characters in titles, identifiers, errors and
+/// records escaped in every text view (terminal, logs, dashboard), JSON left exact.
+mod attacks_output;
 /// Hostile peers: an agent turning its tools on the project, untrusted PR URLs and GitHub answers.
 mod attacks_peers;
 /// Attacks on exactly-once and nothing-lost: full disk, deleted leases, stale writers,
 /// attempt budgets, changed identifiers (docs/spec/faults.md).
 mod attacks_state;
+/// Branch handoff (`[handoff] mode = "branch"`): any git remote, no GitHub; refusals and a
+/// rewritten lane origin.
+mod branch_handoff;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
 /// `maestro daemon` with the fake app-server and fake Linear: dispatch, reconcile, retries.
 mod daemon;
+/// `maestro demo`: the throwaway world, the real daemon and codex with the scripted agent, the
+/// three promised outcomes; missing codex and foreign directories.
+mod demo;
 /// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
 mod dry_run;
 /// Fault matrix rows that need whole processes (docs/spec/faults.md).
@@ -32,12 +44,17 @@ mod faults;
 mod github;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
+/// The daemon's intake within Linear's API budget: detection latency, pacing, costs (#15).
+mod linear_budget;
 /// The operator HTTP endpoint over loopback: routes, shapes, metrics, slow clients.
 mod operator_http;
 /// The operator runbook (docs/guide/pilot.md) end to end against real processes.
 mod pilot;
 /// `maestro protocol probe`: the real codex passes; each failing step is named.
 mod probe;
+/// The post-review lifecycle's GitHub side and phase machine against the fake GitHub (#14):
+/// reviews, threads, checks, merge, branch deletion, ETags, faults on every route.
+mod review;
 /// `run --once` end to end: real codex, scripted model, fake Linear and GitHub, bare origin.
 mod run_once;
 /// Eligibility rules and dispatch order, table-driven.

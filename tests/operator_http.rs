@@ -1,5 +1,6 @@
 //! The operator HTTP endpoint over loopback: every route, error shapes, `/state` equal to
-//! `status --json`, Prometheus text that parses, and slow clients that cannot starve readers.
+//! `status --json`, Prometheus text that parses, `HEAD`, and slow or idle clients that cannot
+//! starve readers (issue #11, item 5).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -146,7 +147,7 @@ fn read_only_and_unknown_paths_answer_json_errors() {
     ] {
         let reply = request(server.address(), method, path);
         assert_eq!(reply.status, 405, "{method} {path}");
-        assert_eq!(reply.header("allow"), Some("GET"));
+        assert_eq!(reply.header("allow"), Some("GET, HEAD"));
         assert_eq!(reply.json()["error"]["code"], "method_not_allowed");
     }
     let reply = request(server.address(), "GET", "/nope");
@@ -310,4 +311,128 @@ fn garbage_and_oversized_requests_get_json_errors() {
     let mut raw = String::new();
     let _ = stream.read_to_string(&mut raw);
     assert!(raw.starts_with("HTTP/1.1 431 "), "{raw}");
+}
+
+/// Issue #11, item 10: `HEAD` got a 405 with a body. It is answered as `GET` is, status and
+/// headers alike, `Content-Length` included, with no body.
+#[test]
+fn head_is_answered_like_get_without_a_body() {
+    let dir = TestDir::new("http-head");
+    let (server, health, _leases) = start(&dir);
+    health.tick_finished(Duration::from_millis(5));
+    for path in [
+        "/healthz",
+        "/state",
+        "/",
+        "/api/v1/ABC-1",
+        "/api/v1/NOPE-404",
+        "/nope",
+    ] {
+        let get = request(server.address(), "GET", path);
+        let head = request(server.address(), "HEAD", path);
+        assert_eq!(head.status, get.status, "{path}");
+        assert_eq!(head.body, "", "{path}: no body");
+        assert!(!get.body.is_empty(), "{path}");
+        assert_eq!(
+            head.header("content-length"),
+            Some(get.body.len().to_string().as_str()),
+            "{path}"
+        );
+        assert_eq!(
+            head.header("content-type"),
+            get.header("content-type"),
+            "{path}"
+        );
+    }
+}
+
+/// A client that keeps its connection open and sends half a request line.
+fn idle_client(address: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(b"GET /sta").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream
+}
+
+/// Issue #11, item 5: 64 clients that never finish their request held every connection slot,
+/// and /healthz got a 503 or a reset. Now a new client evicts the one that has waited longest
+/// for its head, and that one is told so with a 503 and `Retry-After`.
+#[test]
+fn clients_that_never_finish_their_head_cannot_lock_out_a_probe() {
+    let dir = TestDir::new("http-evict");
+    let (server, health, _leases) = start(&dir);
+    health.tick_finished(Duration::from_millis(5));
+    let mut waiting: Vec<TcpStream> = (0..operator_http::MAX_CONNECTIONS)
+        .map(|_| idle_client(server.address()))
+        .collect();
+    let reply = request(server.address(), "GET", "/healthz");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["status"], "ok");
+    // The oldest waiting client made room, and was told why.
+    let mut evicted = String::new();
+    waiting[0].read_to_string(&mut evicted).unwrap();
+    assert!(evicted.starts_with("HTTP/1.1 503 "), "{evicted}");
+    assert!(evicted.contains("\r\nRetry-After: 1\r\n"), "{evicted}");
+    assert!(evicted.contains("\"busy\""), "{evicted}");
+    // The next one still holds its slot: a newcomer evicts one client, not more.
+    waiting[1].set_nonblocking(true).unwrap();
+    let mut buffer = [0u8; 1];
+    let still_open = waiting[1].read(&mut buffer);
+    assert!(
+        matches!(&still_open, Err(error) if error.kind() == std::io::ErrorKind::WouldBlock),
+        "{still_open:?}"
+    );
+    // And every later probe gets through as well.
+    for round in 0..5 {
+        let reply = request(server.address(), "GET", "/healthz");
+        assert_eq!(reply.status, 200, "probe {round}: {}", reply.body);
+    }
+}
+
+/// Issue #11, item 5: the 5 s timeout was per read, so a client sending a byte every so often
+/// held its connection for as long as it liked. The head now has 5 s from accept in total;
+/// then the client gets a 408 and the connection is closed, while it is still sending.
+#[test]
+fn a_client_dribbling_its_head_is_cut_off_at_the_deadline() {
+    let dir = TestDir::new("http-dribble");
+    let (server, _health, _leases) = start(&dir);
+    let mut stream = TcpStream::connect(server.address()).unwrap();
+    stream
+        .write_all(b"GET /state HTTP/1.1\r\nX-Slow: ")
+        .unwrap();
+    let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let dribbler = {
+        let mut stream = stream.try_clone().unwrap();
+        let answered = Arc::clone(&answered);
+        std::thread::spawn(move || {
+            // Well inside any per-read timeout; bounded so the test ends even on the old code.
+            for _ in 0..150 {
+                if answered.load(std::sync::atomic::Ordering::SeqCst)
+                    || stream.write_all(b"a").is_err()
+                {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    let mut response = Vec::new();
+    let mut buffer = [0u8; 1024];
+    // Until the server closes (or resets once its answer is in): a bounded number of reads.
+    for _ in 0..64 {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => response.extend_from_slice(&buffer[..n]),
+        }
+    }
+    answered.store(true, std::sync::atomic::Ordering::SeqCst);
+    dribbler.join().unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408 "), "{response:?}");
+    assert!(response.contains("\"request_timeout\""), "{response}");
 }

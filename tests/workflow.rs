@@ -3,7 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use maestro::workflow::{self, Personality, WorkflowStore};
+use maestro::github::MergeMethod;
+use maestro::workflow::{self, MergeMode, Personality, ReviewPolicy, WorkflowStore};
 use maestro::{config, settings};
 
 use crate::support::dir::TestDir;
@@ -185,7 +186,7 @@ fn unknown_keys_are_errors_unknown_tables_are_warnings() {
     assert_eq!(
         workflow.warnings,
         vec![
-            "unknown table [future_feature] ignored (known tables: tracker, agent, execution, context, hooks)"
+            "unknown table [future_feature] ignored (known tables: tracker, agent, execution, context, hooks, review, handoff)"
                 .to_string()
         ]
     );
@@ -261,6 +262,157 @@ fn execution_rules() {
     check_error(
         "+++\nversion = 1\n[hooks]\nbefore_run = \"\"\n+++\n",
         "field `hooks.before_run`: hook script must not be empty",
+    );
+}
+
+#[test]
+fn review_is_off_by_default_with_the_documented_defaults() {
+    let workflow = parse("+++\nversion = 1\n+++\nx\n").unwrap();
+    assert_eq!(
+        workflow.review,
+        ReviewPolicy {
+            enabled: false,
+            merge: MergeMode::Auto,
+            merge_method: MergeMethod::Squash,
+            required_approvals: 1,
+            require_checks: true,
+            repair: true,
+            max_repairs: 3,
+            delete_branch: true,
+            poll_interval_s: 60,
+        }
+    );
+    assert_eq!(parse("x\n").unwrap().review, workflow.review);
+}
+
+#[test]
+fn review_fields_are_read() {
+    let workflow = parse(
+        r#"+++
+version = 1
+[tracker]
+terminal_states = ["Shipped", "Canceled"]
+completed_state = "Shipped"
+[review]
+enabled = true
+merge = "manual"
+merge_method = "rebase"
+required_approvals = 2
+require_checks = false
+repair = false
+max_repairs = 0
+delete_branch = false
+poll_interval_s = 120
++++
+x
+"#,
+    )
+    .unwrap();
+    assert_eq!(
+        workflow.review,
+        ReviewPolicy {
+            enabled: true,
+            merge: MergeMode::Manual,
+            merge_method: MergeMethod::Rebase,
+            required_approvals: 2,
+            require_checks: false,
+            repair: false,
+            max_repairs: 0,
+            delete_branch: false,
+            poll_interval_s: 120,
+        }
+    );
+    assert!(workflow.warnings.is_empty(), "{:?}", workflow.warnings);
+}
+
+#[test]
+fn review_rules() {
+    for (line, expected) in [
+        (
+            "enabled = \"yes\"",
+            "/repo/WORKFLOW.md:4:11: field `review.enabled`: expected a boolean (true or false), found string",
+        ),
+        (
+            "merge = \"sometimes\"",
+            "/repo/WORKFLOW.md:4:9: field `review.merge`: unknown merge mode `sometimes`; expected \"auto\"",
+        ),
+        (
+            "merge_method = \"fast-forward\"",
+            "/repo/WORKFLOW.md:4:16: field `review.merge_method`: unknown merge method `fast-forward`; expected one of: squash, merge, rebase",
+        ),
+        (
+            "required_approvals = -1",
+            "/repo/WORKFLOW.md:4:22: field `review.required_approvals`: must be between 0 and 100, got -1",
+        ),
+        (
+            "max_repairs = 1000",
+            "/repo/WORKFLOW.md:4:15: field `review.max_repairs`: must be between 0 and 100, got 1000",
+        ),
+        (
+            "poll_interval_s = 0",
+            "/repo/WORKFLOW.md:4:19: field `review.poll_interval_s`: must be between 1 and 86400, got 0",
+        ),
+        (
+            "require_checks = 1",
+            "field `review.require_checks`: expected a boolean (true or false), found integer",
+        ),
+        (
+            "repair = \"true\"",
+            "field `review.repair`: expected a boolean",
+        ),
+        (
+            "delete_branch = 0",
+            "field `review.delete_branch`: expected a boolean",
+        ),
+        (
+            "max_repair = 2",
+            "/repo/WORKFLOW.md:4:1: field `review.max_repair`: unknown key `max_repair` in [review]; did you mean `max_repairs`?",
+        ),
+    ] {
+        check_error(
+            &format!("+++\nversion = 1\n[review]\n{line}\n+++\n"),
+            expected,
+        );
+    }
+    check_error(
+        "+++\nversion = 1\nreview = true\n+++\n",
+        "field `review`: expected a table, found boolean",
+    );
+}
+
+#[test]
+fn completed_state_is_required_and_must_mean_finished_when_review_is_enabled() {
+    // Off: an undetermined completed_state is fine until a flow needs it.
+    parse("+++\nversion = 1\n[tracker]\nterminal_states = [\"Shipped\"]\n+++\n").unwrap();
+    check_error(
+        "+++\nversion = 1\n[tracker]\nterminal_states = [\"Shipped\"]\n[review]\nenabled = true\n+++\n",
+        "/repo/WORKFLOW.md:6:11: field `tracker.completed_state`: is required when [review] enabled = true and \"Done\" is not among terminal_states",
+    );
+    // The default "Done" is terminal by default, so enabling review needs nothing more.
+    let workflow = parse("+++\nversion = 1\n[review]\nenabled = true\n+++\n").unwrap();
+    assert_eq!(workflow.completed_state().unwrap(), "Done");
+    for (state, clash) in [
+        ("Todo", "a startable state"),
+        ("in progress", "the in_progress_state"),
+        ("In Review", "the success_state"),
+    ] {
+        check_error(
+            &format!(
+                "+++\nversion = 1\n[tracker]\ncompleted_state = \"{state}\"\n[review]\nenabled = true\n+++\n"
+            ),
+            &format!(
+                "/repo/WORKFLOW.md:4:19: field `tracker.completed_state`: `{state}` is {clash}"
+            ),
+        );
+    }
+}
+
+#[test]
+fn the_review_lifecycle_needs_pull_request_handoffs() {
+    parse("+++\nversion = 1\n[handoff]\nmode = \"branch\"\n+++\n").unwrap();
+    check_error(
+        "+++\nversion = 1\n[handoff]\nmode = \"branch\"\n[review]\nenabled = true\n+++\n",
+        "/repo/WORKFLOW.md:4:8: field `handoff.mode`: is \"branch\" but [review] enabled = true needs pull requests",
     );
 }
 

@@ -127,6 +127,15 @@ impl Accounting {
         }
     }
 
+    /// Counts streaming deltas the reader shed unparsed (the session was behind): they were
+    /// events, and deltas are progress.
+    pub(crate) fn record_dropped_deltas(&mut self, count: u64) {
+        let now = crate::clock::now_ms();
+        self.event_count += count;
+        self.last_event_at_ms = Some(now);
+        self.last_progress_at_ms = Some(now);
+    }
+
     /// Applies `thread/tokenUsage/updated`; false when the params carry no usable total.
     pub(crate) fn update_tokens(&mut self, params: &Value) -> bool {
         let Some(usage) = params.get("tokenUsage") else {

@@ -66,7 +66,7 @@ pub(crate) fn spawn(config: &SessionConfig) -> Result<Spawned, Error> {
         cwd: config.cwd.clone(),
         source,
     };
-    let mut inner = command.spawn().map_err(spawn_error)?;
+    let mut inner = crate::custody::spawn(&mut command).map_err(spawn_error)?;
     let pipes = (inner.stdin.take(), inner.stdout.take(), inner.stderr.take());
     let (Some(stdin), Some(stdout), Some(stderr)) = pipes else {
         // Unreachable with Stdio::piped(); handled rather than unwrapped so a std change

@@ -86,7 +86,10 @@ pub fn read(input: &[u8], max_line_bytes: usize, read_capacity: usize) -> Trace 
     // Reading a slice cannot fail.
     let _ = reader::frame_lines(&mut buffered, max_line_bytes.max(1), &mut sink);
 
-    let (events_tx, events) = mpsc::channel();
+    // Room for every event the input can make (each line has at least one byte, plus the two
+    // end-of-file events), so the readers never wait and never shed a delta here: the trace is
+    // the framing contract, not the session's pace.
+    let (events_tx, events) = mpsc::sync_channel(2 * input.len() + 4);
     reader::read_stdout(input, &events_tx);
     reader::read_stderr(input, &events_tx);
     drop(events_tx);
@@ -108,7 +111,7 @@ pub fn read(input: &[u8], max_line_bytes: usize, read_capacity: usize) -> Trace 
             }
             Event::StdoutClosed { error } => trace.stdout_closed = error.is_none(),
             Event::Stderr(line) => trace.stderr.push(line),
-            Event::StderrClosed | Event::ToolDone { .. } => {}
+            Event::StderrClosed | Event::ToolWake => {}
         }
     }
     trace

@@ -12,9 +12,10 @@
 //! It is also the only place that starts codex at all: the one-shot `--version` and
 //! `generate-json-schema` runs `protocol probe` needs are here too.
 //!
-//! Threads: the reader threads only frame and parse; the session thread (the caller's) owns
-//! stdin, the journal and all state, and tool calls run on scoped worker threads for the length
-//! of a turn so parallel calls can be answered in the order they finish.
+//! Threads: the reader threads only frame, and feed the session through a bounded channel; the
+//! session thread (the caller's) owns stdin, the journal and all state; tool calls run on a
+//! pool of at most four scoped worker threads for the length of a turn, so parallel calls are
+//! answered in the order they finish without a thread (or a tracker connection) per call.
 
 mod accounting;
 mod child;
@@ -24,6 +25,7 @@ pub mod fuzzing;
 mod journal;
 mod oneshot;
 mod policy;
+mod pool;
 mod reader;
 mod session;
 mod tools;
@@ -40,7 +42,7 @@ pub use accounting::{
     TokenUsage,
 };
 pub use error::Error;
-pub use journal::{Direction, JournalEntry, JournalRead, read_journal};
+pub use journal::{DeltaRun, Direction, JournalEntry, JournalRead, read_journal};
 pub use oneshot::{OneShotError, codex_prefix, codex_version, generate_schema};
 pub use reader::MAX_LINE_BYTES;
 pub use session::{Session, ShutdownReport};
@@ -85,12 +87,23 @@ pub struct DynamicTool {
     pub input_schema: serde_json::Value,
 }
 
-/// Runs the stdout reader and the journal exactly as a session does, over `input`, and returns
-/// how many messages were journaled. For `examples/bench_reader.rs` only.
+/// What [`bench_pipeline`] saw.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineCounts {
+    /// Messages parsed, journaled and accounted.
+    pub messages: u64,
+    /// Streaming deltas the reader shed because the consumer was behind (counted only).
+    pub dropped_deltas: u64,
+}
+
+/// Runs the stdout reader and the journal exactly as a session does, over `input`, and says
+/// how many messages were journaled and how many deltas were shed. For the benchmarks
+/// (`examples/bench_reader.rs`, `examples/bench_journal.rs`) only.
 #[doc(hidden)]
 pub fn bench_pipeline(
     input: Box<dyn std::io::Read + Send>,
     journal_path: &std::path::Path,
-) -> Result<u64, Error> {
+) -> Result<PipelineCounts, Error> {
     session::bench_pipeline(input, journal_path)
 }

@@ -10,15 +10,20 @@
 //! session thread: a parsed `Value` is dozens of small allocations, and freeing them on a
 //! different thread than the one that made them costs more in allocator lock traffic than
 //! parsing in parallel saves (measured with `examples/bench_reader.rs`).
+//!
+//! The channel is bounded ([`CHANNEL_CAPACITY`] events), so memory stays flat whatever the child
+//! writes: when the session falls behind, a reader waits for room (backpressure reaches the
+//! child through its pipe). The one exception is streaming deltas (`item/…/delta`): a batch
+//! that still finds the channel full after a few milliseconds sheds them and counts them
+//! ([`Batch::dropped_deltas`]), so a flood of deltas never delays the requests and completions
+//! behind it. Everything else is delivered, in order.
 
 use std::io::{BufRead, BufReader, Read};
 use std::ops::Range;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
 use serde_json::Value;
-
-use super::tools::ToolResult;
 
 /// The longest stdout line accepted (10 MiB). A longer line is skipped whole and reported as
 /// [`Span::Oversized`]; reading resumes at the next newline.
@@ -37,6 +42,18 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 const MAX_BATCH_LINES: usize = 256;
 const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
+/// Events the session's channel holds before a sender waits. With batches of at most 1 MiB
+/// (one line of up to [`MAX_LINE_BYTES`]) this bounds what a reader can queue up.
+pub(crate) const CHANNEL_CAPACITY: usize = 8;
+
+/// A batch that finds the channel full retries this many times, this far apart, before its
+/// deltas are shed.
+const SHED_AFTER_TRIES: u32 = 10;
+const SHED_AFTER_PAUSE: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// How far into a line a delta's `"method"` is looked for (codex writes it first).
+const METHOD_SCAN_BYTES: usize = 256;
+
 /// What the session's channel carries.
 #[derive(Debug)]
 pub(crate) enum Event {
@@ -49,12 +66,9 @@ pub(crate) enum Event {
     /// One stderr line, ANSI escapes removed.
     Stderr(String),
     StderrClosed,
-    /// A dynamic tool call finished on its worker thread.
-    ToolDone {
-        request_id: Value,
-        call_id: String,
-        result: ToolResult,
-    },
+    /// A tool worker finished a call: its result waits in the session's result queue. Sent
+    /// with `try_send`; a full channel means the session is awake anyway.
+    ToolWake,
 }
 
 /// stdout lines, framed but not parsed: their bytes back to back, and where each one is.
@@ -62,6 +76,8 @@ pub(crate) enum Event {
 pub(crate) struct Batch {
     pub bytes: Vec<u8>,
     pub spans: Vec<Span>,
+    /// Streaming deltas shed before these lines because the session was behind.
+    pub dropped_deltas: u64,
 }
 
 /// One stdout line in a [`Batch`].
@@ -97,10 +113,88 @@ pub(crate) fn parse_line(line: &[u8]) -> Parsed<'_> {
     }
 }
 
+/// Whether `method` is a streaming delta: coalesced in the journal, and the only kind of line
+/// shed when the session falls behind.
+pub(crate) fn is_delta_method(method: &str) -> bool {
+    method.starts_with("item/") && (method.ends_with("/delta") || method.ends_with("Delta"))
+}
+
+/// Whether a raw stdout line is a streaming-delta notification, judged without parsing: the
+/// object's own `"method"` member (at nesting depth one, within its first 256 bytes) names a
+/// delta, and it has no `"id"` before it. Anything unsure is not a delta and is never shed.
+pub(crate) fn is_delta_line(line: &[u8]) -> bool {
+    delta_line(&line[..line.len().min(METHOD_SCAN_BYTES)]).unwrap_or(false)
+}
+
+fn delta_line(line: &[u8]) -> Option<bool> {
+    let mut depth = 0usize;
+    let mut index = 0;
+    while index < line.len() {
+        match line[index] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'"' => {
+                let (text, end) = string_at(line, index)?;
+                index = end;
+                if depth == 1 && followed_by_colon(line, &mut index) {
+                    match text {
+                        b"id" => return Some(false),
+                        b"method" => {
+                            let start = skip_spaces(line, index);
+                            if line.get(start) != Some(&b'"') {
+                                return Some(false);
+                            }
+                            let (value, _) = string_at(line, start)?;
+                            return Some(std::str::from_utf8(value).is_ok_and(is_delta_method));
+                        }
+                        _ => {}
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        index += 1;
+    }
+    Some(false)
+}
+
+/// The string starting at the quote at `start`: its raw bytes and the index after its closing
+/// quote. `None` when it does not end within `line`.
+fn string_at(line: &[u8], start: usize) -> Option<(&[u8], usize)> {
+    let mut index = start + 1;
+    while index < line.len() {
+        match line[index] {
+            b'\\' => index += 2,
+            b'"' => return Some((&line[start + 1..index], index + 1)),
+            _ => index += 1,
+        }
+    }
+    None
+}
+
+fn skip_spaces(line: &[u8], mut index: usize) -> usize {
+    while line.get(index).is_some_and(u8::is_ascii_whitespace) {
+        index += 1;
+    }
+    index
+}
+
+/// Whether a `:` follows (after spaces); moves `index` past it when it does.
+fn followed_by_colon(line: &[u8], index: &mut usize) -> bool {
+    let at = skip_spaces(line, *index);
+    if line.get(at) == Some(&b':') {
+        *index = at + 1;
+        true
+    } else {
+        false
+    }
+}
+
 /// Starts the stdout reader thread.
 pub(crate) fn spawn_stdout(
     input: impl Read + Send + 'static,
-    events: Sender<Event>,
+    events: SyncSender<Event>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("app-server-stdout".into())
@@ -110,39 +204,70 @@ pub(crate) fn spawn_stdout(
 /// Starts the stderr reader thread.
 pub(crate) fn spawn_stderr(
     input: impl Read + Send + 'static,
-    events: Sender<Event>,
+    events: SyncSender<Event>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("app-server-stderr".into())
         .spawn(move || read_stderr(input, &events))
 }
 
-pub(crate) fn read_stdout(input: impl Read, events: &Sender<Event>) {
+pub(crate) fn read_stdout(input: impl Read, events: &SyncSender<Event>) {
     let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, input);
     let mut sink = StdoutSink {
         events,
         batch: Batch::with_capacity(),
+        dropped: 0,
     };
     let result = frame_lines(&mut reader, MAX_LINE_BYTES, &mut sink);
     let error = result.err().map(|error| error.to_string());
-    if sink.send() {
+    if sink.send(true) {
         let _ = events.send(Event::StdoutClosed { error });
     }
 }
 
 /// Batches stdout lines for the channel.
 struct StdoutSink<'a> {
-    events: &'a Sender<Event>,
+    events: &'a SyncSender<Event>,
     batch: Batch,
+    /// Deltas shed and not yet reported to the session.
+    dropped: u64,
 }
 
 impl StdoutSink<'_> {
-    /// Sends the batch, if any; false once the session is gone.
-    fn send(&mut self) -> bool {
-        if self.batch.spans.is_empty() {
+    /// Hands the batch to the session; false once the session is gone. When the channel is
+    /// full the batch's deltas are shed (counted) and the rest waits for room; a batch of
+    /// nothing but deltas is then dropped without waiting, unless `report` asks for the count
+    /// to be delivered now (the reader is about to block on the pipe anyway).
+    fn send(&mut self, report: bool) -> bool {
+        if self.batch.spans.is_empty() && (self.dropped == 0 || !report) {
             return true;
         }
-        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity());
+        let mut batch = std::mem::replace(&mut self.batch, Batch::with_capacity());
+        batch.dropped_deltas = std::mem::take(&mut self.dropped);
+        let mut event = Event::Stdout(batch);
+        // A session that is only briefly busy (a journal write, a tool result) gets a few
+        // milliseconds before anything is shed; a flood outlasts them.
+        for attempt in 0..=SHED_AFTER_TRIES {
+            event = match self.events.try_send(event) {
+                Ok(()) => return true,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(event)) => event,
+            };
+            if attempt < SHED_AFTER_TRIES {
+                std::thread::sleep(SHED_AFTER_PAUSE);
+            }
+        }
+        let Event::Stdout(mut batch) = event else {
+            // Only stdout batches are sent here.
+            return true;
+        };
+        batch.dropped_deltas += batch.shed_deltas();
+        if batch.spans.is_empty() && !report {
+            self.dropped = batch.dropped_deltas;
+            batch.dropped_deltas = 0;
+            self.batch = batch;
+            return true;
+        }
         self.events.send(Event::Stdout(batch)).is_ok()
     }
 }
@@ -153,7 +278,23 @@ impl Batch {
         Batch {
             bytes: Vec::with_capacity(READ_BUFFER_BYTES),
             spans: Vec::with_capacity(MAX_BATCH_LINES),
+            dropped_deltas: 0,
         }
+    }
+
+    /// Removes the streaming-delta lines (their spans; the bytes stay until the batch is
+    /// reused) and returns how many there were.
+    fn shed_deltas(&mut self) -> u64 {
+        let before = self.spans.len();
+        let bytes = &self.bytes;
+        self.spans.retain(|span| match span {
+            Span::Text(range) => !is_delta_line(&bytes[range.clone()]),
+            Span::Oversized(_) => true,
+        });
+        if self.spans.is_empty() {
+            self.bytes.clear();
+        }
+        (before - self.spans.len()) as u64
     }
 }
 
@@ -170,23 +311,23 @@ impl FrameSink for StdoutSink<'_> {
         self.batch.spans.push(span);
         let full =
             self.batch.spans.len() >= MAX_BATCH_LINES || self.batch.bytes.len() >= MAX_BATCH_BYTES;
-        !full || self.send()
+        !full || self.send(false)
     }
 
     /// About to block on the pipe: hand over what is complete first, so nothing waits.
     fn before_wait(&mut self) -> bool {
-        self.send()
+        self.send(true)
     }
 }
 
-pub(crate) fn read_stderr(input: impl Read, events: &Sender<Event>) {
+pub(crate) fn read_stderr(input: impl Read, events: &SyncSender<Event>) {
     let mut reader = BufReader::new(input);
     let _ = frame_lines(&mut reader, MAX_STDERR_LINE_BYTES, &mut StderrSink(events));
     let _ = events.send(Event::StderrClosed);
 }
 
 /// Sends each stderr line as it comes (they are few; no batching needed).
-struct StderrSink<'a>(&'a Sender<Event>);
+struct StderrSink<'a>(&'a SyncSender<Event>);
 
 impl FrameSink for StderrSink<'_> {
     fn frame(&mut self, frame: Frame<'_>) -> bool {
@@ -454,7 +595,7 @@ mod tests {
 
     #[test]
     fn stdout_lines_arrive_in_batches_then_end_of_file() {
-        let (events, received) = std::sync::mpsc::channel();
+        let (events, received) = std::sync::mpsc::sync_channel(CHANNEL_CAPACITY);
         let input = b"{\"a\":1}\r\n\nnot json\n{\"b\":2}".to_vec();
         read_stdout(std::io::Cursor::new(input), &events);
         let mut lines: Vec<Vec<u8>> = Vec::new();
@@ -475,6 +616,112 @@ mod tests {
         // The unterminated last line is complete at end of file.
         assert_eq!(lines, [&b"{\"a\":1}"[..], b"not json", b"{\"b\":2}"]);
         assert!(received.try_recv().is_err(), "nothing after end of file");
+    }
+
+    #[test]
+    fn delta_lines_are_recognised_without_parsing() {
+        let delta = br#"{"method":"item/agentMessage/delta","params":{"itemId":"m","delta":"x"}}"#;
+        assert!(is_delta_line(delta));
+        assert!(is_delta_line(
+            br#"{"emittedAtMs":0, "method" : "item/commandExecution/outputDelta","params":{}}"#
+        ));
+        for not_delta in [
+            &br#"{"method":"item/completed","params":{"item":{"type":"agentMessage"}}}"#[..],
+            br#"{"id":3,"method":"item/agentMessage/delta"}"#,
+            br#"{"params":{"method":"item/agentMessage/delta"},"method":"item/tool/call","id":1}"#,
+            br#"{"params":{"x":""method":"item/a/delta""},"method":"turn/completed"}"#,
+            br#"not json "method":"item/a/delta""#,
+            br#"{"method":"item/agentMessage/del"#,
+        ] {
+            assert!(
+                !is_delta_line(not_delta),
+                "{}",
+                String::from_utf8_lossy(not_delta)
+            );
+        }
+        // Past the first 256 bytes a line is never judged a delta.
+        let late = format!(
+            r#"{{"a":"{}","method":"item/agentMessage/delta"}}"#,
+            "z".repeat(300)
+        );
+        assert!(!is_delta_line(late.as_bytes()));
+    }
+
+    #[test]
+    fn a_batch_of_deltas_that_finds_the_channel_full_is_counted_not_queued() {
+        let (events, received) = std::sync::mpsc::sync_channel(1);
+        events.send(Event::StderrClosed).unwrap();
+        let mut sink = StdoutSink {
+            events: &events,
+            batch: Batch::with_capacity(),
+            dropped: 0,
+        };
+        let delta = br#"{"method":"item/agentMessage/delta","params":{"delta":"x"}}"#;
+        for _ in 0..MAX_BATCH_LINES {
+            // The last frame fills the batch; sending it sheds every line without waiting.
+            assert!(sink.frame(Frame::Line(delta)));
+        }
+        assert_eq!(sink.dropped, MAX_BATCH_LINES as u64);
+        assert!(sink.batch.spans.is_empty() && sink.batch.bytes.is_empty());
+        assert!(matches!(received.try_recv(), Ok(Event::StderrClosed)));
+        // About to wait on the pipe: the count is delivered.
+        assert!(sink.before_wait());
+        match received.try_recv() {
+            Ok(Event::Stdout(batch)) => {
+                assert!(batch.spans.is_empty());
+                assert_eq!(batch.dropped_deltas, MAX_BATCH_LINES as u64);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_slow_session_gets_every_other_line_in_order_and_every_delta_or_its_count() {
+        let (events, received) = std::sync::mpsc::sync_channel(1);
+        let delta = r#"{"method":"item/agentMessage/delta","params":{"delta":"x"}}"#;
+        let mut input = String::new();
+        for n in 0..(3 * MAX_BATCH_LINES) {
+            input.push_str(delta);
+            input.push('\n');
+            if n % 100 == 0 {
+                input.push_str(&format!(
+                    "{{\"method\":\"keep\",\"params\":{{\"n\":{n}}}}}\n"
+                ));
+            }
+        }
+        let reader = std::thread::spawn(move || read_stdout(std::io::Cursor::new(input), &events));
+        let mut kept = Vec::new();
+        let mut deltas = 0u64;
+        let mut dropped = 0u64;
+        // Bounded by the input: the reader ends with StdoutClosed.
+        for event in received.iter() {
+            match event {
+                Event::Stdout(batch) => {
+                    dropped += batch.dropped_deltas;
+                    for span in &batch.spans {
+                        let Span::Text(range) = span else {
+                            panic!("{span:?}")
+                        };
+                        let line = &batch.bytes[range.clone()];
+                        if is_delta_line(line) {
+                            deltas += 1;
+                        } else {
+                            kept.push(String::from_utf8(line.to_vec()).unwrap());
+                        }
+                    }
+                }
+                Event::StdoutClosed { .. } => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        reader.join().unwrap();
+        // Every other line arrives, in order; every delta arrives or is counted.
+        let expected: Vec<String> = (0..(3 * MAX_BATCH_LINES))
+            .step_by(100)
+            .map(|n| format!("{{\"method\":\"keep\",\"params\":{{\"n\":{n}}}}}"))
+            .collect();
+        assert_eq!(kept, expected);
+        assert_eq!(deltas + dropped, 3 * MAX_BATCH_LINES as u64);
     }
 
     #[test]

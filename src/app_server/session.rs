@@ -8,7 +8,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::process::ExitStatus;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,8 +19,8 @@ use super::accounting::{Accounting, Activity, ActivityKind, is_progress};
 use super::child::{self, Child, Stdin, describe_exit};
 use super::journal::Journal;
 use super::policy::{self, Answer};
-use super::reader::{self, Batch, Event, Parsed, Span};
-use super::tools::ToolResult;
+use super::reader::{self, Batch, CHANNEL_CAPACITY, Event, Parsed, Span};
+use super::tools::{FinishedQueue, ToolResult};
 use super::wire::{self, Incoming};
 use super::{Error, Observer, SessionConfig, ToolDispatch, TurnLimits, TurnOutcome, turn};
 
@@ -48,8 +49,11 @@ pub struct Session {
     events: Receiver<Event>,
     /// The stdout batch being handled, and the index of its next line.
     pending: Option<(Batch, usize)>,
-    /// Cloned into tool worker threads; also keeps `recv` from ever seeing a disconnect.
-    pub(crate) events_tx: Sender<Event>,
+    /// Cloned into tool workers (to wake the session); also keeps `recv` from ever seeing a
+    /// disconnect.
+    pub(crate) events_tx: SyncSender<Event>,
+    /// Tool calls the workers finished, not yet answered.
+    finished: FinishedQueue,
     readers: Vec<JoinHandle<()>>,
     pub(crate) journal: Journal,
     thread_id: String,
@@ -65,6 +69,8 @@ pub struct Session {
     pub(crate) file_changes: HashMap<String, Vec<String>>,
     pub(crate) thread_reported: bool,
     stopped: bool,
+    /// Defers custody sweeps after other commands while the agent runs (`custody`).
+    custody_hold: Option<crate::custody::SessionHold>,
 }
 
 /// How a session's child ended.
@@ -99,6 +105,9 @@ pub(crate) enum Received {
     Oversized {
         bytes: usize,
     },
+    /// The reader shed streaming deltas because the session was behind (counted in the
+    /// journal and the accounting).
+    DeltasDropped,
     StdoutClosed,
     ToolDone {
         request_id: Value,
@@ -136,7 +145,9 @@ impl Session {
             spawned.child.pid(),
             config.command
         );
-        let (events_tx, events) = mpsc::channel();
+        // Bounded: a child writing faster than the session reads waits on its pipe instead of
+        // filling Maestro's memory (see `reader.rs`).
+        let (events_tx, events) = mpsc::sync_channel(CHANNEL_CAPACITY);
         let mut session = Session {
             config,
             child: spawned.child,
@@ -144,6 +155,7 @@ impl Session {
             events,
             pending: None,
             events_tx: events_tx.clone(),
+            finished: Arc::new(Mutex::new(VecDeque::new())),
             readers: Vec::new(),
             journal,
             thread_id: String::new(),
@@ -157,6 +169,7 @@ impl Session {
             file_changes: HashMap::new(),
             thread_reported: false,
             stopped: false,
+            custody_hold: Some(crate::custody::SessionHold::new()),
         };
         // From here on, an early return drops `session`, which stops the child.
         let stdout = reader::spawn_stdout(spawned.stdout, events_tx.clone());
@@ -267,6 +280,11 @@ impl Session {
         self.child.pid()
     }
 
+    /// Where tool workers leave finished calls for this session.
+    pub(crate) fn finished_queue(&self) -> FinishedQueue {
+        Arc::clone(&self.finished)
+    }
+
     /// How the child exited, if it has.
     pub(crate) fn exit_text(&mut self) -> Option<String> {
         if self.exit.is_none() {
@@ -314,6 +332,11 @@ impl Session {
         // Sweep the group even after a clean exit: anything the child started and left
         // behind in it (a shell, a sleep) would otherwise be orphaned.
         self.child.signal_group(libc::SIGKILL);
+        // What left the group (a `setsid` command of the agent's) was reparented to Maestro
+        // when codex exited, if this process took custody; it goes too, and with it whatever
+        // still held the pipes.
+        self.custody_hold = None;
+        let escapees = crate::custody::sweep(Some(self.child.pid())).killed;
         let readers_joined = self.join_readers(Instant::now() + READER_JOIN_WAIT);
         let exit = status.or(self.exit).map(describe_exit);
         let report = ShutdownReport {
@@ -327,6 +350,7 @@ impl Session {
             json!({
                 "exit": report.exit,
                 "forced": report.forced,
+                "escapees_killed": escapees.len(),
                 "readers_joined": report.readers_joined,
                 "elapsed_ms": report.elapsed.as_millis() as u64,
             }),
@@ -436,6 +460,7 @@ impl Session {
                 Received::Notification { .. }
                 | Received::Response { .. }
                 | Received::Oversized { .. }
+                | Received::DeltasDropped
                 | Received::ToolDone { .. } => {}
             }
         }
@@ -510,6 +535,18 @@ impl Session {
     /// Journals and accounts every message; stderr and garbage are absorbed here.
     pub(crate) fn receive(&mut self, deadline: Instant) -> Received {
         loop {
+            let finished = self
+                .finished
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front();
+            if let Some(finished) = finished {
+                return Received::ToolDone {
+                    request_id: finished.request_id,
+                    call_id: finished.call_id,
+                    result: finished.result,
+                };
+            }
             if let Some(taken) =
                 take_line(&mut self.pending, &mut self.journal, &mut self.accounting)
             {
@@ -527,8 +564,15 @@ impl Session {
                     if now >= deadline {
                         return Received::Timeout;
                     }
-                    match self.events.recv_timeout(deadline - now) {
+                    // Wake up for a coalesced delta run that comes due, so a stream that went
+                    // quiet is on disk within a few seconds.
+                    let wake = self
+                        .journal
+                        .next_due()
+                        .map_or(deadline, |due| due.clamp(now, deadline));
+                    match self.events.recv_timeout(wake - now) {
                         Ok(event) => event,
+                        Err(RecvTimeoutError::Timeout) if wake < deadline => continue,
                         Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => {
                             return Received::Timeout;
                         }
@@ -536,7 +580,15 @@ impl Session {
                 }
             };
             match event {
-                Event::Stdout(batch) => self.pending = Some((batch, 0)),
+                Event::Stdout(batch) => {
+                    let dropped = batch.dropped_deltas;
+                    self.pending = Some((batch, 0));
+                    if dropped > 0 {
+                        self.journal.dropped(dropped);
+                        self.accounting.record_dropped_deltas(dropped);
+                        return Received::DeltasDropped;
+                    }
+                }
                 Event::StdoutClosed { error } => {
                     self.journal.local("stdout_closed", json!({"error": error}));
                     self.ended = true;
@@ -544,17 +596,8 @@ impl Session {
                 }
                 Event::Stderr(line) => self.push_stderr(line),
                 Event::StderrClosed => self.stderr_closed = true,
-                Event::ToolDone {
-                    request_id,
-                    call_id,
-                    result,
-                } => {
-                    return Received::ToolDone {
-                        request_id,
-                        call_id,
-                        result,
-                    };
-                }
+                // A result is waiting in `finished`; the top of the loop takes it.
+                Event::ToolWake => {}
             }
         }
     }
@@ -680,8 +723,8 @@ fn take_line(
 /// apply token and rate-limit updates. Shared with [`bench_pipeline`] so the benchmark
 /// measures exactly this.
 fn absorb(journal: &mut Journal, accounting: &mut Accounting, raw: &str, value: Value) -> Incoming {
-    journal.incoming(raw);
     let incoming = wire::classify(value);
+    journal.incoming(raw, &incoming);
     account(accounting, &incoming);
     incoming
 }
@@ -709,12 +752,13 @@ pub(crate) fn account(accounting: &mut Accounting, incoming: &Incoming) {
 pub(crate) fn bench_pipeline(
     input: Box<dyn std::io::Read + Send>,
     journal_path: &std::path::Path,
-) -> Result<u64, Error> {
+) -> Result<super::PipelineCounts, Error> {
     let mut journal = Journal::open(journal_path)?;
     let mut accounting = Accounting::default();
-    let (events_tx, events) = mpsc::channel();
+    let (events_tx, events) = mpsc::sync_channel(CHANNEL_CAPACITY);
     let reader = reader::spawn_stdout(input, events_tx).map_err(Error::ReaderThread)?;
     let mut n_messages = 0;
+    let mut n_dropped = 0;
     loop {
         let event = match events.try_recv() {
             Ok(event) => event,
@@ -728,6 +772,11 @@ pub(crate) fn bench_pipeline(
         };
         match event {
             Event::Stdout(batch) => {
+                if batch.dropped_deltas > 0 {
+                    journal.dropped(batch.dropped_deltas);
+                    accounting.record_dropped_deltas(batch.dropped_deltas);
+                    n_dropped += batch.dropped_deltas;
+                }
                 let mut pending = Some((batch, 0));
                 while let Some(taken) = take_line(&mut pending, &mut journal, &mut accounting) {
                     if let Taken::Incoming(_) = taken {
@@ -741,5 +790,8 @@ pub(crate) fn bench_pipeline(
     }
     journal.flush();
     let _ = reader.join();
-    Ok(n_messages)
+    Ok(super::PipelineCounts {
+        messages: n_messages,
+        dropped_deltas: n_dropped,
+    })
 }

@@ -4,6 +4,9 @@
 //! [`ToolResult`] into the reply codex expects; what the tools do (tracker writes, for example)
 //! belongs to the caller.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use serde_json::{Value, json};
 
 /// One `item/tool/call` request from the app-server.
@@ -49,12 +52,26 @@ impl ToolResult {
     }
 }
 
+/// A tool call a worker finished, waiting for the session thread to answer it.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    pub request_id: Value,
+    pub call_id: String,
+    pub result: ToolResult,
+}
+
+/// Finished calls, handed from the tool workers to the session thread. A queue beside the
+/// bounded event channel, so a worker never waits for room (and a turn's end, which joins the
+/// workers, can never wait on a full channel).
+pub(crate) type FinishedQueue = Arc<Mutex<VecDeque<Finished>>>;
+
 /// Answers dynamic tool calls for one turn.
 ///
-/// Calls that codex issues in parallel are dispatched in parallel, each on its own scoped
-/// thread, and answered in the order they finish; hence `&self` and `Sync` (keep mutable state
-/// behind a `Mutex`). `call` must return in bounded time: a turn ends only after every call it
-/// dispatched has returned. A panic inside `call` becomes a failure result.
+/// Calls that codex issues in parallel run on a small pool of worker threads (at most four at
+/// once; more wait in a bounded queue) and are answered in the order they finish; hence `&self`
+/// and `Sync` (keep mutable state behind a `Mutex`). `call` must return in bounded time: a turn
+/// ends only after every call that started has returned. A panic inside `call` becomes a
+/// failure result.
 pub trait ToolDispatch: Sync {
     fn call(&self, call: &ToolCall) -> ToolResult;
 }

@@ -2,8 +2,8 @@
 //! a timeout, a policy violation or the child's exit decides the outcome.
 //!
 //! Owns the turn's clocks (reply deadline, idle timeout measured on progress, interrupt grace),
-//! tool dispatch on scoped worker threads, and the classification into a [`TurnEnd`]. It does
-//! not retry, pick prompts or interpret the final message; the caller does.
+//! tool dispatch to the turn's worker pool (`pool.rs`), and the classification into a
+//! [`TurnEnd`]. It does not retry, pick prompts or interpret the final message; the caller does.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 
 use super::accounting::{Activity, ActivityKind, Throttle, TokenUsage, is_progress};
 use super::policy::{self, Answer};
-use super::reader::Event;
+use super::pool::Pool;
 use super::session::{Received, Session};
-use super::tools::{self, ToolCall, ToolResult};
+use super::tools::{self, ToolResult};
 use super::wire::{self, id_key};
 use super::{Observer, ToolDispatch};
 
@@ -176,7 +176,23 @@ pub(crate) fn run(
             observer.on_activity(&activity);
         }
         session.accounting.turn_count += 1;
-        std::thread::scope(|scope| turn.drive(session, scope, input, tools, observer, limits))
+        std::thread::scope(|scope| {
+            let mut pool = Pool::new(
+                scope,
+                tools,
+                session.finished_queue(),
+                session.events_tx.clone(),
+            );
+            let end = turn.drive(session, &mut pool, input, observer, limits);
+            let dropped = pool.close();
+            if dropped > 0 {
+                // Codex ended the turn without waiting for them; none of them ran.
+                session
+                    .journal
+                    .local("tool_calls_dropped", json!({"count": dropped}));
+            }
+            end
+        })
     };
     let outcome = TurnOutcome {
         turn_id: turn.turn_id.clone(),
@@ -280,12 +296,11 @@ impl Turn {
             .is_some_and(|stop| stop.load(Ordering::SeqCst))
     }
 
-    fn drive<'scope>(
+    fn drive(
         &mut self,
         session: &mut Session,
-        scope: &'scope std::thread::Scope<'scope, '_>,
+        pool: &mut Pool<'_, '_>,
         input: &str,
-        tools: &'scope dyn ToolDispatch,
         observer: &mut dyn Observer,
         limits: TurnLimits,
     ) -> TurnEnd {
@@ -311,7 +326,7 @@ impl Turn {
                     if is_progress(&method) {
                         self.last_progress = now;
                     }
-                    let end = self.on_notification(session, observer, &method, &params);
+                    let end = self.on_notification(session, pool, observer, &method, &params);
                     if end.is_none() && method == "thread/tokenUsage/updated" {
                         self.check_budget(session, limits, tokens_before);
                     }
@@ -321,7 +336,12 @@ impl Turn {
                     if is_progress(&method) {
                         self.last_progress = now;
                     }
-                    self.on_request(session, scope, tools, id, &method, &params);
+                    self.on_request(session, pool, id, &method, &params);
+                    None
+                }
+                Received::DeltasDropped => {
+                    // Shed because Maestro fell behind, but the agent was streaming: progress.
+                    self.last_progress = now;
                     None
                 }
                 Received::ToolDone {
@@ -482,6 +502,7 @@ impl Turn {
     fn on_notification(
         &mut self,
         session: &mut Session,
+        pool: &Pool<'_, '_>,
         observer: &mut dyn Observer,
         method: &str,
         params: &Value,
@@ -530,7 +551,10 @@ impl Turn {
             "serverRequest/resolved" => {
                 // Codex gave up on a request (an interrupt): a late tool result is not sent.
                 if let Some(request_id) = params.get("requestId") {
-                    self.in_flight.remove(&id_key(request_id));
+                    let key = id_key(request_id);
+                    self.in_flight.remove(&key);
+                    // Still queued: it never starts.
+                    pool.cancel(&key);
                 }
             }
             "turn/completed" => {
@@ -609,17 +633,16 @@ impl Turn {
         }
     }
 
-    fn on_request<'scope>(
+    fn on_request(
         &mut self,
         session: &mut Session,
-        scope: &'scope std::thread::Scope<'scope, '_>,
-        tools: &'scope dyn ToolDispatch,
+        pool: &mut Pool<'_, '_>,
         id: Value,
         method: &str,
         params: &Value,
     ) {
         if method == "item/tool/call" {
-            self.dispatch_tool(session, scope, tools, id, params);
+            self.dispatch_tool(session, pool, id, params);
             return;
         }
         let file_paths = params
@@ -662,11 +685,10 @@ impl Turn {
         }
     }
 
-    fn dispatch_tool<'scope>(
+    fn dispatch_tool(
         &mut self,
         session: &mut Session,
-        scope: &'scope std::thread::Scope<'scope, '_>,
-        tools: &'scope dyn ToolDispatch,
+        pool: &mut Pool<'_, '_>,
         id: Value,
         params: &Value,
     ) {
@@ -703,25 +725,14 @@ impl Turn {
             return;
         }
         let key = id_key(&id);
-        let reply_id = id.clone();
-        self.in_flight.insert(key.clone(), call.call_id.clone());
-        let events = session.events_tx.clone();
-        let work = move || {
-            let result = run_tool(tools, &call);
-            let _ = events.send(Event::ToolDone {
-                request_id: id,
-                call_id: call.call_id,
-                result,
-            });
-        };
-        let spawned = std::thread::Builder::new()
-            .name("maestro-tool".into())
-            .spawn_scoped(scope, work);
-        if let Err(error) = spawned {
-            log::warn!("cannot start a tool thread: {error}");
-            self.in_flight.remove(&key);
-            let result = ToolResult::failure(format!("maestro could not run the tool: {error}"));
-            let _ = session.send(&wire::response(&reply_id, result.to_reply()));
+        let call_id = call.call_id.clone();
+        match pool.submit(key.clone(), id.clone(), call) {
+            Ok(()) => {
+                self.in_flight.insert(key, call_id);
+            }
+            Err(answer) => {
+                let _ = session.send(&wire::response(&id, answer.to_reply()));
+            }
         }
     }
 
@@ -749,11 +760,4 @@ impl Turn {
             stderr_tail: session.stderr_tail(),
         }
     }
-}
-
-/// Runs one tool call, turning a panic into a failure result so one bad tool cannot take the
-/// session down.
-fn run_tool(tools: &dyn ToolDispatch, call: &ToolCall) -> ToolResult {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tools.call(call)))
-        .unwrap_or_else(|_| ToolResult::failure(format!("tool `{}` panicked", call.tool)))
 }

@@ -1,6 +1,6 @@
 //! Help and version text. Each page: a one-line purpose, the options, an example.
 
-use super::{DEFAULT_POLL_INTERVAL_S, DEFAULT_STATUS_LIMIT, Topic};
+use super::{DEFAULT_DEMO_DIR, DEFAULT_POLL_INTERVAL_S, DEFAULT_STATUS_LIMIT, Topic};
 
 /// `maestro --version`: the crate version plus the git commit when built from a checkout.
 pub fn version_text() -> String {
@@ -19,6 +19,7 @@ pub fn help_text(topic: Topic) -> String {
         Topic::Status => STATUS_HELP.replace("{limit}", &DEFAULT_STATUS_LIMIT.to_string()),
         Topic::Run => RUN_HELP.to_string(),
         Topic::Daemon => DAEMON_HELP.replace("{poll}", &DEFAULT_POLL_INTERVAL_S.to_string()),
+        Topic::Demo => DEMO_HELP.replace("{dir}", DEFAULT_DEMO_DIR),
     }
 }
 
@@ -35,6 +36,7 @@ Commands (the recommended operator order):
   status           Show lanes, retries and recent runs from local state
   run --once       Take one eligible issue through a lane (--dry-run explains the choice)
   daemon           Poll the tracker and supervise 'run --once' lanes continuously
+  demo             Run the daemon over a throwaway offline world with a scripted agent
   help COMMAND     Same as 'maestro COMMAND --help'
 
 Options:
@@ -137,6 +139,32 @@ Example:
   maestro daemon --poll-interval-s 30 --config ./tmp/maestro.toml
 ";
 
+const DEMO_HELP: &str = "\
+maestro demo - watch the daemon take three issues end to end, offline, in a throwaway world
+
+Builds a world in DIR (a bare git origin, a source clone of a tiny project, a local-tracker
+project with three issues, a WORKFLOW.md with branch handoff and a validation command), then
+runs the real 'maestro daemon' over it with the real codex driven by a scripted model built
+into maestro. One issue is handed off, one needs a human, one fails validation once and is
+handed off on its retry. Prints one line per decision, then the status table and where to look.
+
+Usage: maestro demo [OPTIONS]
+
+Options:
+      --dir DIR   Where to build the world; maestro owns it [default: {dir}]
+                  (a non-empty DIR it did not create is refused; its own is rebuilt)
+  -h, --help      Print this help
+
+Codex: MAESTRO_CODEX_BIN if set, else 'codex' on PATH. Install the pinned version with
+  npm install --prefix \"$HOME/.cache/maestro-codex\" @openai/codex@0.169.0
+  and put $HOME/.cache/maestro-codex/node_modules/.bin on PATH.
+Exit: 0 when all three issues reached their expected outcome, 1 otherwise (what went wrong is
+      printed), 2 on a usage error or a DIR it will not use.
+
+Example:
+  maestro demo --dir tmp/demo
+";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +178,7 @@ mod tests {
             Topic::Status,
             Topic::Run,
             Topic::Daemon,
+            Topic::Demo,
         ] {
             let text = help_text(topic);
             assert!(text.contains("Usage: maestro"), "{topic:?}");

@@ -30,6 +30,8 @@ pub enum Command {
     Run(RunArgs),
     /// `maestro daemon`.
     Daemon(DaemonArgs),
+    /// `maestro demo`.
+    Demo(DemoArgs),
 }
 
 /// Which help page to print.
@@ -41,6 +43,7 @@ pub enum Topic {
     Status,
     Run,
     Daemon,
+    Demo,
 }
 
 impl Topic {
@@ -53,6 +56,7 @@ impl Topic {
             Topic::Status => "maestro status",
             Topic::Run => "maestro run",
             Topic::Daemon => "maestro daemon",
+            Topic::Demo => "maestro demo",
         }
     }
 }
@@ -107,6 +111,16 @@ pub struct DaemonArgs {
     pub poll_interval_s: u64,
 }
 
+/// Options of `maestro demo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoArgs {
+    /// The directory the demo world is built in (and owns).
+    pub dir: PathBuf,
+}
+
+/// Default for `demo --dir`, relative to the current directory.
+pub const DEFAULT_DEMO_DIR: &str = "tmp/demo";
+
 /// Default for `daemon --poll-interval-s`.
 pub const DEFAULT_POLL_INTERVAL_S: u64 = 60;
 
@@ -151,11 +165,12 @@ where
             "status" => parse_status(&mut parser),
             "run" => parse_run(&mut parser),
             "daemon" => parse_daemon(&mut parser),
+            "demo" => parse_demo(&mut parser),
             "help" => parse_help(&mut parser),
             other => Err(usage(
                 topic,
                 format!(
-                    "unknown command '{other}'; expected one of: protocol, status, run, daemon"
+                    "unknown command '{other}'; expected one of: protocol, status, run, daemon, demo"
                 ),
             )),
         },
@@ -178,10 +193,13 @@ fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
         "status" => Topic::Status,
         "run" => Topic::Run,
         "daemon" => Topic::Daemon,
+        "demo" => Topic::Demo,
         other => {
             return Err(usage(
                 topic,
-                format!("no help for '{other}'; expected one of: protocol, status, run, daemon"),
+                format!(
+                    "no help for '{other}'; expected one of: protocol, status, run, daemon, demo"
+                ),
             ));
         }
     };
@@ -352,6 +370,29 @@ fn parse_daemon(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
         }
     }
     Ok(Command::Daemon(args))
+}
+
+fn parse_demo(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    let topic = Topic::Demo;
+    let mut args = DemoArgs {
+        dir: PathBuf::from(DEFAULT_DEMO_DIR),
+    };
+    while let Some(arg) = next(parser, topic)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(topic)),
+            Long("dir") => {
+                let value = parser
+                    .value()
+                    .map_err(|_| usage(topic, "--dir needs a value: a directory".to_string()))?;
+                if value.is_empty() {
+                    return Err(usage(topic, "--dir needs a non-empty path".to_string()));
+                }
+                args.dir = PathBuf::from(value);
+            }
+            other => return Err(unexpected(other, topic, &["--dir"])),
+        }
+    }
+    Ok(Command::Demo(args))
 }
 
 fn next(parser: &mut lexopt::Parser, topic: Topic) -> Result<Option<lexopt::Arg<'_>>, UsageError> {
@@ -592,7 +633,7 @@ mod tests {
         let error = parse_words("stauts").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "unknown command 'stauts'; expected one of: protocol, status, run, daemon (see 'maestro --help')"
+            "unknown command 'stauts'; expected one of: protocol, status, run, daemon, demo (see 'maestro --help')"
         );
         let error = parse_words("status --jsn").unwrap_err();
         assert_eq!(
@@ -608,6 +649,26 @@ mod tests {
         assert!(error.message.contains("expected: probe"));
         let error = parse_words("status --json=yes").unwrap_err();
         assert!(error.message.contains("does not take a value"), "{error}");
+    }
+
+    #[test]
+    fn demo_dir_defaults_and_overrides() {
+        assert_eq!(
+            parse_words("demo"),
+            Ok(Command::Demo(DemoArgs {
+                dir: PathBuf::from("tmp/demo")
+            }))
+        );
+        assert_eq!(
+            parse_words("demo --dir /x/world"),
+            Ok(Command::Demo(DemoArgs {
+                dir: PathBuf::from("/x/world")
+            }))
+        );
+        assert_eq!(parse_words("demo --help"), Ok(Command::Help(Topic::Demo)));
+        assert_eq!(parse_words("help demo"), Ok(Command::Help(Topic::Demo)));
+        let error = parse_words("demo --dir").unwrap_err();
+        assert!(error.message.contains("--dir needs a value"), "{error}");
     }
 
     #[test]

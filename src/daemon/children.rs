@@ -102,7 +102,7 @@ pub fn spawn(
         .arg(fd.to_string())
         .arg("--slot-index")
         .arg(slot.index().to_string());
-    let mut process = command.spawn()?;
+    let mut process = crate::custody::spawn(&mut command)?;
     drop(slot);
     let pid = process.id();
     let run_id = spec.run_id.to_string();

@@ -17,7 +17,7 @@ use crate::run::writeback;
 use crate::tracker::Issue;
 use crate::workspace::record::{self, ErrorClass, IssueRef, RetryEntry, RunRecord};
 use crate::workspace::{lane, lock, retry_queue};
-use crate::{clock, tracker};
+use crate::{clock, selection, tracker};
 
 impl Daemon {
     /// Carries out `actions` in order.
@@ -174,8 +174,11 @@ impl Daemon {
         children::request_stop(running, reason);
     }
 
-    /// Takes a slot and spawns a child for `issue`; a retry that runs leaves the queue. False
-    /// when no slot is free or the spawn failed (logged; the issue stays eligible).
+    /// Takes a slot, reads the issue again (fresh work and recovery: the mirror may be a poll
+    /// old) and spawns a child for it; a retry that runs leaves the queue. False when no slot
+    /// is free or the spawn failed (logged; the issue stays eligible). True, with nothing
+    /// spawned, when the read finds the issue no longer runnable: the next dispatch may use the
+    /// slot.
     fn dispatch(&mut self, issue: &Issue, attempt: u32, why: Dispatch) -> bool {
         let max = self.store.current().execution.max_concurrent_agents as usize;
         let slot = match lock::acquire_slot(&self.layout, max) {
@@ -184,6 +187,20 @@ impl Daemon {
             Err(error) => {
                 log::error!("cannot take a dispatch slot error={error}");
                 return false;
+            }
+        };
+        // The slot comes first: a candidate waiting for one must not cost a request a tick.
+        // A due retry was read again this tick already.
+        let reread;
+        let issue = if why == Dispatch::Retry {
+            issue
+        } else {
+            match self.reread(issue) {
+                Some(fresh) => {
+                    reread = fresh;
+                    &reread
+                }
+                None => return true,
             }
         };
         let key = lane::lane_key(&issue.identifier);
@@ -219,6 +236,36 @@ impl Daemon {
                     issue.identifier
                 );
                 false
+            }
+        }
+    }
+
+    /// Reads `issue` again right before its dispatch and returns the fresh copy while
+    /// [`selection::runnable`] accepts it. The mirror may be a poll old, and a blocking relation
+    /// can be added without the issue's stamp moving; the child re-checks too, but a child
+    /// that only finds out costs a process and a slot.
+    fn reread(&mut self, issue: &Issue) -> Option<Issue> {
+        let fresh = match self.intake.confirm(std::slice::from_ref(&issue.id)) {
+            Ok(fresh) => fresh.into_iter().next(),
+            Err(error) => {
+                self.tracker_error("read before dispatch", &error);
+                return None;
+            }
+        };
+        let policy = &self.store.current().tracker;
+        let verdict = match &fresh {
+            Some(fresh) => selection::runnable(fresh, policy, &self.project_slug)
+                .map_err(|reason| reason.to_string()),
+            None => Err("the issue is no longer visible in the project".to_string()),
+        };
+        match verdict {
+            Ok(()) => fresh,
+            Err(reason) => {
+                log::info!(
+                    "not dispatched issue={} reason=\"{reason}\" (read again before dispatch)",
+                    issue.identifier
+                );
+                None
             }
         }
     }

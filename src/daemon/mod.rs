@@ -23,7 +23,6 @@ mod plan;
 mod tick;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -31,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Lookup, ServiceConfig};
 use crate::exit::Exit;
+use crate::intake::{self, Intake};
 use crate::operator_http::{self, Health};
 use crate::workflow::WorkflowStore;
 use crate::workspace::retry_queue::{self, RetryQueue};
@@ -91,6 +91,8 @@ struct Daemon {
     health: Arc<Health>,
     events: Sender<Event>,
     poll_interval: Duration,
+    /// The mirror of the project's active issues every tick reads (docs/spec/tracker.md).
+    intake: Intake,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -101,11 +103,7 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
     if let Err(error) = signals::on_termination(move |_| {
         let _ = shutdown.send(Event::Shutdown);
     }) {
-        // stderr may be a full disk: nothing to do about a failed write but not panic.
-        let _ = writeln!(
-            std::io::stderr(),
-            "maestro: cannot install signal handlers: {error}"
-        );
+        crate::commands::complain(&format!("cannot install signal handlers: {error}"));
         return Exit::Failure;
     }
     let settings = match settings::load(explicit, lookup) {
@@ -155,6 +153,23 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
         }
         None => None,
     };
+    // Orphans of a child that died without sweeping (a stall kill) are reparented here and
+    // killed and reaped by the loop; the children themselves are registered spawns.
+    if let Err(error) = crate::custody::take() {
+        log::warn!("cannot become the subreaper of lane processes error={error}");
+    }
+    let intake = {
+        let config = settings.config.clone();
+        let project_slug = settings.project_slug.clone();
+        Intake::new(
+            Box::new(move || tracker::open(&config, &project_slug)),
+            Arc::new(intake::SystemClock),
+            intake::Options {
+                resync_interval: Duration::from_millis(settings.config.tracker.resync_interval_ms),
+                report_to: Some(layout.clone()),
+            },
+        )
+    };
     let mut daemon = Daemon {
         config: settings.config.clone(),
         project_slug: settings.project_slug.clone(),
@@ -167,6 +182,7 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
         health,
         events,
         poll_interval,
+        intake,
     };
     daemon.start();
     daemon.serve(&inbox)
@@ -252,14 +268,7 @@ impl Daemon {
             .iter()
             .map(|state| state.issue_id.clone())
             .collect();
-        let tracker = match tracker::open(&self.config, &self.project_slug) {
-            Ok(tracker) => tracker,
-            Err(error) => {
-                log::warn!("startup sweep skipped: {error}");
-                return;
-            }
-        };
-        let fresh = match tracker.refresh(&ids) {
+        let fresh = match self.intake.refresh(&ids) {
             Ok(fresh) => fresh,
             Err(error) => {
                 log::warn!("startup sweep skipped, refresh failed: {error}");
@@ -325,6 +334,7 @@ impl Daemon {
             if self.children.len() < running && self.due.values().any(|due| *due <= now) {
                 next_tick = Instant::now();
             }
+            crate::custody::sweep(None);
         }
     }
 

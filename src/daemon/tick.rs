@@ -1,16 +1,20 @@
-//! One poll tick at the I/O edge: reload WORKFLOW.md, read what the decisions need into a
-//! [`Snapshot`] (the tracker's refreshes and listing, activity markers, bookkeeping, local
-//! claims), let [`plan::tick`] decide, and hand its actions to the executor.
+//! One poll tick at the I/O edge: reload WORKFLOW.md, bring the intake's mirror of the
+//! project's issues up to date (one cheap "what changed?" question, or the periodic resync),
+//! read what the decisions need into a [`Snapshot`] (the mirror, activity markers,
+//! bookkeeping, local claims), let [`plan::tick`] decide, and hand its actions to the executor.
 //!
 //! A tracker call that fails is counted and logged here, and the part of the snapshot it would
 //! have filled is left out, so that step waits for the next tick while children keep running.
+//! A sync that failed or was paced leaves the mirror stale: then nothing is stopped or
+//! dispatched on it, and only stall detection (local facts) runs.
 
 use std::time::{Duration, Instant};
 
 use super::Daemon;
 use super::action::ChildRef;
 use super::plan::{self, Candidates, ChildView, DueRetry, Snapshot};
-use crate::tracker::{self, Issue, Tracker};
+use crate::intake;
+use crate::tracker::{self, Issue};
 use crate::workflow::Workflow;
 use crate::workspace::record::{self, IssueRef, IssueState, RetryEntry};
 use crate::{claims, clock};
@@ -34,15 +38,25 @@ impl Daemon {
         }
         let workflow = self.store.current();
         self.watch_children();
-        match tracker::open(&self.config, &self.project_slug) {
-            Ok(tracker) => {
-                let queue = self.queue.entries.clone();
-                let snapshot = self.snapshot(tracker.as_ref(), &workflow, &queue);
-                let actions = plan::tick(&snapshot);
-                self.execute(actions);
+        let fresh = match self.intake.sync(&active_states(&workflow)) {
+            Ok(intake::Outcome::Fresh) => true,
+            // Paced: the key's budget is low; the mirror is not fresh, and the next tick asks
+            // again.
+            Ok(intake::Outcome::Paced { .. }) => false,
+            Err(error) => {
+                self.tracker_error("sync of the project's issues", &error);
+                false
             }
-            Err(error) => self.tracker_error("open", &error),
-        }
+        };
+        let queue = self.queue.entries.clone();
+        let answers = if fresh {
+            self.ask_tracker(&workflow, &queue)
+        } else {
+            Answers::default()
+        };
+        let snapshot = self.snapshot(answers, &workflow, &queue);
+        let actions = plan::tick(&snapshot);
+        self.execute(actions);
         self.health.tick_finished(started.elapsed());
         log::debug!(
             "tick finished duration_ms={} children={} retries={}",
@@ -62,27 +76,44 @@ impl Daemon {
         log::warn!("tracker {what} failed, children keep running, next tick retries: {error}");
     }
 
-    /// Everything the tick decides from, read now. The tracker is asked in the order the steps
-    /// run: the running lanes' issues, the due retries' issues, then the candidates.
-    fn snapshot<'a>(
-        &'a self,
-        tracker: &dyn Tracker,
-        workflow: &'a Workflow,
-        queue: &'a [RetryEntry],
-    ) -> Snapshot<'a> {
-        let children: Vec<ChildView> = self.children.iter().map(|child| self.view(child)).collect();
-        let running_ids: Vec<String> = children
+    /// What the tracker says, from the fresh mirror, in the order the steps run: the running
+    /// lanes' issues (a lane the mirror does not hold is read), the due retries' issues (read
+    /// again: they own their claim), then the candidates (the mirror, no request).
+    fn ask_tracker(&mut self, workflow: &Workflow, queue: &[RetryEntry]) -> Answers {
+        let running_ids: Vec<String> = self
+            .children
             .iter()
-            .filter(|view| !view.stopping)
-            .map(|view| view.child.issue_id.clone())
+            .filter(|child| child.stop.is_none())
+            .map(|child| child.issue_id.clone())
             .collect();
         let running = if running_ids.is_empty() {
             None
         } else {
-            self.ask(tracker.refresh(&running_ids), "refresh of running lanes")
+            let answer = self.intake.issues(&running_ids);
+            self.ask(answer, "refresh of running lanes")
         };
-        let due = self.due_retries(tracker, queue);
-        let candidates = self.candidates(tracker, workflow);
+        let due = self.due_retries(queue);
+        let candidates = self.candidates(workflow);
+        Answers {
+            running,
+            due,
+            candidates,
+        }
+    }
+
+    /// Everything the tick decides from.
+    fn snapshot<'a>(
+        &'a self,
+        answers: Answers,
+        workflow: &'a Workflow,
+        queue: &'a [RetryEntry],
+    ) -> Snapshot<'a> {
+        let children: Vec<ChildView> = self.children.iter().map(|child| self.view(child)).collect();
+        let Answers {
+            running,
+            due,
+            candidates,
+        } = answers;
         Snapshot {
             policy: &workflow.tracker,
             execution: &workflow.execution,
@@ -125,8 +156,8 @@ impl Daemon {
         }
     }
 
-    /// The retries due now, each with its issue refreshed and its bookkeeping.
-    fn due_retries(&self, tracker: &dyn Tracker, queue: &[RetryEntry]) -> Option<Vec<DueRetry>> {
+    /// The retries due now, each with its issue read again and its bookkeeping.
+    fn due_retries(&mut self, queue: &[RetryEntry]) -> Option<Vec<DueRetry>> {
         let now = Instant::now();
         let due: Vec<&RetryEntry> = queue
             .iter()
@@ -136,7 +167,8 @@ impl Daemon {
             return Some(Vec::new());
         }
         let ids: Vec<String> = due.iter().map(|entry| entry.issue_id.clone()).collect();
-        let fresh = self.ask(tracker.refresh(&ids), "refresh of due retries")?;
+        let answer = self.intake.confirm(&ids);
+        let fresh = self.ask(answer, "refresh of due retries")?;
         let due = due
             .into_iter()
             .map(|entry| {
@@ -155,12 +187,11 @@ impl Daemon {
         Some(due)
     }
 
-    /// The candidates for new work with the local claims and each one's recovery facts.
-    fn candidates(&self, tracker: &dyn Tracker, workflow: &Workflow) -> Option<Candidates> {
+    /// The candidates for new work (from the mirror) with the local claims and each one's
+    /// recovery facts.
+    fn candidates(&self, workflow: &Workflow) -> Option<Candidates> {
         let policy = &workflow.tracker;
-        let mut states = policy.startable_states.clone();
-        states.push(policy.in_progress_state.clone());
-        let issues = self.ask(tracker.issues_in_states(&states), "listing candidates")?;
+        let issues = self.intake.candidates(&active_states(workflow));
         let local = claims::gather(&self.layout, &workflow.execution, &issues, true);
         for problem in &local.problems {
             log::warn!("state file problem: {problem}");
@@ -198,4 +229,20 @@ impl Daemon {
             .map_err(|error| self.tracker_error(what, &error))
             .ok()
     }
+}
+
+/// The tracker's part of a snapshot; all `None` when the mirror is not fresh.
+#[derive(Debug, Default)]
+struct Answers {
+    running: Option<Vec<Issue>>,
+    due: Option<Vec<DueRetry>>,
+    candidates: Option<Candidates>,
+}
+
+/// The states whose issues the intake mirrors: startable plus in progress.
+pub(super) fn active_states(workflow: &Workflow) -> Vec<String> {
+    let policy = &workflow.tracker;
+    let mut states = policy.startable_states.clone();
+    states.push(policy.in_progress_state.clone());
+    states
 }

@@ -1,4 +1,6 @@
-//! GitHub, used only at the review boundary: is the handoff PR the lane's work, open and ready?
+//! GitHub, used at the review boundary: is the handoff PR the lane's work, open and ready? And,
+//! for the post-review lifecycle, what do its reviews, threads and checks say; merge it; delete
+//! its branch.
 //!
 //! The repository comes from the lane's `origin` (ssh or https form), the token only from the
 //! environment variable named by `[github] token_env_var` — never from ambient `gh` auth, so the
@@ -9,23 +11,45 @@
 //! (`https://<web host>/OWNER/REPO/pull/N`, the web host derived from `[github] api_url`, no
 //! user name, query or fragment) and only used to find the PR; what Maestro posts is GitHub's
 //! own `html_url`, itself checked the same way. Redirects are not followed, and text from a
-//! reply is escaped before it reaches an error message. It does not decide what a failed check
-//! means for the attempt; the run does.
+//! reply is escaped before it reaches an error message, and every string of an answer is cut to
+//! a bound before anything keeps it. It does not decide what a failed check, a review or a
+//! refused merge means for a lane; the run and `review` do.
+//!
+//! Files: `error.rs` the boundary's error; `http.rs` one exchange (headers, conditional GETs,
+//! statuses); `etag.rs` the ETag cache (in memory, optionally persisted); `reviews.rs` reviews
+//! and review threads (GraphQL, `graphql/review_threads.graphql`); `checks.rs` check runs and
+//! commit statuses; `land.rs` merge and branch deletion; `url.rs` parsing.
 //!
 //! **Invariant:** only this module talks to GitHub.
 
 use std::fmt;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::GithubConfig;
 
+mod checks;
+mod error;
+mod etag;
+mod http;
+mod land;
+mod reviews;
 mod url;
 
+pub use checks::{CheckRun, CombinedStatus, CommitStatus};
+pub use error::Error;
+pub use etag::EtagCache;
+pub use http::Usage;
+pub use land::{BranchDeletion, MergeMethod, Merged};
+pub use reviews::{Review, ReviewState, ReviewThread, ThreadComment};
 pub use url::{
     PrUrlProblem, RepoRef, WebHost, parse_pr_url_on, parse_remote, shown, without_userinfo,
 };
+
+use http::{Bounded, cut};
 
 /// Time limit for one GitHub request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -51,6 +75,18 @@ pub struct PullRequest {
     /// repository for it any more (a deleted fork).
     pub head_repo: Option<String>,
     pub base_repo: String,
+    /// The branch the PR merges into.
+    pub base_ref: String,
+    pub merged: bool,
+    /// `None` while GitHub is still computing whether the PR can be merged.
+    pub mergeable: Option<bool>,
+    /// GitHub's `mergeable_state`: `clean`, `blocked`, `behind`, `dirty`, `unstable`,
+    /// `has_hooks`, `draft` or `unknown` (escaped when shown; any other text is kept as is).
+    pub mergeable_state: String,
+    /// The merge (or squash, or rebase) commit once merged; before that GitHub's test merge.
+    pub merge_commit_sha: Option<String>,
+    /// Who merged it, once merged.
+    pub merged_by: Option<String>,
 }
 
 /// What the PR must match.
@@ -112,118 +148,18 @@ fn short(sha: &str) -> &str {
     sha.get(..12).unwrap_or(sha)
 }
 
-/// Why a GitHub call failed.
-#[derive(Debug)]
-pub enum Error {
-    /// `[github] token_env_var` is unset in the config, or the variable is missing or empty.
-    MissingToken { variable: Option<String> },
-    /// The URL the agent gave is not a PR URL on the configured GitHub host.
-    InvalidPrUrl { problem: PrUrlProblem, web: WebHost },
-    /// `[github] api_url` has no host a PR URL can be checked against.
-    NoWebHost { api_url: String },
-    /// GitHub answered with a redirect, which Maestro does not follow: the answer would come
-    /// from wherever the redirect points. `location` is escaped.
-    Redirected {
-        status: u16,
-        url: String,
-        location: String,
-    },
-    /// The reply is JSON but not a PR Maestro can trust: its `html_url` is not the PR asked
-    /// for on the configured host.
-    Untrusted { url: String, message: String },
-    /// The lane's origin is not a recognizable GitHub remote.
-    UnknownRemote { url: String },
-    /// 401 or 403: the token is wrong or lacks access.
-    Auth { status: u16, url: String },
-    /// 404: no such PR (or the token cannot see it).
-    NotFound { url: String },
-    /// Any other non-success status.
-    Status {
-        status: u16,
-        url: String,
-        body: String,
-    },
-    /// The request did not complete (connect, TLS, timeout).
-    Transport { url: String, message: String },
-    /// The reply was not the JSON GitHub documents.
-    Malformed { url: String, message: String },
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::MissingToken { variable: None } => write!(
-                f,
-                "no GitHub token configured: set [github] token_env_var in maestro.toml to the name of the variable holding it"
-            ),
-            Error::MissingToken {
-                variable: Some(name),
-            } => write!(
-                f,
-                "the GitHub token variable {name} (named by [github] token_env_var) is unset or empty; export it before running"
-            ),
-            Error::InvalidPrUrl { problem, web } => write!(
-                f,
-                "the pull request URL {problem}; give it as https://{web}/OWNER/REPO/pull/N"
-            ),
-            Error::NoWebHost { api_url } => write!(
-                f,
-                "[github] api_url `{api_url}` has no host a pull request URL can be checked against; use https://api.github.com or https://HOST/api/v3"
-            ),
-            Error::Redirected {
-                status,
-                url,
-                location,
-            } => write!(
-                f,
-                "GitHub answered {status} for {url}, redirecting to `{location}`; redirects are not followed: check [github] api_url and whether the repository moved"
-            ),
-            Error::Untrusted { url, message } => {
-                write!(f, "GitHub's answer for {url} is not trusted: {message}")
-            }
-            Error::UnknownRemote { url } => write!(
-                f,
-                "the lane's origin `{url}` is not a GitHub remote (expected git@github.com:OWNER/REPO.git or https://github.com/OWNER/REPO)"
-            ),
-            Error::Auth { status, url } => write!(
-                f,
-                "GitHub refused the token ({status}) for {url}; check the token's access to the repository"
-            ),
-            Error::NotFound { url } => write!(f, "GitHub has no such pull request: {url}"),
-            Error::Status { status, url, body } => {
-                write!(f, "GitHub answered {status} for {url}: {}", shown(body))
-            }
-            Error::Transport { url, message } => {
-                write!(f, "cannot reach GitHub at {url}: {message}")
-            }
-            Error::Malformed { url, message } => {
-                write!(
-                    f,
-                    "unexpected reply from GitHub for {url}: {}",
-                    shown(message)
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl Error {
-    /// Whether retrying later could help (the lane's work may still be fine).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Transport { .. })
-            || matches!(self, Error::Status { status, .. } if *status >= 500 || *status == 429)
-    }
-}
-
 /// A GitHub REST client holding the token.
 pub struct Client {
     api_url: String,
+    /// Where GraphQL queries go: `{api_url}/graphql`, or `…/api/graphql` for GitHub
+    /// Enterprise Server's `…/api/v3`.
+    graphql_url: String,
     /// Where the PR pages GitHub links to must be; `None` when the API URL has no such host.
     web: Option<WebHost>,
     token: String,
     agent: ureq::Agent,
+    cache: Mutex<EtagCache>,
+    usage: Mutex<Usage>,
 }
 
 impl fmt::Debug for Client {
@@ -261,12 +197,46 @@ impl Client {
             .user_agent(format!("maestro/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
+        let api_url = api_url.trim_end_matches('/').to_string();
         Client {
-            api_url: api_url.trim_end_matches('/').to_string(),
-            web: WebHost::from_api_url(api_url),
+            graphql_url: graphql_url(&api_url),
+            web: WebHost::from_api_url(&api_url),
+            api_url,
             token,
             agent,
+            cache: Mutex::new(EtagCache::in_memory()),
+            usage: Mutex::new(Usage::default()),
         }
+    }
+
+    /// This client with the ETag cache persisted at `path` (see
+    /// [`crate::workspace::Layout::github_etag_cache_file`]): ETags another process saved are
+    /// used, and [`Client::save_etag_cache`] writes this client's back.
+    pub fn with_etag_cache(self, path: &Path) -> Client {
+        Client {
+            cache: Mutex::new(EtagCache::load(path)),
+            ..self
+        }
+    }
+
+    /// Writes the ETag cache to its file when it changed; `Ok(false)` when there was nothing to
+    /// write. A failure loses nothing but future 304s.
+    pub fn save_etag_cache(&self) -> std::io::Result<bool> {
+        self.cache().save()
+    }
+
+    /// What this client's requests cost so far.
+    pub fn usage(&self) -> Usage {
+        *self.usage.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cache(&self) -> MutexGuard<'_, EtagCache> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `{api_url}/repos/{owner}/{name}`.
+    fn repo_url(&self, repo: &RepoRef) -> String {
+        format!("{}/repos/{}/{}", self.api_url, repo.owner, repo.name)
     }
 
     /// `GET /repos/{owner}/{repo}/pulls/{number}`. The answer must be that PR: its `html_url`
@@ -276,59 +246,8 @@ impl Client {
         let web = self.web.as_ref().ok_or_else(|| Error::NoWebHost {
             api_url: self.api_url.clone(),
         })?;
-        let url = format!(
-            "{}/repos/{}/{}/pulls/{number}",
-            self.api_url, repo.owner, repo.name
-        );
-        let mut response = self
-            .agent
-            .get(&url)
-            .header("Authorization", &format!("Bearer {}", self.token))
-            .header("Accept", "application/vnd.github+json")
-            .header("X-GitHub-Api-Version", "2022-11-28")
-            .call()
-            .map_err(|error| Error::Transport {
-                url: url.clone(),
-                message: error.to_string(),
-            })?;
-        let status = response.status().as_u16();
-        if (300..400).contains(&status) {
-            let location = response
-                .headers()
-                .get("location")
-                .and_then(|value| value.to_str().ok())
-                .unwrap_or("");
-            return Err(Error::Redirected {
-                status,
-                url,
-                location: shown(location),
-            });
-        }
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(4 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|error| Error::Transport {
-                url: url.clone(),
-                message: error.to_string(),
-            })?;
-        match status {
-            200 => {}
-            401 | 403 => return Err(Error::Auth { status, url }),
-            404 => return Err(Error::NotFound { url }),
-            _ => {
-                return Err(Error::Status {
-                    status,
-                    url,
-                    body: body.chars().take(300).collect(),
-                });
-            }
-        }
-        let wire: WirePull = serde_json::from_str(&body).map_err(|error| Error::Malformed {
-            url: url.clone(),
-            message: error.to_string(),
-        })?;
+        let url = format!("{}/pulls/{number}", self.repo_url(repo));
+        let wire: WirePull = self.get_json(&url, "pull request")?.value;
         match parse_pr_url_on(&wire.html_url, web) {
             Ok((linked, linked_number))
                 if repo.same(&linked.full_name())
@@ -360,11 +279,31 @@ impl Client {
             head_sha: wire.head.sha,
             head_repo: wire.head.repo.map(|repo| repo.full_name),
             base_repo: wire.base.repo.full_name,
+            base_ref: wire.base.ref_name,
+            merged: wire.merged.unwrap_or(false),
+            mergeable: wire.mergeable,
+            mergeable_state: wire.mergeable_state.unwrap_or_else(|| "unknown".into()),
+            merge_commit_sha: wire.merge_commit_sha,
+            merged_by: wire.merged_by.map(|user| user.login),
         })
     }
 }
 
-#[derive(Deserialize)]
+/// Where GraphQL queries go for a REST API URL (without its trailing slash).
+fn graphql_url(api_url: &str) -> String {
+    match api_url.strip_suffix("/api/v3") {
+        Some(host) => format!("{host}/api/graphql"),
+        None => format!("{api_url}/graphql"),
+    }
+}
+
+/// Whether `text` is a commit id as GitHub writes it (40 or 64 lowercase hex digits): only such
+/// text goes into a URL path or a merge request.
+pub fn is_commit_id(text: &str) -> bool {
+    matches!(text.len(), 40 | 64) && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[derive(Serialize, Deserialize)]
 struct WirePull {
     number: u64,
     html_url: String,
@@ -372,9 +311,46 @@ struct WirePull {
     draft: Option<bool>,
     head: WireRef,
     base: WireBase,
+    #[serde(default)]
+    merged: Option<bool>,
+    #[serde(default)]
+    mergeable: Option<bool>,
+    #[serde(default)]
+    mergeable_state: Option<String>,
+    #[serde(default)]
+    merge_commit_sha: Option<String>,
+    #[serde(default)]
+    merged_by: Option<WireUser>,
 }
 
-#[derive(Deserialize)]
+impl Bounded for WirePull {
+    fn bound(&mut self) {
+        // Branch names and repository names are bounded by GitHub itself; the URL and the
+        // free-form fields are cut so a hostile or broken answer stays small when kept.
+        cut(&mut self.html_url, 512);
+        cut(&mut self.state, 64);
+        cut(&mut self.head.ref_name, 512);
+        cut(&mut self.head.sha, 128);
+        cut(&mut self.base.ref_name, 512);
+        for text in [&mut self.mergeable_state, &mut self.merge_commit_sha]
+            .into_iter()
+            .flatten()
+        {
+            cut(text, 128);
+        }
+        if let Some(user) = &mut self.merged_by {
+            cut(&mut user.login, 100);
+        }
+    }
+}
+
+/// A GitHub user as answers name one; `login` only.
+#[derive(Serialize, Deserialize)]
+struct WireUser {
+    login: String,
+}
+
+#[derive(Serialize, Deserialize)]
 struct WireRef {
     #[serde(rename = "ref")]
     ref_name: String,
@@ -384,12 +360,14 @@ struct WireRef {
     repo: Option<WireRepo>,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct WireBase {
+    #[serde(rename = "ref", default)]
+    ref_name: String,
     repo: WireRepo,
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct WireRepo {
     full_name: String,
 }
@@ -416,6 +394,12 @@ mod tests {
             head_sha: "aaaaaaaaaaaaaaaa".into(),
             head_repo: Some("mallory/widgets".into()),
             base_repo: "acme/gadgets".into(),
+            base_ref: "main".into(),
+            merged: false,
+            mergeable: Some(true),
+            mergeable_state: "clean".into(),
+            merge_commit_sha: None,
+            merged_by: None,
         };
         let expected = Expectation {
             repo: repo("Acme", "Widgets"),
@@ -444,6 +428,31 @@ mod tests {
                 "PR head repository is unknown (a deleted fork?); open the PR from the lane branch in Acme/Widgets"
             ]
         );
+    }
+
+    #[test]
+    fn graphql_lives_beside_the_rest_api() {
+        assert_eq!(
+            graphql_url("https://api.github.com"),
+            "https://api.github.com/graphql"
+        );
+        assert_eq!(
+            graphql_url("https://ghe.example.com/api/v3"),
+            "https://ghe.example.com/api/graphql"
+        );
+        assert_eq!(
+            graphql_url("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080/graphql"
+        );
+    }
+
+    #[test]
+    fn only_hex_commit_ids_are_commit_ids() {
+        assert!(is_commit_id(&"a".repeat(40)));
+        assert!(is_commit_id(&"0123456789abcdef".repeat(4)));
+        assert!(!is_commit_id(&"A".repeat(40)));
+        assert!(!is_commit_id("abc123"));
+        assert!(!is_commit_id(&format!("{}/../x", "a".repeat(35))));
     }
 
     #[test]

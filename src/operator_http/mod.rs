@@ -1,16 +1,19 @@
 //! The read-only operator HTTP endpoint served by `maestro daemon`.
 //!
-//! Routes (GET only; anything else is 405 with `Allow: GET`, unknown paths 404, both as JSON):
-//! `/` dashboard (server-rendered HTML, meta refresh), `/state` (exactly `status --json`),
-//! `/api/v1/state` and `/api/v1/<identifier>` (Symphony-compatible shapes), `/healthz` (daemon
-//! loop liveness, 503 when wedged) and `/metrics` (Prometheus text).
+//! Routes (GET, and HEAD answered as GET without the body; anything else is 405 with
+//! `Allow: GET, HEAD`, unknown paths 404, both as JSON): `/` dashboard (server-rendered HTML,
+//! meta refresh), `/state` (exactly `status --json`), `/api/v1/state` and
+//! `/api/v1/<identifier>` (Symphony-compatible shapes), `/healthz` (daemon loop liveness, 503
+//! when wedged) and `/metrics` (Prometheus text).
 //!
-//! The listener is a small HTTP/1.x reader of our own (`server.rs`) rather than tiny_http:
-//! tiny_http 0.12 has no per-connection read timeout, and its connection pool can queue a new
-//! request behind clients that never finish sending (a test here reproduced it). Every
-//! connection gets its own short-lived thread with read and write timeouts and a header size
-//! limit, and the number of connections is capped, so a slow or garbage client can hold only
-//! its own thread for a few seconds — never another reader or the daemon loop.
+//! The listener is a small HTTP/1.x reader of our own (`server.rs`, with the head parser in
+//! `head.rs` and the connection table in `slots.rs`) rather than tiny_http: tiny_http 0.12 has
+//! no per-connection read timeout, and its connection pool can queue a new request behind
+//! clients that never finish sending (a test here reproduced it). Every connection gets its own
+//! short-lived thread, a total deadline for its head and one for its answer, and a header size
+//! limit; the number of connections is capped, and a newcomer evicts the client that has waited
+//! longest for its head, so slow or idle clients can never lock out another reader, nor ever
+//! stall the daemon loop.
 //!
 //! **Invariant:** read-only. Nothing served here changes state, and no secret is in any of it.
 
@@ -90,11 +93,17 @@ impl Health {
     }
 }
 
+mod head;
 mod server;
+mod slots;
 
+pub use head::MAX_HEAD_BYTES;
 #[doc(hidden)]
 pub use server::respond;
-pub use server::{BindError, Server, start};
+pub use server::{
+    BindError, HEAD_DEADLINE, LINGER, Limits, MAX_CONNECTIONS, RETRY_AFTER_SECONDS, Server,
+    WRITE_DEADLINE, start, start_with,
+};
 
 /// One answer: status, headers, body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,23 +128,24 @@ impl Answer {
     }
 }
 
-/// Routes one request (public so tests can drive it without sockets).
+/// Routes one request (public so tests can drive it without sockets). `HEAD` gets the same
+/// answer as `GET`, body included; the server leaves the body out when it writes the answer.
 pub fn route(method: &str, url: &str, config: &ServiceConfig, health: &Health) -> Answer {
     let path = url.split('?').next().unwrap_or(url);
     let known = matches!(
         path,
         "/" | "/state" | "/healthz" | "/metrics" | "/api/v1/state"
     ) || path.starts_with("/api/v1/");
-    if method != "GET" {
+    if !matches!(method, "GET" | "HEAD") {
         if !known {
             return Answer::error(404, "not_found", &format!("no route {path}"));
         }
         let mut answer = Answer::error(
             405,
             "method_not_allowed",
-            &format!("{method} is not allowed; this endpoint is read-only (GET)"),
+            &format!("{method} is not allowed; this endpoint is read-only (GET, HEAD)"),
         );
-        answer.headers.push(("Allow".into(), "GET".into()));
+        answer.headers.push(("Allow".into(), "GET, HEAD".into()));
         return answer;
     }
     let now_ms = clock::now_ms();

@@ -236,6 +236,41 @@ pub fn metrics(snapshot: &Snapshot, health: &Health) -> String {
             health.tracker_rate_limited.load(Ordering::SeqCst),
         )],
     );
+    if let Some(budget) = &snapshot.tracker_budget {
+        gauge(
+            "maestro_tracker_requests_last_hour",
+            "Tracker requests the daemon sent in the last hour.",
+            "gauge",
+            &[(String::new(), budget.requests_last_hour)],
+        );
+        gauge(
+            "maestro_tracker_points_last_hour",
+            "Tracker complexity points the daemon's requests cost in the last hour.",
+            "gauge",
+            &[(String::new(), budget.points_last_hour)],
+        );
+        let remaining: Vec<(String, u64)> =
+            [("requests", &budget.requests), ("points", &budget.points)]
+                .into_iter()
+                .filter_map(|(kind, allowance)| {
+                    allowance
+                        .as_ref()
+                        .map(|allowance| (format!("{{kind=\"{kind}\"}}"), allowance.remaining))
+                })
+                .collect();
+        gauge(
+            "maestro_tracker_budget_remaining",
+            "What the API key's hourly allowances have left, as the tracker last reported.",
+            "gauge",
+            &remaining,
+        );
+        gauge(
+            "maestro_tracker_paced",
+            "1 while the daemon paces polling to keep the budget's reserve.",
+            "gauge",
+            &[(String::new(), u64::from(budget.paced_until.is_some()))],
+        );
+    }
     gauge(
         "maestro_last_tick_duration_milliseconds",
         "Duration of the daemon's last poll tick.",
@@ -388,8 +423,11 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
     page
 }
 
-/// Escapes text for HTML element and attribute content.
+/// Escapes text for HTML element and attribute content. Control characters are first made
+/// visible ([`crate::escape::text`]): the page is read in a browser, but it is also fetched
+/// with `curl` into terminals and logs, where a raw ESC would act.
 fn escape(text: &str) -> String {
+    let text = crate::escape::text(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -414,5 +452,6 @@ mod tests {
             escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
+        assert_eq!(escape("a\u{1b}[2J\r\n<b>"), "a\\u{1b}[2J\\r\\n&lt;b&gt;");
     }
 }

@@ -15,7 +15,7 @@ use std::fmt::Write;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// The longest handoff summary (it is quoted in the completion comment).
 pub const MAX_SUMMARY_BYTES: usize = 1024;
-/// The longest state name, label, finalize path, issue identifier or PR URL.
+/// The longest state name, label, finalize path, issue identifier, PR URL or branch name.
 pub const MAX_SHORT_BYTES: usize = 256;
 /// Distinct labels the agent may add in one attempt.
 pub const MAX_LABELS_PER_ATTEMPT: usize = 10;
@@ -34,7 +34,7 @@ pub fn argument_limit(key: &str) -> Option<usize> {
     match key {
         "body" => Some(MAX_BODY_BYTES),
         "summary" => Some(MAX_SUMMARY_BYTES),
-        "state" | "label" | "path" | "pr_url" | "issue" => Some(MAX_SHORT_BYTES),
+        "state" | "label" | "path" | "pr_url" | "branch" | "issue" => Some(MAX_SHORT_BYTES),
         _ => None,
     }
 }

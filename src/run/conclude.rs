@@ -36,9 +36,9 @@ impl LaneRun<'_> {
                     Ok(()) => (
                         RunStatus::Handoff,
                         Outcome::Handoff {
-                            pr_url: handoff.pr_url.clone(),
+                            review: handoff.outcome_field(),
                         },
-                        "review the pull request".to_string(),
+                        handoff.next_action(),
                     ),
                     Err(writeback::HandoffWriteError::StateNotWritten(error)) => {
                         let failure = verdict::with_budget(

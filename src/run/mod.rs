@@ -8,10 +8,11 @@
 //! `conclude` write the result. One attempt ends with exactly one [`Outcome`], one run record,
 //! one outcome written to the tracker, and one summary line.
 
-mod bounds;
+pub(crate) mod bounds;
 mod claim;
 mod conclude;
 mod context;
+mod handoff;
 mod progress;
 mod prompt;
 mod redact;
@@ -36,7 +37,7 @@ use crate::workspace::lock::{self, LaneClaim, LaneLock, Slot};
 use crate::workspace::record::{
     self, ErrorClass, IssueState, Phase, Reserve, RunRecord, RunStatus, ValidationRecord,
 };
-use crate::workspace::{self, Layout};
+use crate::workspace::{self, Layout, retention};
 use crate::{clock, shell};
 
 pub use claim::NotClaimed;
@@ -60,8 +61,9 @@ pub struct Options {
 /// How one `run --once` ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Review handoff validated and written: the issue is in `success_state`.
-    Handoff { pr_url: String },
+    /// Review handoff validated and written: the issue is in `success_state`. `review` is
+    /// `pr=URL` or `branch=B commit=SHA` (`[handoff] mode`).
+    Handoff { review: String },
     /// Failed with attempts left; the issue stays in progress.
     RetryScheduled { error_class: ErrorClass },
     /// The needs-attention path was taken.
@@ -94,23 +96,30 @@ impl Summary {
         }
     }
 
-    /// `run --once: issue=ABC-12 run_id=… outcome=handoff next=…`
+    /// `run --once: issue=ABC-12 run_id=… outcome=handoff next=…`, always one line: the
+    /// identifier, PR URL and reasons come from the tracker, GitHub and the agent, so each is
+    /// escaped ([`crate::escape::text`]) before shell scripts and terminals read it.
     pub fn line(&self) -> String {
+        use crate::escape::text;
         let outcome = match &self.outcome {
-            Outcome::Handoff { pr_url } => format!("handoff pr={pr_url}"),
+            Outcome::Handoff { review } => format!("handoff {}", text(review)),
             Outcome::RetryScheduled { error_class } => {
-                format!("retry_scheduled error={error_class}")
+                format!("retry_scheduled error={}", text(&error_class.to_string()))
             }
-            Outcome::HumanRequired { error_class } => format!("human_required error={error_class}"),
+            Outcome::HumanRequired { error_class } => {
+                format!("human_required error={}", text(&error_class.to_string()))
+            }
             Outcome::Interrupted => "interrupted".to_string(),
-            Outcome::Skipped { reason } => format!("skipped reason=\"{reason}\""),
-            Outcome::NothingToDo { reason } => format!("nothing_to_do reason=\"{reason}\""),
+            Outcome::Skipped { reason } => format!("skipped reason=\"{}\"", text(reason)),
+            Outcome::NothingToDo { reason } => {
+                format!("nothing_to_do reason=\"{}\"", text(&reason.to_string()))
+            }
         };
         format!(
             "run --once: issue={} run_id={} outcome={outcome} next=\"{}\"",
-            self.issue.as_deref().unwrap_or("-"),
-            self.run_id.as_deref().unwrap_or("-"),
-            self.next_action
+            text(self.issue.as_deref().unwrap_or("-")),
+            text(self.run_id.as_deref().unwrap_or("-")),
+            text(&self.next_action)
         )
     }
 }
@@ -277,8 +286,16 @@ fn attempt(
     let summary = run.conclude(&mut progress, ending);
     progress.release();
     drop(lane_lock);
-    if let Err(error) = record::prune(layout, record::KEEP_PER_ISSUE, record::KEEP_TOTAL) {
-        log::warn!("cannot prune old run records error={error}");
+    match retention::prune(layout, &settings.config.retention) {
+        Ok(pruned) if pruned != retention::Pruned::default() => log::info!(
+            "pruned old runs runs={} trimmed={} orphans={} bytes={}",
+            pruned.runs,
+            pruned.trimmed,
+            pruned.orphans,
+            pruned.bytes
+        ),
+        Ok(_) => {}
+        Err(error) => log::warn!("cannot prune old runs error={error}"),
     }
     summary
 }
@@ -428,7 +445,7 @@ impl LaneRun<'_> {
             developer_instructions: instructions.text,
             personality: workflow.agent.personality.map(|p| p.as_str().to_string()),
             service_tier: workflow.agent.service_tier.clone(),
-            dynamic_tools: prompt::definitions(&workflow.tracker),
+            dynamic_tools: prompt::definitions(workflow),
             journal_path: self.layout.journal_file(&progress.record.run_id),
             read_timeout: Duration::from_millis(config.agent.read_timeout_ms),
             turn_idle_timeout: Duration::from_millis(config.agent.turn_idle_timeout_ms),
@@ -451,7 +468,9 @@ impl LaneRun<'_> {
             lane: &lane.path,
             repo_root: &config.repo_root,
             branch: self.branch,
+            handoff: workflow.handoff,
             github: &config.github,
+            remove_env: self.secrets(),
             host_paths: self
                 .host_paths
                 .iter()
@@ -591,7 +610,8 @@ impl LaneRun<'_> {
         }
     }
 
-    /// Validation commands in the lane, then the PR head re-checked against the lane HEAD.
+    /// Validation commands in the lane, then the handoff (PR or branch) re-checked against the
+    /// lane HEAD.
     fn validate(
         &self,
         progress: &mut Progress,
@@ -600,7 +620,7 @@ impl LaneRun<'_> {
         handoff: tools::Handoff,
     ) -> Ending {
         progress.phase(Phase::Validating);
-        progress.record.pr_url = Some(handoff.pr_url.clone());
+        progress.record.pr_url = handoff.pr_url().map(str::to_string);
         // The agent had the lane to itself: it is checked again (not a symlink, git metadata
         // inside it) before Maestro runs anything there.
         if let Err(error) = lane::verify_git_metadata(&lane.path) {
@@ -622,6 +642,7 @@ impl LaneRun<'_> {
                     timed_out: outcome.timed_out,
                     duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
                     output_tail: writeback::scrub(&outcome.output_tail, &self.host_paths),
+                    escaped: outcome.escaped,
                 },
                 Err(error) => ValidationRecord {
                     command: command.clone(),
@@ -629,6 +650,7 @@ impl LaneRun<'_> {
                     timed_out: false,
                     duration_ms: 0,
                     output_tail: format!("could not start: {error}"),
+                    escaped: false,
                 },
             };
             if self.options.stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -671,19 +693,9 @@ impl LaneRun<'_> {
                 ));
             }
         }
-        match tools.check_pr(&handoff.pr_url) {
-            Ok(_) => Ending::Validated(handoff),
-            Err(tools::HandoffProblem::Credentials {
-                error_class,
-                message,
-            }) => Ending::Failed(Failure::human(error_class, message)),
-            Err(tools::HandoffProblem::Rejected(reasons)) => Ending::Failed(Failure::retryable(
-                ErrorClass::PrCheckFailed,
-                format!(
-                    "the pull request no longer matches the lane: {}",
-                    reasons.join("; ")
-                ),
-            )),
+        match tools.recheck(&handoff) {
+            Ok(()) => Ending::Validated(handoff),
+            Err(failure) => Ending::Failed(failure),
         }
     }
 

@@ -1,6 +1,6 @@
 //! What the agent is told: standing instructions, the issue, continuation guidance, and the
 //! five tools as advertised (their names, descriptions and argument schemas; what they do is
-//! `tools`).
+//! `tools`). The handoff tool's argument and contract follow WORKFLOW.md's `[handoff] mode`.
 //!
 //! Developer instructions are WORKFLOW.md's body, then each `context.read_first` file, then
 //! Maestro's tool contract. The first turn's input is the issue itself; later turns only say
@@ -19,7 +19,7 @@ use super::redact::Secrets;
 use super::tools::{PATH_MANUAL, PATH_REVIEW};
 use crate::app_server::DynamicTool;
 use crate::tracker::Issue;
-use crate::workflow::{TrackerPolicy, Workflow};
+use crate::workflow::{HandoffMode, Workflow};
 use crate::workspace::record::ContextSkip;
 
 /// Names of the issue-scoped tools, as advertised to the model.
@@ -102,10 +102,7 @@ never try to set it.\n\
 files by repository-relative paths; comments containing absolute host paths are rejected.\n\
 - `{TOOL_LABEL}(label)`: add a label the issue's team already has, at most \
 {MAX_LABELS_PER_ATTEMPT} labels per attempt.\n\
-- `{TOOL_HANDOFF}(pr_url, summary)`: record your pull request for review. Commit, push this \
-lane's branch and open the pull request first: Maestro checks now that the PR is open, not a \
-draft, in this repository, with this lane's branch as head and this lane's HEAD commit. The \
-summary is at most {MAX_SUMMARY_BYTES} bytes.\n\
+{handoff}\
 - `{TOOL_FINALIZE}(path)`: declare how you finished, exactly once, as your last action.\n\n\
 There are exactly two legal ways to finish:\n\
 1. `review_handoff`: the work is done and pushed; call `{TOOL_HANDOFF}` successfully, then \
@@ -120,7 +117,27 @@ arguments are at most {MAX_SHORT_BYTES} bytes each; a longer one is refused.\n",
         in_progress = policy.in_progress_state,
         success = policy.success_state,
         attention = policy.needs_attention_label,
+        handoff = handoff_contract(workflow.handoff),
     )
+}
+
+/// The handoff tool's line of the contract, by `[handoff] mode`.
+fn handoff_contract(mode: HandoffMode) -> String {
+    match mode {
+        HandoffMode::PullRequest => format!(
+            "- `{TOOL_HANDOFF}(pr_url, summary)`: record your pull request for review. Commit, push \
+this lane's branch and open the pull request first: Maestro checks now that the PR is open, not a \
+draft, in this repository, with this lane's branch as head and this lane's HEAD commit. The \
+summary is at most {MAX_SUMMARY_BYTES} bytes.\n"
+        ),
+        HandoffMode::Branch => format!(
+            "- `{TOOL_HANDOFF}(branch, summary)`: record this lane's branch for review (there is \
+no pull request in this repository). Commit and push this lane's branch to origin first \
+(`git push origin HEAD:refs/heads/<branch>`): Maestro checks now that `branch` is this lane's \
+branch and that its tip on the repository's origin is exactly this lane's HEAD commit. The \
+summary is at most {MAX_SUMMARY_BYTES} bytes.\n"
+        ),
+    }
 }
 
 /// What the first turn says: the issue and where to work.
@@ -187,8 +204,10 @@ pub fn continuation(turn: u32, max_turns: u32, secrets: &Secrets) -> String {
     secrets.scrub(&text).into_owned()
 }
 
-/// The five tools as advertised on `thread/start`.
-pub fn definitions(policy: &TrackerPolicy) -> Vec<DynamicTool> {
+/// The five tools as advertised on `thread/start`; the handoff tool takes a PR URL or a
+/// branch, by `[handoff] mode`.
+pub fn definitions(workflow: &Workflow) -> Vec<DynamicTool> {
+    let policy = &workflow.tracker;
     let issue_arg = json!({
         "type": "string",
         "description": "Optional. The issue identifier; only the issue of this lane is allowed.",
@@ -232,15 +251,26 @@ pub fn definitions(policy: &TrackerPolicy) -> Vec<DynamicTool> {
             json!({"label": {"type": "string", "maxLength": MAX_SHORT_BYTES}}),
             &["label"],
         ),
-        tool(
-            TOOL_HANDOFF,
-            "Record the pull request for review. Push the lane branch and open the PR first; it must be open, not a draft, with this lane's branch and HEAD.".into(),
-            json!({
-                "pr_url": {"type": "string", "maxLength": MAX_SHORT_BYTES},
-                "summary": {"type": "string", "maxLength": MAX_SUMMARY_BYTES},
-            }),
-            &["pr_url", "summary"],
-        ),
+        match workflow.handoff {
+            HandoffMode::PullRequest => tool(
+                TOOL_HANDOFF,
+                "Record the pull request for review. Push the lane branch and open the PR first; it must be open, not a draft, with this lane's branch and HEAD.".into(),
+                json!({
+                    "pr_url": {"type": "string", "maxLength": MAX_SHORT_BYTES},
+                    "summary": {"type": "string", "maxLength": MAX_SUMMARY_BYTES},
+                }),
+                &["pr_url", "summary"],
+            ),
+            HandoffMode::Branch => tool(
+                TOOL_HANDOFF,
+                "Record this lane's branch for review. Commit and push the lane branch to origin first; its tip on origin must be this lane's HEAD.".into(),
+                json!({
+                    "branch": {"type": "string", "maxLength": MAX_SHORT_BYTES, "description": "This lane's branch name."},
+                    "summary": {"type": "string", "maxLength": MAX_SUMMARY_BYTES},
+                }),
+                &["branch", "summary"],
+            ),
+        },
         tool(
             TOOL_FINALIZE,
             "Declare how you finished, once, as your last action.".into(),
@@ -248,4 +278,52 @@ pub fn definitions(policy: &TrackerPolicy) -> Vec<DynamicTool> {
             &["path"],
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workflow(front_matter: &str) -> Workflow {
+        crate::workflow::parse(
+            Path::new("/w/WORKFLOW.md"),
+            &format!("+++\nversion = 1\n{front_matter}+++\nbody\n"),
+            Path::new("/w"),
+        )
+        .unwrap()
+    }
+
+    fn handoff_schema(workflow: &Workflow) -> Value {
+        definitions(workflow)
+            .into_iter()
+            .find(|tool| tool.name == TOOL_HANDOFF)
+            .unwrap()
+            .input_schema
+    }
+
+    #[test]
+    fn the_handoff_tool_takes_a_pr_url_or_a_branch_by_mode() {
+        let pull_request = workflow("");
+        assert_eq!(
+            handoff_schema(&pull_request)["required"],
+            json!(["pr_url", "summary"])
+        );
+        let contract = tool_contract(&pull_request, "ABC-1");
+        assert!(
+            contract.contains("`issue_review_handoff(pr_url, summary)`"),
+            "{contract}"
+        );
+
+        let branch = workflow("[handoff]\nmode = \"branch\"\n");
+        let schema = handoff_schema(&branch);
+        assert_eq!(schema["required"], json!(["branch", "summary"]));
+        assert!(schema["properties"].get("pr_url").is_none(), "{schema}");
+        let contract = tool_contract(&branch, "ABC-1");
+        assert!(
+            contract.contains("`issue_review_handoff(branch, summary)`"),
+            "{contract}"
+        );
+        assert!(contract.contains("no pull request"), "{contract}");
+        assert!(!contract.contains("open the pull request"), "{contract}");
+    }
 }

@@ -10,7 +10,8 @@
 //! size limit, an attempt adds at most [`bounds::MAX_LABELS_PER_ATTEMPT`] labels and only
 //! labels the team has, the record keeps excerpts, and comment bodies lose secret values and
 //! HTML comments (which could forge the local tracker's comment header) before they are posted.
-//! Every result is scrubbed of secret values before it goes back to the agent.
+//! Every result is scrubbed of secret values before it goes back to the agent. Whether a
+//! handoff matches the lane is `handoff`'s to decide.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,31 +20,22 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::{Value, json};
 
 use super::bounds::{self, INLINE_EXCERPT_CHARS, MAX_LABELS_PER_ATTEMPT, RECORD_EXCERPT_CHARS};
+pub use super::handoff::Handoff;
+use super::handoff::{Checker, HandoffProblem, Review};
 use super::prompt::{TOOL_COMMENT, TOOL_FINALIZE, TOOL_HANDOFF, TOOL_LABEL, TOOL_TRANSITION};
 use super::redact::Secrets;
+use super::verdict::Failure;
 use crate::app_server::{ToolCall, ToolDispatch, ToolResult};
 use crate::config::GithubConfig;
 use crate::github;
 use crate::tracker::{self, Issue, Tracker};
-use crate::workflow::{TrackerPolicy, same_state};
-use crate::workspace::lane;
+use crate::workflow::{HandoffMode, TrackerPolicy, same_state};
 use crate::workspace::record::{ErrorClass, ToolCallRecord};
 use crate::{clock, tracker::normalize_label};
 
 /// The two legal ways to finish.
 pub const PATH_REVIEW: &str = "review_handoff";
 pub const PATH_MANUAL: &str = "manual_attention";
-
-/// A validated review handoff.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Handoff {
-    pub pr_url: String,
-    pub summary: String,
-    pub repo: github::RepoRef,
-    pub number: u64,
-    /// The lane HEAD the PR was checked against.
-    pub head_sha: String,
-}
 
 /// Everything the agent did through the tools.
 #[derive(Debug, Clone, Default)]
@@ -74,11 +66,15 @@ pub struct ToolContext<'a> {
     pub issue: &'a Issue,
     pub policy: &'a TrackerPolicy,
     pub lane: &'a Path,
-    /// The source checkout. Its `origin` names the repository a PR must belong to: the lane's
+    /// The source checkout. Its `origin` names the repository a handoff must be in: the lane's
     /// own `origin` is the agent's to rewrite (`git remote set-url`), so it proves nothing.
     pub repo_root: &'a Path,
     pub branch: &'a str,
+    /// `[handoff] mode`: a pull request or a branch pushed to origin.
+    pub handoff: HandoffMode,
     pub github: &'a GithubConfig,
+    /// Secret variable names, removed from the environment of the git Maestro runs.
+    pub remove_env: Vec<String>,
     /// Absolute host paths that must not appear in comments.
     pub host_paths: Vec<PathBuf>,
     /// Set on a policy violation so the session interrupts the turn.
@@ -302,27 +298,46 @@ impl<'a> IssueTools<'a> {
         }
     }
 
+    /// The handoff checker for this lane and mode.
+    fn checker(&self) -> Checker<'_> {
+        Checker {
+            mode: self.context.handoff,
+            lane: self.context.lane,
+            repo_root: self.context.repo_root,
+            branch: self.context.branch,
+            github: self.context.github,
+            remove_env: &self.context.remove_env,
+        }
+    }
+
     fn handoff(&self, arguments: &Value) -> ToolResult {
-        let (Some(pr_url), Some(summary)) = (
-            string_arg(arguments, "pr_url"),
-            string_arg(arguments, "summary"),
-        ) else {
-            return failure("missing argument `pr_url` or `summary`");
+        let checker = self.checker();
+        let key = checker.argument();
+        let (Some(named), Some(summary)) =
+            (string_arg(arguments, key), string_arg(arguments, "summary"))
+        else {
+            return failure(&format!("missing argument `{key}` or `summary`"));
         };
         let summary = self.context.secrets.scrub(summary);
-        match self.check_pr(pr_url) {
+        match checker.check(named) {
             Ok(handoff) => {
-                let result = ok(json!({
+                let mut result = json!({
                     "issue": self.context.issue.identifier,
-                    "pr_url": handoff.pr_url,
                     "head_sha": handoff.head_sha,
                     "recorded": true,
-                }));
+                });
+                match &handoff.review {
+                    Review::PullRequest { url, .. } => result["pr_url"] = json!(url),
+                    Review::Branch { remote, branch } => {
+                        result["branch"] = json!(branch);
+                        result["remote"] = json!(remote);
+                    }
+                }
                 self.lock().handoff = Some(Handoff {
                     summary: summary.trim().to_string(),
                     ..handoff
                 });
-                result
+                ok(result)
             }
             Err(HandoffProblem::Credentials {
                 error_class,
@@ -337,55 +352,9 @@ impl<'a> IssueTools<'a> {
         }
     }
 
-    /// Checks the PR against the lane now (repository, head ref, head SHA, open, not draft).
-    pub fn check_pr(&self, pr_url: &str) -> Result<Handoff, HandoffProblem> {
-        let rejected = |reason: String| HandoffProblem::Rejected(vec![reason]);
-        let (pr_repo, number) = github::parse_pr_url(pr_url, &self.context.github.api_url)
-            .map_err(|error| rejected(error.to_string()))?;
-        let origin = lane::origin_url(self.context.repo_root)
-            .map_err(|error| rejected(error.to_string()))?;
-        let repo = github::parse_remote(&origin).ok_or_else(|| {
-            rejected(
-                github::Error::UnknownRemote {
-                    url: origin.clone(),
-                }
-                .to_string(),
-            )
-        })?;
-        let head_sha =
-            lane::head_sha(self.context.lane).map_err(|error| rejected(error.to_string()))?;
-        let client = github::Client::from_config(self.context.github).map_err(|error| {
-            HandoffProblem::Credentials {
-                error_class: ErrorClass::GithubTokenMissing,
-                message: error.to_string(),
-            }
-        })?;
-        let pr = client
-            .pull_request(&pr_repo, number)
-            .map_err(|error| match error {
-                github::Error::Auth { .. } => HandoffProblem::Credentials {
-                    error_class: ErrorClass::GithubAuth,
-                    message: error.to_string(),
-                },
-                other => rejected(other.to_string()),
-            })?;
-        let expected = github::Expectation {
-            repo: repo.clone(),
-            branch: self.context.branch.to_string(),
-            head_sha: head_sha.clone(),
-        };
-        let problems = github::mismatches(&pr, &expected);
-        if !problems.is_empty() {
-            return Err(HandoffProblem::Rejected(problems));
-        }
-        Ok(Handoff {
-            // GitHub's own, checked URL: the agent's text is never posted or printed.
-            pr_url: pr.html_url,
-            summary: String::new(),
-            repo,
-            number,
-            head_sha,
-        })
+    /// After validation: the recorded handoff checked again against the lane's `HEAD` now.
+    pub fn recheck(&self, handoff: &Handoff) -> Result<(), Failure> {
+        self.checker().recheck(handoff)
     }
 
     fn finalize(&self, arguments: &Value) -> ToolResult {
@@ -401,19 +370,6 @@ impl<'a> IssueTools<'a> {
         self.lock().finalized.push(path.to_string());
         ok(json!({"issue": self.context.issue.identifier, "finalized": path}))
     }
-}
-
-/// Why a handoff could not be recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HandoffProblem {
-    /// The GitHub credential is unusable (variable unset or empty, or the token refused): a
-    /// human must fix the host; `error_class` says which.
-    Credentials {
-        error_class: ErrorClass,
-        message: String,
-    },
-    /// The PR does not match the lane (or could not be read); the agent can fix and retry.
-    Rejected(Vec<String>),
 }
 
 impl ToolDispatch for IssueTools<'_> {
@@ -462,7 +418,7 @@ pub const NOT_RECORDED: &str = "(not recorded)";
 /// the call was about (its original size noted when cut), and for a failure an excerpt of the
 /// reason. A comment body is recorded by size only.
 fn describe(call: &ToolCall, result: &ToolResult) -> String {
-    let argument = ["state", "label", "path", "pr_url"]
+    let argument = ["state", "label", "path", "pr_url", "branch"]
         .iter()
         .find_map(|key| call.arguments.get(*key).and_then(Value::as_str))
         .map(|value| bounds::excerpt(&github::without_userinfo(value), RECORD_EXCERPT_CHARS))
@@ -576,6 +532,15 @@ mod tests {
         fn refresh(&self, _: &[String]) -> Result<Vec<Issue>, tracker::Error> {
             Ok(Vec::new())
         }
+        fn changed_since(&self, _: u64) -> Result<tracker::Stamps, tracker::Error> {
+            Ok(tracker::Stamps::default())
+        }
+        fn stamps_in_states(&self, _: &[String]) -> Result<tracker::Stamps, tracker::Error> {
+            Ok(tracker::Stamps::default())
+        }
+        fn summaries(&self, _: &[String]) -> Result<Vec<Issue>, tracker::Error> {
+            Ok(Vec::new())
+        }
         fn transition(&self, _: &str, name: &str) -> Result<IssueState, tracker::Error> {
             Ok(IssueState {
                 name: name.into(),
@@ -651,7 +616,9 @@ mod tests {
             lane: Path::new("/nonexistent"),
             repo_root: Path::new("/nonexistent"),
             branch: "x/demo-abc-1",
+            handoff: HandoffMode::PullRequest,
             github: &github,
+            remove_env: Vec::new(),
             host_paths: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             secrets: Secrets::from_values([SECRET.to_string()]),

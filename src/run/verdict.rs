@@ -6,7 +6,8 @@
 //! failures become retries while attempts remain; everything a human must look at goes down the
 //! needs-attention path.
 
-use super::tools::{Handoff, PATH_MANUAL, PATH_REVIEW, ToolState};
+use super::handoff::Handoff;
+use super::tools::{PATH_MANUAL, PATH_REVIEW, ToolState};
 use crate::app_server::TurnEnd;
 use crate::tracker::normalize_label;
 use crate::workflow::TrackerPolicy;
@@ -165,6 +166,7 @@ pub fn with_budget(failure: Failure, attempt: u32, max_attempts: u32) -> Failure
 mod tests {
     use super::*;
     use crate::github::RepoRef;
+    use crate::run::handoff::Review;
 
     fn policy() -> TrackerPolicy {
         crate::workflow::parse(
@@ -178,13 +180,15 @@ mod tests {
 
     fn handoff() -> Handoff {
         Handoff {
-            pr_url: "https://github.com/a/b/pull/1".into(),
-            summary: "done".into(),
-            repo: RepoRef {
-                owner: "a".into(),
-                name: "b".into(),
+            review: Review::PullRequest {
+                url: "https://github.com/a/b/pull/1".into(),
+                repo: RepoRef {
+                    owner: "a".into(),
+                    name: "b".into(),
+                },
+                number: 1,
             },
-            number: 1,
+            summary: "done".into(),
             head_sha: "abc".into(),
         }
     }

@@ -1,7 +1,7 @@
 //! The one authoritative outcome written to the tracker: state, label and comment.
 //!
-//! Comments carry the facts an operator needs (run id, attempt, time, branch, PR, lane path
-//! relative to the repository, error class, next action) and never an absolute host path or a
+//! Comments carry the facts an operator needs (run id, attempt, time, branch, PR or remote and
+//! commit, lane path relative to the repository, error class, next action) and never an absolute host path or a
 //! secret: messages pass through [`scrub`] first. Text that the agent wrote or influenced (its
 //! handoff summary, a failure message quoting validation output or the agent's arguments)
 //! appears only inside a bounded, escaped block quote ([`bounds::quote`]), so it can never
@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 use super::bounds;
-use super::tools::Handoff;
+use super::handoff::{Handoff, Review};
 use crate::clock;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workflow::TrackerPolicy;
@@ -119,11 +119,21 @@ fn completion_comment(
     let _ = writeln!(body, "- attempt: {}", record.attempt);
     let _ = writeln!(body, "- finished_at: {}", clock::now_rfc3339());
     let _ = writeln!(body, "- branch: `{}`", record.branch);
-    let _ = writeln!(
-        body,
-        "- pr_url: {}",
-        bounds::excerpt(&handoff.pr_url, bounds::MAX_SHORT_BYTES)
-    );
+    match &handoff.review {
+        Review::PullRequest { url, .. } => {
+            let _ = writeln!(
+                body,
+                "- pr_url: {}",
+                bounds::excerpt(url, bounds::MAX_SHORT_BYTES)
+            );
+        }
+        Review::Branch { remote, .. } => {
+            // Already shown without credentials and without an absolute host path; the host
+            // paths are rewritten once more in case origin is a path under one of them.
+            let _ = writeln!(body, "- remote: `{}`", scrub(remote, host_paths));
+            let _ = writeln!(body, "- commit: `{}`", handoff.head_sha);
+        }
+    }
     let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
     let _ = writeln!(
         body,
@@ -310,6 +320,7 @@ mod tests {
             timed_out,
             duration_ms: 1,
             output_tail: String::new(),
+            escaped: false,
         };
         assert_eq!(validation_summary(&[]), "no validation commands configured");
         assert_eq!(
@@ -324,5 +335,38 @@ mod tests {
             validation_summary(&[record("slow", None, true)]),
             "failed: `slow` timed out"
         );
+    }
+
+    #[test]
+    fn a_branch_handoff_comment_names_remote_branch_and_commit() {
+        let record = RunRecord {
+            run_id: "r1".into(),
+            branch: "x/demo-abc-1".into(),
+            workspace_path: "<workspace_root>/ABC-1".into(),
+            ..RunRecord::default()
+        };
+        let handoff = Handoff {
+            review: Review::Branch {
+                remote: "/srv/demo/origin.git".into(),
+                branch: "x/demo-abc-1".into(),
+            },
+            summary: "Added a greeting.".into(),
+            head_sha: "0123abcd".into(),
+        };
+        let paths = vec![(PathBuf::from("/srv/demo"), "<workspace_root>".to_string())];
+        let body = completion_comment(&record, &handoff, &paths);
+        assert!(
+            body.starts_with("**Maestro: ready for review**\n"),
+            "{body}"
+        );
+        for line in [
+            "- branch: `x/demo-abc-1`\n",
+            "- remote: `<workspace_root>/origin.git`\n",
+            "- commit: `0123abcd`\n",
+            "> Added a greeting.",
+        ] {
+            assert!(body.contains(line), "{line:?} missing from:\n{body}");
+        }
+        assert!(!body.contains("pr_url"), "{body}");
     }
 }

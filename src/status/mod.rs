@@ -1,7 +1,7 @@
 //! The status snapshot: what every lane is doing, built only from local state.
 //!
 //! Inputs are the files under `.maestro/` (run records, activity markers, issue bookkeeping, the
-//! retry queue) and lock probes — no network, so `status` is instant and works on an air-gapped
+//! retry queue, the daemon's tracker budget report) and lock probes — no network, so `status` is instant and works on an air-gapped
 //! host. The one [`Snapshot`] is rendered four ways: text (`text.rs`), JSON (`status --json`),
 //! `GET /state` and the HTML dashboard. Every field is a compatibility promise
 //! (`schema_version`), documented in docs/spec/status.md.
@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::clock;
 use crate::config::ServiceConfig;
+use crate::intake::budget as tracker_budget;
 use crate::workspace::record::{self, ActivityMarker, Phase, RunRecord, RunStatus, Tokens};
 use crate::workspace::retry_queue::{self, RetryKind};
 use crate::workspace::{Layout, lane, lock};
@@ -41,6 +42,9 @@ pub struct Snapshot {
     /// Retained lanes.
     pub lanes: Vec<LaneState>,
     pub totals: Totals,
+    /// What the daemon's tracker requests cost and the key's budget left, as the daemon last
+    /// wrote it; `None` when no daemon has run.
+    pub tracker_budget: Option<tracker_budget::Report>,
     /// State files that could not be read (each names the file and what to do).
     pub problems: Vec<String>,
 }
@@ -147,6 +151,10 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
         problems.push(error.to_string());
         retry_queue::RetryQueue::default()
     });
+    let budget = tracker_budget::load(&layout).unwrap_or_else(|problem| {
+        problems.push(problem);
+        None
+    });
 
     let markers_by_run: HashMap<&str, &ActivityMarker> = markers
         .items
@@ -235,6 +243,7 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
         recent: finished,
         lanes,
         totals,
+        tracker_budget: budget,
         problems,
     }
 }

@@ -1,11 +1,16 @@
 //! The text view of a [`Snapshot`]: aligned, fits an 80-column terminal, durations humanized,
 //! stalled and orphaned lanes marked with `!!` so they stand out in a glance.
+//!
+//! Every value read from `.maestro/` is escaped ([`crate::escape::text`]) before it is printed:
+//! identifiers, branches, reasons and error texts came from the tracker or the agent, and a
+//! control character in them must not drive the operator's terminal or forge a line.
 
 use std::fmt::Write;
 use std::time::Duration;
 
 use super::Snapshot;
 use crate::clock::humanize;
+use crate::escape::text;
 use crate::workspace::record::Tokens;
 
 /// Renders the snapshot for a terminal.
@@ -14,7 +19,8 @@ pub fn render_text(snapshot: &Snapshot) -> String {
     let _ = writeln!(
         out,
         "maestro status: project {} at {}",
-        snapshot.project_id, snapshot.generated_at
+        text(&snapshot.project_id),
+        text(&snapshot.generated_at)
     );
 
     let _ = writeln!(out, "\nACTIVE ({})", snapshot.active.len());
@@ -45,11 +51,16 @@ pub fn render_text(snapshot: &Snapshot) -> String {
             clip(run.last_event_type.as_deref().unwrap_or("-"), 26),
             tokens(&run.tokens)
         );
-        let _ = writeln!(out, "    run {}", run.run_id);
+        let _ = writeln!(out, "    run {}", text(&run.run_id));
         if let Some(thread) = &run.thread_id {
-            let _ = writeln!(out, "    thread {thread}");
+            let _ = writeln!(out, "    thread {}", text(thread));
         }
-        let _ = writeln!(out, "    lane {} ({})", run.workspace_path, run.branch);
+        let _ = writeln!(
+            out,
+            "    lane {} ({})",
+            text(&run.workspace_path),
+            text(&run.branch)
+        );
         if let Some(reason) = &run.wait_reason {
             let _ = writeln!(out, "    {}", clip(reason, 74));
         }
@@ -64,10 +75,10 @@ pub fn render_text(snapshot: &Snapshot) -> String {
             clip(&retry.issue_identifier, 12),
             retry.attempt,
             kind,
-            retry.next_retry_at
+            text(&retry.next_retry_at)
         );
         if let Some(class) = &retry.last_error_class {
-            let _ = writeln!(out, "    last error {class}");
+            let _ = writeln!(out, "    last error {}", text(class));
         }
     }
 
@@ -131,16 +142,62 @@ pub fn render_text(snapshot: &Snapshot) -> String {
         let runs: Vec<String> = totals
             .runs_by_outcome
             .iter()
-            .map(|(outcome, count)| format!("{outcome} {count}"))
+            .map(|(outcome, count)| format!("{} {count}", text(outcome)))
             .collect();
         for line in wrap(&runs, 74) {
             let _ = writeln!(out, "  {line}");
         }
     }
+    if let Some(budget) = &snapshot.tracker_budget {
+        tracker_budget(&mut out, budget);
+    }
     for problem in &snapshot.problems {
-        let _ = writeln!(out, "\n!! {problem}");
+        let _ = writeln!(out, "\n!! {}", text(problem));
     }
     out
+}
+
+/// What the daemon's tracker requests cost in the last hour and what the key has left.
+fn tracker_budget(out: &mut String, budget: &crate::intake::budget::Report) {
+    let _ = writeln!(
+        out,
+        "\nTRACKER  {} requests, {} points in the last hour (the daemon's)",
+        budget.requests_last_hour,
+        compact(budget.points_last_hour),
+    );
+    let left = |name: &str, allowance: &Option<crate::intake::budget::AllowanceReport>| {
+        allowance.as_ref().map(|allowance| {
+            format!(
+                "{name} {} of {}",
+                compact(allowance.remaining),
+                compact(allowance.limit)
+            )
+        })
+    };
+    let remaining: Vec<String> = [
+        left("requests", &budget.requests),
+        left("points", &budget.points),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !remaining.is_empty() {
+        let _ = writeln!(out, "  key budget left: {}", remaining.join(", "));
+    }
+    let _ = writeln!(out, "  as of {}", budget.updated_at);
+    if let Some(until) = &budget.paced_until {
+        let _ = writeln!(
+            out,
+            "!! polling paced to keep the budget's reserve until {until}"
+        );
+    }
+    if let Some(error) = budget
+        .last_sync
+        .as_ref()
+        .and_then(|sync| sync.error.as_ref())
+    {
+        let _ = writeln!(out, "!! last sync failed: {}", clip(error, 60));
+    }
 }
 
 fn tokens(tokens: &Tokens) -> String {
@@ -178,11 +235,13 @@ fn wrap(items: &[String], width: usize) -> Vec<String> {
     lines
 }
 
-fn clip(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        text.to_string()
+/// `value` escaped, then cut to `width` characters with a visible mark.
+fn clip(value: &str, width: usize) -> String {
+    let value = text(value);
+    if value.chars().count() <= width {
+        value.into_owned()
     } else {
-        let mut clipped: String = text.chars().take(width.saturating_sub(1)).collect();
+        let mut clipped: String = value.chars().take(width.saturating_sub(1)).collect();
         clipped.push('…');
         clipped
     }

@@ -4,6 +4,9 @@
 //!
 //! Two implementations: [`linear::Client`] (Linear's GraphQL API) and [`local::LocalTracker`]
 //! (Markdown issue files, for demos and scripts). [`open`] picks one from the service config.
+//! Besides the full reads a run needs, the trait offers the cheap ones the daemon's intake polls
+//! with ([`Tracker::changed_since`], [`Tracker::stamps_in_states`], [`Tracker::summaries`]) and
+//! what the tracker says each answer cost ([`Tracker::usage`]).
 //! Only this module knows GraphQL, HTTP status codes or issue-file syntax; callers see plain
 //! data. It deliberately decides nothing: eligibility lives in [`crate::selection`], and when
 //! to transition, comment or label belongs to the run.
@@ -11,12 +14,14 @@
 mod error;
 pub mod linear;
 pub mod local;
+mod usage;
 
 use std::sync::Arc;
 
 use crate::config::{Provider, ServiceConfig};
 
 pub use error::{Category, Error, RateLimit};
+pub use usage::{Allowance, Budget, Usage};
 
 /// What the rest of Maestro needs from an issue tracker.
 ///
@@ -37,6 +42,24 @@ pub trait Tracker: Send + Sync + std::fmt::Debug {
     /// Fresh, complete snapshots of the issues with these ids. Ids that do not exist, are not
     /// visible, or belong to another project are absent from the answer, never an error.
     fn refresh(&self, issue_ids: &[String]) -> Result<Vec<Issue>, Error>;
+
+    /// The stamps of the project's issues updated after `since_ms` (ms since the epoch, in the
+    /// tracker's clock), in any state, archived ones included, across all pages. The stamps of
+    /// issues that did not change may be included too (callers compare versions).
+    fn changed_since(&self, since_ms: u64) -> Result<Stamps, Error>;
+
+    /// The stamps of every issue of the project in one of these workflow states, all pages.
+    fn stamps_in_states(&self, state_names: &[String]) -> Result<Stamps, Error>;
+
+    /// Like [`Tracker::refresh`], but only what eligibility reads, priced for polling: the
+    /// description may be empty; state, labels, blockers, priority, team and project are whole.
+    fn summaries(&self, issue_ids: &[String]) -> Result<Vec<Issue>, Error>;
+
+    /// What this tracker's answers said they cost, since it was opened, and the budget the
+    /// latest answer reported. Zero for a tracker without a budget.
+    fn usage(&self) -> Usage {
+        Usage::default()
+    }
 
     /// Moves an issue to the workflow state called `state_name` (trimmed, case-insensitive)
     /// and returns the state it is now in. An unknown name is [`Error::UnknownState`].
@@ -193,6 +216,23 @@ impl TeamMetadata {
                 known: self.labels.iter().map(|label| label.name.clone()).collect(),
             })
     }
+}
+
+/// Which version of an issue the tracker holds, without the issue itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    pub id: String,
+    /// Changes whenever the issue does (Linear: `updatedAt`); compared, never parsed.
+    pub version: String,
+}
+
+/// An answer of stamps, with the tracker's own clock when it answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stamps {
+    pub stamps: Vec<Stamp>,
+    /// The tracker's time at its first answer (Linear: the `Date` header), ms since the epoch;
+    /// `None` when it did not say.
+    pub server_ms: Option<u64>,
 }
 
 /// A comment the tracker accepted.

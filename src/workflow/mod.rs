@@ -1,18 +1,21 @@
-//! The repository contract, `WORKFLOW.md`: tracker states, execution limits, hooks and the
-//! standing instructions given to the agent.
+//! The repository contract, `WORKFLOW.md`: tracker states, execution limits, hooks, the handoff
+//! mode and the standing instructions given to the agent.
 //!
 //! A snapshot ([`Workflow`]) is immutable once parsed. The daemon re-reads the file every tick
 //! through [`WorkflowStore::reload`], which keeps the last known good snapshot when an edit is
 //! broken, so a typo in WORKFLOW.md never stops running lanes or drops a tick. Parsing lives in
-//! `parse.rs`; this file holds the snapshot types, their queries and the store.
+//! `parse.rs`, the `[review]` table in `review.rs`; this file holds the snapshot types, their
+//! queries and the store.
 
 mod parse;
+mod review;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::Provider;
+use crate::github::MergeMethod;
 use crate::toml_fields::{self, Diagnostic};
 
 pub use parse::parse;
@@ -31,6 +34,10 @@ pub struct Workflow {
     /// Repo-relative files appended to the agent's instructions, in order.
     pub read_first: Vec<PathBuf>,
     pub hooks: Hooks,
+    /// `[review]`: the post-review lifecycle; off by default.
+    pub review: ReviewPolicy,
+    /// `[handoff] mode`: what the agent hands off for review.
+    pub handoff: HandoffMode,
     /// The Markdown after the front matter, trimmed: standing instructions for the agent.
     pub body: String,
     /// Non-fatal findings (unknown top-level tables), for the caller to log.
@@ -133,6 +140,90 @@ impl Default for Hooks {
             before_remove: None,
             timeout_ms: 60_000,
         }
+    }
+}
+
+/// `[review]`: what happens after a PR-backed handoff (docs/spec/review.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewPolicy {
+    /// Off: the lane ends at the handoff, the issue in `success_state`, as before.
+    pub enabled: bool,
+    pub merge: MergeMode,
+    pub merge_method: MergeMethod,
+    /// Approvals needed, with no outstanding change request.
+    pub required_approvals: u32,
+    /// Every check run and commit status on the head must be success, neutral or skipped.
+    pub require_checks: bool,
+    /// Re-enter the lane to address review feedback and failing checks.
+    pub repair: bool,
+    /// Repairs before the human path.
+    pub max_repairs: u32,
+    /// Delete the lane branch on the remote after the merge.
+    pub delete_branch: bool,
+    /// How often the daemon reads a waiting PR's signals.
+    pub poll_interval_s: u64,
+}
+
+impl Default for ReviewPolicy {
+    fn default() -> Self {
+        ReviewPolicy {
+            enabled: false,
+            merge: MergeMode::Auto,
+            merge_method: MergeMethod::Squash,
+            required_approvals: 1,
+            require_checks: true,
+            repair: true,
+            max_repairs: 3,
+            delete_branch: true,
+            poll_interval_s: 60,
+        }
+    }
+}
+
+/// Who merges a ready PR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeMode {
+    /// Maestro merges once the PR is ready to land.
+    Auto,
+    /// A person merges; Maestro closes out once it sees the merge.
+    Manual,
+}
+
+impl MergeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeMode::Auto => "auto",
+            MergeMode::Manual => "manual",
+        }
+    }
+}
+
+/// `[handoff] mode`: what a review handoff names and how Maestro checks it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HandoffMode {
+    /// A GitHub pull request, checked through the GitHub API (needs the token). The post-review
+    /// lifecycle (review waiting, repair, merge) builds on it.
+    #[default]
+    PullRequest,
+    /// A branch pushed to the source repository's `origin`, checked with `git ls-remote`: any
+    /// git server, no GitHub API and no token.
+    Branch,
+}
+
+impl HandoffMode {
+    /// The value as written in WORKFLOW.md.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandoffMode::PullRequest => "pull_request",
+            HandoffMode::Branch => "branch",
+        }
+    }
+
+    /// The mode called `name` (trimmed, exact case).
+    pub fn from_name(name: &str) -> Option<HandoffMode> {
+        [HandoffMode::PullRequest, HandoffMode::Branch]
+            .into_iter()
+            .find(|mode| mode.as_str() == name.trim())
     }
 }
 

@@ -7,15 +7,24 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
+use super::review::{check_review, read_review};
 use super::{
-    AgentStyle, Error, Execution, Hooks, Personality, SUPPORTED_VERSION, TrackerPolicy, Workflow,
-    same_state,
+    AgentStyle, Error, Execution, HandoffMode, Hooks, Personality, ReviewPolicy, SUPPORTED_VERSION,
+    TrackerPolicy, Workflow, same_state,
 };
 use crate::config::{Provider, repo_relative};
 use crate::toml_fields::{self, Diagnostic, Problem, Table};
 
 /// Tables the contract defines; others are warnings, kept for forward compatibility.
-const KNOWN_TABLES: [&str; 5] = ["tracker", "agent", "execution", "context", "hooks"];
+const KNOWN_TABLES: [&str; 7] = [
+    "tracker",
+    "agent",
+    "execution",
+    "context",
+    "hooks",
+    "review",
+    "handoff",
+];
 
 /// The largest `max_concurrent_agents` (and so per-state cap) accepted.
 const MAX_CONCURRENT_AGENTS: u32 = 256;
@@ -72,6 +81,8 @@ pub fn parse(path: &Path, text: &str, repo_root: &Path) -> Result<Workflow, Erro
         execution: fields.execution,
         read_first: fields.read_first,
         hooks: fields.hooks,
+        review: fields.review,
+        handoff: fields.handoff,
         body: split.body.trim().to_string(),
         warnings,
         source: text.to_string(),
@@ -171,6 +182,8 @@ struct Fields {
     execution: Execution,
     read_first: Vec<PathBuf>,
     hooks: Hooks,
+    review: ReviewPolicy,
+    handoff: HandoffMode,
 }
 
 impl Default for Fields {
@@ -181,6 +194,8 @@ impl Default for Fields {
             execution: Execution::default(),
             read_first: Vec::new(),
             hooks: Hooks::default(),
+            review: ReviewPolicy::default(),
+            handoff: HandoffMode::default(),
         }
     }
 }
@@ -249,6 +264,16 @@ fn read_fields(
         read_hooks(&mut table, &mut fields.hooks, problems);
         table.finish(problems);
     }
+    if let Some(mut table) = root.table("review", problems) {
+        read_review(&mut table, &mut fields.review, problems);
+        table.finish(problems);
+    }
+    if let Some(mut table) = root.table("handoff", problems) {
+        if let Some(mode) = read_handoff(&mut table, problems) {
+            fields.handoff = mode;
+        }
+        table.finish(problems);
+    }
     // Unknown tables are tolerated for forward compatibility; unknown plain keys are typos.
     for unasked in root.unasked() {
         if unasked.is_table {
@@ -262,7 +287,35 @@ fn read_fields(
         }
     }
     check_states(&fields.tracker, document, problems);
+    let span_of = |table: &str, key: &str| value_span(document, table, key);
+    check_review(
+        &fields.tracker,
+        &fields.review,
+        fields.handoff,
+        &span_of,
+        problems,
+    );
     fields
+}
+
+/// The span of `[table] key`'s value, or the start of the document when it is absent.
+fn value_span(
+    document: &Spanned<toml::de::DeTable<'_>>,
+    table: &str,
+    key: &str,
+) -> std::ops::Range<usize> {
+    document
+        .get_ref()
+        .iter()
+        .find(|(name, _)| name.get_ref() == table)
+        .and_then(|(_, value)| value.get_ref().as_table())
+        .and_then(|entries| {
+            entries
+                .iter()
+                .find(|(name, _)| name.get_ref() == key)
+                .map(|(_, value)| value.span())
+        })
+        .unwrap_or(0..0)
 }
 
 fn reject_policy_keys(table: &mut Table<'_, '_>, problems: &mut Vec<Problem>) {
@@ -592,6 +645,22 @@ fn read_hooks(table: &mut Table<'_, '_>, hooks: &mut Hooks, problems: &mut Vec<P
     }
 }
 
+fn read_handoff(table: &mut Table<'_, '_>, problems: &mut Vec<Problem>) -> Option<HandoffMode> {
+    let value = table.string("mode", problems)?;
+    let mode = HandoffMode::from_name(value.get_ref());
+    if mode.is_none() {
+        problems.push(Problem {
+            span: value.span(),
+            field: table.field("mode"),
+            message: format!(
+                "unknown handoff mode `{}`; expected \"pull_request\" (a GitHub pull request) or \"branch\" (a branch pushed to origin, any git server)",
+                value.get_ref().trim()
+            ),
+        });
+    }
+    mode
+}
+
 /// Cross-field state rules: nothing both startable and terminal, and the in-progress state
 /// distinct from both (otherwise a claimed issue would be reselected or look finished).
 fn check_states(
@@ -599,20 +668,7 @@ fn check_states(
     document: &Spanned<toml::de::DeTable<'_>>,
     problems: &mut Vec<Problem>,
 ) {
-    let span_of = |key: &str| {
-        document
-            .get_ref()
-            .iter()
-            .find(|(name, _)| name.get_ref() == "tracker")
-            .and_then(|(_, value)| value.get_ref().as_table())
-            .and_then(|table| {
-                table
-                    .iter()
-                    .find(|(name, _)| name.get_ref() == key)
-                    .map(|(_, value)| value.span())
-            })
-            .unwrap_or(0..0)
-    };
+    let span_of = |key: &str| value_span(document, "tracker", key);
     for state in &tracker.startable_states {
         if tracker.is_terminal(state) {
             problems.push(Problem {
@@ -633,5 +689,61 @@ fn check_states(
                 "`{in_progress}` is also a startable or terminal state; a claimed issue must be distinguishable"
             ),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_front(front_matter: &str) -> Result<Workflow, Error> {
+        parse(
+            Path::new("/w/WORKFLOW.md"),
+            &format!("+++\n{front_matter}+++\nbody\n"),
+            Path::new("/w"),
+        )
+    }
+
+    #[test]
+    fn handoff_mode_defaults_to_pull_request_and_accepts_branch() {
+        assert_eq!(
+            parse_front("version = 1\n").unwrap().handoff,
+            HandoffMode::PullRequest
+        );
+        assert_eq!(
+            parse_front("version = 1\n[handoff]\nmode = \"pull_request\"\n")
+                .unwrap()
+                .handoff,
+            HandoffMode::PullRequest
+        );
+        assert_eq!(
+            parse_front("version = 1\n[handoff]\nmode = \"branch\"\n")
+                .unwrap()
+                .handoff,
+            HandoffMode::Branch
+        );
+        assert_eq!(
+            parse(Path::new("/w/WORKFLOW.md"), "body only", Path::new("/w"))
+                .unwrap()
+                .handoff,
+            HandoffMode::PullRequest
+        );
+    }
+
+    #[test]
+    fn an_unknown_handoff_mode_or_key_names_the_field_and_line() {
+        let error = parse_front("version = 1\n[handoff]\nmode = \"gerrit\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("WORKFLOW.md:4:8: field `handoff.mode`: unknown handoff mode `gerrit`; expected \"pull_request\""),
+            "{error}"
+        );
+        let error = parse_front("version = 1\n[handoff]\nmod = \"branch\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`handoff.mod`"), "{error}");
+        let workflow = parse_front("version = 1\n[handoff]\nmode = \"branch\"\n").unwrap();
+        assert!(workflow.warnings.is_empty(), "{:?}", workflow.warnings);
     }
 }

@@ -22,6 +22,9 @@ pub enum ErrorClass {
     ValidationFailed,
     /// After validation the PR no longer matches the lane.
     PrCheckFailed,
+    /// After validation the handed-off branch on origin no longer matches the lane (branch
+    /// handoff mode).
+    BranchCheckFailed,
     /// Codex reported the turn failed.
     CodexTurnFailed,
     /// Codex interrupted the turn on its own.
@@ -80,9 +83,10 @@ pub enum ErrorClass {
 }
 
 /// Every class without data, for parsing names back.
-const UNIT: [ErrorClass; 24] = [
+const UNIT: [ErrorClass; 25] = [
     ErrorClass::ValidationFailed,
     ErrorClass::PrCheckFailed,
+    ErrorClass::BranchCheckFailed,
     ErrorClass::CodexTurnFailed,
     ErrorClass::CodexTurnInterrupted,
     ErrorClass::TurnIdleTimeout,
@@ -144,6 +148,7 @@ impl ErrorClass {
         Some(match self {
             ErrorClass::ValidationFailed => "validation_failed",
             ErrorClass::PrCheckFailed => "pr_check_failed",
+            ErrorClass::BranchCheckFailed => "branch_check_failed",
             ErrorClass::CodexTurnFailed => "codex_turn_failed",
             ErrorClass::CodexTurnInterrupted => "codex_turn_interrupted",
             ErrorClass::TurnIdleTimeout => "turn_idle_timeout",

@@ -332,6 +332,13 @@ pub fn run_hook(
     .map_err(io_error(lane, "start hook"))?;
     let lines: Vec<&str> = outcome.output_tail.lines().collect();
     let tail = lines[lines.len().saturating_sub(20)..].join(" | ");
+    if outcome.escaped {
+        log::warn!(
+            "hook left processes behind hook={hook} lane={} escaped=true escapees_killed={}",
+            lane.display(),
+            outcome.escapees_killed
+        );
+    }
     if outcome.success() {
         log::info!(
             "hook finished hook={hook} lane={} duration_ms={}",

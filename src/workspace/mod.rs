@@ -16,6 +16,9 @@
 //!     reserve/<run_id>               disk space a live attempt keeps for its final records
 //!     retry-queue.json               the daemon's persisted retry queue
 //!     retry-queue.corrupt-<ms>       an unreadable queue the daemon moved aside at startup
+//!     review/<key>.json              post-review lifecycle: the lane's phase record
+//!     github-etags.json              ETags and trimmed answers of GitHub GETs (a cache)
+//!     tracker-budget.json            what the daemon's tracker requests cost (intake report)
 //!     workflow-snapshot.md           the daemon's last known good WORKFLOW.md, read by children
 //!     logs/<run_id>.log              stdout and stderr of each daemon child
 //!     daemon.lock, daemon.pid        the one daemon per workspace root, and its pid
@@ -26,7 +29,8 @@
 //! keep the name they were first created under (the bookkeeping remembers it).
 //!
 //! [`Layout`] is the only place these paths and file names are spelled. `lock` owns the fs2
-//! calls, `record` the JSON on disk (written through `state_file`), `lane` the git clones. Nothing here talks to the tracker or the agent, and
+//! calls, `record` the JSON on disk (written through `state_file`), `retention` what of it is
+//! deleted, `lane` the git clones. Nothing here talks to the tracker or the agent, and
 //! nothing of Maestro's is ever written inside a lane's git work tree.
 
 mod bookkeeping;
@@ -35,6 +39,7 @@ pub mod lane;
 pub mod lock;
 pub mod ownership;
 pub mod record;
+pub mod retention;
 pub mod retry_queue;
 pub mod state_file;
 
@@ -141,6 +146,26 @@ impl Layout {
     /// The pid of the daemon holding [`Layout::daemon_lock_file`], for the refusal message.
     pub fn daemon_pid_file(&self) -> PathBuf {
         self.state_dir().join("daemon.pid")
+    }
+
+    pub fn review_dir(&self) -> PathBuf {
+        self.state_dir().join("review")
+    }
+
+    /// The post-review phase record of lane `key` (see `crate::review::record`).
+    pub fn review_record_file(&self, key: &str) -> PathBuf {
+        self.review_dir().join(format!("{key}.json"))
+    }
+
+    /// The persisted GitHub ETag cache (see `crate::github::EtagCache`), shared by the daemon
+    /// and its children so a restart or a `run --once` still gets free 304s.
+    pub fn github_etag_cache_file(&self) -> PathBuf {
+        self.state_dir().join("github-etags.json")
+    }
+
+    /// The daemon's tracker budget report (written by `intake::budget`).
+    pub fn tracker_budget_file(&self) -> PathBuf {
+        self.state_dir().join("tracker-budget.json")
     }
 
     pub fn workflow_snapshot_file(&self) -> PathBuf {

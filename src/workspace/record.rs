@@ -26,11 +26,6 @@ pub use super::bookkeeping::{
 };
 use crate::clock;
 
-/// Records kept per issue by [`prune`].
-pub const KEEP_PER_ISSUE: usize = 10;
-/// Records kept in total by [`prune`].
-pub const KEEP_TOTAL: usize = 500;
-
 /// Where an attempt is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +130,10 @@ pub struct ValidationRecord {
     pub timed_out: bool,
     pub duration_ms: u64,
     pub output_tail: String,
+    /// Something the command started outlived it (kept its output open or left its process
+    /// group); Maestro stopped waiting for it and killed it when it could find it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escaped: bool,
 }
 
 /// What happens next to the issue after this attempt.
@@ -568,45 +567,6 @@ pub fn list_markers(layout: &Layout) -> Listing<ActivityMarker> {
     list_json(&layout.activity_dir())
 }
 
-/// Deletes the oldest finished records (and their journals) beyond `keep_per_issue` per issue
-/// and `keep_total` overall. Running records are never deleted. Returns how many were removed.
-pub fn prune(layout: &Layout, keep_per_issue: usize, keep_total: usize) -> Result<usize, Error> {
-    let records = list_runs(layout).items;
-    let mut doomed: Vec<&RunRecord> = Vec::new();
-    let mut per_issue: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    // Running records are always kept and count towards the total first.
-    let mut kept_total = records
-        .iter()
-        .filter(|record| record.status == RunStatus::Running)
-        .count();
-    // Newest first, so the counts keep the newest.
-    for record in records.iter().rev() {
-        if record.status == RunStatus::Running {
-            continue;
-        }
-        let count = per_issue.entry(record.issue_id.as_str()).or_insert(0);
-        if *count >= keep_per_issue || kept_total >= keep_total {
-            doomed.push(record);
-        } else {
-            *count += 1;
-            kept_total += 1;
-        }
-    }
-    for record in &doomed {
-        for path in [
-            layout.run_record_file(&record.run_id),
-            layout.journal_file(&record.run_id),
-        ] {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-                Err(error) => return Err(io_error(&path, "remove old record")(error)),
-            }
-        }
-    }
-    Ok(doomed.len())
-}
-
 fn list_json<T: StateFile>(dir: &Path) -> Listing<T> {
     let mut listing = Listing {
         items: Vec::new(),
@@ -705,42 +665,6 @@ mod tests {
                 .to_string()
                 .contains("torn.json is unreadable")
         );
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn prune_keeps_newest_per_issue_and_total_and_all_running() {
-        let (layout, dir) = layout("prune");
-        for n in 0..5 {
-            let started = format!("2026-11-26T00:00:0{n}.000Z");
-            save_run(
-                &layout,
-                &record(&format!("a{n}"), "a", &started, RunStatus::Handoff),
-            )
-            .unwrap();
-            save_run(
-                &layout,
-                &record(&format!("b{n}"), "b", &started, RunStatus::Handoff),
-            )
-            .unwrap();
-        }
-        save_run(
-            &layout,
-            &record("live", "a", "2026-11-25T00:00:00.000Z", RunStatus::Running),
-        )
-        .unwrap();
-        std::fs::write(layout.journal_file("a0"), "{}\n").unwrap();
-        let removed = prune(&layout, 2, 3).unwrap();
-        let mut left: Vec<String> = list_runs(&layout)
-            .items
-            .into_iter()
-            .map(|r| r.run_id)
-            .collect();
-        left.sort();
-        // Total 3 counts the running record; then a4 and b4 are the newest per issue.
-        assert_eq!(left, vec!["a4", "b4", "live"]);
-        assert_eq!(removed, 8);
-        assert!(!layout.journal_file("a0").exists());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -8,8 +8,14 @@
 //! sizes the document gives nested label and relation lists, applies mutations to its state so tests can look at the result, records every
 //! request, and injects faults on demand. The live-run tests reuse it, so mutations are
 //! visible through [`FakeLinear::issue`] and [`FakeLinear::comments`].
+//!
+//! Like Linear, it charges every request against the key's hourly budget and sends the cost
+//! and budget headers with every answer (`fake_linear_budget.rs`); it refuses what the budget
+//! cannot pay only when [`FakeLinear::enforce_budget`] asks it to. Its clock (real, or a test's
+//! virtual one) stamps `updatedAt` on every change, [`FakeLinear::edit`] included, as Linear
+//! does, so the daemon's "what changed?" question sees edits.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,11 +24,16 @@ use serde_json::{Value, json};
 use super::fake_http::{FakeHttp, Recorded, Reply};
 
 // Paths relative to this file, so the benchmarks that include this file by path find them too.
+#[path = "fake_linear_budget.rs"]
+pub mod budget;
 #[path = "linear_complexity.rs"]
 pub mod linear_complexity;
+#[path = "fake_linear_polls.rs"]
+mod polls;
 #[path = "fake_linear_world.rs"]
 mod world;
 
+pub use budget::{Clock, Cost};
 pub use world::{FakeComment, FakeIssue, FakeTeam, SLUG_ID, World};
 
 /// The API key the fake accepts.
@@ -55,11 +66,12 @@ pub enum Fault {
     Redirect(String),
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Control {
     /// (operation name or "*", fault), consumed first match first.
     faults: VecDeque<(String, Fault)>,
     violations: Vec<String>,
+    budget: budget::Budget,
 }
 
 /// The running fake. Dropping it stops the server.
@@ -67,22 +79,59 @@ pub struct FakeLinear {
     http: FakeHttp,
     world: Arc<Mutex<World>>,
     control: Arc<Mutex<Control>>,
+    clock: Clock,
 }
 
 impl FakeLinear {
+    /// A fake on the real clock.
     pub fn start(world: World) -> FakeLinear {
+        FakeLinear::start_with_clock(world, Arc::new(maestro::clock::now_ms))
+    }
+
+    /// A fake whose time (stamps, `Date`, budget refill) is `clock`'s.
+    pub fn start_with_clock(world: World, clock: Clock) -> FakeLinear {
         let world = Arc::new(Mutex::new(world));
-        let control = Arc::new(Mutex::new(Control::default()));
+        let control = Arc::new(Mutex::new(Control {
+            faults: VecDeque::new(),
+            violations: Vec::new(),
+            budget: budget::Budget::new(clock()),
+        }));
         let http = {
             let world = Arc::clone(&world);
             let control = Arc::clone(&control);
-            FakeHttp::start(move |request| answer(request, &world, &control))
+            let clock = Arc::clone(&clock);
+            FakeHttp::start(move |request| answer(request, &world, &control, clock()))
         };
         FakeLinear {
             http,
             world,
             control,
+            clock,
         }
+    }
+
+    /// Refuses, from now on, what these hourly allowances cannot pay for (full buckets now).
+    pub fn enforce_budget(&self, requests_per_hour: u64, points_per_hour: u64) {
+        let now = (self.clock)();
+        let mut control = self.control.lock().unwrap();
+        control.budget.requests = budget::Bucket::full(requests_per_hour, now);
+        control.budget.points = budget::Bucket::full(points_per_hour, now);
+        control.budget.enforce = true;
+    }
+
+    /// Everything charged so far: requests and complexity points, as Linear would count them.
+    pub fn spent(&self) -> Cost {
+        self.control.lock().unwrap().budget.total()
+    }
+
+    /// What each operation cost so far.
+    pub fn spent_by_operation(&self) -> BTreeMap<String, Cost> {
+        self.control.lock().unwrap().budget.by_operation.clone()
+    }
+
+    /// Requests refused because the enforced budget could not pay for them.
+    pub fn refused(&self) -> u64 {
+        self.control.lock().unwrap().budget.refused
     }
 
     /// The GraphQL endpoint.
@@ -151,8 +200,20 @@ impl FakeLinear {
     }
 
     /// Edits the workspace between calls (for example, to change a state behind a cache).
+    /// Every issue the edit changed gets `updatedAt` = now, as Linear stamps a change, unless
+    /// the edit set `updated_at` itself.
     pub fn edit(&self, change: impl FnOnce(&mut World)) {
-        change(&mut self.world.lock().unwrap());
+        let mut world = self.world.lock().unwrap();
+        let before = world.issues.clone();
+        change(&mut world);
+        let now = maestro::clock::format_ms((self.clock)());
+        for issue in &mut world.issues {
+            let old = before.iter().find(|old| old.id == issue.id);
+            let stamped = old.is_some_and(|old| old.updated_at != issue.updated_at);
+            if old != Some(issue) && !stamped {
+                issue.updated_at = now.clone();
+            }
+        }
     }
 }
 
@@ -163,7 +224,51 @@ fn graphql_error(status: u16, message: &str, code: &str, kind: &str) -> Reply {
     )
 }
 
-fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>) -> Reply {
+/// Charges the request to the budget (refusing it when an enforced budget cannot pay), answers
+/// it, and adds Linear's cost and budget headers.
+fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>, now: u64) -> Reply {
+    let body = serde_json::from_str::<Value>(&request.body).unwrap_or(Value::Null);
+    let operation = body["operationName"].as_str().unwrap_or("").to_string();
+    let points = body["query"]
+        .as_str()
+        .and_then(|query| linear_complexity::score(query, &body["variables"]).ok());
+    // A query over the limit is refused before it runs: it costs a request, no points.
+    let charged = points.filter(|points| *points <= linear_complexity::LIMIT);
+    let paid = control
+        .lock()
+        .unwrap()
+        .budget
+        .charge(now, &operation, charged.unwrap_or(0.0));
+    let mut reply = if paid {
+        respond(request, world, control, now)
+    } else {
+        graphql_error(
+            400,
+            "Rate limit exceeded: the key's hourly budget cannot pay for this query",
+            "RATELIMITED",
+            "ratelimited",
+        )
+    };
+    // A fault's answer is exactly what the test asked for: no budget headers are added (a
+    // reset header of the budget's would change how a 429 without one is retried).
+    let before = reply.headers.len();
+    reply.headers.retain(|(name, _)| name != FAULT_MARKER);
+    if reply.headers.len() == before {
+        reply
+            .headers
+            .extend(control.lock().unwrap().budget.headers(now, charged));
+    }
+    reply
+}
+
+/// Marks a reply made by an injected fault (removed before it is sent).
+const FAULT_MARKER: &str = "X-Fake-Fault";
+
+fn faulted(reply: Reply) -> Reply {
+    reply.with_header(FAULT_MARKER, "1")
+}
+
+fn respond(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>, now: u64) -> Reply {
     let violation = |message: String| {
         control.lock().unwrap().violations.push(message.clone());
         graphql_error(400, &message, "GRAPHQL_VALIDATION_FAILED", "invalid input")
@@ -222,20 +327,20 @@ fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>) ->
     match fault {
         None => {}
         Some(Fault::Status(401)) => {
-            return graphql_error(
+            return faulted(graphql_error(
                 401,
                 "Authentication failed",
                 "AUTHENTICATION_ERROR",
                 "authentication error",
-            );
+            ));
         }
         Some(Fault::Status(status)) => {
-            return graphql_error(
+            return faulted(graphql_error(
                 status,
                 "Internal server error",
                 "INTERNAL_SERVER_ERROR",
                 "internal error",
-            );
+            ));
         }
         Some(Fault::RateLimited {
             retry_after,
@@ -248,24 +353,26 @@ fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>) ->
             if let Some(reset) = reset_at_ms {
                 reply = reply.with_header("X-RateLimit-Requests-Reset", &reset.to_string());
             }
-            return reply;
+            return faulted(reply);
         }
         Some(Fault::RateLimitedBody { reset_at_ms }) => {
             let mut reply = graphql_error(400, "Rate limit exceeded", "RATELIMITED", "ratelimited");
             if let Some(reset) = reset_at_ms {
                 reply = reply.with_header("X-RateLimit-Requests-Reset", &reset.to_string());
             }
-            return reply;
+            return faulted(reply);
         }
-        Some(Fault::MalformedJson) => return Reply::text(200, "{\"data\": {\"issues\": [trunc"),
+        Some(Fault::MalformedJson) => {
+            return faulted(Reply::text(200, "{\"data\": {\"issues\": [trunc"));
+        }
         Some(Fault::Redirect(location)) => {
-            return Reply::text(307, "").with_header("Location", &location);
+            return faulted(Reply::text(307, "").with_header("Location", &location));
         }
         Some(Fault::GraphQlError(message)) => {
-            return Reply::json(
+            return faulted(Reply::json(
                 200,
                 &json!({"data": null, "errors": [{"message": message, "extensions": {"code": "INVALID_INPUT", "type": "invalid input"}}]}),
-            );
+            ));
         }
         Some(Fault::Slow(duration)) => delay = Some(duration),
         // A cursor can only repeat from the second page on: the first page answers normally
@@ -286,13 +393,16 @@ fn answer(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>) ->
             issues_page(&world, query, &variables, cursor_fault.as_ref())
         }
         "IssuesByIds" => issues_by_ids(&world, query, &variables),
+        "IssueChanges" => polls::issue_changes(&world, query, &variables),
+        "ProjectIssueStamps" => polls::project_issue_stamps(&world, &variables),
+        "IssueSummariesByIds" => polls::issue_summaries(&world, query, &variables),
         "IssueLabels" => issue_labels(&world, &variables),
         "IssueInverseRelations" => issue_relations(&world, &variables),
         "TeamWorkflowStates" => team_states(&world, &variables),
         "LabelsUsableByTeam" => labels(&world, &variables),
-        "IssueSetState" => set_state(&mut world, &variables),
+        "IssueSetState" => set_state(&mut world, &variables, now),
         "CommentCreate" => comment(&mut world, &variables),
-        "IssueAddLabel" => add_label(&mut world, &variables),
+        "IssueAddLabel" => add_label(&mut world, &variables, now),
         other => Err(format!("unknown operation `{other}`")),
     };
     drop(world);
@@ -472,7 +582,9 @@ fn issues_page(
         .issues
         .iter()
         .filter(|issue| {
-            issue.project_slug.as_deref() == Some(slug) && states.contains(&issue.state.as_str())
+            issue.project_slug.as_deref() == Some(slug)
+                && !issue.archived
+                && states.contains(&issue.state.as_str())
         })
         .collect();
     matching.sort_by(|a, b| a.created_at.cmp(&b.created_at));
@@ -506,7 +618,7 @@ fn issues_by_ids(world: &World, query: &str, variables: &Value) -> Result<Value,
     let nodes: Vec<Value> = world
         .issues
         .iter()
-        .filter(|issue| ids.contains(&issue.id.as_str()))
+        .filter(|issue| !issue.archived && ids.contains(&issue.id.as_str()))
         .map(|issue| issue_json(world, query, issue))
         .collect();
     Ok(json!({"issues": {"pageInfo": {"hasNextPage": false, "endCursor": null}, "nodes": nodes}}))
@@ -526,7 +638,7 @@ fn nested_list_page(
     let nodes: Vec<Value> = world
         .issues
         .iter()
-        .filter(|issue| issue.id == issue_id)
+        .filter(|issue| issue.id == issue_id && !issue.archived)
         .map(|issue| {
             let (items, info) = page(&list(issue), offset, first);
             json!({"id": issue.id, field: {"pageInfo": info, "nodes": items}})
@@ -591,7 +703,7 @@ fn issue_index(world: &World, variables: &Value) -> Result<usize, String> {
         .ok_or_else(|| format!("no issue `{issue_id}`"))
 }
 
-fn set_state(world: &mut World, variables: &Value) -> Result<Value, String> {
+fn set_state(world: &mut World, variables: &Value, now: u64) -> Result<Value, String> {
     let index = issue_index(world, variables)?;
     let state_id = string_var(variables, "stateId")?;
     let team = team_by_key(world, &world.issues[index].team_key);
@@ -603,7 +715,7 @@ fn set_state(world: &mut World, variables: &Value) -> Result<Value, String> {
     };
     let name = name.clone();
     world.issues[index].state = name;
-    world.issues[index].updated_at = "2026-02-01T00:00:00.000Z".into();
+    world.issues[index].updated_at = maestro::clock::format_ms(now);
     let issue = &world.issues[index];
     Ok(
         json!({"issueUpdate": {"success": true, "issue": {"id": issue.id, "state": state_json(world, issue)}}}),
@@ -629,7 +741,7 @@ fn comment(world: &mut World, variables: &Value) -> Result<Value, String> {
     }}}))
 }
 
-fn add_label(world: &mut World, variables: &Value) -> Result<Value, String> {
+fn add_label(world: &mut World, variables: &Value, now: u64) -> Result<Value, String> {
     let index = issue_index(world, variables)?;
     let label_id = string_var(variables, "labelId")?;
     let team = team_by_key(world, &world.issues[index].team_key);
@@ -648,6 +760,7 @@ fn add_label(world: &mut World, variables: &Value) -> Result<Value, String> {
     let issue = &mut world.issues[index];
     if !issue.labels.contains(&name) {
         issue.labels.push(name);
+        issue.updated_at = maestro::clock::format_ms(now);
     }
     Ok(json!({"issueAddLabel": {"success": true, "issue": {"id": issue.id}}}))
 }

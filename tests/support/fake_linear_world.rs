@@ -2,7 +2,7 @@
 //! builders for tests. Plain data; `fake_linear.rs` serves it.
 
 /// An issue in the fake workspace.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FakeIssue {
     pub id: String,
     pub identifier: String,
@@ -22,6 +22,8 @@ pub struct FakeIssue {
     pub related: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// Archived (or deleted): invisible unless a query includes archived issues.
+    pub archived: bool,
 }
 
 impl FakeIssue {
@@ -52,6 +54,7 @@ impl FakeIssue {
             related: Vec::new(),
             created_at: created.clone(),
             updated_at: created,
+            archived: false,
         }
     }
 

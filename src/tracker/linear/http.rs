@@ -4,17 +4,21 @@
 //! Rate limits (HTTP 429, or `RATELIMITED` in a 200/400 body) and 5xx answers are retried with
 //! bounded backoff, waiting what `retry-after` / `x-ratelimit-requests-reset` say when they say
 //! it; a wait that would overrun the deadline fails the call at once instead of sleeping for
-//! nothing. Everything else fails the call on the first answer. This file knows HTTP and the
-//! GraphQL envelope, nothing about the operations (see `mod.rs`) or their payloads (`wire.rs`).
+//! nothing. Everything else fails the call on the first answer. Every answer's cost and budget
+//! headers (`X-Complexity`, `X-RateLimit-*`) are added to the transport's [`Usage`], and its
+//! `Date` is handed back so a caller can reason in Linear's clock rather than the host's. This
+//! file knows HTTP and the GraphQL envelope, nothing about the operations (see `mod.rs`) or
+//! their payloads (`wire.rs`).
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::Options;
-use crate::tracker::{Error, RateLimit};
+use crate::tracker::{Allowance, Budget, Error, RateLimit, Usage};
 
 /// Answers bigger than this are refused: a page of 100 issues with long descriptions is a few
 /// megabytes at most, so anything larger is not an answer Maestro asked for.
@@ -50,6 +54,15 @@ pub(super) struct Transport {
     call_timeout: Duration,
     max_attempts: u32,
     retry_base: Duration,
+    /// What every answer so far said it cost, and the latest budget.
+    usage: Mutex<Usage>,
+}
+
+/// What the answer to a call said besides its data.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Meta {
+    /// The answer's `Date`, ms since the epoch.
+    pub server_ms: Option<u64>,
 }
 
 impl fmt::Debug for Transport {
@@ -148,7 +161,13 @@ impl Transport {
             call_timeout: options.call_timeout,
             max_attempts: options.max_attempts.max(1),
             retry_base: options.retry_base,
+            usage: Mutex::new(Usage::default()),
         }
+    }
+
+    /// Everything spent through this transport so far.
+    pub(super) fn usage(&self) -> Usage {
+        *self.usage.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `operation` (whose text is `document`) with `variables` and returns its `data`.
@@ -158,6 +177,21 @@ impl Transport {
         document: &str,
         variables: &V,
     ) -> Result<T, Error>
+    where
+        V: serde::Serialize,
+        T: DeserializeOwned,
+    {
+        self.call_meta(operation, document, variables)
+            .map(|(data, _)| data)
+    }
+
+    /// [`Transport::call`], with what the successful answer said besides its data.
+    pub(super) fn call_meta<V, T>(
+        &self,
+        operation: &'static str,
+        document: &str,
+        variables: &V,
+    ) -> Result<(T, Meta), Error>
     where
         V: serde::Serialize,
         T: DeserializeOwned,
@@ -185,9 +219,9 @@ impl Transport {
                 });
             };
             let (error, wait) = match self.exchange(operation, &body, remaining) {
-                Outcome::Done(data) => return Ok(data),
-                Outcome::Fail(error) => return Err(error),
-                Outcome::Retry { error, wait } => (error, wait),
+                (Outcome::Done(data), meta) => return Ok((data, meta)),
+                (Outcome::Fail(error), _) => return Err(error),
+                (Outcome::Retry { error, wait }, _) => (error, wait),
             };
             let wait = wait.unwrap_or_else(|| self.backoff(attempt));
             let fits = Instant::now() + wait < deadline;
@@ -215,7 +249,7 @@ impl Transport {
         operation: &'static str,
         body: &[u8],
         remaining: Duration,
-    ) -> Outcome<T> {
+    ) -> (Outcome<T>, Meta) {
         let sent = self
             .agent
             .post(&self.url)
@@ -227,10 +261,19 @@ impl Transport {
             .send(body);
         let mut response = match sent {
             Ok(response) => response,
-            Err(error) => return Outcome::Fail(transport_error(operation, &error)),
+            Err(error) => {
+                return (
+                    Outcome::Fail(transport_error(operation, &error)),
+                    Meta::default(),
+                );
+            }
         };
         let status = response.status().as_u16();
         let limit = rate_limit(response.headers());
+        let meta = Meta {
+            server_ms: header(response.headers(), "date").and_then(parse_http_date),
+        };
+        self.account(response.headers());
         let text = match response
             .body_mut()
             .with_config()
@@ -238,10 +281,83 @@ impl Transport {
             .read_to_vec()
         {
             Ok(bytes) => bytes,
-            Err(error) => return Outcome::Fail(transport_error(operation, &error)),
+            Err(error) => return (Outcome::Fail(transport_error(operation, &error)), meta),
         };
-        classify(operation, status, limit, &text)
+        (classify(operation, status, limit, &text), meta)
     }
+
+    /// Adds one answer's cost and budget to the usage. An answer counts as a request whatever
+    /// it says: Linear charges the ones it refuses too.
+    fn account(&self, headers: &ureq::http::HeaderMap) {
+        let mut usage = self.usage.lock().unwrap_or_else(PoisonError::into_inner);
+        usage.requests += 1;
+        match number(headers, "x-complexity") {
+            Some(points) => usage.points += points.ceil() as u64,
+            None => usage.unpriced += 1,
+        }
+        let budget = budget(headers);
+        if budget.requests.is_some() {
+            usage.budget.requests = budget.requests;
+        }
+        if budget.points.is_some() {
+            usage.budget.points = budget.points;
+        }
+    }
+}
+
+fn header<'h>(headers: &'h ureq::http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// A header as a finite, non-negative number.
+fn number(headers: &ureq::http::HeaderMap, name: &str) -> Option<f64> {
+    header(headers, name)
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .filter(|value| value.is_finite() && *value >= 0.0)
+}
+
+/// Epoch milliseconds from a reset header; a value too small to be milliseconds is seconds.
+fn epoch_ms(value: f64) -> u64 {
+    // Epoch seconds are below 10^11 until the year 5138; milliseconds are above it.
+    let ms = if value < 1e11 { value * 1000.0 } else { value };
+    ms as u64
+}
+
+/// Linear's two allowances, from `X-RateLimit-{Requests,Complexity}-{Limit,Remaining,Reset}`.
+/// An allowance is known only when both its limit and what remains are given.
+fn budget(headers: &ureq::http::HeaderMap) -> Budget {
+    let allowance = |kind: &str| {
+        let limit = number(headers, &format!("x-ratelimit-{kind}-limit"))?;
+        let remaining = number(headers, &format!("x-ratelimit-{kind}-remaining"))?;
+        Some(Allowance {
+            limit: limit as u64,
+            remaining: remaining as u64,
+            reset_at_ms: number(headers, &format!("x-ratelimit-{kind}-reset")).map(epoch_ms),
+        })
+    };
+    Budget {
+        requests: allowance("requests"),
+        points: allowance("complexity"),
+    }
+}
+
+/// Parses an HTTP date in its one current form, IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`),
+/// into ms since the epoch. The obsolete forms are not sent by Linear and read as `None`.
+pub(super) fn parse_http_date(text: &str) -> Option<u64> {
+    let mut parts = text.split_whitespace();
+    let _weekday = parts.next()?.strip_suffix(',')?;
+    let day = parts.next()?;
+    let month = parts.next()?;
+    let year = parts.next()?;
+    let time = parts.next()?;
+    if parts.next()? != "GMT" || parts.next().is_some() || day.len() != 2 || year.len() != 4 {
+        return None;
+    }
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|name| *name == month)? + 1;
+    crate::clock::parse_rfc3339(&format!("{year}-{month:02}-{day}T{time}Z"))
 }
 
 /// Decides what an answer means. Pure, so every branch is unit-tested without a server.
@@ -341,19 +457,8 @@ fn transport_error(operation: &'static str, error: &ureq::Error) -> Error {
 /// Reads `retry-after` (seconds) and `x-ratelimit-requests-reset` (Linear sends epoch
 /// milliseconds; a value too small to be milliseconds is taken as seconds).
 fn rate_limit(headers: &ureq::http::HeaderMap) -> RateLimit {
-    let number = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<f64>().ok())
-            .filter(|value| value.is_finite() && *value >= 0.0)
-    };
-    let retry_after = number("retry-after").map(Duration::from_secs_f64);
-    let reset_at_ms = number("x-ratelimit-requests-reset").map(|reset| {
-        // Epoch seconds are below 10^11 until the year 5138; milliseconds are above it.
-        let ms = if reset < 1e11 { reset * 1000.0 } else { reset };
-        ms as u64
-    });
+    let retry_after = number(headers, "retry-after").map(Duration::from_secs_f64);
+    let reset_at_ms = number(headers, "x-ratelimit-requests-reset").map(epoch_ms);
     RateLimit {
         retry_after,
         reset_at_ms,
@@ -479,6 +584,56 @@ mod tests {
         let mut headers = ureq::http::HeaderMap::new();
         headers.insert("x-ratelimit-requests-reset", "1795651200".parse().unwrap());
         assert_eq!(rate_limit(&headers).reset_at_ms, Some(1_795_651_200_000));
+    }
+
+    #[test]
+    fn cost_and_budget_headers_are_read() {
+        let mut headers = ureq::http::HeaderMap::new();
+        for (name, value) in [
+            ("x-ratelimit-requests-limit", "5000"),
+            ("x-ratelimit-requests-remaining", "4990"),
+            ("x-ratelimit-requests-reset", "1795651200000"),
+            ("x-ratelimit-complexity-limit", "250000"),
+            ("x-ratelimit-complexity-remaining", "12.5"),
+        ] {
+            headers.insert(name, value.parse().unwrap());
+        }
+        let budget = budget(&headers);
+        assert_eq!(
+            budget.requests,
+            Some(Allowance {
+                limit: 5000,
+                remaining: 4990,
+                reset_at_ms: Some(1_795_651_200_000)
+            })
+        );
+        assert_eq!(
+            budget.points,
+            Some(Allowance {
+                limit: 250_000,
+                remaining: 12,
+                reset_at_ms: None
+            })
+        );
+        headers.remove("x-ratelimit-requests-remaining");
+        assert_eq!(super::budget(&headers).requests, None, "half an allowance");
+    }
+
+    #[test]
+    fn http_dates_are_read() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            crate::clock::parse_rfc3339("1994-11-06T08:49:37Z")
+        );
+        for bad in [
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun Nov  6 08:49:37 1994",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad}");
+        }
     }
 
     #[test]

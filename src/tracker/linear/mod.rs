@@ -2,11 +2,13 @@
 //!
 //! Operations are `.graphql` files next to this module, compiled in with `include_str!` and
 //! validated against Linear's published schema by `.ci/run`. This file sequences them
-//! (pagination, name-to-id resolution, per-run caches); `http.rs` owns one call and its
-//! retries; `wire.rs` owns the payload types. It holds no state beyond one run's caches and
-//! writes nothing to disk.
+//! (pagination, name-to-id resolution, per-run caches); `poll.rs` holds the cheap reads the
+//! daemon polls with; `http.rs` owns one call, its retries and the cost headers; `wire.rs`
+//! owns the payload types. It holds no state beyond one run's caches and what the answers said
+//! they cost, and writes nothing to disk.
 
 mod http;
+mod poll;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -21,8 +23,8 @@ use self::http::Transport;
 use self::wire::{Connection, Invalid, WireIssue, WireName, WireRelation};
 use crate::config::Provider;
 use crate::tracker::{
-    CommentRef, Error, Issue, IssueState, Label, ProjectScope, TeamMetadata, TeamRef, Tracker,
-    WorkflowState,
+    CommentRef, Error, Issue, IssueState, Label, ProjectScope, Stamps, TeamMetadata, TeamRef,
+    Tracker, Usage, WorkflowState,
 };
 use crate::workflow::same_state;
 
@@ -40,6 +42,9 @@ mod documents {
     pub const ISSUE_SET_STATE: &str = include_str!("graphql/issue_set_state.graphql");
     pub const COMMENT_CREATE: &str = include_str!("graphql/comment_create.graphql");
     pub const ISSUE_ADD_LABEL: &str = include_str!("graphql/issue_add_label.graphql");
+    pub const ISSUE_CHANGES: &str = include_str!("graphql/issue_changes.graphql");
+    pub const PROJECT_ISSUE_STAMPS: &str = include_str!("graphql/project_issue_stamps.graphql");
+    pub const ISSUE_SUMMARIES_BY_IDS: &str = include_str!("graphql/issue_summaries_by_ids.graphql");
 }
 
 /// Linear's largest page.
@@ -460,6 +465,22 @@ impl Tracker for Client {
         Ok(issues)
     }
 
+    fn changed_since(&self, since_ms: u64) -> Result<Stamps, Error> {
+        self.changes(since_ms)
+    }
+
+    fn stamps_in_states(&self, state_names: &[String]) -> Result<Stamps, Error> {
+        self.stamps(state_names)
+    }
+
+    fn summaries(&self, issue_ids: &[String]) -> Result<Vec<Issue>, Error> {
+        self.summaries_of(issue_ids)
+    }
+
+    fn usage(&self) -> Usage {
+        self.transport.usage()
+    }
+
     fn transition(&self, issue_id: &str, state_name: &str) -> Result<IssueState, Error> {
         const OPERATION: &str = "IssueSetState";
         let team = self.team_of(issue_id)?;
@@ -650,6 +671,9 @@ mod tests {
             ("IssueSetState", documents::ISSUE_SET_STATE),
             ("CommentCreate", documents::COMMENT_CREATE),
             ("IssueAddLabel", documents::ISSUE_ADD_LABEL),
+            ("IssueChanges", documents::ISSUE_CHANGES),
+            ("ProjectIssueStamps", documents::PROJECT_ISSUE_STAMPS),
+            ("IssueSummariesByIds", documents::ISSUE_SUMMARIES_BY_IDS),
         ] {
             assert!(
                 document.contains(&format!("query {name}("))

@@ -97,6 +97,70 @@ pub(super) struct WireIssue {
     pub inverse_relations: Connection<WireRelation>,
 }
 
+/// `IssueChanges` and `ProjectIssueStamps`: one page of bare stamps.
+#[derive(Debug, Deserialize)]
+pub(super) struct StampsData {
+    pub issues: Connection<WireStamp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WireStamp {
+    pub id: String,
+    pub updated_at: String,
+}
+
+/// `IssueSummariesByIds`: issues as eligibility reads them, labels by id.
+#[derive(Debug, Deserialize)]
+pub(super) struct SummariesData {
+    pub issues: Connection<WireSummary>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WireSummary {
+    pub id: String,
+    pub identifier: String,
+    pub title: String,
+    #[serde(default)]
+    pub priority: Option<f64>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub branch_name: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub label_ids: Vec<String>,
+    pub state: WireState,
+    pub team: WireTeamRef,
+    #[serde(default)]
+    pub project: Option<WireProjectRef>,
+    pub inverse_relations: Connection<WireRelation>,
+}
+
+impl WireSummary {
+    /// The summary as a listed issue whose labels are `labels` (already whole), so both go
+    /// through one normalization. The description was not asked for and stays empty.
+    pub fn into_issue(self, labels: Vec<WireName>) -> WireIssue {
+        WireIssue {
+            id: self.id,
+            identifier: self.identifier,
+            title: self.title,
+            description: None,
+            priority: self.priority,
+            url: self.url,
+            branch_name: self.branch_name,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            state: self.state,
+            labels: Connection::complete(labels),
+            team: self.team,
+            project: self.project,
+            inverse_relations: self.inverse_relations,
+        }
+    }
+}
+
 /// `IssueLabels`: the issue (absent when it vanished) with one page of its labels.
 #[derive(Debug, Deserialize)]
 pub(super) struct IssueLabelsData {

@@ -6,6 +6,10 @@
 //! a sibling `<stem>.comments.md`. It deliberately does not lock across processes: it is a demo
 //! and scripting backend, and two processes writing one issue file at the same instant may lose
 //! one update (never tear the file). The format is documented in `docs/spec/tracker.md`.
+//!
+//! Reads cost nothing here, so the polling reads are full reads: every issue counts as changed,
+//! its version a digest of the whole normalized issue, so a hand edit that leaves `updated`
+//! alone, or a blocker's move, is still a new version.
 
 mod file;
 
@@ -18,8 +22,8 @@ use serde::Deserialize;
 use self::file::{IssueFile, comments_path, toml_string, toml_string_list};
 use crate::config::Provider;
 use crate::tracker::{
-    Blocker, CommentRef, Error, Issue, IssueState, Label, ProjectScope, Team, TeamMetadata,
-    TeamRef, Tracker, WorkflowState, normalize_label, normalize_labels,
+    Blocker, CommentRef, Error, Issue, IssueState, Label, ProjectScope, Stamp, Stamps, Team,
+    TeamMetadata, TeamRef, Tracker, WorkflowState, normalize_label, normalize_labels,
 };
 
 /// The optional team description inside the issues directory.
@@ -340,6 +344,21 @@ impl Tracker for LocalTracker {
         Ok(issues)
     }
 
+    fn changed_since(&self, _since_ms: u64) -> Result<Stamps, Error> {
+        let files = self.read_files()?;
+        let mut issues = self.issues(&files)?;
+        issues.retain(|issue| issue.project_slug.as_deref() == Some(self.project_slug.as_str()));
+        Ok(stamps(&issues))
+    }
+
+    fn stamps_in_states(&self, state_names: &[String]) -> Result<Stamps, Error> {
+        Ok(stamps(&self.issues_in_states(state_names)?))
+    }
+
+    fn summaries(&self, issue_ids: &[String]) -> Result<Vec<Issue>, Error> {
+        self.refresh(issue_ids)
+    }
+
     fn transition(&self, issue_id: &str, state_name: &str) -> Result<IssueState, Error> {
         let metadata = self.team_metadata(TEAM_ID)?;
         let state = metadata.state(state_name)?;
@@ -447,6 +466,27 @@ impl Tracker for LocalTracker {
         });
         *cached = Some(Arc::clone(&metadata));
         Ok(metadata)
+    }
+}
+
+/// Every issue's stamp, its version a digest of the whole normalized issue (so any edit, or a
+/// blocker's move, is a new version). The digest only needs to be stable within one process.
+fn stamps(issues: &[Issue]) -> Stamps {
+    use std::hash::{Hash, Hasher};
+    let stamps = issues
+        .iter()
+        .map(|issue| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            format!("{issue:?}").hash(&mut hasher);
+            Stamp {
+                id: issue.id.clone(),
+                version: format!("{}#{:016x}", issue.updated_at, hasher.finish()),
+            }
+        })
+        .collect();
+    Stamps {
+        stamps,
+        server_ms: None,
     }
 }
 
