@@ -416,10 +416,9 @@ mod identifiers {
         // The daemon's first read of the issues (the intake's resync) answers with ABC-1 but
         // arrives late; the issue is renamed in between, so the child it spawns sees XYZ-1
         // when it claims.
-        world.linear.inject(
-            "IssueSummariesByIds",
-            Fault::Slow(Duration::from_secs(2)),
-        );
+        world
+            .linear
+            .inject("IssueSummariesByIds", Fault::Slow(Duration::from_secs(2)));
         let mut script =
             vec![json!({"tool": "issue_transition", "arguments": {"state": "In Progress"}})];
         script.extend((0..12).map(|_| json!({"sleep_ms": 500})));

@@ -552,3 +552,59 @@ fn kill_9_at_random_points_never_runs_an_issue_twice() {
         }
     }
 }
+
+/// A retry that falls due while every slot is busy waits for a slot without spinning: the
+/// daemon ticks once per poll interval (each tick asks Linear), not in a loop, and the retry
+/// runs as soon as a slot frees.
+#[test]
+fn a_due_retry_waiting_for_a_slot_does_not_spin_the_tick_loop() {
+    let mut world = DaemonWorld::new(Setup {
+        name: "daemon-retry-waits",
+        issues: vec![
+            FakeIssue::new("ABC-1", "Todo"),
+            FakeIssue::new("ABC-2", "Todo"),
+        ],
+        execution: "max_retry_backoff_ms = 1000",
+        agent: "",
+    });
+    // ABC-1 crashes (a retry due in 1 s); ABC-2 then takes the only slot and keeps it.
+    world.start_daemon(&json!({"ABC-1": "crash", "*": "wait"}));
+    world.wait_for("ABC-2 in its turn while ABC-1 waits to retry", LONG, || {
+        (threads_started(&world) == 1 && world.log().contains("action=retry_scheduled"))
+            .then_some(())
+    });
+    let queue_path = world.state_dir().join("retry-queue.json");
+    world.wait_for("the retry to fall due", LONG, || {
+        let queue: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&queue_path).ok()?).ok()?;
+        let due = queue["entries"][0]["due_at_ms"].as_u64()?;
+        (due + 100 <= maestro::clock::now_ms()).then_some(())
+    });
+    let ticks = || world.log().matches("tick finished").count();
+    let start = (ticks(), std::time::Instant::now());
+    world.wait_for("four more ticks", LONG, || {
+        (ticks() >= start.0 + 4).then_some(())
+    });
+    let elapsed = start.1.elapsed();
+    // Four ticks at the 1 s poll interval take at least two seconds (one may be the due time's
+    // own); a loop that ticks whenever a retry is due takes a few dozen milliseconds.
+    assert!(
+        elapsed >= Duration::from_secs(2),
+        "four ticks in {elapsed:?} while the retry waited for a slot"
+    );
+    // The slot frees when ABC-2 leaves; the waiting retry then runs.
+    world.linear.edit(|w| {
+        for issue in &mut w.issues {
+            if issue.identifier == "ABC-2" {
+                issue.state = "Backlog".into();
+            }
+        }
+    });
+    world.wait_for("the retry to run attempt 2", LONG, || {
+        run_records(&world.state_dir())
+            .iter()
+            .any(|r| r["issue_identifier"] == "ABC-1" && r["attempt"] == 2)
+            .then_some(())
+    });
+    assert_eq!(world.stop_daemon(), Some(0), "{}", world.log());
+}

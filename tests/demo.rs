@@ -231,7 +231,11 @@ fn the_demo_hands_one_off_sends_one_to_a_human_and_hands_one_off_after_a_retry()
         by_issue
             .entry(run.issue_identifier.clone())
             .or_default()
-            .push((run.attempt, run.status, run.error_class.clone()));
+            .push((
+                run.attempt,
+                run.status,
+                run.error_class.as_ref().map(ToString::to_string),
+            ));
     }
     for attempts in by_issue.values_mut() {
         attempts.sort_by_key(|(attempt, _, _)| *attempt);

@@ -59,6 +59,8 @@ mod review;
 mod run_once;
 /// Eligibility rules and dispatch order, table-driven.
 mod selection;
+/// The rules for issues already worked on (recovery, due retries, claims) and the budget.
+mod selection_resume;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
 mod status;
 /// The Linear adapter against the fake Linear: paging, normalization, mutations, faults.

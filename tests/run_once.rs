@@ -107,7 +107,7 @@ fn assert_human_path(world: &RunWorld, record: &RunRecord, error_class: &str, re
         "{reason:?} missing from:\n{failure}"
     );
     assert_eq!(record.status, RunStatus::HumanRequired);
-    assert_eq!(record.error_class.as_deref(), Some(error_class));
+    assert_eq!(record.error_class, Some(error_class.into()));
     assert_eq!(record.phase, Phase::Finished);
     world.assert_comments_clean();
 }
@@ -460,7 +460,7 @@ fn failing_validation_keeps_the_issue_in_progress_and_schedules_a_retry() {
     let state = world.issue_state("ABC-1").unwrap();
     assert_eq!(state.attempts_used, 1);
     assert_eq!(state.last_status, Some(RunStatus::RetryScheduled));
-    assert_eq!(state.last_error_class.as_deref(), Some("validation_failed"));
+    assert_eq!(state.last_error_class, Some("validation_failed".into()));
 }
 
 #[test]
@@ -751,7 +751,7 @@ fn a_retryable_failure_is_picked_up_again_as_attempt_two_in_the_same_lane() {
         (1, RunStatus::RetryScheduled)
     );
     assert_eq!((runs[1].attempt, runs[1].status), (2, RunStatus::Handoff));
-    assert_eq!(runs[0].error_class.as_deref(), Some("codex_turn_failed"));
+    assert_eq!(runs[0].error_class, Some("codex_turn_failed".into()));
     assert!(runs[1].run_id.contains("-a2-"), "{}", runs[1].run_id);
 
     // The second attempt's first prompt says so, and the lane still held the first's work.
@@ -1076,7 +1076,7 @@ fn a_run_that_died_mid_attempt_is_recovered_as_the_next_attempt() {
     assert_eq!(runs.len(), 2);
     let dead = runs.iter().find(|run| run.run_id == orphan.run_id).unwrap();
     assert_eq!(dead.status, RunStatus::Failed);
-    assert_eq!(dead.error_class.as_deref(), Some("process_died"));
+    assert_eq!(dead.error_class, Some("process_died".into()));
     let next = runs.iter().find(|run| run.run_id != orphan.run_id).unwrap();
     assert_eq!((next.attempt, next.status), (2, RunStatus::Handoff));
     let prompt = &world.model_calls()[1].body;
@@ -1258,7 +1258,7 @@ fn an_issue_moved_to_done_during_the_attempt_is_left_alone() {
     );
     assert!(world.tool_output("call_wait").contains("released"));
     assert_eq!(record.status, RunStatus::Terminated);
-    assert_eq!(record.error_class.as_deref(), Some("issue_terminal"));
+    assert_eq!(record.error_class, Some("issue_terminal".into()));
     assert_eq!(world.model_calls().len(), 2, "no continuation turn");
     // Nothing written to an issue someone else finished, and the attempt is not counted.
     assert_eq!(world.linear.issue("ABC-1").state, "Done");

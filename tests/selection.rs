@@ -1,16 +1,17 @@
 //! Eligibility and dispatch order, table-driven: each rule alone, first failing rule wins,
-//! the sort order, slots (global and per state) and held issues.
+//! the sort order, slots (global and per state) and held issues. The rules for issues Maestro
+//! already worked on are in `selection_resume`, which shares the helpers here.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use maestro::selection::{self, Claims, Reason, Rule, Slots, StateSlots};
+use maestro::selection::{self, Claims, Hold, Reason, Rule, Slots, StateSlots};
 use maestro::tracker::{Blocker, Issue, IssueState, TeamRef};
 use maestro::workflow::{self, TrackerPolicy};
 
-const PROJECT: &str = "proj";
+pub(crate) const PROJECT: &str = "proj";
 
-fn policy() -> TrackerPolicy {
+pub(crate) fn policy() -> TrackerPolicy {
     workflow::parse(
         Path::new("/r/WORKFLOW.md"),
         "+++\nversion = 1\n[tracker]\nstartable_states = [\"Todo\", \"Ready\"]\n+++\n",
@@ -20,7 +21,7 @@ fn policy() -> TrackerPolicy {
     .tracker
 }
 
-fn state(name: &str, kind: &str) -> IssueState {
+pub(crate) fn state(name: &str, kind: &str) -> IssueState {
     IssueState {
         name: name.into(),
         kind: kind.into(),
@@ -28,7 +29,7 @@ fn state(name: &str, kind: &str) -> IssueState {
 }
 
 /// An issue that passes every rule.
-fn eligible(identifier: &str) -> Issue {
+pub(crate) fn eligible(identifier: &str) -> Issue {
     Issue {
         id: format!("id-{identifier}"),
         identifier: identifier.into(),
@@ -51,7 +52,7 @@ fn eligible(identifier: &str) -> Issue {
     }
 }
 
-fn blocker(identifier: &str, name: &str, kind: &str) -> Blocker {
+pub(crate) fn blocker(identifier: &str, name: &str, kind: &str) -> Blocker {
     Blocker {
         id: format!("id-{identifier}"),
         identifier: identifier.into(),
@@ -59,7 +60,7 @@ fn blocker(identifier: &str, name: &str, kind: &str) -> Blocker {
     }
 }
 
-fn plenty() -> Claims {
+pub(crate) fn plenty() -> Claims {
     Claims {
         held: BTreeMap::new(),
         slots: Slots {
@@ -170,13 +171,17 @@ fn each_rule_alone() {
         (
             "held by a lease",
             |issue| issue.id = "id-HELD".into(),
-            Some((Rule::Held, "leased by run r-42")),
+            Some((Rule::Held, "leased by run r-42 (pid 7)")),
         ),
     ];
     let mut claims = plenty();
-    claims
-        .held
-        .insert("id-HELD".into(), "leased by run r-42".into());
+    claims.hold(
+        "id-HELD",
+        Hold::Leased {
+            run_id: "r-42".into(),
+            pid: 7,
+        },
+    );
     for (name, change, expected) in cases {
         let mut issue = eligible("ABC-1");
         change(&mut issue);
@@ -193,7 +198,7 @@ fn the_first_failing_rule_is_the_reason() {
     issue.labels.push("maestro:needs-attention".into());
     issue.labels.push("maestro:manual-only".into());
     let mut claims = plenty();
-    claims.held.insert("id-HELD".into(), "leased".into());
+    claims.hold("id-HELD", Hold::LeasedElsewhere);
     let order = [
         Rule::OptOut,
         Rule::NeedsAttention,

@@ -10,7 +10,7 @@
 //! file the agent deleted.
 
 use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
@@ -72,7 +72,7 @@ pub fn spawn(
     events: &Sender<Event>,
 ) -> std::io::Result<Child> {
     let program = std::env::current_exe()?;
-    let log_path = layout.logs_dir().join(format!("{}.log", spec.run_id));
+    let log_path = layout.log_file(spec.run_id);
     std::fs::create_dir_all(layout.logs_dir())?;
     let log = OpenOptions::new()
         .create(true)
@@ -246,9 +246,4 @@ pub fn enforce_grace(child: &mut Child, grace: Duration) {
             signals::signal_group(child.pid, libc::SIGKILL);
         }
     }
-}
-
-/// Path of a child's log file.
-pub fn log_path(layout: &Layout, run_id: &str) -> PathBuf {
-    layout.logs_dir().join(format!("{run_id}.log"))
 }

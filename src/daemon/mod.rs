@@ -8,10 +8,18 @@
 //! and no issue ever runs twice. The loop takes one closed [`Event`] enum from one channel:
 //! child exits and the shutdown signal; ticks and retry due times are its timeouts.
 //!
+//! Decisions are pure functions over a snapshot, I/O stays at the edge: `tick.rs` reads a
+//! [`plan::Snapshot`], `plan.rs` turns it into [`action::Action`]s, `exits.rs` does the same
+//! for a finished child, and `execute.rs` carries the actions out. This file is the life cycle:
+//! startup, the event loop, shutdown.
+//!
 //! Unix only: the slot lock travels to the child as an inherited file descriptor.
 
+mod action;
 mod children;
+mod execute;
 mod exits;
+mod plan;
 mod tick;
 
 use std::collections::HashMap;
@@ -33,6 +41,30 @@ use children::{Child, StopReason};
 
 /// How long a stopped child may take to record its run and exit before its group is killed.
 const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// Whether the loop ticks now: the poll interval is up, or a retry fell due since the last
+/// tick. A retry that was already due then (it waits for a free slot) does not tick again: it
+/// waits for the next poll or a child's exit, so a full house never spins the loop (every
+/// tick asks the tracker).
+fn tick_now(
+    now: Instant,
+    next_tick: Instant,
+    last_tick: Option<Instant>,
+    mut due: impl Iterator<Item = Instant>,
+) -> bool {
+    now >= next_tick || due.any(|due| due <= now && last_tick.is_none_or(|last| due > last))
+}
+
+/// When the loop wakes at the latest: the next poll, or the first retry falling due after the
+/// last tick.
+fn wake_at(
+    next_tick: Instant,
+    last_tick: Option<Instant>,
+    due: impl Iterator<Item = Instant>,
+) -> Instant {
+    due.filter(|due| last_tick.is_none_or(|last| *due > last))
+        .fold(next_tick, Instant::min)
+}
 
 /// What wakes the loop besides its timers.
 #[derive(Debug)]
@@ -98,14 +130,7 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
     }
     let layout = Layout::new(&settings.config.workspace_root);
     let _daemon_lock = match crate::workspace::lock::acquire_daemon_lock(&layout) {
-        Ok(Ok(lock)) => lock,
-        Ok(Err(pid)) => {
-            crate::commands::complain(&format!(
-                "another daemon (pid {pid}) already runs on workspace root {}; stop it first or use another workspace_root",
-                settings.config.workspace_root.display()
-            ));
-            return Exit::Failure;
-        }
+        Ok(lock) => lock,
         Err(error) => {
             crate::commands::report(&error);
             return Exit::Failure;
@@ -179,12 +204,17 @@ impl Daemon {
             Err(error) => {
                 // A corrupt queue is moved aside, not trusted and not silently dropped.
                 let path = self.layout.retry_queue_file();
-                let aside = path.with_extension(format!("corrupt-{}", crate::clock::now_ms()));
-                let _ = std::fs::rename(&path, &aside);
-                log::error!(
-                    "retry queue unreadable, moved aside path={} error={error}",
-                    aside.display()
-                );
+                let aside = self.layout.retry_queue_aside_file(crate::clock::now_ms());
+                match std::fs::rename(&path, &aside) {
+                    Ok(()) => log::error!(
+                        "retry queue unreadable, moved aside path={} error={error}",
+                        aside.display()
+                    ),
+                    Err(rename) => log::error!(
+                        "retry queue unreadable and cannot be moved aside, starting with an empty queue path={} error={error} rename_error={rename}",
+                        path.display()
+                    ),
+                }
                 RetryQueue::default()
             }
         };
@@ -194,18 +224,20 @@ impl Daemon {
             self.due
                 .insert(entry.issue_id.clone(), Instant::now() + wait);
             log::info!(
-                "retry restored issue={} attempt={} action=retry_scheduled reason=\"restored after restart, due in {} s\"",
+                "retry restored issue={} attempt={} action={} reason=\"restored after restart, due in {} s\"",
                 entry.issue_identifier,
                 entry.attempt,
+                action::Verb::RetryScheduled.as_str(),
                 wait.as_secs()
             );
         }
         for child in children::adoptable(&self.layout) {
             log::info!(
-                "adopted live lane issue={} run_id={} attempt={} action=adopted reason=\"its lease is held by pid {}\"",
+                "adopted live lane issue={} run_id={} attempt={} action={} reason=\"its lease is held by pid {}\"",
                 child.identifier,
                 child.run_id,
                 child.attempt,
+                action::Verb::Adopted.as_str(),
                 child.pid
             );
             self.children.push(child);
@@ -244,31 +276,26 @@ impl Daemon {
             }
         };
         let workflow = self.store.current();
-        for issue in fresh
+        let lanes: Vec<(String, String)> = candidates
             .iter()
-            .filter(|issue| workflow.tracker.is_terminal(&issue.state.name))
-        {
-            let Some(key) = candidates
-                .iter()
-                .find(|state| state.issue_id == issue.id)
-                .map(|state| state.lane())
-            else {
-                continue;
-            };
+            .map(|state| (state.issue_id.clone(), state.lane()))
+            .collect();
+        for swept in plan::sweep(&workflow.tracker, &lanes, &fresh) {
             match lane::remove(
                 &self.layout,
-                &key,
+                &swept.lane_key,
                 &workflow.hooks,
                 &self.config.secret_env_vars(),
             ) {
                 Ok(()) => log::info!(
-                    "lane removed issue={} action=terminated reason=\"issue is {}\"",
-                    issue.identifier,
-                    issue.state.name
+                    "lane removed issue={} action={} reason=\"issue is {}\"",
+                    swept.identifier,
+                    action::Verb::Terminated.as_str(),
+                    swept.state
                 ),
                 Err(error) => log::warn!(
                     "cannot remove lane issue={} error={error}",
-                    issue.identifier
+                    swept.identifier
                 ),
             }
         }
@@ -277,16 +304,15 @@ impl Daemon {
     /// The event loop: ticks on schedule, child exits as they come, shutdown on a signal.
     fn serve(&mut self, inbox: &Receiver<Event>) -> Exit {
         let mut next_tick = Instant::now();
+        let mut last_tick: Option<Instant> = None;
         loop {
             let now = Instant::now();
-            if now >= next_tick || self.retry_due(now) {
+            if tick_now(now, next_tick, last_tick, self.due.values().copied()) {
+                last_tick = Some(now);
                 self.tick();
                 next_tick = Instant::now() + self.poll_interval;
             }
-            let mut wake = next_tick;
-            if let Some(due) = self.due.values().min() {
-                wake = wake.min(*due);
-            }
+            let mut wake = wake_at(next_tick, last_tick, self.due.values().copied());
             if self
                 .children
                 .iter()
@@ -296,18 +322,20 @@ impl Daemon {
                 wake = wake.min(Instant::now() + Duration::from_secs(1));
             }
             let timeout = wake.saturating_duration_since(Instant::now());
+            let running = self.children.len();
             match inbox.recv_timeout(timeout) {
                 Ok(Event::ChildExited { run_id, code }) => self.child_exited(&run_id, code),
                 Ok(Event::Shutdown) => return self.shutdown(inbox),
                 Err(mpsc::RecvTimeoutError::Timeout) => self.watch_children(),
                 Err(mpsc::RecvTimeoutError::Disconnected) => return self.shutdown(inbox),
             }
+            // A child that ended freed its slot: a retry already due (waiting for one) runs now
+            // instead of at the next poll.
+            if self.children.len() < running && self.due.values().any(|due| *due <= now) {
+                next_tick = Instant::now();
+            }
             crate::custody::sweep(None);
         }
-    }
-
-    fn retry_due(&self, now: Instant) -> bool {
-        self.due.values().any(|due| *due <= now)
     }
 
     /// Between ticks: kill children past their grace, reap adopted children whose lease freed.
@@ -382,5 +410,59 @@ impl Daemon {
         }
         log::info!("daemon stopped clean={clean}");
         if clean { Exit::Success } else { Exit::Failure }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_ticks_once_when_it_falls_due_then_waits_for_the_poll() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let next_tick = at(1000);
+        // Due at 300 ms, the last tick at 100 ms: tick at 300, wake at 300.
+        assert!(!tick_now(
+            at(200),
+            next_tick,
+            Some(at(100)),
+            [at(300)].into_iter()
+        ));
+        assert!(tick_now(
+            at(300),
+            next_tick,
+            Some(at(100)),
+            [at(300)].into_iter()
+        ));
+        assert_eq!(
+            wake_at(next_tick, Some(at(100)), [at(300)].into_iter()),
+            at(300)
+        );
+        // Ticked at 300 and still queued (no slot): no tick until the poll, which it wakes for.
+        assert!(!tick_now(
+            at(301),
+            next_tick,
+            Some(at(300)),
+            [at(300)].into_iter()
+        ));
+        assert!(!tick_now(
+            at(999),
+            next_tick,
+            Some(at(300)),
+            [at(300)].into_iter()
+        ));
+        assert_eq!(
+            wake_at(next_tick, Some(at(300)), [at(300)].into_iter()),
+            next_tick
+        );
+        assert!(tick_now(
+            at(1000),
+            next_tick,
+            Some(at(300)),
+            [at(300)].into_iter()
+        ));
+        // Before the first tick, anything due counts.
+        assert!(tick_now(at(5), next_tick, None, [at(0)].into_iter()));
     }
 }

@@ -123,7 +123,10 @@ impl Watcher {
                         entry.issue_identifier,
                         entry.attempt,
                         entry.kind.as_str(),
-                        entry.last_error_class.as_deref().unwrap_or("no error")
+                        entry
+                            .last_error_class
+                            .as_ref()
+                            .map_or_else(|| "no error".to_string(), ToString::to_string)
                     ));
                 }
             }
@@ -191,7 +194,11 @@ fn outcome(run: &RunRecord) -> String {
         .as_ref()
         .map(|retry| retry.next_action.clone())
         .unwrap_or_default();
-    let class = run.error_class.as_deref().unwrap_or("");
+    let class = run
+        .error_class
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     match run.status {
         RunStatus::Handoff => format!("handed off: {next}"),
         RunStatus::RetryScheduled => format!("failed ({class}); next: {next}"),

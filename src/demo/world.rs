@@ -149,8 +149,8 @@ pub fn prepare_dir(dir: &Path, state: DirState) -> Result<(), Error> {
         let layout = Layout::new(&dir.join("workspaces"));
         if layout.state_dir().is_dir() {
             match lock::acquire_daemon_lock(&layout) {
-                Ok(Ok(held)) => drop(held),
-                Ok(Err(pid)) => {
+                Ok(held) => drop(held),
+                Err(crate::workspace::Error::DaemonRunning { pid, .. }) => {
                     return Err(Error::DirInUse {
                         dir: dir.to_path_buf(),
                         pid,

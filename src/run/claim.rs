@@ -10,20 +10,85 @@
 //! under `.maestro/`: the lease lock, no live process named by the bookkeeping, and the lane
 //! directory's lock. Then, in one read-modify-write of the bookkeeping under its lock, the
 //! previous attempt is settled (one that died is finished as `process_died`), the attempt
-//! number is decided by the budget rule ([`claims::attempts_in_budget`]) and the attempt is
+//! number is decided by the budget rule ([`selection::next_attempt`]) and the attempt is
 //! recorded as `running` with this process as its owner — before anything else touches the
-//! issue. This module reads `.maestro/` and the tracker; it does not touch the agent.
+//! issue. This module reads `.maestro/`, probes the locks and asks the tracker; every rule it
+//! applies is [`selection`]'s. It does not touch the agent.
+
+use std::fmt;
 
 use super::Error;
 use super::verdict::Failure;
 use crate::cli::TargetArgs;
+use crate::selection::{self, Hold, Reason};
 use crate::settings::Settings;
-use crate::tracker::{Issue, Tracker};
-use crate::workspace::Layout;
+use crate::tracker::{self, Issue, Tracker};
 use crate::workspace::lane;
 use crate::workspace::lock::{self, LaneClaim, LaneLock, Lease, LeaseOwner, OwnerProcess};
-use crate::workspace::record::{self, IssueRef, IssueState, Phase, RunStatus};
-use crate::{claims, clock, selection};
+use crate::workspace::record::{self, ErrorClass, IssueRef, IssueState, Phase, RunStatus};
+use crate::workspace::{self, Layout};
+use crate::{claims, clock};
+
+/// Why this run took no issue: the summary line's `nothing_to_do reason=…` (exit 3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotClaimed {
+    /// Every dispatch slot is held by another process.
+    SlotsBusy { limit: u32 },
+    /// No candidate could be won. `held` names up to three visible issues Maestro holds, as
+    /// `ABC-1 leased by run … (pid …)` or the refusal a claim met.
+    NoEligible { held: Vec<String> },
+    /// The daemon's target no longer passes the rules.
+    NotRunnable { identifier: String, reason: Reason },
+    /// The issue is held: another process won it, a guard stops it, its lane is busy.
+    Held { identifier: String, hold: Hold },
+}
+
+impl fmt::Display for NotClaimed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotClaimed::SlotsBusy { limit } => write!(f, "all {limit} dispatch slots are busy"),
+            NotClaimed::NoEligible { held } if held.is_empty() => write!(f, "no eligible issue"),
+            NotClaimed::NoEligible { held } => {
+                write!(f, "no eligible issue; held: {}", held.join("; "))
+            }
+            NotClaimed::NotRunnable { identifier, reason } => {
+                write!(f, "{identifier} is no longer runnable: {reason}")
+            }
+            NotClaimed::Held { identifier, hold } => f.write_str(&hold.refusal(identifier)),
+        }
+    }
+}
+
+/// What stops a claim: nothing to take (exit 3), or a failure of Maestro itself (exit 1).
+#[derive(Debug)]
+pub(super) enum ClaimError {
+    NotClaimed(NotClaimed),
+    Failed(Error),
+}
+
+impl From<Error> for ClaimError {
+    fn from(error: Error) -> Self {
+        ClaimError::Failed(error)
+    }
+}
+
+impl From<tracker::Error> for ClaimError {
+    fn from(error: tracker::Error) -> Self {
+        ClaimError::Failed(Error::Tracker(error))
+    }
+}
+
+impl From<workspace::Error> for ClaimError {
+    fn from(error: workspace::Error) -> Self {
+        ClaimError::Failed(Error::Workspace(error))
+    }
+}
+
+impl From<NotClaimed> for ClaimError {
+    fn from(reason: NotClaimed) -> Self {
+        ClaimError::NotClaimed(reason)
+    }
+}
 
 /// An issue chosen and leased.
 pub(super) struct Claimed {
@@ -50,14 +115,13 @@ fn lease_owner(run_id: &str, issue: &Issue) -> LeaseOwner {
     }
 }
 
-/// The daemon chose the issue; re-check that it is still runnable and take its lease. `Err`
-/// inside is why nothing was claimed.
+/// The daemon chose the issue; re-check that it is still runnable and take its lease.
 pub(super) fn claim_target(
     settings: &Settings,
     tracker: &dyn Tracker,
     layout: &Layout,
     target: &TargetArgs,
-) -> Result<Result<Claimed, String>, Error> {
+) -> Result<Claimed, ClaimError> {
     let issue = tracker
         .refresh(std::slice::from_ref(&target.issue_id))?
         .into_iter()
@@ -65,35 +129,37 @@ pub(super) fn claim_target(
         .ok_or_else(|| Error::TargetMissing {
             issue_id: target.issue_id.clone(),
         })?;
-    if let Err(reason) = runnable(settings, &issue) {
+    if let Err(reason) =
+        selection::runnable(&issue, &settings.workflow.tracker, &settings.project_slug)
+    {
         log::info!(
             "target no longer runnable issue={} reason=\"{reason}\"",
             issue.identifier
         );
-        return Ok(Err(format!(
-            "{} is no longer runnable: {reason}",
-            issue.identifier
-        )));
+        return Err(NotClaimed::NotRunnable {
+            identifier: issue.identifier,
+            reason,
+        }
+        .into());
     }
     let requested = Requested {
         attempt: target.attempt,
         run_id: target.run_id.clone(),
     };
-    let claimed = win(settings, layout, issue, Some(requested))?;
-    if let Err(reason) = &claimed {
+    let claimed = win(settings, layout, issue, Some(requested));
+    if let Err(ClaimError::NotClaimed(reason)) = &claimed {
         log::info!("target not claimed reason=\"{reason}\"");
     }
-    Ok(claimed)
+    claimed
 }
 
 /// Recovery candidates first (in progress, lease free, our bookkeeping says a retry is due),
-/// then fresh eligible work in dispatch order; the first we win. `Err` inside is why nothing
-/// was claimed.
+/// then fresh eligible work in dispatch order; the first we win.
 pub(super) fn claim_next(
     settings: &Settings,
     tracker: &dyn Tracker,
     layout: &Layout,
-) -> Result<Result<Claimed, String>, Error> {
+) -> Result<Claimed, ClaimError> {
     let policy = &settings.workflow.tracker;
     let mut states = policy.startable_states.clone();
     states.push(policy.in_progress_state.clone());
@@ -129,7 +195,7 @@ pub(super) fn claim_next(
                 .claims
                 .held
                 .get(&issue.id)
-                .map(|why| format!("{} {why}", issue.identifier))
+                .map(|hold| format!("{} {hold}", issue.identifier))
         })
         .take(3)
         .collect();
@@ -139,23 +205,20 @@ pub(super) fn claim_next(
         .map(|candidate| candidate.issue.clone());
     for issue in recovery.into_iter().chain(fresh) {
         let identifier = issue.identifier.clone();
-        match win(settings, layout, issue, None)? {
-            Ok(claimed) => return Ok(Ok(claimed)),
-            Err(reason) => {
+        match win(settings, layout, issue, None) {
+            Ok(claimed) => return Ok(claimed),
+            Err(ClaimError::NotClaimed(reason)) => {
                 log::info!(
                     "not claimed, trying the next issue issue={identifier} reason=\"{reason}\""
                 );
                 if held.len() < 3 {
-                    held.push(reason);
+                    held.push(reason.to_string());
                 }
             }
+            Err(failed) => return Err(failed),
         }
     }
-    Ok(Err(if held.is_empty() {
-        "no eligible issue".to_string()
-    } else {
-        format!("no eligible issue; held: {}", held.join("; "))
-    }))
+    Err(NotClaimed::NoEligible { held }.into())
 }
 
 /// The attempt and run id the daemon asked for.
@@ -167,13 +230,20 @@ struct Requested {
 /// Takes `issue` if every proof says nobody else works it: the lease (and the lease of an
 /// older version, stored under the identifier), the bookkeeping's live process, the lane lock.
 /// Then settles the previous attempt and records this one as `running`, in one
-/// read-modify-write. `Err` inside says who holds the issue.
+/// read-modify-write.
 fn win(
     settings: &Settings,
     layout: &Layout,
     issue: Issue,
     requested: Option<Requested>,
-) -> Result<Result<Claimed, String>, Error> {
+) -> Result<Claimed, ClaimError> {
+    let held = |hold: Hold| -> ClaimError {
+        NotClaimed::Held {
+            identifier: issue.identifier.clone(),
+            hold,
+        }
+        .into()
+    };
     let issue_ref = IssueRef {
         id: &issue.id,
         identifier: &issue.identifier,
@@ -182,7 +252,7 @@ fn win(
     let legacy = lane::lane_key(&issue.identifier);
     if legacy != key {
         if let Some(owner) = lock::lease_holder(layout, &legacy)? {
-            return Ok(Err(leased_by(&issue.identifier, &owner)));
+            return Err(held(leased_by(&owner)));
         }
     }
     // A first look without the lock, for the lane's name and the run id; the locked read below
@@ -191,19 +261,19 @@ fn win(
     let lane_key = peek
         .as_ref()
         .map_or_else(|| lane::lane_key(&issue.identifier), IssueState::lane);
-    let provisional_attempt = peek.as_ref().map_or(0, |state| {
-        claims::attempts_in_budget(state, Some(&issue.state.name))
-    }) + 1;
+    let provisional_attempt =
+        selection::next_attempt(peek.as_ref(), &issue.state.name, None).attempt;
     let provisional = match &requested {
         Some(requested) => requested.run_id.clone(),
         None => record::new_run_id(&lane_key, provisional_attempt),
     };
     let Some(mut lease) = lock::acquire_lease(layout, &key, &lease_owner(&provisional, &issue))?
     else {
-        return Ok(Err(match lock::lease_holder(layout, &key) {
-            Ok(Some(owner)) => leased_by(&issue.identifier, &owner),
-            _ => format!("{} is leased by another process", issue.identifier),
-        }));
+        let hold = match lock::lease_holder(layout, &key) {
+            Ok(Some(owner)) => leased_by(&owner),
+            _ => Hold::LeasedElsewhere,
+        };
+        return Err(held(hold));
     };
     let lane_lock = match lock::lock_lane(layout, &lane_key)? {
         LaneClaim::Locked(lock) => Some(lock),
@@ -213,10 +283,10 @@ fn win(
                 "lane locked by another process though the lease was free issue={} lane={lane_key}",
                 issue.identifier
             );
-            return Ok(Err(format!(
-                "{} has its lane {lane_key} locked by another process (its lease file was removed or replaced)",
-                issue.identifier
-            )));
+            let hold = Hold::LaneBusy {
+                lane: lane_key.clone(),
+            };
+            return Err(held(hold));
         }
     };
     let max_attempts = settings.workflow.execution.max_attempts;
@@ -224,43 +294,19 @@ fn win(
     let decided = record::update_issue_state(layout, issue_ref, None, |current| {
         let mut previous = current;
         if let Some(state) = &previous {
-            if state.owner_alive() && state.owner != me {
-                let pid = state.owner.map_or(0, |owner| owner.pid);
-                return (
-                    None,
-                    Err(format!(
-                        "{} is running in run {} (pid {pid}; its lease file is missing)",
-                        issue.identifier,
-                        state.last_run_id.as_deref().unwrap_or("unknown")
-                    )),
-                );
-            }
-            // A guard stops automatic work whoever asks (a retry queued before the guard was
-            // written included) until an operator removes it.
-            if let Some(guard) = &state.guard {
-                return (
-                    None,
-                    Err(format!(
-                        "{} is held by a guard marker: {}",
-                        issue.identifier, guard.reason
-                    )),
-                );
+            let other_owner_alive = state.owner_alive() && state.owner != me;
+            if let Err(hold) = selection::claimable(state, other_owner_alive) {
+                return (None, Err(hold));
             }
         }
         if let Some(state) = previous.as_mut() {
             settle_died_attempt(layout, state);
         }
-        let used = previous.as_ref().map_or(0, |state| {
-            claims::attempts_in_budget(state, Some(&issue.state.name))
-        });
-        let episode_restarted = used == 0
-            && previous
-                .as_ref()
-                .is_some_and(|state| state.attempts_used > 0);
-        let attempt = match &requested {
-            Some(requested) if !episode_restarted => requested.attempt.max(used + 1),
-            _ => used + 1,
-        };
+        let selection::NextAttempt { attempt, used } = selection::next_attempt(
+            previous.as_ref(),
+            &issue.state.name,
+            requested.as_ref().map(|requested| requested.attempt),
+        );
         let run_id = match &requested {
             Some(requested) => requested.run_id.clone(),
             None if attempt == provisional_attempt => provisional.clone(),
@@ -292,11 +338,8 @@ fn win(
             Ok((attempt, run_id, previous_failure, previous)),
         )
     })?;
-    let (attempt, run_id, previous_failure, previous_state) = match decided {
-        Ok(decided) => decided,
-        Err(reason) => return Ok(Err(reason)),
-    };
-    if attempt > max_attempts {
+    let (attempt, run_id, previous_failure, previous_state) = decided.map_err(held)?;
+    if selection::within_budget(attempt, max_attempts).is_err() {
         log::warn!(
             "attempt past the budget issue={} attempt={attempt} max_attempts={max_attempts}",
             issue.identifier
@@ -305,7 +348,7 @@ fn win(
     if lease.owner().run_id != run_id {
         lease.set_owner(lease_owner(&run_id, &issue))?;
     }
-    Ok(Ok(Claimed {
+    Ok(Claimed {
         issue,
         lease,
         lane_lock,
@@ -314,15 +357,15 @@ fn win(
         run_id,
         previous_failure,
         previous_state,
-    }))
+    })
 }
 
-/// `ABC-1 is leased by run … (pid …)`: who holds the issue, for the skip line.
-fn leased_by(identifier: &str, owner: &LeaseOwner) -> String {
-    format!(
-        "{identifier} is leased by run {} (pid {})",
-        owner.run_id, owner.pid
-    )
+/// The hold a lease's owner file describes.
+fn leased_by(owner: &LeaseOwner) -> Hold {
+    Hold::Leased {
+        run_id: owner.run_id.clone(),
+        pid: owner.pid,
+    }
 }
 
 /// The longest previous-failure text handed to the agent.
@@ -337,7 +380,7 @@ fn settle_died_attempt(layout: &Layout, state: &mut IssueState) {
         return;
     }
     let died = Failure::retryable(
-        "process_died",
+        ErrorClass::ProcessDied,
         "the process running this attempt ended without recording an outcome (killed or crashed)",
     );
     let mut status = RunStatus::Failed;
@@ -376,7 +419,7 @@ fn settle_died_attempt(layout: &Layout, state: &mut IssueState) {
 
 /// What the previous attempt in the current budget left for this one (`class: message`).
 fn failure_text(layout: &Layout, state: &IssueState) -> Option<String> {
-    let class = state.last_error_class.clone()?;
+    let class = state.last_error_class.as_ref()?;
     let message = state
         .last_run_id
         .as_deref()
@@ -384,26 +427,7 @@ fn failure_text(layout: &Layout, state: &IssueState) -> Option<String> {
         .and_then(|run| run.error_message);
     let text = match message {
         Some(message) => format!("{class}: {message}"),
-        None => class,
+        None => class.to_string(),
     };
     Some(text.chars().take(PREVIOUS_FAILURE_CHARS).collect())
-}
-
-/// Rules 1–6 for a startable issue, or the recovery rules for an in-progress one.
-pub(super) fn runnable(settings: &Settings, issue: &Issue) -> Result<(), String> {
-    let policy = &settings.workflow.tracker;
-    if policy.is_in_progress(&issue.state.name) {
-        if issue.project_slug.as_deref() != Some(settings.project_slug.as_str()) {
-            return Err("the issue is in another project".to_string());
-        }
-        if issue.has_label(&policy.opt_out_label) {
-            return Err(format!("label {}", policy.opt_out_label));
-        }
-        if issue.has_label(&policy.needs_attention_label) {
-            return Err(format!("label {}", policy.needs_attention_label));
-        }
-        return Ok(());
-    }
-    selection::check(issue, policy, &settings.project_slug, &Default::default())
-        .map_err(|reason| reason.to_string())
 }

@@ -16,7 +16,7 @@ use super::{Ending, LaneRun, Outcome, Summary, tracker_failure, writeback};
 use crate::clock;
 use crate::tracker;
 use crate::workspace::record::{
-    self, Guard, IssueRef, IssueState, Phase, RetryDecision, RunStatus,
+    self, ErrorClass, Guard, IssueRef, IssueState, Phase, RetryDecision, RunStatus,
 };
 
 impl LaneRun<'_> {
@@ -50,7 +50,7 @@ impl LaneRun<'_> {
                     }
                     Err(writeback::HandoffWriteError::CommentFailed(error)) => {
                         let failure = Failure::human(
-                            "completion_comment_failed",
+                            ErrorClass::CompletionCommentFailed,
                             format!(
                                 "the issue moved to {} but the completion comment failed: {error}",
                                 self.settings.workflow.tracker.success_state
@@ -70,7 +70,7 @@ impl LaneRun<'_> {
             }
             Ending::ManualAttention => {
                 let failure = Failure::human(
-                    "manual_attention",
+                    ErrorClass::ManualAttention,
                     "the agent asked for a human; see its comment",
                 );
                 self.fail(progress, &target, failure, &mut guard, &mut outcome_written)
@@ -95,11 +95,11 @@ impl LaneRun<'_> {
                 moved_by_person = true;
                 // The same classes the daemon records when it stops a lane for these reasons.
                 let class = if status == RunStatus::Terminated {
-                    "issue_terminal"
+                    ErrorClass::IssueTerminal
                 } else {
-                    "issue_left_active_states"
+                    ErrorClass::IssueLeftActiveStates
                 };
-                progress.record.error_class = Some(class.to_string());
+                progress.record.error_class = Some(class);
                 progress.record.error_message = Some(reason.clone());
                 (
                     status,
@@ -116,8 +116,8 @@ impl LaneRun<'_> {
             reason: progress
                 .record
                 .error_class
-                .clone()
-                .unwrap_or_else(|| "none".to_string()),
+                .as_ref()
+                .map_or_else(|| "none".to_string(), ToString::to_string),
         });
         progress.finish(status);
         // Where the written outcome left the issue: a person who moves it elsewhere starts a new
@@ -178,7 +178,7 @@ impl LaneRun<'_> {
             match writeback::retry(
                 target,
                 &progress.record,
-                &failure.error_class,
+                &failure.error_class.to_string(),
                 &failure.message,
                 &next_action,
             ) {
@@ -201,7 +201,7 @@ impl LaneRun<'_> {
             match writeback::human(
                 target,
                 &progress.record,
-                &failure.error_class,
+                &failure.error_class.to_string(),
                 &failure.message,
                 &next_action,
             ) {
@@ -257,7 +257,7 @@ impl LaneRun<'_> {
             .record
             .error_class
             .clone()
-            .unwrap_or_else(|| "tracker_writeback_failed".to_string());
+            .unwrap_or(ErrorClass::TrackerWritebackFailed);
         (
             RunStatus::RetryScheduled,
             Outcome::RetryScheduled { error_class: class },

@@ -22,6 +22,7 @@ use crate::github::{self, RepoRef};
 use crate::shell;
 use crate::workflow::HandoffMode;
 use crate::workspace::lane;
+use crate::workspace::record::ErrorClass;
 
 /// Time limit for one `git ls-remote` (a slow or unreachable remote).
 const LS_REMOTE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -82,7 +83,7 @@ pub enum HandoffProblem {
     /// The GitHub credential is unusable (variable unset or empty, or the token refused): a
     /// human must fix the host; `error_class` says which.
     Credentials {
-        error_class: &'static str,
+        error_class: ErrorClass,
         message: String,
     },
     /// The handoff does not match the lane (or could not be read); the agent can fix and retry.
@@ -132,7 +133,7 @@ impl Checker<'_> {
                     message,
                 }) => Err(Failure::human(error_class, message)),
                 Err(HandoffProblem::Rejected(reasons)) => Err(Failure::retryable(
-                    "pr_check_failed",
+                    ErrorClass::PrCheckFailed,
                     format!(
                         "the pull request no longer matches the lane: {}",
                         reasons.join("; ")
@@ -148,7 +149,7 @@ impl Checker<'_> {
                         HandoffProblem::Rejected(reasons) => reasons,
                     };
                     Failure::retryable(
-                        "branch_check_failed",
+                        ErrorClass::BranchCheckFailed,
                         format!(
                             "the branch on origin no longer matches the lane: {}",
                             reasons.join("; ")
@@ -177,7 +178,7 @@ impl Checker<'_> {
         let head_sha = lane::head_sha(self.lane).map_err(|error| rejected(error.to_string()))?;
         let client = github::Client::from_config(self.github).map_err(|error| {
             HandoffProblem::Credentials {
-                error_class: "github_token_missing",
+                error_class: ErrorClass::GithubTokenMissing,
                 message: error.to_string(),
             }
         })?;
@@ -185,7 +186,7 @@ impl Checker<'_> {
             .pull_request(&pr_repo, number)
             .map_err(|error| match error {
                 github::Error::Auth { .. } => HandoffProblem::Credentials {
-                    error_class: "github_auth",
+                    error_class: ErrorClass::GithubAuth,
                     message: error.to_string(),
                 },
                 other => rejected(other.to_string()),

@@ -29,17 +29,20 @@ use std::time::Duration;
 use crate::app_server::{Session, SessionConfig, TurnEnd, TurnLimits};
 use crate::cli::TargetArgs;
 use crate::exit::Exit;
+use crate::selection::{self, Standing};
 use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workspace::lane::{self, Lane, LaneSpec};
 use crate::workspace::lock::{self, LaneClaim, LaneLock, Slot};
 use crate::workspace::record::{
-    self, IssueState, Phase, Reserve, RunRecord, RunStatus, ValidationRecord,
+    self, ErrorClass, IssueState, Phase, Reserve, RunRecord, RunStatus, ValidationRecord,
 };
 use crate::workspace::{self, Layout, retention};
 use crate::{clock, shell};
 
-use claim::{Claimed, claim_next, claim_target, runnable};
+pub use claim::NotClaimed;
+
+use claim::{ClaimError, Claimed, claim_next, claim_target};
 
 use progress::Progress;
 use tools::{IssueTools, ToolContext};
@@ -62,15 +65,15 @@ pub enum Outcome {
     /// `pr=URL` or `branch=B commit=SHA` (`[handoff] mode`).
     Handoff { review: String },
     /// Failed with attempts left; the issue stays in progress.
-    RetryScheduled { error_class: String },
+    RetryScheduled { error_class: ErrorClass },
     /// The needs-attention path was taken.
-    HumanRequired { error_class: String },
+    HumanRequired { error_class: ErrorClass },
     /// Stopped by a signal before an outcome was written.
     Interrupted,
     /// The issue became ineligible after the lease was taken; the lane is kept.
     Skipped { reason: String },
     /// Nothing was started: no slot, no eligible issue, or every one held elsewhere.
-    NothingToDo { reason: String },
+    NothingToDo { reason: NotClaimed },
 }
 
 /// The one line `run --once` prints, and its exit code.
@@ -101,14 +104,16 @@ impl Summary {
         let outcome = match &self.outcome {
             Outcome::Handoff { review } => format!("handoff {}", text(review)),
             Outcome::RetryScheduled { error_class } => {
-                format!("retry_scheduled error={}", text(error_class))
+                format!("retry_scheduled error={}", text(&error_class.to_string()))
             }
             Outcome::HumanRequired { error_class } => {
-                format!("human_required error={}", text(error_class))
+                format!("human_required error={}", text(&error_class.to_string()))
             }
             Outcome::Interrupted => "interrupted".to_string(),
             Outcome::Skipped { reason } => format!("skipped reason=\"{}\"", text(reason)),
-            Outcome::NothingToDo { reason } => format!("nothing_to_do reason=\"{}\"", text(reason)),
+            Outcome::NothingToDo { reason } => {
+                format!("nothing_to_do reason=\"{}\"", text(&reason.to_string()))
+            }
         };
         format!(
             "run --once: issue={} run_id={} outcome={outcome} next=\"{}\"",
@@ -174,24 +179,24 @@ pub fn run_once(
         _ => match lock::acquire_slot(&layout, execution.max_concurrent_agents as usize)? {
             Some(slot) => slot,
             None => {
-                return Ok(nothing(format!(
-                    "all {} dispatch slots are busy",
-                    execution.max_concurrent_agents
-                )));
+                return Ok(nothing(NotClaimed::SlotsBusy {
+                    limit: execution.max_concurrent_agents,
+                }));
             }
         },
     };
     let claimed = match &options.target {
-        Some(target) => claim_target(settings, tracker, &layout, target)?,
-        None => claim_next(settings, tracker, &layout)?,
+        Some(target) => claim_target(settings, tracker, &layout, target),
+        None => claim_next(settings, tracker, &layout),
     };
     match claimed {
         Ok(claimed) => Ok(attempt(settings, tracker, &layout, claimed, options)),
-        Err(reason) => Ok(nothing(reason)),
+        Err(ClaimError::NotClaimed(reason)) => Ok(nothing(reason)),
+        Err(ClaimError::Failed(error)) => Err(error),
     }
 }
 
-fn nothing(reason: String) -> Summary {
+fn nothing(reason: NotClaimed) -> Summary {
     log::info!("nothing to do reason=\"{reason}\"");
     Summary {
         issue: None,
@@ -339,11 +344,11 @@ impl LaneRun<'_> {
     fn execute(&self, progress: &mut Progress, lane_lock: &mut Option<LaneLock>) -> Ending {
         let workflow = &self.settings.workflow;
         let max_attempts = workflow.execution.max_attempts;
-        if self.attempt > max_attempts {
+        if selection::within_budget(self.attempt, max_attempts).is_err() {
             // Only an attempt that died without an outcome gets here (every recorded failure
             // on the last attempt already went to a human): no agent run, straight to a human.
             return Ending::Failed(Failure::human(
-                "attempts_exhausted",
+                ErrorClass::AttemptsExhausted,
                 format!(
                     "attempt {} would exceed max_attempts ({max_attempts}); the previous attempt ended with: {}",
                     self.attempt,
@@ -379,7 +384,7 @@ impl LaneRun<'_> {
                 }
                 Ok(LaneClaim::Absent) => {
                     return Ending::Failed(Failure::retryable(
-                        "lane_setup_failed",
+                        ErrorClass::LaneSetupFailed,
                         format!(
                             "lane {} vanished right after it was prepared",
                             self.lane_key
@@ -394,7 +399,10 @@ impl LaneRun<'_> {
                 Ok(outcome) if outcome.success() => {}
                 Ok(outcome) => {
                     let error = lane::hook_error("before_run", &lane.path, &outcome);
-                    return Ending::Failed(Failure::retryable("hook_failed", error.to_string()));
+                    return Ending::Failed(Failure::retryable(
+                        ErrorClass::HookFailed,
+                        error.to_string(),
+                    ));
                 }
                 Err(error) => return Ending::Failed(lane_failure(&error)),
             }
@@ -407,8 +415,10 @@ impl LaneRun<'_> {
         let Some(fresh) = fresh else {
             return Ending::Skipped("the issue is no longer visible in the project".to_string());
         };
-        if let Err(reason) = runnable(self.settings, &fresh) {
-            return Ending::Skipped(reason);
+        if let Err(reason) =
+            selection::runnable(&fresh, &workflow.tracker, &self.settings.project_slug)
+        {
+            return Ending::Skipped(reason.to_string());
         }
         let ending = self.agent(progress, &lane, &fresh);
         if let Some(script) = &workflow.hooks.after_run {
@@ -446,7 +456,7 @@ impl LaneRun<'_> {
             Ok(session) => session,
             Err(error) => {
                 return Ending::Failed(Failure::retryable(
-                    "app_server_start_failed",
+                    ErrorClass::AppServerStartFailed,
                     error.to_string(),
                 ));
             }
@@ -520,7 +530,10 @@ impl LaneRun<'_> {
             );
             let state = tools.state();
             if let Some(violation) = &state.violation {
-                return Ending::Failed(Failure::human("policy_violation", violation.clone()));
+                return Ending::Failed(Failure::human(
+                    ErrorClass::PolicyViolation,
+                    violation.clone(),
+                ));
             }
             if matches!(outcome.end, TurnEnd::Interrupted)
                 && self.options.stop.load(Ordering::SeqCst)
@@ -561,15 +574,16 @@ impl LaneRun<'_> {
                         };
                     };
                     let state = &fresh.state.name;
-                    if !policy.is_startable(state) && !policy.is_in_progress(state) {
-                        // Someone moved the issue on (done, canceled, back to the backlog):
-                        // there is nothing left to continue and nothing to write.
+                    // Someone moved the issue on (done, canceled, back to the backlog): there
+                    // is nothing left to continue and nothing to write.
+                    let status = match selection::standing(policy, state) {
+                        Standing::Active => None,
+                        Standing::Terminal => Some(RunStatus::Terminated),
+                        Standing::Inactive => Some(RunStatus::Interrupted),
+                    };
+                    if let Some(status) = status {
                         return Ending::Left {
-                            status: if policy.is_terminal(state) {
-                                RunStatus::Terminated
-                            } else {
-                                RunStatus::Interrupted
-                            },
+                            status,
                             reason: format!(
                                 "{} moved to {state} during the attempt",
                                 issue.identifier
@@ -583,13 +597,13 @@ impl LaneRun<'_> {
         }
         let state = tools.state();
         if let Some((error_class, message)) = &state.github_credentials {
-            return Ending::Failed(Failure::human(error_class, message.clone()));
+            return Ending::Failed(Failure::human(error_class.clone(), message.clone()));
         }
         let declared = verdict::declared(&state, &workflow.tracker);
         progress.record.disposition = Some(declared.disposition());
         match declared {
             Declared::Invalid(reason) => {
-                Ending::Failed(Failure::human("invalid_disposition", reason))
+                Ending::Failed(Failure::human(ErrorClass::InvalidDisposition, reason))
             }
             Declared::ManualAttention => Ending::ManualAttention,
             Declared::ReviewHandoff(handoff) => self.validate(progress, tools, lane, handoff),
@@ -674,7 +688,7 @@ impl LaneRun<'_> {
                     })
                     .unwrap_or_default();
                 return Ending::Failed(Failure::retryable(
-                    "validation_failed",
+                    ErrorClass::ValidationFailed,
                     format!("validation {summary}\n\n```\n{tail}\n```"),
                 ));
             }
@@ -708,7 +722,7 @@ fn flagged_for_human(
     match ending {
         Ending::Failed(failure) if failure.retryable && labels.contains(&attention) => {
             Ending::Failed(Failure::human(
-                &failure.error_class,
+                failure.error_class,
                 format!(
                     "{}; the agent had added the {} label, so a human decides instead of a retry",
                     failure.message, policy.needs_attention_label
@@ -721,20 +735,22 @@ fn flagged_for_human(
 
 fn lane_failure(error: &workspace::Error) -> Failure {
     match error {
-        workspace::Error::Unsafe { .. } => Failure::human("policy_violation", error.to_string()),
-        workspace::Error::Hook { .. } => Failure::retryable("hook_failed", error.to_string()),
-        _ => Failure::retryable("lane_setup_failed", error.to_string()),
+        workspace::Error::Unsafe { .. } => {
+            Failure::human(ErrorClass::PolicyViolation, error.to_string())
+        }
+        workspace::Error::Hook { .. } => {
+            Failure::retryable(ErrorClass::HookFailed, error.to_string())
+        }
+        _ => Failure::retryable(ErrorClass::LaneSetupFailed, error.to_string()),
     }
 }
 
 fn tracker_failure(error: &tracker::Error) -> Failure {
+    let class = ErrorClass::of_tracker(error);
     if error.is_transient() {
-        Failure::retryable("tracker_unavailable", error.to_string())
+        Failure::retryable(class, error.to_string())
     } else {
-        Failure::human(
-            &format!("tracker_{}", error.category().as_str()),
-            error.to_string(),
-        )
+        Failure::human(class, error.to_string())
     }
 }
 
@@ -752,7 +768,7 @@ mod tests {
         .tracker
     }
 
-    fn class_and_retry(ending: &Ending) -> Option<(String, bool)> {
+    fn class_and_retry(ending: &Ending) -> Option<(ErrorClass, bool)> {
         match ending {
             Ending::Failed(failure) => Some((failure.error_class.clone(), failure.retryable)),
             _ => None,
@@ -762,17 +778,18 @@ mod tests {
     #[test]
     fn the_needs_attention_label_turns_a_retry_into_the_human_path() {
         let policy = policy();
-        let crashed = || Ending::Failed(Failure::retryable("app_server_exited", "exited 3"));
+        let crashed =
+            || Ending::Failed(Failure::retryable(ErrorClass::AppServerExited, "exited 3"));
         let labelled = vec!["maestro:needs-attention".to_string()];
         let ending = flagged_for_human(crashed(), &labelled, &policy);
         assert_eq!(
             class_and_retry(&ending),
-            Some(("app_server_exited".to_string(), false))
+            Some((ErrorClass::AppServerExited, false))
         );
         let ending = flagged_for_human(crashed(), &[], &policy);
         assert_eq!(
             class_and_retry(&ending),
-            Some(("app_server_exited".to_string(), true))
+            Some((ErrorClass::AppServerExited, true))
         );
         assert!(matches!(
             flagged_for_human(Ending::Interrupted, &labelled, &policy),

@@ -30,7 +30,7 @@ use crate::config::GithubConfig;
 use crate::github;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workflow::{HandoffMode, TrackerPolicy, same_state};
-use crate::workspace::record::ToolCallRecord;
+use crate::workspace::record::{ErrorClass, ToolCallRecord};
 use crate::{clock, tracker::normalize_label};
 
 /// The two legal ways to finish.
@@ -52,7 +52,7 @@ pub struct ToolState {
     /// The first policy violation, when one happened.
     pub violation: Option<String>,
     /// Set when the handoff could not be checked because the GitHub token is missing.
-    pub github_credentials: Option<(&'static str, String)>,
+    pub github_credentials: Option<(ErrorClass, String)>,
     /// Every call, for the run record (at most [`bounds::MAX_RECORDED_CALLS`] entries).
     pub calls: Vec<ToolCallRecord>,
     /// Calls made after the record filled up, counted in its last entry.

@@ -11,7 +11,7 @@ use super::tools::{PATH_MANUAL, PATH_REVIEW, ToolState};
 use crate::app_server::TurnEnd;
 use crate::tracker::normalize_label;
 use crate::workflow::TrackerPolicy;
-use crate::workspace::record::Disposition;
+use crate::workspace::record::{Disposition, ErrorClass};
 
 /// What the agent declared, judged against what it recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,23 +82,23 @@ pub fn declared(state: &ToolState, policy: &TrackerPolicy) -> Declared {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     /// Stable, snake_case, for records, comments and metrics.
-    pub error_class: String,
+    pub error_class: ErrorClass,
     pub message: String,
     pub retryable: bool,
 }
 
 impl Failure {
-    pub fn retryable(class: &str, message: impl Into<String>) -> Failure {
+    pub fn retryable(class: ErrorClass, message: impl Into<String>) -> Failure {
         Failure {
-            error_class: class.to_string(),
+            error_class: class,
             message: message.into(),
             retryable: true,
         }
     }
 
-    pub fn human(class: &str, message: impl Into<String>) -> Failure {
+    pub fn human(class: ErrorClass, message: impl Into<String>) -> Failure {
         Failure {
-            error_class: class.to_string(),
+            error_class: class,
             message: message.into(),
             retryable: false,
         }
@@ -110,21 +110,22 @@ pub fn turn_failure(end: &TurnEnd) -> Option<Failure> {
     Some(match end {
         TurnEnd::Completed { .. } => return None,
         TurnEnd::Failed { error } => Failure::retryable(
-            "codex_turn_failed",
+            ErrorClass::CodexTurnFailed,
             format!("codex reported a failed turn: {error:?}"),
         ),
-        TurnEnd::Interrupted => {
-            Failure::retryable("codex_turn_interrupted", "codex interrupted the turn")
-        }
+        TurnEnd::Interrupted => Failure::retryable(
+            ErrorClass::CodexTurnInterrupted,
+            "codex interrupted the turn",
+        ),
         TurnEnd::IdleTimeout { idle } => Failure::retryable(
-            "turn_idle_timeout",
+            ErrorClass::TurnIdleTimeout,
             format!(
                 "no progress for {} s; the turn was interrupted",
                 idle.as_secs()
             ),
         ),
         TurnEnd::ProcessExited { exit, stderr_tail } => Failure::retryable(
-            "app_server_exited",
+            ErrorClass::AppServerExited,
             format!(
                 "the app-server exited ({}); last stderr: {}",
                 exit.as_deref().unwrap_or("unknown status"),
@@ -132,14 +133,14 @@ pub fn turn_failure(end: &TurnEnd) -> Option<Failure> {
             ),
         ),
         TurnEnd::ProtocolError { detail } => {
-            Failure::retryable("app_server_protocol_error", detail.clone())
+            Failure::retryable(ErrorClass::AppServerProtocolError, detail.clone())
         }
         TurnEnd::PolicyViolation { method, summary } => Failure::human(
-            "policy_violation",
+            ErrorClass::PolicyViolation,
             format!("the agent asked for a human ({method}: {summary}); runs are non-interactive"),
         ),
         TurnEnd::TokenBudgetExceeded { budget, used } => Failure::human(
-            "token_budget_exceeded",
+            ErrorClass::TokenBudgetExceeded,
             format!("the attempt spent {used} tokens, over its budget of {budget}"),
         ),
     })
@@ -279,11 +280,11 @@ mod tests {
 
     #[test]
     fn budget_turns_retries_into_human() {
-        let failure = Failure::retryable("validation_failed", "tests failed");
+        let failure = Failure::retryable(ErrorClass::ValidationFailed, "tests failed");
         assert!(with_budget(failure.clone(), 1, 3).retryable);
         let spent = with_budget(failure, 3, 3);
         assert!(!spent.retryable);
-        assert_eq!(spent.error_class, "validation_failed");
+        assert_eq!(spent.error_class, ErrorClass::ValidationFailed);
         assert!(spent.message.contains("no attempts left"));
     }
 }

@@ -195,7 +195,7 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
                 attempt: run.attempt,
                 outcome: run.status,
                 disposition: run.disposition,
-                error_class: run.error_class.clone(),
+                error_class: run.error_class.as_ref().map(ToString::to_string),
                 pr_url: run.pr_url.clone(),
                 started_at: run.started_at.clone(),
                 finished_at: run.finished_at.clone(),
@@ -229,7 +229,7 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
             attempt: entry.attempt,
             retry_kind: entry.kind,
             next_retry_at: entry.due_at.clone(),
-            last_error_class: entry.last_error_class.clone(),
+            last_error_class: entry.last_error_class.as_ref().map(ToString::to_string),
         })
         .collect();
 

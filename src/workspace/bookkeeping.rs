@@ -12,9 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::record::{IssueState, RunRecord, read_json, save_run};
-use super::{Error, Layout, io_error, lane, lock};
-use crate::atomic_file;
+use super::record::{IssueState, RunRecord, save_run};
+use super::{Error, Layout, lane, lock, state_file};
 
 /// The file key of an issue under `.maestro/` (bookkeeping, lease, activity marker): the
 /// tracker's stable id, made safe as a file name by the lane-key rule. Identifiers are display
@@ -59,15 +58,15 @@ pub fn update_issue_state<T>(
         return Ok(result);
     };
     let path = layout.issue_file(&key);
-    let mut written = atomic_file::write_json(&path, &next);
+    let mut written = state_file::write(&path, &next);
     if written.is_err() {
         if let Some(reserve) = reserve {
             if reserve.release() {
-                written = atomic_file::write_json(&path, &next);
+                written = state_file::write(&path, &next);
             }
         }
     }
-    written.map_err(io_error(&path, "write issue state"))?;
+    written?;
     if let Some(source) = source.filter(|source| *source != path) {
         // The old file held this issue's id (checked when it was read): Maestro's own file.
         if let Err(error) = std::fs::remove_file(&source) {
@@ -117,7 +116,7 @@ fn issue_state_files(layout: &Layout) -> Vec<PathBuf> {
         .filter(|path| {
             path.file_name()
                 .and_then(|name| name.to_str())
-                .is_some_and(|name| !name.starts_with('.') && name.ends_with(".json"))
+                .is_some_and(Layout::is_state_file)
         })
         .collect();
     paths.sort();
@@ -126,7 +125,7 @@ fn issue_state_files(layout: &Layout) -> Vec<PathBuf> {
 
 /// Reads one bookkeeping file; a file of an older version gets its lane key from its name.
 pub(super) fn read_issue_state(path: &Path) -> Result<IssueState, Error> {
-    let mut state: IssueState = read_json(path)?;
+    let mut state: IssueState = state_file::read(path)?;
     if state.lane_key.is_none() {
         state.lane_key = path
             .file_stem()

@@ -32,8 +32,10 @@ use std::time::{Duration, Instant};
 use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Layout, io_error};
+use super::{Error, Layout, io_error, record};
 use crate::atomic_file;
+
+pub use super::record::LeaseOwner;
 
 /// A held dispatch slot. The slot is released when this is dropped (or the process exits).
 #[derive(Debug)]
@@ -128,41 +130,34 @@ pub struct DaemonLock {
     _file: File,
 }
 
-/// Takes the daemon lock, or returns the pid recorded by the daemon that holds it.
-pub fn acquire_daemon_lock(layout: &Layout) -> Result<Result<DaemonLock, u32>, Error> {
-    let path = layout.state_dir().join("daemon.lock");
+/// Takes the daemon lock. Another daemon holding it is [`Error::DaemonRunning`], with the pid
+/// it recorded.
+pub fn acquire_daemon_lock(layout: &Layout) -> Result<DaemonLock, Error> {
+    let path = layout.daemon_lock_file();
     let file = open_lock_file(&path)?;
     if !try_lock(&file, &path)? {
-        let pid = std::fs::read_to_string(layout.state_dir().join("daemon.pid"))
+        let pid = std::fs::read_to_string(layout.daemon_pid_file())
             .ok()
             .and_then(|text| text.trim().parse().ok())
             .unwrap_or(0);
-        return Ok(Err(pid));
+        return Err(Error::DaemonRunning {
+            pid,
+            workspace_root: layout.root().to_path_buf(),
+        });
     }
-    let pid_path = layout.state_dir().join("daemon.pid");
+    let pid_path = layout.daemon_pid_file();
     atomic_file::write(&pid_path, format!("{}\n", std::process::id()).as_bytes())
         .map_err(io_error(&pid_path, "write"))?;
-    Ok(Ok(DaemonLock { _file: file }))
-}
-
-/// Who took a lease, written beside the lock when it is acquired. The lock is the truth; this
-/// file only explains it (and may describe a past owner once the lock is free).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LeaseOwner {
-    pub run_id: String,
-    pub pid: u32,
-    pub issue_id: String,
-    pub issue_identifier: String,
-    pub acquired_at: String,
+    Ok(DaemonLock { _file: file })
 }
 
 /// A held per-issue lease, released on drop.
 #[derive(Debug)]
 pub struct Lease {
     file: File,
+    layout: Layout,
     key: String,
     path: PathBuf,
-    owner_path: PathBuf,
     owner: LeaseOwner,
 }
 
@@ -191,8 +186,7 @@ impl Lease {
     /// Rewrites the owner file (the run id can change once the attempt number is settled).
     pub fn set_owner(&mut self, owner: LeaseOwner) -> Result<(), Error> {
         self.owner = owner;
-        atomic_file::write_json(&self.owner_path, &self.owner)
-            .map_err(io_error(&self.owner_path, "write"))
+        record::save_lease_owner(&self.layout, &self.key, &self.owner)
     }
 
     /// Checks that the held descriptor still locks the file at the lease path. Anyone who can
@@ -212,11 +206,14 @@ impl Lease {
         match retaken {
             Ok(Some(file)) => {
                 self.file = file;
-                let _ = atomic_file::write_json(&self.owner_path, &self.owner);
+                if let Err(error) = record::save_lease_owner(&self.layout, &self.key, &self.owner) {
+                    // The lock is what holds the lease; the owner file only explains it.
+                    log::warn!("lease taken again but its owner file was not written: {error}");
+                }
                 LeaseCheck::Restored
             }
             _ => LeaseCheck::Lost {
-                holder: read_owner(&self.owner_path),
+                holder: record::load_lease_owner(&self.layout, &self.key),
             },
         }
     }
@@ -242,13 +239,12 @@ pub fn acquire_lease(
     if locked.dev() != current.dev() || locked.ino() != current.ino() {
         return Ok(None);
     }
-    let owner_path = layout.lease_owner_file(key);
-    atomic_file::write_json(&owner_path, owner).map_err(io_error(&owner_path, "write"))?;
+    record::save_lease_owner(layout, key, owner)?;
     Ok(Some(Lease {
         file,
+        layout: layout.clone(),
         key: key.to_string(),
         path,
-        owner_path,
         owner: owner.clone(),
     }))
 }
@@ -259,7 +255,7 @@ pub fn lease_holder(layout: &Layout, key: &str) -> Result<Option<LeaseOwner>, Er
     if !path.exists() || !is_held(&path)? {
         return Ok(None);
     }
-    let owner = read_owner(&layout.lease_owner_file(key));
+    let owner = record::load_lease_owner(layout, key);
     Ok(Some(owner.unwrap_or_else(|| LeaseOwner {
         run_id: "unknown".into(),
         pid: 0,
@@ -283,7 +279,7 @@ pub fn held_leases(layout: &Layout) -> Result<Vec<(String, LeaseOwner)>, Error> 
             entry
                 .file_name()
                 .to_str()
-                .and_then(|name| name.strip_suffix(".lock"))
+                .and_then(Layout::lease_key)
                 .map(str::to_string)
         })
         .collect();
@@ -295,12 +291,6 @@ pub fn held_leases(layout: &Layout) -> Result<Vec<(String, LeaseOwner)>, Error> 
         }
     }
     Ok(held)
-}
-
-fn read_owner(path: &Path) -> Option<LeaseOwner> {
-    std::fs::read(path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<LeaseOwner>(&bytes).ok())
 }
 
 /// A process as other processes can recognise it: its pid and its start time (clock ticks

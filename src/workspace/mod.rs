@@ -15,28 +15,33 @@
 //!     issues/<key>.lock              short lock for read-modify-write of that bookkeeping
 //!     reserve/<run_id>               disk space a live attempt keeps for its final records
 //!     retry-queue.json               the daemon's persisted retry queue
+//!     retry-queue.corrupt-<ms>       an unreadable queue the daemon moved aside at startup
 //!     review/<key>.json              post-review lifecycle: the lane's phase record
 //!     github-etags.json              ETags and trimmed answers of GitHub GETs (a cache)
 //!     tracker-budget.json            what the daemon's tracker requests cost (intake report)
 //!     workflow-snapshot.md           the daemon's last known good WORKFLOW.md, read by children
 //!     logs/<run_id>.log              stdout and stderr of each daemon child
+//!     daemon.lock, daemon.pid        the one daemon per workspace root, and its pid
 //! ```
 //!
 //! `<key>` under `.maestro/` is the issue's file key ([`record::issue_key`]): the tracker's stable
 //! issue id, never the identifier, which changes when an issue moves to another team. Lanes
 //! keep the name they were first created under (the bookkeeping remembers it).
 //!
-//! [`Layout`] is the only place these paths are spelled. `lock` owns the fs2 calls, `record` the
-//! JSON on disk, `retention` what of it is deleted, `lane` the git clones. Nothing here talks to the tracker or the agent, and
+//! [`Layout`] is the only place these paths and file names are spelled. `lock` owns the fs2
+//! calls, `record` the JSON on disk (written through `state_file`), `retention` what of it is
+//! deleted, `lane` the git clones. Nothing here talks to the tracker or the agent, and
 //! nothing of Maestro's is ever written inside a lane's git work tree.
 
 mod bookkeeping;
+pub mod error_class;
 pub mod lane;
 pub mod lock;
 pub mod ownership;
 pub mod record;
 pub mod retention;
 pub mod retry_queue;
+pub mod state_file;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -127,6 +132,22 @@ impl Layout {
         self.state_dir().join("retry-queue.json")
     }
 
+    /// Where an unreadable retry queue is moved aside (kept for operators, never read).
+    pub fn retry_queue_aside_file(&self, at_ms: u64) -> PathBuf {
+        self.state_dir()
+            .join(format!("retry-queue.corrupt-{at_ms}"))
+    }
+
+    /// The lock the one daemon of this workspace root holds for its life.
+    pub fn daemon_lock_file(&self) -> PathBuf {
+        self.state_dir().join("daemon.lock")
+    }
+
+    /// The pid of the daemon holding [`Layout::daemon_lock_file`], for the refusal message.
+    pub fn daemon_pid_file(&self) -> PathBuf {
+        self.state_dir().join("daemon.pid")
+    }
+
     pub fn review_dir(&self) -> PathBuf {
         self.state_dir().join("review")
     }
@@ -153,6 +174,22 @@ impl Layout {
 
     pub fn logs_dir(&self) -> PathBuf {
         self.state_dir().join("logs")
+    }
+
+    /// stdout and stderr of the daemon child running `run_id`.
+    pub fn log_file(&self, run_id: &str) -> PathBuf {
+        self.logs_dir().join(format!("{run_id}.log"))
+    }
+
+    /// The file key a lease lock file's name stands for (`<key>.lock`), if it is one.
+    pub fn lease_key(file_name: &str) -> Option<&str> {
+        file_name.strip_suffix(".lock")
+    }
+
+    /// Whether a file name in a state directory (`runs/`, `activity/`, `issues/`) is a JSON
+    /// state file: `<name>.json`, not hidden (an atomic write's temporary file is).
+    pub fn is_state_file(file_name: &str) -> bool {
+        !file_name.starts_with('.') && file_name.ends_with(".json")
     }
 
     /// The lane directory for a lane key (see [`lane::lane_key`]).
@@ -225,6 +262,8 @@ pub enum Error {
         lane: PathBuf,
         detail: String,
     },
+    /// Another daemon (the pid it recorded) holds the workspace root's daemon lock.
+    DaemonRunning { pid: u32, workspace_root: PathBuf },
 }
 
 impl fmt::Display for Error {
@@ -263,6 +302,14 @@ impl fmt::Display for Error {
                 "hook {hook} failed in {}: {detail}; fix the hook in WORKFLOW.md",
                 lane.display()
             ),
+            Error::DaemonRunning {
+                pid,
+                workspace_root,
+            } => write!(
+                f,
+                "another daemon (pid {pid}) already runs on workspace root {}; stop it first or use another workspace_root",
+                workspace_root.display()
+            ),
         }
     }
 }
@@ -283,5 +330,36 @@ pub(crate) fn io_error(path: &Path, action: &'static str) -> impl FnOnce(std::io
         path,
         action,
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_state_path_is_spelled_here() {
+        let layout = Layout::new(Path::new("/w"));
+        let cases = [
+            (layout.daemon_lock_file(), "/w/.maestro/daemon.lock"),
+            (layout.daemon_pid_file(), "/w/.maestro/daemon.pid"),
+            (layout.log_file("r1"), "/w/.maestro/logs/r1.log"),
+            (
+                layout.retry_queue_aside_file(7),
+                "/w/.maestro/retry-queue.corrupt-7",
+            ),
+            (
+                layout.lease_owner_file("id-1"),
+                "/w/.maestro/leases/id-1.json",
+            ),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(path, Path::new(expected));
+        }
+        assert_eq!(Layout::lease_key("id-1.lock"), Some("id-1"));
+        assert_eq!(Layout::lease_key("id-1.json"), None);
+        assert!(Layout::is_state_file("r1.json"));
+        assert!(!Layout::is_state_file("r1.journal.jsonl"));
+        assert!(!Layout::is_state_file(".r1.json.tmp"));
     }
 }

@@ -1,27 +1,30 @@
-//! Run records, lane activity markers and per-issue bookkeeping: the JSON Maestro keeps on disk.
+//! The JSON Maestro keeps on disk: run records, lane activity markers, per-issue bookkeeping,
+//! lease owners and the daemon's retry queue.
 //!
 //! Each type here is a compatibility promise: `status`, `GET /state` and the daemon read these
 //! files from other processes, possibly other versions. Every file carries `schema_version`,
-//! is written atomically through [`crate::atomic_file`], and unknown fields are ignored on read.
+//! is written atomically through [`super::state_file`], and unknown fields are ignored on read.
 //! A file that does not parse is reported, never fatal for readers of the whole directory.
 //!
-//! **Invariant:** only this module (and `status`, which renders it) decides the JSON on disk.
+//! **Invariant:** only this module (and `status`, which renders it) decides the JSON on disk;
+//! the lane ownership marker is `ownership`'s.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::lock::OwnerProcess;
+use super::state_file::{self, StateFile};
 use super::{Error, Layout, bookkeeping, io_error, lane};
+
+pub use super::error_class::ErrorClass;
+pub use super::state_file::SCHEMA_VERSION;
 
 pub use super::bookkeeping::{
     IssueRef, Reserve, find_issue_state, issue_key, list_issue_states, save_run_reserving,
     update_issue_state,
 };
-use crate::{atomic_file, clock};
-
-/// Version of every file this module writes.
-pub const SCHEMA_VERSION: u32 = 1;
+use crate::clock;
 
 /// Where an attempt is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,7 +173,7 @@ pub struct RunRecord {
     #[serde(default)]
     pub disposition: Option<Disposition>,
     #[serde(default)]
-    pub error_class: Option<String>,
+    pub error_class: Option<ErrorClass>,
     #[serde(default)]
     pub error_message: Option<String>,
     /// read_first files that were skipped (a symlink out of the lane, not a regular file, over
@@ -281,7 +284,7 @@ pub struct IssueState {
     #[serde(default)]
     pub last_status: Option<RunStatus>,
     #[serde(default)]
-    pub last_error_class: Option<String>,
+    pub last_error_class: Option<ErrorClass>,
     #[serde(default)]
     pub next_action: Option<String>,
     #[serde(default)]
@@ -349,21 +352,142 @@ pub fn new_run_id(lane_key: &str, attempt: u32) -> String {
     )
 }
 
+/// Who took a lease, written beside the lock when it is acquired. The lock is the truth; this
+/// file only explains it (and may describe a past owner once the lock is free).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseOwner {
+    pub run_id: String,
+    pub pid: u32,
+    pub issue_id: String,
+    pub issue_identifier: String,
+    pub acquired_at: String,
+}
+
+/// `leases/<key>.json`: a [`LeaseOwner`] with the schema version. Files of versions before
+/// the version was written lack it and read as version 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseFile {
+    #[serde(default = "first_version")]
+    pub schema_version: u32,
+    #[serde(flatten)]
+    pub owner: LeaseOwner,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+impl From<LeaseOwner> for LeaseFile {
+    fn from(owner: LeaseOwner) -> Self {
+        LeaseFile {
+            schema_version: SCHEMA_VERSION,
+            owner,
+        }
+    }
+}
+
+/// Why an issue is in the daemon's retry queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryKind {
+    Continuation,
+    Failure,
+}
+
+impl RetryKind {
+    /// The snake_case name, as written on disk.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryKind::Continuation => "continuation",
+            RetryKind::Failure => "failure",
+        }
+    }
+}
+
+/// One queued retry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryEntry {
+    pub issue_id: String,
+    pub issue_identifier: String,
+    pub lane_key: String,
+    /// The attempt number the retry will run.
+    pub attempt: u32,
+    pub kind: RetryKind,
+    /// When the retry is due, milliseconds since the epoch.
+    pub due_at_ms: u64,
+    /// The same instant as RFC 3339, for people reading the file.
+    pub due_at: String,
+    #[serde(default)]
+    pub last_error_class: Option<ErrorClass>,
+    #[serde(default)]
+    pub last_run_id: Option<String>,
+}
+
+/// `retry-queue.json`: the daemon's whole queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryQueue {
+    pub schema_version: u32,
+    pub entries: Vec<RetryEntry>,
+}
+
+impl Default for RetryQueue {
+    /// An empty queue of the current version.
+    fn default() -> Self {
+        RetryQueue {
+            schema_version: SCHEMA_VERSION,
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl StateFile for RunRecord {
+    const WRITE: &'static str = "write run record";
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+}
+
+impl StateFile for ActivityMarker {
+    const WRITE: &'static str = "write activity marker";
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+}
+
+impl StateFile for IssueState {
+    const WRITE: &'static str = "write issue state";
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+}
+
+impl StateFile for LeaseFile {
+    const WRITE: &'static str = "write";
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+}
+
+impl StateFile for RetryQueue {
+    const WRITE: &'static str = "write retry queue";
+    fn schema_version(&self) -> u32 {
+        self.schema_version
+    }
+}
+
 /// Writes a run record.
 pub fn save_run(layout: &Layout, record: &RunRecord) -> Result<(), Error> {
-    let path = layout.run_record_file(&record.run_id);
-    atomic_file::write_json(&path, record).map_err(io_error(&path, "write run record"))
+    state_file::write(&layout.run_record_file(&record.run_id), record)
 }
 
 /// Reads one run record.
 pub fn load_run(layout: &Layout, run_id: &str) -> Result<RunRecord, Error> {
-    read_json(&layout.run_record_file(run_id))
+    state_file::read(&layout.run_record_file(run_id))
 }
 
 /// Writes a lane activity marker.
 pub fn save_marker(layout: &Layout, lane_key: &str, marker: &ActivityMarker) -> Result<(), Error> {
-    let path = layout.activity_file(lane_key);
-    atomic_file::write_json(&path, marker).map_err(io_error(&path, "write activity marker"))
+    state_file::write(&layout.activity_file(lane_key), marker)
 }
 
 /// Reads a lane's activity marker, when there is one.
@@ -372,14 +496,44 @@ pub fn load_marker(layout: &Layout, lane_key: &str) -> Result<Option<ActivityMar
     if !path.exists() {
         return Ok(None);
     }
-    read_json(&path).map(Some)
+    state_file::read(&path).map(Some)
 }
 
 /// Writes bookkeeping at file key `key` as it is (no lock, no comparison): for fixtures and
 /// tools. Maestro itself writes through [`update_issue_state`].
 pub fn save_issue_state(layout: &Layout, key: &str, state: &IssueState) -> Result<(), Error> {
-    let path = layout.issue_file(key);
-    atomic_file::write_json(&path, state).map_err(io_error(&path, "write issue state"))
+    state_file::write(&layout.issue_file(key), state)
+}
+
+/// Writes who holds lease `key` beside its lock file.
+pub fn save_lease_owner(layout: &Layout, key: &str, owner: &LeaseOwner) -> Result<(), Error> {
+    state_file::write(
+        &layout.lease_owner_file(key),
+        &LeaseFile::from(owner.clone()),
+    )
+}
+
+/// Who the owner file of lease `key` names, when it is there and readable.
+pub fn load_lease_owner(layout: &Layout, key: &str) -> Option<LeaseOwner> {
+    state_file::read::<LeaseFile>(&layout.lease_owner_file(key))
+        .ok()
+        .map(|file| file.owner)
+}
+
+/// Writes the daemon's retry queue.
+pub fn save_retry_queue(layout: &Layout, queue: &RetryQueue) -> Result<(), Error> {
+    state_file::write(&layout.retry_queue_file(), queue)
+}
+
+/// Reads the daemon's retry queue; a missing file is an empty queue.
+pub fn load_retry_queue(layout: &Layout) -> Result<RetryQueue, Error> {
+    let path = layout.retry_queue_file();
+    match state_file::read(&path) {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(RetryQueue::default())
+        }
+        read => read,
+    }
 }
 
 /// Reads the bookkeeping stored at file key `key`, when there is any.
@@ -401,9 +555,7 @@ pub struct Listing<T> {
 
 /// Every run record, oldest first by start time.
 pub fn list_runs(layout: &Layout) -> Listing<RunRecord> {
-    let mut listing: Listing<RunRecord> = list_json(&layout.runs_dir(), |name| {
-        name.ends_with(".json") && !name.ends_with(".journal.jsonl")
-    });
+    let mut listing: Listing<RunRecord> = list_json(&layout.runs_dir());
     listing
         .items
         .sort_by(|a, b| (&a.started_at, &a.run_id).cmp(&(&b.started_at, &b.run_id)));
@@ -412,21 +564,10 @@ pub fn list_runs(layout: &Layout) -> Listing<RunRecord> {
 
 /// Every activity marker.
 pub fn list_markers(layout: &Layout) -> Listing<ActivityMarker> {
-    list_json(&layout.activity_dir(), |name| name.ends_with(".json"))
+    list_json(&layout.activity_dir())
 }
 
-pub(super) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, Error> {
-    let bytes = std::fs::read(path).map_err(io_error(path, "read"))?;
-    serde_json::from_slice(&bytes).map_err(|error| Error::Corrupt {
-        path: path.to_path_buf(),
-        reason: error.to_string(),
-    })
-}
-
-fn list_json<T: for<'de> Deserialize<'de>>(
-    dir: &Path,
-    wanted: impl Fn(&str) -> bool,
-) -> Listing<T> {
+fn list_json<T: StateFile>(dir: &Path) -> Listing<T> {
     let mut listing = Listing {
         items: Vec::new(),
         errors: Vec::new(),
@@ -445,12 +586,12 @@ fn list_json<T: for<'de> Deserialize<'de>>(
         .filter(|path| {
             path.file_name()
                 .and_then(|name| name.to_str())
-                .is_some_and(|name| !name.starts_with('.') && wanted(name))
+                .is_some_and(Layout::is_state_file)
         })
         .collect();
     paths.sort();
     for path in paths {
-        match read_json(&path) {
+        match state_file::read(&path) {
             Ok(item) => listing.items.push(item),
             // A record deleted by pruning between listing and reading is not an error.
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}

@@ -4,63 +4,19 @@
 //! so fresh selection never takes it. Due times are stored as wall-clock milliseconds for
 //! people and for restarts; the daemon waits on `Instant`s derived from them, and a restored
 //! due time is clamped to at most the backoff cap from now, so a clock jump can delay a retry by
-//! at most one cap and never strand it.
+//! at most one cap and never strand it. The file's shape is `record`'s ([`RetryQueue`]).
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use super::{Error, Layout, record};
+use crate::clock;
 
-use super::{Error, Layout, io_error};
-use crate::{atomic_file, clock};
+pub use super::record::{RetryEntry, RetryKind, RetryQueue};
 
 /// Delay before a continuation (the previous attempt exited cleanly with work left).
 pub const CONTINUATION_DELAY: Duration = Duration::from_secs(1);
 /// Base of the failure backoff: 10 s × 2^(n-1).
 pub const FAILURE_BASE: Duration = Duration::from_secs(10);
-
-/// Why an issue is queued.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RetryKind {
-    Continuation,
-    Failure,
-}
-
-impl RetryKind {
-    /// The snake_case name, as written on disk.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RetryKind::Continuation => "continuation",
-            RetryKind::Failure => "failure",
-        }
-    }
-}
-
-/// One queued retry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RetryEntry {
-    pub issue_id: String,
-    pub issue_identifier: String,
-    pub lane_key: String,
-    /// The attempt number the retry will run.
-    pub attempt: u32,
-    pub kind: RetryKind,
-    /// When the retry is due, milliseconds since the epoch.
-    pub due_at_ms: u64,
-    /// The same instant as RFC 3339, for people reading the file.
-    pub due_at: String,
-    #[serde(default)]
-    pub last_error_class: Option<String>,
-    #[serde(default)]
-    pub last_run_id: Option<String>,
-}
-
-/// The whole queue file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RetryQueue {
-    pub schema_version: u32,
-    pub entries: Vec<RetryEntry>,
-}
 
 /// The delay before retry `kind` after `failures` failed attempts, capped at `cap`.
 pub fn backoff(kind: RetryKind, failures: u32, cap: Duration) -> Duration {
@@ -78,24 +34,12 @@ pub fn backoff(kind: RetryKind, failures: u32, cap: Duration) -> Duration {
 
 /// Reads the queue; a missing file is an empty queue.
 pub fn load(layout: &Layout) -> Result<RetryQueue, Error> {
-    let path = layout.retry_queue_file();
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| Error::Corrupt {
-            path,
-            reason: error.to_string(),
-        }),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(RetryQueue {
-            schema_version: super::record::SCHEMA_VERSION,
-            entries: Vec::new(),
-        }),
-        Err(error) => Err(io_error(&path, "read")(error)),
-    }
+    record::load_retry_queue(layout)
 }
 
 /// Writes the queue atomically.
 pub fn save(layout: &Layout, queue: &RetryQueue) -> Result<(), Error> {
-    let path = layout.retry_queue_file();
-    atomic_file::write_json(&path, queue).map_err(io_error(&path, "write retry queue"))
+    record::save_retry_queue(layout, queue)
 }
 
 /// How long until `entry` is due, clamped to `[0, cap]` so a wall-clock jump can neither

@@ -1,23 +1,34 @@
 //! Eligibility and dispatch order: which issues may run now, in what order, and for every
-//! other issue the first rule it fails.
+//! other issue the first rule it fails. The one home of every rule that decides whether
+//! Maestro works an issue: fresh work (here), issues it already worked on (`resume.rs`:
+//! recovery, due retries, a running lane's standing, a claim's bookkeeping check) and the
+//! attempt budget (`budget.rs`). `reason.rs` names and renders the answers.
 //!
-//! Pure functions over plain data: normalized [`Issue`]s, the WORKFLOW.md tracker policy, and
-//! [`Claims`] (issues already held elsewhere, free dispatch slots). It does no I/O and knows
-//! no tracker: leases and slot accounting are computed by their owners and passed in, so the
-//! dry run and the live run apply exactly the same rules.
+//! Pure functions over plain data: normalized [`Issue`]s, the WORKFLOW.md tracker policy,
+//! [`Claims`] (issues Maestro holds, free dispatch slots) and bookkeeping. It does no I/O and
+//! knows no tracker: leases, processes and slot files are probed by their owners (`claims`,
+//! `run::claim`, the daemon) and passed in, so the dry run, the live run, the daemon and
+//! `status` judge issues the same way and say why in the same words.
+
+mod budget;
+mod reason;
+mod resume;
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::fmt;
 
 use crate::tracker::Issue;
 use crate::workflow::{Execution, TrackerPolicy, same_state};
 
+pub use budget::{NextAttempt, attempts_in_budget, next_attempt, within_budget};
+pub use reason::{Hold, Reason, Rule};
+pub use resume::{Bookkeeping, Standing, claimable, recovery, retry_due, runnable, standing};
+
 /// What is already taken, as plain data from whoever tracks it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Claims {
-    /// Issue id → why it is held, e.g. `leased by run 20260105-0912-ab12`.
-    pub held: BTreeMap<String, String>,
+    /// Issue id → why Maestro holds it (see [`Claims::hold`]).
+    pub held: BTreeMap<String, Hold>,
     pub slots: Slots,
 }
 
@@ -57,6 +68,49 @@ impl Slots {
                 .collect(),
         }
     }
+
+    /// Takes one slot for an issue in `state`: a global one and, when `state` has a cap, one
+    /// of that (rule 8).
+    pub fn take(&mut self, state: &str) -> Result<(), Reason> {
+        if self.free == 0 {
+            return Err(Reason::NoSlot {
+                limit: self.limit,
+                state: None,
+            });
+        }
+        self.state_allows(state)?;
+        self.charge_state(state);
+        self.free -= 1;
+        Ok(())
+    }
+
+    /// Whether the per-state cap of `state` (if any) has room.
+    pub fn state_allows(&self, state: &str) -> Result<(), Reason> {
+        match self.cap(state) {
+            Some(cap) if cap.free == 0 => Err(Reason::NoSlot {
+                limit: cap.limit,
+                state: Some(cap.state.clone()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Charges the per-state cap of `state` (if any) for an issue being worked in it.
+    pub fn charge_state(&mut self, state: &str) {
+        if let Some(cap) = self
+            .by_state
+            .iter_mut()
+            .find(|cap| same_state(&cap.state, state))
+        {
+            cap.free = cap.free.saturating_sub(1);
+        }
+    }
+
+    fn cap(&self, state: &str) -> Option<&StateSlots> {
+        self.by_state
+            .iter()
+            .find(|cap| same_state(&cap.state, state))
+    }
 }
 
 impl Claims {
@@ -67,127 +121,14 @@ impl Claims {
             slots: Slots::all_free(execution),
         }
     }
-}
 
-/// The eligibility rules, in the order they are checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    Project,
-    Startable,
-    Terminal,
-    OptOut,
-    NeedsAttention,
-    Blocked,
-    Held,
-    Slot,
-}
-
-impl Rule {
-    /// Every rule in checking order.
-    pub const ALL: [Rule; 8] = [
-        Rule::Project,
-        Rule::Startable,
-        Rule::Terminal,
-        Rule::OptOut,
-        Rule::NeedsAttention,
-        Rule::Blocked,
-        Rule::Held,
-        Rule::Slot,
-    ];
-
-    /// The stable name used in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rule::Project => "project",
-            Rule::Startable => "startable",
-            Rule::Terminal => "terminal",
-            Rule::OptOut => "opt_out",
-            Rule::NeedsAttention => "needs_attention",
-            Rule::Blocked => "blocked",
-            Rule::Held => "held",
-            Rule::Slot => "slot",
-        }
-    }
-}
-
-/// Why an issue may not run now: the first rule it fails, with what made it fail.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
-    OtherProject {
-        project: Option<String>,
-    },
-    NotStartable {
-        state: String,
-    },
-    Terminal {
-        state: String,
-    },
-    OptOut {
-        label: String,
-    },
-    NeedsAttention {
-        label: String,
-    },
-    /// Non-terminal blockers as (identifier, state name), in the tracker's order.
-    BlockedBy {
-        blockers: Vec<(String, String)>,
-    },
-    Held {
-        reason: String,
-    },
-    /// No slot left; `state` names the per-state cap when that is what ran out.
-    NoSlot {
-        limit: u32,
-        state: Option<String>,
-    },
-}
-
-impl Reason {
-    pub fn rule(&self) -> Rule {
-        match self {
-            Reason::OtherProject { .. } => Rule::Project,
-            Reason::NotStartable { .. } => Rule::Startable,
-            Reason::Terminal { .. } => Rule::Terminal,
-            Reason::OptOut { .. } => Rule::OptOut,
-            Reason::NeedsAttention { .. } => Rule::NeedsAttention,
-            Reason::BlockedBy { .. } => Rule::Blocked,
-            Reason::Held { .. } => Rule::Held,
-            Reason::NoSlot { .. } => Rule::Slot,
-        }
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reason::OtherProject {
-                project: Some(slug),
-            } => {
-                write!(f, "in another project ({slug})")
-            }
-            Reason::OtherProject { project: None } => write!(f, "in no project"),
-            Reason::NotStartable { state } => write!(f, "state {state} is not startable"),
-            Reason::Terminal { state } => write!(f, "state {state} is terminal"),
-            Reason::OptOut { label } | Reason::NeedsAttention { label } => {
-                write!(f, "label {label}")
-            }
-            Reason::BlockedBy { blockers } => {
-                let list: Vec<String> = blockers
-                    .iter()
-                    .map(|(identifier, state)| format!("{identifier} ({state})"))
-                    .collect();
-                write!(f, "blocked by {}", list.join(", "))
-            }
-            Reason::Held { reason } => write!(f, "{reason}"),
-            Reason::NoSlot {
-                limit,
-                state: Some(state),
-            } => write!(
-                f,
-                "no free dispatch slot for state {state} (max_concurrent_agents_by_state = {limit})"
-            ),
-            Reason::NoSlot { limit, state: None } => {
-                write!(f, "no free dispatch slot (max_concurrent_agents = {limit})")
+    /// Records that Maestro holds `issue_id`. When several holds apply, the one reported is
+    /// the first by [`Hold::rank`] (a lease before a live process, a guard, a queued retry).
+    pub fn hold(&mut self, issue_id: &str, hold: Hold) {
+        match self.held.get(issue_id) {
+            Some(have) if have.rank() <= hold.rank() => {}
+            _ => {
+                self.held.insert(issue_id.to_string(), hold);
             }
         }
     }
@@ -239,38 +180,26 @@ pub fn select(
     claims: &Claims,
 ) -> Selection {
     issues.sort_by(dispatch_order);
-    let mut free = claims.slots.free;
-    let mut free_by_state = claims.slots.by_state.clone();
+    let mut slots = claims.slots.clone();
     let candidates = issues
         .into_iter()
         .map(|issue| {
-            let verdict = check(&issue, policy, project_slug, &claims.held).and_then(|()| {
-                take_slot(
-                    &issue.state.name,
-                    claims.slots.limit,
-                    &mut free,
-                    &mut free_by_state,
-                )
-            });
+            let verdict = check(&issue, policy, project_slug, &claims.held)
+                .and_then(|()| slots.take(&issue.state.name));
             Candidate { issue, verdict }
         })
         .collect();
     Selection { candidates }
 }
 
-/// Every rule except the slot rule, first failure wins. The live run calls this on a freshly
-/// refreshed issue right before claiming it.
+/// Rules 1–7 (every fresh-work rule except the slot rule), first failure wins.
 pub fn check(
     issue: &Issue,
     policy: &TrackerPolicy,
     project_slug: &str,
-    held: &BTreeMap<String, String>,
+    held: &BTreeMap<String, Hold>,
 ) -> Result<(), Reason> {
-    if issue.project_slug.as_deref() != Some(project_slug) {
-        return Err(Reason::OtherProject {
-            project: issue.project_slug.clone(),
-        });
-    }
+    resume::in_project(issue, project_slug)?;
     if !policy.is_startable(&issue.state.name) {
         return Err(Reason::NotStartable {
             state: issue.state.name.clone(),
@@ -283,16 +212,7 @@ pub fn check(
             state: issue.state.name.clone(),
         });
     }
-    if issue.has_label(&policy.opt_out_label) {
-        return Err(Reason::OptOut {
-            label: policy.opt_out_label.clone(),
-        });
-    }
-    if issue.has_label(&policy.needs_attention_label) {
-        return Err(Reason::NeedsAttention {
-            label: policy.needs_attention_label.clone(),
-        });
-    }
+    resume::labels(issue, policy)?;
     let open_blockers: Vec<(String, String)> = issue
         .blockers
         .iter()
@@ -304,10 +224,8 @@ pub fn check(
             blockers: open_blockers,
         });
     }
-    if let Some(reason) = held.get(&issue.id) {
-        return Err(Reason::Held {
-            reason: reason.clone(),
-        });
+    if let Some(hold) = held.get(&issue.id) {
+        return Err(Reason::Held(hold.clone()));
     }
     Ok(())
 }
@@ -316,31 +234,6 @@ pub fn check(
 /// blockers may live in other teams whose finished states have other names.
 fn is_finished(policy: &TrackerPolicy, state: &str, kind: &str) -> bool {
     policy.is_terminal(state) || matches!(kind, "completed" | "canceled" | "duplicate")
-}
-
-fn take_slot(
-    state: &str,
-    limit: u32,
-    free: &mut u32,
-    free_by_state: &mut [StateSlots],
-) -> Result<(), Reason> {
-    if *free == 0 {
-        return Err(Reason::NoSlot { limit, state: None });
-    }
-    if let Some(cap) = free_by_state
-        .iter_mut()
-        .find(|cap| same_state(&cap.state, state))
-    {
-        if cap.free == 0 {
-            return Err(Reason::NoSlot {
-                limit: cap.limit,
-                state: Some(cap.state.clone()),
-            });
-        }
-        cap.free -= 1;
-    }
-    *free -= 1;
-    Ok(())
 }
 
 /// Dispatch order: priority 1 (urgent) to 4 (low), then no priority; then oldest created
