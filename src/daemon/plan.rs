@@ -26,6 +26,9 @@ pub struct ChildView {
     pub stopping: bool,
     /// Time since its lane last made progress (activity marker, else since it started).
     pub idle: Duration,
+    /// Its marker says it is writing its outcome (or has): the state it writes (`success_state`,
+    /// `failure_state`) must not read as a person moving the issue away under it.
+    pub writing_back: bool,
 }
 
 /// A retry whose due time has come, with what the tracker and the bookkeeping say now.
@@ -76,7 +79,7 @@ pub fn tick(snapshot: &Snapshot<'_>) -> Vec<Action> {
         .collect();
     if let Some(fresh) = &snapshot.running {
         for view in &snapshot.children {
-            if stopping.contains(view.child.run_id.as_str()) {
+            if stopping.contains(view.child.run_id.as_str()) || view.writing_back {
                 continue;
             }
             if let Some((reason, why)) = reconcile(snapshot.policy, &view.child, fresh) {
@@ -349,6 +352,7 @@ mod tests {
             },
             stopping: false,
             idle: Duration::from_secs(idle_s),
+            writing_back: false,
         }
     }
 
@@ -446,6 +450,24 @@ mod tests {
         // A failed refresh stops nothing.
         plan.running = None;
         assert!(tick(&plan).is_empty());
+    }
+
+    #[test]
+    fn a_lane_writing_its_own_outcome_is_never_reconciled_away() {
+        // The child moved its issue to In Review itself (the handoff) and is finishing its
+        // record: stopping it now would record `interrupted` over a handoff.
+        let workflow = workflow("");
+        let mut plan = snapshot(&workflow, &[]);
+        plan.children = vec![child("ABC-1", 0), child("ABC-2", 0)];
+        plan.children[0].writing_back = true;
+        plan.running = Some(vec![
+            issue("ABC-1", "In Review"),
+            issue("ABC-2", "In Review"),
+        ]);
+        assert_eq!(
+            summary(&tick(&plan)),
+            ["stop ABC-2 Inactive: issue moved to In Review"]
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::plan::{self, Candidates, ChildView, DueRetry, Snapshot};
 use crate::intake;
 use crate::tracker::{self, Issue};
 use crate::workflow::Workflow;
-use crate::workspace::record::{self, IssueRef, IssueState, RetryEntry};
+use crate::workspace::record::{self, IssueRef, IssueState, Phase, RetryEntry};
 use crate::{claims, clock};
 
 impl Daemon {
@@ -135,6 +135,9 @@ impl Daemon {
             .iter()
             .filter_map(|key| record::load_marker(&self.layout, key).ok().flatten())
             .find(|marker| marker.run_id == child.run_id);
+        let writing_back = marker
+            .as_ref()
+            .is_some_and(|marker| matches!(marker.phase, Phase::WritingBack | Phase::Finished));
         let idle = match marker {
             Some(marker) => clock::parse_rfc3339(&marker.last_progress_at)
                 .map_or(Duration::ZERO, |at| {
@@ -153,6 +156,7 @@ impl Daemon {
             },
             stopping: child.stop.is_some(),
             idle,
+            writing_back,
         }
     }
 
