@@ -36,12 +36,17 @@ mod daemon;
 /// `maestro demo`: the throwaway world, the real daemon and codex with the scripted agent, the
 /// three promised outcomes; missing codex and foreign directories.
 mod demo;
+/// `maestro doctor` (#16): every check against a real checkout, the fake Linear and GitHub.
+mod doctor;
 /// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
 mod dry_run;
 /// Fault matrix rows that need whole processes (docs/spec/faults.md).
 mod faults;
 /// The GitHub PR check against the fake GitHub.
 mod github;
+/// `maestro init` (#16): the first tmp/maestro.toml for a checkout, never an overwrite, a clean
+/// `git status`.
+mod init;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
 /// The operator HTTP endpoint over loopback: routes, shapes, metrics, slow clients.

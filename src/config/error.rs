@@ -9,8 +9,10 @@ use crate::toml_fields::{self, Diagnostic};
 /// Why a config could not be used.
 #[derive(Debug)]
 pub enum Error {
-    /// No config file exists at any candidate path.
+    /// No config file exists at any candidate path (no `--config` was given).
     NotFound { tried: Vec<PathBuf> },
+    /// The file `--config` names does not exist, or is not a file.
+    Missing { path: PathBuf, is_dir: bool },
     /// The file exists but could not be read.
     Read {
         path: PathBuf,
@@ -30,10 +32,20 @@ impl fmt::Display for Error {
                 let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
                 write!(
                     f,
-                    "no maestro config found (tried: {}); pass --config PATH or copy maestro.example.toml to one of those paths",
+                    "no maestro config found (tried: {}); run 'maestro init' in the repository's checkout to write tmp/maestro.toml, or pass --config PATH",
                     tried.join(", ")
                 )
             }
+            Error::Missing { path, is_dir } if *is_dir => write!(
+                f,
+                "config {} (given with --config) is a directory; pass the path of the maestro.toml file",
+                path.display()
+            ),
+            Error::Missing { path, .. } => write!(
+                f,
+                "config file {} (given with --config) does not exist; check the path, or run 'maestro init' to write tmp/maestro.toml",
+                path.display()
+            ),
             Error::Read { path, source } => {
                 write!(f, "cannot read config {}: {source}", path.display())
             }

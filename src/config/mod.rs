@@ -21,7 +21,7 @@ use std::path::PathBuf;
 pub use error::Error;
 pub use parse::{is_project_id, parse, split_command};
 pub use paths::{expand_home, normalize, repo_relative, workspace_overlap};
-pub use resolve::{Lookup, load, resolve};
+pub use resolve::{CODEX_BIN_VAR, Lookup, load, resolve};
 
 /// Default Linear GraphQL endpoint.
 pub const DEFAULT_LINEAR_API_URL: &str = "https://api.linear.app/graphql";

@@ -7,6 +7,7 @@
 //! writes nothing to disk.
 
 mod http;
+mod viewer;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde_json::json;
 
 pub use http::ApiKey;
+pub use viewer::Viewer;
 
 use self::http::Transport;
 use self::wire::{Connection, Invalid, WireIssue, WireName, WireRelation};
