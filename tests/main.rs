@@ -29,6 +29,8 @@ mod attacks_state;
 mod branch_handoff;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
+/// The real codex the suite runs against: found, installed once, or a loud failure (#16).
+mod codex;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
 /// `maestro daemon` with the fake app-server and fake Linear: dispatch, reconcile, retries.
