@@ -57,6 +57,8 @@ mod operator_http;
 mod pilot;
 /// `maestro protocol probe`: the real codex passes; each failing step is named.
 mod probe;
+/// Every `maestro` command in README.md, run in a fresh copy: `git status` stays clean (#16).
+mod readme;
 /// The post-review lifecycle's GitHub side and phase machine against the fake GitHub (#14):
 /// reviews, threads, checks, merge, branch deletion, ETags, faults on every route.
 mod review;
