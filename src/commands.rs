@@ -22,16 +22,35 @@ pub fn execute(command: Command) -> Exit {
         Command::Status(args) => status(&args, &lookup),
         Command::Run(args) if args.dry_run => dry_run(&args, &lookup),
         Command::Run(args) => run_live(&args, &lookup),
-        Command::Daemon(args) => crate::daemon::run(
-            args.config.as_deref(),
-            &lookup,
-            std::time::Duration::from_secs(args.poll_interval_s),
-        ),
+        Command::Daemon(args) => daemon(&args, &lookup),
         Command::Demo(args) => crate::demo::run(&args),
+        Command::Doctor(args) => crate::doctor::run(&args, &lookup),
+        Command::Init => crate::init::run(&lookup),
     }
 }
 
+/// `maestro daemon`: refuses up front what its `run --once` children would each refuse (local
+/// issue files git tracks), then hands over to [`crate::daemon::run`], which loads and reports
+/// everything else.
+fn daemon(args: &crate::cli::DaemonArgs, lookup: &Lookup) -> Exit {
+    if let Ok(config) = config::load(args.config.as_deref(), lookup) {
+        if let Err(error) = settings::check_tracker_writes(&config) {
+            report(&error);
+            return Exit::Usage;
+        }
+    }
+    crate::daemon::run(
+        args.config.as_deref(),
+        lookup,
+        std::time::Duration::from_secs(args.poll_interval_s),
+    )
+}
+
 /// `maestro status`: needs only maestro.toml (a broken WORKFLOW.md must not hide the lanes).
+/// The snapshot is printed whatever the paths say; a `repo_root` that does not exist is a
+/// configuration error (warned, exit 2 after the snapshot), a `workspace_root` that does not
+/// exist only a warning (nothing has run with this config yet, or the path is wrong), so an
+/// empty table is never mistaken for a healthy project.
 fn status(args: &crate::cli::StatusArgs, lookup: &Lookup) -> Exit {
     let config = match crate::config::load(args.config.as_deref(), lookup) {
         Ok(config) => config,
@@ -40,13 +59,32 @@ fn status(args: &crate::cli::StatusArgs, lookup: &Lookup) -> Exit {
             return Exit::Usage;
         }
     };
+    let mut exit = Exit::Success;
+    if !config.repo_root.is_dir() {
+        complain(&format!(
+            "warning: repo_root {} (from {}) does not exist or is not a directory; run, dry run and daemon will refuse this config (check it with 'maestro doctor')",
+            config.repo_root.display(),
+            config.path.display()
+        ));
+        exit = Exit::Usage;
+    }
+    if !config.workspace_root.is_dir() {
+        complain(&format!(
+            "warning: workspace_root {} (from {}) does not exist: nothing has run with this config yet, or the path is wrong",
+            config.workspace_root.display(),
+            config.path.display()
+        ));
+    }
     let snapshot = crate::status::build(&config, args.limit);
     let text = if args.json {
         format!("{}\n", crate::status::to_json(&snapshot))
     } else {
         crate::status::render_text(&snapshot)
     };
-    print(&text)
+    match print(&text) {
+        Exit::Success => exit,
+        failure => failure,
+    }
 }
 
 /// Writes `text` to stdout; a closed pipe is not an error (the reader of `maestro status |
@@ -84,7 +122,9 @@ fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
         .target
         .as_ref()
         .and_then(|target| target.workflow_snapshot.as_deref());
-    let settings = match settings::load_with_workflow(args.config.as_deref(), lookup, snapshot) {
+    let settings = match settings::load_with_workflow(args.config.as_deref(), lookup, snapshot)
+        .and_then(|settings| settings::check_tracker_writes(&settings.config).map(|()| settings))
+    {
         Ok(settings) => settings,
         Err(error) => {
             report(&error);

@@ -58,6 +58,14 @@ pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Exit {
             return Exit::Usage;
         }
     };
+    let source = match &lookup.codex_bin {
+        Some(codex_bin)
+            if agent.command.first() == Some(&lookup.cwd.join(codex_bin).display().to_string()) =>
+        {
+            format!("{source}; codex from {}", config::CODEX_BIN_VAR)
+        }
+        _ => source,
+    };
     let _ = writeln!(
         stdout,
         "maestro protocol probe: command `{}` ({})",
@@ -121,11 +129,14 @@ fn probe_settings(
             let source = format!("from {}", path.display());
             Ok((config.agent.clone(), config.secret_env_vars(), source))
         }
-        Err(config::Error::NotFound { .. }) if args.config.is_none() => Ok((
-            AgentConfig::default(),
-            Vec::new(),
-            "defaults; no maestro.toml found".into(),
-        )),
+        Err(config::Error::NotFound { .. }) if args.config.is_none() => {
+            let defaults = AgentConfig::default();
+            let agent = AgentConfig {
+                command: lookup.agent_command(defaults.command.clone()),
+                ..defaults
+            };
+            Ok((agent, Vec::new(), "defaults; no maestro.toml found".into()))
+        }
         Err(error) => Err(error),
     }
 }
@@ -298,8 +309,9 @@ fn round_trip(
         TurnEnd::Completed { final_message } => final_message.unwrap_or_default(),
         other => {
             return Err(format!(
-                "the turn ended {} instead of completing: {other:?} ({})",
+                "the turn ended {} instead of completing: {} ({})",
                 other.kind(),
+                describe_end(&other),
                 journal_hint()
             ));
         }
@@ -339,6 +351,42 @@ fn round_trip(
         "thread {thread_id}, {PROBE_TOOL} answered, final message {final_message:?}, {:.1} s",
         started.elapsed().as_secs_f64()
     ))
+}
+
+/// A turn's end as a sentence for the operator (the `Debug` form is for developers).
+fn describe_end(end: &TurnEnd) -> String {
+    match end {
+        TurnEnd::Completed { .. } => "the turn completed".into(),
+        TurnEnd::Failed { error } => format!("codex reported the turn failed: {}", error.message),
+        TurnEnd::Interrupted => "the turn was interrupted".into(),
+        TurnEnd::IdleTimeout { idle } => format!(
+            "codex made no progress for {:.1} s, so the turn was interrupted (raise [agent] turn_idle_timeout_ms if the model is slow, or check that codex can reach it)",
+            idle.as_secs_f64()
+        ),
+        TurnEnd::ProcessExited { exit, stderr_tail } => {
+            let mut text = format!(
+                "codex exited during the turn ({})",
+                exit.as_deref().unwrap_or("no exit status")
+            );
+            if let Some(line) = stderr_tail
+                .iter()
+                .rev()
+                .find(|line| !line.trim().is_empty())
+            {
+                text.push_str(&format!("; its last words: {}", line.trim()));
+            }
+            text
+        }
+        TurnEnd::ProtocolError { detail } => {
+            format!("codex broke the app-server protocol: {detail}")
+        }
+        TurnEnd::PolicyViolation { method, summary } => format!(
+            "codex asked for a human ({method}: {summary}); Maestro refuses approvals, so set approval_policy = \"never\" in Codex's own config.toml"
+        ),
+        TurnEnd::TokenBudgetExceeded { budget, used } => {
+            format!("the turn used {used} tokens, over its budget of {budget}")
+        }
+    }
 }
 
 /// A temporary directory for the probe's files, removed on drop unless kept.

@@ -29,6 +29,8 @@ mod attacks_state;
 mod branch_handoff;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
+/// The real codex the suite runs against: found, installed once, or a loud failure (#16).
+mod codex;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
 /// `maestro daemon` with the fake app-server and fake Linear: dispatch, reconcile, retries.
@@ -36,12 +38,17 @@ mod daemon;
 /// `maestro demo`: the throwaway world, the real daemon and codex with the scripted agent, the
 /// three promised outcomes; missing codex and foreign directories.
 mod demo;
+/// `maestro doctor` (#16): every check against a real checkout, the fake Linear and GitHub.
+mod doctor;
 /// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
 mod dry_run;
 /// Fault matrix rows that need whole processes (docs/spec/faults.md).
 mod faults;
 /// The GitHub PR check against the fake GitHub.
 mod github;
+/// `maestro init` (#16): the first tmp/maestro.toml for a checkout, never an overwrite, a clean
+/// `git status`.
+mod init;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
 /// The daemon's intake within Linear's API budget: detection latency, pacing, costs (#15).
@@ -52,6 +59,8 @@ mod operator_http;
 mod pilot;
 /// `maestro protocol probe`: the real codex passes; each failing step is named.
 mod probe;
+/// Every `maestro` command in README.md, run in a fresh copy: `git status` stays clean (#16).
+mod readme;
 /// The post-review lifecycle's GitHub side and phase machine against the fake GitHub (#14):
 /// reviews, threads, checks, merge, branch deletion, ETags, faults on every route.
 mod review;

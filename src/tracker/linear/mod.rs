@@ -9,6 +9,7 @@
 
 mod http;
 mod poll;
+mod viewer;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -18,6 +19,7 @@ use std::time::Duration;
 use serde_json::json;
 
 pub use http::ApiKey;
+pub use viewer::Viewer;
 
 use self::http::Transport;
 use self::wire::{Connection, Invalid, WireIssue, WireName, WireRelation};
