@@ -44,6 +44,9 @@ mod faults;
 mod github;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
+/// Lane lifecycle gaps of the first week (#13 items 3, 4): the wall-clock turn timeout, and
+/// timeouts that name codex's cause and stop retrying it.
+mod lifecycle;
 /// The operator HTTP endpoint over loopback: routes, shapes, metrics, slow clients.
 mod operator_http;
 /// The operator runbook (docs/guide/pilot.md) end to end against real processes.

@@ -330,11 +330,12 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
     );
     for run in &snapshot.recent {
         let outcome = run.outcome.as_str();
-        let detail = run
-            .pr_url
-            .as_deref()
-            .or(run.error_class.as_deref())
-            .unwrap_or("-");
+        let detail = match (&run.pr_url, &run.error_class, &run.cause) {
+            (Some(url), _, _) => url.clone(),
+            (None, Some(class), Some(cause)) => format!("{class}: {cause}"),
+            (None, Some(class), None) => class.clone(),
+            (None, None, _) => "-".to_string(),
+        };
         let _ = writeln!(
             page,
             "<tr><td><a href=\"/api/v1/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -342,7 +343,7 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
             escape(outcome),
             humanize(Duration::from_secs(run.duration_seconds)),
             run.tokens.total,
-            escape(detail),
+            escape(&detail),
             id = escape(&run.issue_identifier),
         );
     }

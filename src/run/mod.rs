@@ -9,6 +9,7 @@
 //! one outcome written to the tracker, and one summary line.
 
 pub(crate) mod bounds;
+mod cause;
 mod claim;
 mod conclude;
 mod context;
@@ -505,6 +506,7 @@ impl LaneRun<'_> {
                 token_budget: execution
                     .token_budget
                     .map(|budget| budget.saturating_sub(spent)),
+                turn_timeout: Some(Duration::from_millis(workflow.agent.turn_timeout_ms)),
             };
             progress.phase(Phase::Executing);
             let outcome = session.run_turn(&input, tools, progress, limits);
@@ -528,7 +530,24 @@ impl LaneRun<'_> {
                 return Ending::Interrupted;
             }
             if let Some(failure) = verdict::turn_failure(&outcome.end) {
-                return Ending::Failed(failure);
+                // What codex said while the turn went wrong: in the record, and so in the
+                // comment and status; a streak of idle timeouts with one cause ends in a human.
+                progress.record.cause = outcome.cause().as_ref().map(cause::recorded);
+                if let Some(cause) = &progress.record.cause {
+                    log::warn!(
+                        "turn failed issue={} run_id={} error_class={} cause=\"{}\"",
+                        issue.identifier,
+                        progress.record.run_id,
+                        failure.error_class,
+                        cause.message
+                    );
+                }
+                return Ending::Failed(cause::escalate(
+                    failure,
+                    progress.record.cause.as_ref(),
+                    self.previous_state.as_ref(),
+                    self.attempt,
+                ));
             }
             // An agent that already finalized gets no fallback: its outcome is written next, and
             // a "working on this issue" note after the work is done only confuses the timeline.

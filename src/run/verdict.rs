@@ -123,6 +123,13 @@ pub fn turn_failure(end: &TurnEnd) -> Option<Failure> {
                 idle.as_secs()
             ),
         ),
+        TurnEnd::TurnTimeout { limit } => Failure::retryable(
+            "turn_timeout",
+            format!(
+                "the turn ran for its whole limit of {} s (WORKFLOW.md [agent] turn_timeout_ms) and was interrupted",
+                limit.as_secs()
+            ),
+        ),
         TurnEnd::ProcessExited { exit, stderr_tail } => Failure::retryable(
             "app_server_exited",
             format!(

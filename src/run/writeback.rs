@@ -19,6 +19,10 @@ use crate::tracker::{self, Issue, Tracker};
 use crate::workflow::TrackerPolicy;
 use crate::workspace::record::{RunRecord, ValidationRecord};
 
+/// The most of a cause a comment shows (the cause itself quotes at most 240 characters of
+/// codex's text inside its own sentence).
+const MAX_CAUSE_CHARS: usize = 400;
+
 /// Where and for whom the outcome is written.
 #[derive(Debug)]
 pub struct Target<'a> {
@@ -184,7 +188,7 @@ pub fn retry(
 ) -> Result<(), tracker::Error> {
     ensure_in_progress(target)?;
     let title = format!("attempt {} failed, retrying", record.attempt);
-    let mut body = failure_facts(&title, record, error_class, next_action);
+    let mut body = failure_facts(&title, record, error_class, next_action, target.host_paths);
     body.push_str(&failure_message(message, target.host_paths));
     target.tracker.add_comment(&target.issue.id, &body)?;
     Ok(())
@@ -197,13 +201,27 @@ fn failure_message(message: &str, host_paths: &[(PathBuf, String)]) -> String {
     format!("\n{}", bounds::quote(&scrub(message, host_paths)))
 }
 
-/// The title and fact list every failure comment starts with.
-fn failure_facts(title: &str, record: &RunRecord, error_class: &str, next_action: &str) -> String {
+/// The title and fact list every failure comment starts with. The cause, when codex gave one,
+/// quotes codex's words: one bounded line, escaped, host paths rewritten.
+fn failure_facts(
+    title: &str,
+    record: &RunRecord,
+    error_class: &str,
+    next_action: &str,
+    host_paths: &[(PathBuf, String)],
+) -> String {
     let mut body = format!("**Maestro: {title}**\n\n");
     let _ = writeln!(body, "- run_id: `{}`", record.run_id);
     let _ = writeln!(body, "- attempt: {}", record.attempt);
     let _ = writeln!(body, "- failed_at: {}", clock::now_rfc3339());
     let _ = writeln!(body, "- error_class: `{error_class}`");
+    if let Some(cause) = &record.cause {
+        let _ = writeln!(
+            body,
+            "- cause: {}",
+            bounds::excerpt(&scrub(&cause.message, host_paths), MAX_CAUSE_CHARS)
+        );
+    }
     let _ = writeln!(body, "- next_action: {next_action}");
     let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
     body
@@ -249,7 +267,13 @@ pub fn human(
         }
         Err(error) => return Err(not_placed(error)),
     };
-    let mut body = failure_facts("needs attention", record, error_class, next_action);
+    let mut body = failure_facts(
+        "needs attention",
+        record,
+        error_class,
+        next_action,
+        target.host_paths,
+    );
     if let Some(reason) = &guard_reason {
         let _ = writeln!(
             body,

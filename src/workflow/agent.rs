@@ -1,0 +1,49 @@
+//! WORKFLOW.md's `[agent]` table: style hints for `thread/start` and the wall-clock limit of
+//! one turn.
+//!
+//! It only reads and validates, with the same line/column diagnostics as the other tables;
+//! the turn loop enforces the limit (`crate::app_server`).
+
+use super::parse::positive;
+use super::{AgentStyle, Personality};
+use crate::toml_fields::{Problem, Table};
+
+/// Reads `[agent]` into `agent`; every problem is pushed with its span.
+pub(super) fn read_agent(
+    table: &mut Table<'_, '_>,
+    agent: &mut AgentStyle,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(value) = table.string("personality", problems) {
+        agent.personality = match value.get_ref().trim() {
+            "none" => Some(Personality::None),
+            "friendly" => Some(Personality::Friendly),
+            "pragmatic" => Some(Personality::Pragmatic),
+            other => {
+                problems.push(Problem {
+                    span: value.span(),
+                    field: table.field("personality"),
+                    message: format!(
+                        "unknown personality `{other}`; expected one of: none, friendly, pragmatic"
+                    ),
+                });
+                None
+            }
+        };
+    }
+    if let Some(value) = table.string("service_tier", problems) {
+        let tier = value.get_ref().trim();
+        if tier.is_empty() {
+            problems.push(Problem {
+                span: value.span(),
+                field: table.field("service_tier"),
+                message: "must not be empty; omit the key instead".into(),
+            });
+        } else {
+            agent.service_tier = Some(tier.to_string());
+        }
+    }
+    if let Some(ms) = positive(table, "turn_timeout_ms", problems) {
+        agent.turn_timeout_ms = ms;
+    }
+}
