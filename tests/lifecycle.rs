@@ -1,6 +1,6 @@
-//! Lane lifecycle gaps an operator hits in the first week (#13, items 3 and 4): a turn's
-//! wall-clock limit, and timeouts that say why (and stop retrying a cause that will not go
-//! away).
+//! Lane lifecycle gaps an operator hits in the first week (#13, items 3, 4 and 7): a turn's
+//! wall-clock limit, timeouts that say why (and stop retrying a cause that will not go away),
+//! and WORKFLOW.md files written for the peer implementation.
 //!
 //! Agent tests run the real `maestro` and the real codex with the scripted mock model (or, for
 //! an unreachable model, a loopback port nothing listens on), the fake Linear and GitHub.
@@ -103,14 +103,15 @@ fn a_session_turn_that_streams_forever_ends_at_its_turn_timeout() {
 }
 
 /// Item 3, end to end: `[agent] turn_timeout_ms` in WORKFLOW.md, the attempt recorded as
-/// `turn_timeout` and retried (the retry comment, exit 4).
+/// `turn_timeout` and retried (the retry comment, exit 4). The file also names the peer's
+/// transport (item 7).
 #[test]
 fn run_once_interrupts_a_busy_turn_at_turn_timeout_ms_and_schedules_a_retry() {
     let codex = codex_or_skip!();
     let world = RunWorld::builder("life-turn-timeout", &codex)
         .issues(vec![FakeIssue::new("ABC-1", "Todo")])
         .front_matter(
-            "version = 1\n\n[agent]\nturn_timeout_ms = 3000\n\n[execution]\nmax_attempts = 3\n",
+            "version = 1\n\n[agent]\ntransport = \"stdio://\"\nturn_timeout_ms = 3000\n\n[execution]\nmax_attempts = 3\n",
         )
         .steps(vec![Step::endless_deltas()])
         .build();
@@ -283,6 +284,61 @@ fn idle_timeouts_say_why_and_the_third_with_one_cause_goes_to_a_human() {
             .contains(&"maestro:needs-attention".to_string())
     );
     world.assert_comments_clean();
+}
+
+/// Item 7: a WORKFLOW.md written for the peer implementation (`[agent] transport =
+/// "stdio://"`) loads, and the agent-start comment carries the peer's fields.
+#[test]
+fn a_peer_workflow_loads_and_the_agent_start_comment_has_the_peer_fields() {
+    let codex = codex_or_skip!();
+    let world = RunWorld::builder("life-peer", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .front_matter("version = 1\n\n[agent]\ntransport = \"stdio://\"\n")
+        // The agent neither claims, comments nor finalizes: Maestro's fallback posts the
+        // agent-start comment after the turn.
+        .steps(vec![Step::message("Looking around first.")])
+        .build();
+    let output = world.run_once();
+    assert_exit(&output, 5);
+    let record = world.only_run();
+    let comments = world.comments("ABC-1");
+    let start = &comments[0];
+    assert!(
+        start.starts_with("**Maestro: working on this issue**"),
+        "{comments:#?}"
+    );
+    for field in [
+        format!("- run_id: `{}`\n", record.run_id),
+        "- attempt: 1\n".to_string(),
+        format!("- started_at: {}\n", record.started_at),
+        "- transport: `stdio://`\n".to_string(),
+        "- branch: `x/demo-abc-1`\n".to_string(),
+        "- workspace_path: `.workspaces/ABC-1`\n".to_string(),
+    ] {
+        assert!(start.contains(&field), "{field:?} missing from:\n{start}");
+    }
+}
+
+/// Item 7: any other transport is refused with the reason, exit 2, before anything runs.
+#[test]
+fn another_transport_is_refused_with_the_reason() {
+    let codex = codex_or_skip!();
+    let world = RunWorld::builder("life-peer-ws", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .front_matter("version = 1\n\n[agent]\ntransport = \"ws://127.0.0.1:4500\"\n")
+        .build();
+    let output = world.run_once();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let error = stderr(&output);
+    assert!(
+        error.contains("WORKFLOW.md:5:13: field `agent.transport`: unsupported transport \"ws://127.0.0.1:4500\""),
+        "{error}"
+    );
+    assert!(
+        error.contains("write \"stdio://\" or remove the key"),
+        "{error}"
+    );
+    assert!(world.runs().is_empty(), "nothing ran");
 }
 
 /// `[agent] turn_timeout_ms`: Symphony's default, and at least 1.

@@ -44,8 +44,8 @@ mod faults;
 mod github;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
-/// Lane lifecycle gaps of the first week (#13 items 3, 4): the wall-clock turn timeout, and
-/// timeouts that name codex's cause and stop retrying it.
+/// Lane lifecycle gaps of the first week (#13 items 3, 4, 7): the wall-clock turn timeout,
+/// timeouts that name codex's cause and stop retrying it, peer WORKFLOW.md files.
 mod lifecycle;
 /// The operator HTTP endpoint over loopback: routes, shapes, metrics, slow clients.
 mod operator_http;

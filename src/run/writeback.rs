@@ -76,13 +76,23 @@ pub fn claim_fallback(
         );
     }
     if !agent_commented {
-        let body = format!(
-            "**Maestro: working on this issue**\n\n- run_id: `{}`\n- attempt: {}\n- branch: `{}`\n- workspace_path: `{}`\n",
-            record.run_id, record.attempt, record.branch, record.workspace_path
-        );
+        let body = agent_start_comment(record);
         target.tracker.add_comment(&target.issue.id, &body)?;
     }
     Ok(())
+}
+
+/// The agent-start comment, with the fields the peer implementation's carries (`started_at`,
+/// `transport`, run id, attempt, branch) and the lane.
+fn agent_start_comment(record: &RunRecord) -> String {
+    let mut body = String::from("**Maestro: working on this issue**\n\n");
+    let _ = writeln!(body, "- run_id: `{}`", record.run_id);
+    let _ = writeln!(body, "- attempt: {}", record.attempt);
+    let _ = writeln!(body, "- started_at: {}", record.started_at);
+    let _ = writeln!(body, "- transport: `{}`", crate::app_server::TRANSPORT);
+    let _ = writeln!(body, "- branch: `{}`", record.branch);
+    let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
+    body
 }
 
 /// Why a completed handoff could not be written.

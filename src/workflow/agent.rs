@@ -1,11 +1,12 @@
-//! WORKFLOW.md's `[agent]` table: style hints for `thread/start` and the wall-clock limit of
-//! one turn.
+//! WORKFLOW.md's `[agent]` table: style hints for `thread/start`, the wall-clock limit of one
+//! turn, and the transport a file written for a peer implementation may name.
 //!
 //! It only reads and validates, with the same line/column diagnostics as the other tables;
 //! the turn loop enforces the limit (`crate::app_server`).
 
 use super::parse::positive;
 use super::{AgentStyle, Personality};
+use crate::app_server::TRANSPORT;
 use crate::toml_fields::{Problem, Table};
 
 /// Reads `[agent]` into `agent`; every problem is pushed with its span.
@@ -45,5 +46,21 @@ pub(super) fn read_agent(
     }
     if let Some(ms) = positive(table, "turn_timeout_ms", problems) {
         agent.turn_timeout_ms = ms;
+    }
+    // Files written for the peer implementation name their transport. Maestro speaks to codex
+    // over the child's stdio only, so that one value is accepted (and changes nothing); any
+    // other would silently mean something Maestro does not do.
+    if let Some(value) = table.string("transport", problems) {
+        let transport = value.get_ref().trim();
+        if transport != TRANSPORT {
+            problems.push(Problem {
+                span: value.span(),
+                field: table.field("transport"),
+                message: format!(
+                    "unsupported transport \"{}\": maestro runs codex app-server as a child and speaks JSON-RPC over its stdio only; write \"{TRANSPORT}\" or remove the key",
+                    crate::github::shown(transport)
+                ),
+            });
+        }
     }
 }
