@@ -20,6 +20,7 @@
 mod accounting;
 mod child;
 mod error;
+mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 mod journal;
@@ -44,7 +45,10 @@ pub use accounting::{
     TokenUsage,
 };
 pub use error::Error;
-pub use journal::{DeltaRun, Direction, JournalEntry, JournalRead, read_journal};
+pub use events::{EventSummary, recent_events};
+pub use journal::{
+    DeltaRun, Direction, JournalEntry, JournalRead, read_journal, read_journal_tail,
+};
 pub use notices::{Cause, CauseKind, ErrorNotice};
 pub use oneshot::{OneShotError, codex_prefix, codex_version, generate_schema};
 pub use outcome::{TurnEnd, TurnError, TurnLimits, TurnOutcome};

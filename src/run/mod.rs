@@ -16,7 +16,7 @@ mod context;
 mod handoff;
 mod progress;
 mod prompt;
-mod redact;
+pub(crate) mod redact;
 mod tools;
 mod verdict;
 pub(crate) mod writeback;
@@ -204,22 +204,7 @@ fn nothing(reason: String) -> Summary {
 
 /// Absolute host paths and what they become in anything posted or shown to the tracker.
 fn host_paths(settings: &Settings) -> Vec<(PathBuf, String)> {
-    let mut paths = vec![(settings.config.repo_root.clone(), ".".to_string())];
-    if !settings
-        .config
-        .workspace_root
-        .starts_with(&settings.config.repo_root)
-    {
-        paths.push((
-            settings.config.workspace_root.clone(),
-            "<workspace_root>".to_string(),
-        ));
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|home| home.len() > 1) {
-        paths.push((PathBuf::from(home), "~".to_string()));
-    }
-    paths.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_os_str().len()));
-    paths
+    writeback::host_paths(&settings.config)
 }
 
 /// Everything after the lease: lane, agent, verdict, writeback, records.

@@ -33,6 +33,24 @@ pub struct Target<'a> {
     pub host_paths: &'a [(PathBuf, String)],
 }
 
+/// Absolute host paths and what they become in anything posted or shown to others: the
+/// repository root `.`, a workspace root outside it `<workspace_root>`, `$HOME` `~`; longest
+/// first, so a path under another is rewritten whole.
+pub fn host_paths(config: &crate::config::ServiceConfig) -> Vec<(PathBuf, String)> {
+    let mut paths = vec![(config.repo_root.clone(), ".".to_string())];
+    if !config.workspace_root.starts_with(&config.repo_root) {
+        paths.push((
+            config.workspace_root.clone(),
+            "<workspace_root>".to_string(),
+        ));
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|home| home.len() > 1) {
+        paths.push((PathBuf::from(home), "~".to_string()));
+    }
+    paths.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_os_str().len()));
+    paths
+}
+
 /// Replaces absolute host paths with their repository-relative (or placeholder) forms.
 pub fn scrub(text: &str, host_paths: &[(PathBuf, String)]) -> String {
     let mut text = text.to_string();

@@ -149,6 +149,11 @@ impl Layout {
         self.state_dir().join("logs")
     }
 
+    /// The log (stdout and stderr) of the daemon's `run --once` child for `run_id`.
+    pub fn child_log_file(&self, run_id: &str) -> PathBuf {
+        self.logs_dir().join(format!("{run_id}.log"))
+    }
+
     /// The lane directory for a lane key (see [`lane::lane_key`]).
     pub fn lane_dir(&self, key: &str) -> PathBuf {
         self.root.join(key)
