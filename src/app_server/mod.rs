@@ -56,11 +56,6 @@ pub use reader::MAX_LINE_BYTES;
 pub use session::{Session, ShutdownReport};
 pub use tools::{ToolCall, ToolDispatch, ToolResult};
 
-/// The only transport Maestro speaks to the app-server: JSON-RPC over the child's stdio.
-/// WORKFLOW.md may name it (`[agent] transport`, for files written for peer implementations),
-/// and the agent-start comment reports it.
-pub const TRANSPORT: &str = "stdio://";
-
 /// Everything needed to start one app-server session in one lane.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {

@@ -107,7 +107,7 @@ fn agent_start_comment(record: &RunRecord) -> String {
     let _ = writeln!(body, "- run_id: `{}`", record.run_id);
     let _ = writeln!(body, "- attempt: {}", record.attempt);
     let _ = writeln!(body, "- started_at: {}", record.started_at);
-    let _ = writeln!(body, "- transport: `{}`", crate::app_server::TRANSPORT);
+    let _ = writeln!(body, "- transport: `{}`", crate::config::STDIO_TRANSPORT);
     let _ = writeln!(body, "- branch: `{}`", record.branch);
     let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
     body

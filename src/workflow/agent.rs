@@ -6,7 +6,7 @@
 
 use super::parse::positive;
 use super::{AgentStyle, Personality};
-use crate::app_server::TRANSPORT;
+use crate::config::STDIO_TRANSPORT;
 use crate::toml_fields::{Problem, Table};
 
 /// Reads `[agent]` into `agent`; every problem is pushed with its span.
@@ -47,17 +47,18 @@ pub(super) fn read_agent(
     if let Some(ms) = positive(table, "turn_timeout_ms", problems) {
         agent.turn_timeout_ms = ms;
     }
-    // Files written for the peer implementation name their transport. Maestro speaks to codex
-    // over the child's stdio only, so that one value is accepted (and changes nothing); any
-    // other would silently mean something Maestro does not do.
+    // Files written for the peer implementation name their transport, as maestro.toml's
+    // `[agent]` may. Maestro speaks to codex over the child's stdio only, so that one value is
+    // accepted (and changes nothing); any other would silently mean something Maestro does not
+    // do.
     if let Some(value) = table.string("transport", problems) {
         let transport = value.get_ref().trim();
-        if transport != TRANSPORT {
+        if transport != STDIO_TRANSPORT {
             problems.push(Problem {
                 span: value.span(),
                 field: table.field("transport"),
                 message: format!(
-                    "unsupported transport \"{}\": maestro runs codex app-server as a child and speaks JSON-RPC over its stdio only; write \"{TRANSPORT}\" or remove the key",
+                    "unsupported transport \"{}\": maestro runs codex app-server as a child and speaks JSON-RPC over its stdio only; write \"{STDIO_TRANSPORT}\" or remove the key",
                     crate::github::shown(transport)
                 ),
             });

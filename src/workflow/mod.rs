@@ -66,7 +66,7 @@ pub struct TrackerPolicy {
 
 /// `[agent]`: style hints passed to `thread/start`, and the wall-clock limit of one turn.
 /// (`transport`, which files written for a peer implementation carry, is validated and has
-/// nothing to hold: the only transport is [`crate::app_server::TRANSPORT`].)
+/// nothing to hold: the only transport is [`crate::config::STDIO_TRANSPORT`].)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentStyle {
     pub personality: Option<Personality>,
