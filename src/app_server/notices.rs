@@ -217,9 +217,11 @@ fn classify(notice: &ErrorNotice) -> CauseKind {
         "unauthorized" => CauseKind::ModelAuth,
         "usageLimitExceeded" | "rateLimitExceeded" => CauseKind::ModelRateLimited,
         "internalServerError" | "serverOverloaded" | "badRequest" => CauseKind::ModelHttpError,
+        // Without an HTTP status these never got an answer from the endpoint.
         "responseStreamDisconnected"
         | "httpConnectionFailed"
-        | "responseStreamConnectionFailed" => CauseKind::ModelUnreachable,
+        | "responseStreamConnectionFailed"
+        | "responseTooManyFailedAttempts" => CauseKind::ModelUnreachable,
         _ if notice.message.contains("waiting for network") => CauseKind::ModelUnreachable,
         _ => CauseKind::CodexError,
     }
@@ -379,6 +381,10 @@ mod tests {
             CauseKind::ModelHttpError
         );
         assert_eq!(with(json!("unauthorized")), CauseKind::ModelAuth);
+        assert_eq!(
+            with(json!({"responseTooManyFailedAttempts": {"httpStatusCode": null}})),
+            CauseKind::ModelUnreachable
+        );
         assert_eq!(with(json!("other")), CauseKind::CodexError);
     }
 
