@@ -150,7 +150,10 @@ fn record(session: &mut Session, outcome: &TurnOutcome) {
         }
         TurnEnd::TokenBudgetExceeded { budget, used } => json!({"budget": budget, "used": used}),
     };
-    let cause = outcome.cause();
+    // A turn that completed despite codex's retry notes needs no cause.
+    let cause = outcome
+        .cause()
+        .filter(|_| !matches!(outcome.end, TurnEnd::Completed { .. }));
     session.journal.local(
         "turn_outcome",
         json!({
@@ -173,7 +176,6 @@ fn record(session: &mut Session, outcome: &TurnOutcome) {
         outcome.usage.total,
         outcome.duration.as_millis(),
         cause
-            .filter(|_| !matches!(outcome.end, TurnEnd::Completed { .. }))
             .map(|cause| format!(" cause=\"{}\"", cause.text))
             .unwrap_or_default()
     );
