@@ -363,6 +363,10 @@ fn describe_end(end: &TurnEnd) -> String {
             "codex made no progress for {:.1} s, so the turn was interrupted (raise [agent] turn_idle_timeout_ms if the model is slow, or check that codex can reach it)",
             idle.as_secs_f64()
         ),
+        TurnEnd::TurnTimeout { limit } => format!(
+            "the turn ran for {:.1} s, its wall-clock limit, so it was interrupted",
+            limit.as_secs_f64()
+        ),
         TurnEnd::ProcessExited { exit, stderr_tail } => {
             let mut text = format!(
                 "codex exited during the turn ({})",

@@ -380,6 +380,7 @@ fn exceeding_the_token_budget_interrupts_the_turn() {
         &mut NoopObserver,
         TurnLimits {
             token_budget: Some(500),
+            ..TurnLimits::default()
         },
     );
     assert_eq!(

@@ -51,6 +51,9 @@ mod github;
 mod init;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
+/// Lane lifecycle gaps of the first week (#13 items 3, 4, 7): the wall-clock turn timeout,
+/// timeouts that name codex's cause and stop retrying it, peer WORKFLOW.md files.
+mod lifecycle;
 /// The daemon's intake within Linear's API budget: detection latency, pacing, costs (#15).
 mod linear_budget;
 /// The operator HTTP endpoint over loopback: routes, shapes, metrics, slow clients.

@@ -20,10 +20,13 @@
 mod accounting;
 mod child;
 mod error;
+mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 mod journal;
+mod notices;
 mod oneshot;
+mod outcome;
 mod policy;
 mod pool;
 mod reader;
@@ -42,12 +45,16 @@ pub use accounting::{
     TokenUsage,
 };
 pub use error::Error;
-pub use journal::{DeltaRun, Direction, JournalEntry, JournalRead, read_journal};
+pub use events::{EventSummary, recent_events};
+pub use journal::{
+    DeltaRun, Direction, JournalEntry, JournalRead, read_journal, read_journal_tail,
+};
+pub use notices::{Cause, CauseKind, ErrorNotice};
 pub use oneshot::{OneShotError, codex_prefix, codex_version, generate_schema};
+pub use outcome::{TurnEnd, TurnError, TurnLimits, TurnOutcome};
 pub use reader::MAX_LINE_BYTES;
 pub use session::{Session, ShutdownReport};
 pub use tools::{ToolCall, ToolDispatch, ToolResult};
-pub use turn::{TurnEnd, TurnError, TurnLimits, TurnOutcome};
 
 /// Everything needed to start one app-server session in one lane.
 #[derive(Debug, Clone)]

@@ -1,9 +1,10 @@
 //! One turn: `turn/start`, then every notification and server request until `turn/completed`,
 //! a timeout, a policy violation or the child's exit decides the outcome.
 //!
-//! Owns the turn's clocks (reply deadline, idle timeout measured on progress, interrupt grace),
-//! tool dispatch to the turn's worker pool (`pool.rs`), and the classification into a
-//! [`TurnEnd`]. It does not retry, pick prompts or interpret the final message; the caller does.
+//! Owns the turn's clocks (reply deadline, idle timeout measured on progress, the wall-clock
+//! turn timeout, interrupt grace), tool dispatch to the turn's worker pool (`pool.rs`), the
+//! turn's error notices (`notices.rs`), and the classification into a [`TurnEnd`]. It does not
+//! retry, pick prompts or interpret the final message; the caller does.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -12,6 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::accounting::{Activity, ActivityKind, Throttle, TokenUsage, is_progress};
+use super::notices::{ErrorNotice, Notices};
+use super::outcome::{TurnEnd, TurnError, TurnLimits, TurnOutcome};
 use super::policy::{self, Answer};
 use super::pool::Pool;
 use super::session::{Received, Session};
@@ -19,99 +22,11 @@ use super::tools::{self, ToolResult};
 use super::wire::{self, id_key};
 use super::{Observer, ToolDispatch};
 
-/// Limits on one turn.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TurnLimits {
-    /// Total tokens this turn may spend, measured on the thread's cumulative total; when it is
-    /// exceeded the turn is interrupted and ends [`TurnEnd::TokenBudgetExceeded`].
-    pub token_budget: Option<u64>,
-}
-
-/// How a turn ended, with what it cost.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TurnOutcome {
-    /// The turn id, once codex assigned one.
-    pub turn_id: Option<String>,
-    pub end: TurnEnd,
-    /// Tokens spent by this turn: the difference of the thread totals before and after.
-    pub usage: TokenUsage,
-    pub duration: Duration,
-    /// The child is gone (it exited or was killed); further turns return `ProcessExited`.
-    pub session_ended: bool,
-}
-
-/// The ways a turn can end.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TurnEnd {
-    /// `turn/completed` with status `completed`; the last agent message, if there was one.
-    Completed { final_message: Option<String> },
-    /// `turn/completed` with status `failed`; codex's error as reported.
-    Failed { error: TurnError },
-    /// Interrupted: by the caller's stop flag, or by codex itself.
-    Interrupted,
-    /// No progress for the idle timeout; the turn was interrupted.
-    IdleTimeout { idle: Duration },
-    /// The child exited (or closed stdout) during the turn.
-    ProcessExited {
-        exit: Option<String>,
-        stderr_tail: Vec<String>,
-    },
-    /// The app-server broke the protocol: rejected `turn/start`, never answered it, or sent
-    /// a line longer than the limit.
-    ProtocolError { detail: String },
-    /// The app-server asked for a human (an approval or user input); the request was refused
-    /// and the turn interrupted. `summary` says what was asked.
-    PolicyViolation { method: String, summary: String },
-    /// The turn spent more than its token budget and was interrupted.
-    TokenBudgetExceeded { budget: u64, used: u64 },
-}
-
-impl TurnEnd {
-    /// A stable one-word name for logs and records.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            TurnEnd::Completed { .. } => "completed",
-            TurnEnd::Failed { .. } => "failed",
-            TurnEnd::Interrupted => "interrupted",
-            TurnEnd::IdleTimeout { .. } => "idle_timeout",
-            TurnEnd::ProcessExited { .. } => "process_exited",
-            TurnEnd::ProtocolError { .. } => "protocol_error",
-            TurnEnd::PolicyViolation { .. } => "policy_violation",
-            TurnEnd::TokenBudgetExceeded { .. } => "token_budget_exceeded",
-        }
-    }
-}
-
-/// Codex's `TurnError`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TurnError {
-    pub message: String,
-    /// `codexErrorInfo` as sent: a string such as `"internalServerError"` or an object such
-    /// as `{"httpConnectionFailed":{"httpStatusCode":null}}`.
-    pub codex_error_info: Option<Value>,
-    pub additional_details: Option<String>,
-}
-
-impl TurnError {
-    fn from_value(value: &Value) -> Option<TurnError> {
-        Some(TurnError {
-            message: value.get("message")?.as_str()?.to_string(),
-            codex_error_info: value
-                .get("codexErrorInfo")
-                .filter(|v| !v.is_null())
-                .cloned(),
-            additional_details: value
-                .get("additionalDetails")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        })
-    }
-}
-
 /// Why Maestro interrupted a turn.
 #[derive(Debug, Clone)]
 enum Interrupt {
     IdleTimeout(Duration),
+    TurnTimeout(Duration),
     Stop,
     Budget { budget: u64, used: u64 },
     Policy { method: String, summary: String },
@@ -122,6 +37,7 @@ impl Interrupt {
     fn end(&self) -> TurnEnd {
         match self {
             Interrupt::IdleTimeout(idle) => TurnEnd::IdleTimeout { idle: *idle },
+            Interrupt::TurnTimeout(limit) => TurnEnd::TurnTimeout { limit: *limit },
             Interrupt::Stop => TurnEnd::Interrupted,
             Interrupt::Budget { budget, used } => TurnEnd::TokenBudgetExceeded {
                 budget: *budget,
@@ -137,11 +53,13 @@ impl Interrupt {
         }
     }
 
-    /// Idle timeouts and stops are about waiting; a turn that finished anyway keeps its own
-    /// result. Policy, budget and protocol problems stand whatever codex reports after.
+    /// Timeouts and stops are about waiting; a turn that finished anyway keeps its own result.
+    /// Policy, budget and protocol problems stand whatever codex reports after.
     fn yields_to(&self, status: &str) -> bool {
-        matches!(self, Interrupt::IdleTimeout(_) | Interrupt::Stop)
-            && matches!(status, "completed" | "failed")
+        matches!(
+            self,
+            Interrupt::IdleTimeout(_) | Interrupt::TurnTimeout(_) | Interrupt::Stop
+        ) && matches!(status, "completed" | "failed")
     }
 }
 
@@ -200,6 +118,7 @@ pub(crate) fn run(
         usage: session.accounting.thread_tokens.since(tokens_before),
         duration: started.elapsed(),
         session_ended: session.ended,
+        notices: std::mem::take(&mut turn.notices).into_vec(),
     };
     record(session, &outcome);
     let activity = Activity::new(
@@ -223,6 +142,7 @@ fn record(session: &mut Session, outcome: &TurnOutcome) {
         }),
         TurnEnd::Interrupted => Value::Null,
         TurnEnd::IdleTimeout { idle } => json!({"idle_ms": idle.as_millis() as u64}),
+        TurnEnd::TurnTimeout { limit } => json!({"limit_ms": limit.as_millis() as u64}),
         TurnEnd::ProcessExited { exit, .. } => json!({"exit": exit}),
         TurnEnd::ProtocolError { detail } => json!({"detail": detail}),
         TurnEnd::PolicyViolation { method, summary } => {
@@ -230,6 +150,10 @@ fn record(session: &mut Session, outcome: &TurnOutcome) {
         }
         TurnEnd::TokenBudgetExceeded { budget, used } => json!({"budget": budget, "used": used}),
     };
+    // A turn that completed despite codex's retry notes needs no cause.
+    let cause = outcome
+        .cause()
+        .filter(|_| !matches!(outcome.end, TurnEnd::Completed { .. }));
     session.journal.local(
         "turn_outcome",
         json!({
@@ -239,16 +163,21 @@ fn record(session: &mut Session, outcome: &TurnOutcome) {
             "usage": outcome.usage,
             "duration_ms": outcome.duration.as_millis() as u64,
             "session_ended": outcome.session_ended,
+            "error_notices": outcome.notices.len(),
+            "cause": cause.as_ref().map(|cause| &cause.text),
         }),
     );
     session.journal.flush();
     log::info!(
-        "turn ended thread_id={} turn_id={} outcome={} tokens={} duration_ms={}",
+        "turn ended thread_id={} turn_id={} outcome={} tokens={} duration_ms={}{}",
         session.thread_id(),
         outcome.turn_id.as_deref().unwrap_or("none"),
         outcome.end.kind(),
         outcome.usage.total,
-        outcome.duration.as_millis()
+        outcome.duration.as_millis(),
+        cause
+            .map(|cause| format!(" cause=\"{}\"", cause.text))
+            .unwrap_or_default()
     );
 }
 
@@ -258,6 +187,8 @@ struct Turn {
     turn_id: Option<String>,
     /// Until the `turn/start` reply arrives.
     reply_deadline: Option<Instant>,
+    /// When the wall-clock turn timeout runs out, from `turn/start`.
+    turn_deadline: Option<(Instant, Duration)>,
     last_progress: Instant,
     interrupt: Option<Interrupt>,
     interrupt_sent: bool,
@@ -267,6 +198,7 @@ struct Turn {
     in_flight: HashMap<String, String>,
     final_message: Option<String>,
     failure: Option<TurnError>,
+    notices: Notices,
     throttle: Throttle,
 }
 
@@ -276,6 +208,7 @@ impl Turn {
             request_id: None,
             turn_id: None,
             reply_deadline: None,
+            turn_deadline: None,
             last_progress: Instant::now(),
             interrupt: None,
             interrupt_sent: false,
@@ -284,6 +217,7 @@ impl Turn {
             in_flight: HashMap::new(),
             final_message: None,
             failure: None,
+            notices: Notices::default(),
             throttle: Throttle::new(Duration::from_secs(1)),
         }
     }
@@ -315,6 +249,9 @@ impl Turn {
         let tokens_before = session.accounting.thread_tokens;
         self.reply_deadline = Some(Instant::now() + session.config.read_timeout);
         self.last_progress = Instant::now();
+        self.turn_deadline = limits
+            .turn_timeout
+            .map(|limit| (self.last_progress + limit, limit));
         loop {
             let deadline = self.next_deadline(session);
             let received = session.receive(deadline);
@@ -394,6 +331,7 @@ impl Turn {
         consider(self.reply_deadline);
         consider(self.interrupt_deadline);
         if self.interrupt.is_none() {
+            consider(self.turn_deadline.map(|(deadline, _)| deadline));
             // The idle clock stops while Maestro's own tools run: then the turn waits on us.
             if self.in_flight.is_empty() {
                 consider(Some(self.last_progress + session.config.turn_idle_timeout));
@@ -428,8 +366,15 @@ impl Turn {
             return Some(TurnEnd::ProtocolError { detail });
         }
         if self.interrupt.is_none() {
+            let turn_timeout = self
+                .turn_deadline
+                .filter(|(deadline, _)| now >= *deadline)
+                .map(|(_, limit)| limit);
             if self.stop_requested(session) {
                 self.begin_interrupt(session, Interrupt::Stop);
+            } else if let Some(limit) = turn_timeout {
+                // Wall-clock time, busy or not: a tool call in flight does not pause it.
+                self.begin_interrupt(session, Interrupt::TurnTimeout(limit));
             } else if self.in_flight.is_empty()
                 && now.duration_since(self.last_progress) >= session.config.turn_idle_timeout
             {
@@ -535,6 +480,9 @@ impl Turn {
                 }
             }
             "error" => {
+                if let Some(notice) = ErrorNotice::from_params(params, crate::clock::now_ms()) {
+                    self.notices.push(notice);
+                }
                 let will_retry = params.get("willRetry").and_then(Value::as_bool);
                 let error = params.get("error").and_then(TurnError::from_value);
                 if will_retry == Some(true) {
@@ -605,6 +553,14 @@ impl Turn {
                 }
             }
             "failed" => {
+                if self.notices.is_empty() {
+                    // A failure without an `error` notification still has a cause to tell.
+                    let params = json!({"error": turn.get("error"), "willRetry": false});
+                    if let Some(notice) = ErrorNotice::from_params(&params, crate::clock::now_ms())
+                    {
+                        self.notices.push(notice);
+                    }
+                }
                 let error = turn
                     .get("error")
                     .and_then(TurnError::from_value)

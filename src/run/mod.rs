@@ -9,13 +9,14 @@
 //! one outcome written to the tracker, and one summary line.
 
 pub(crate) mod bounds;
+mod cause;
 mod claim;
 mod conclude;
 mod context;
 mod handoff;
 mod progress;
 mod prompt;
-mod redact;
+pub(crate) mod redact;
 mod tools;
 mod verdict;
 pub(crate) mod writeback;
@@ -208,22 +209,7 @@ fn nothing(reason: NotClaimed) -> Summary {
 
 /// Absolute host paths and what they become in anything posted or shown to the tracker.
 fn host_paths(settings: &Settings) -> Vec<(PathBuf, String)> {
-    let mut paths = vec![(settings.config.repo_root.clone(), ".".to_string())];
-    if !settings
-        .config
-        .workspace_root
-        .starts_with(&settings.config.repo_root)
-    {
-        paths.push((
-            settings.config.workspace_root.clone(),
-            "<workspace_root>".to_string(),
-        ));
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|home| home.len() > 1) {
-        paths.push((PathBuf::from(home), "~".to_string()));
-    }
-    paths.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_os_str().len()));
-    paths
+    writeback::host_paths(&settings.config)
 }
 
 /// Everything after the lease: lane, agent, verdict, writeback, records.
@@ -515,6 +501,7 @@ impl LaneRun<'_> {
                 token_budget: execution
                     .token_budget
                     .map(|budget| budget.saturating_sub(spent)),
+                turn_timeout: Some(Duration::from_millis(workflow.agent.turn_timeout_ms)),
             };
             progress.phase(Phase::Executing);
             let outcome = session.run_turn(&input, tools, progress, limits);
@@ -541,7 +528,24 @@ impl LaneRun<'_> {
                 return Ending::Interrupted;
             }
             if let Some(failure) = verdict::turn_failure(&outcome.end) {
-                return Ending::Failed(failure);
+                // What codex said while the turn went wrong: in the record, and so in the
+                // comment and status; a streak of idle timeouts with one cause ends in a human.
+                progress.record.cause = outcome.cause().as_ref().map(cause::recorded);
+                if let Some(cause) = &progress.record.cause {
+                    log::warn!(
+                        "turn failed issue={} run_id={} error_class={} cause=\"{}\"",
+                        issue.identifier,
+                        progress.record.run_id,
+                        failure.error_class,
+                        cause.message
+                    );
+                }
+                return Ending::Failed(cause::escalate(
+                    failure,
+                    progress.record.cause.as_ref(),
+                    self.previous_state.as_ref(),
+                    self.attempt,
+                ));
             }
             // An agent that already finalized gets no fallback: its outcome is written next, and
             // a "working on this issue" note after the work is done only confuses the timeline.

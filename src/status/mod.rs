@@ -106,6 +106,10 @@ pub struct FinishedRun {
     pub duration_seconds: u64,
     pub tokens: Tokens,
     pub next_action: Option<String>,
+    /// What codex said about why the failing turn failed (the record's `cause.message`);
+    /// absent when it said nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 /// A retained lane.
@@ -202,6 +206,7 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
                 duration_seconds,
                 tokens: run.tokens,
                 next_action,
+                cause: run.cause.as_ref().map(|cause| cause.message.clone()),
             });
         }
     }
