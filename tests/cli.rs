@@ -58,7 +58,7 @@ fn usage_errors_are_one_line_and_exit_two() {
     let cases: [(&[&str], &str); 6] = [
         (
             &["frobnicate"],
-            "maestro: unknown command 'frobnicate'; expected one of: init, doctor, protocol, status, run, daemon, demo (see 'maestro --help')\n",
+            "maestro: unknown command 'frobnicate'; expected one of: init, doctor, protocol, status, show, run, daemon, demo (see 'maestro --help')\n",
         ),
         (
             &["status", "--verbose"],
@@ -380,7 +380,7 @@ fn typos_get_a_suggestion_and_global_options_come_first_too() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         stderr(&output),
-        "maestro: unknown command 'stauts' (did you mean 'status'?); expected one of: init, doctor, protocol, status, run, daemon, demo (see 'maestro --help')\n"
+        "maestro: unknown command 'stauts' (did you mean 'status'?); expected one of: init, doctor, protocol, status, show, run, daemon, demo (see 'maestro --help')\n"
     );
     let output = maestro(dir.path(), &["status", "--jsno"]);
     assert!(

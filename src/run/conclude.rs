@@ -11,9 +11,10 @@
 //! though a guard it produced is still added.
 
 use super::cause;
+use super::handoff::Review;
 use super::progress::Progress;
 use super::verdict::{self, Failure};
-use super::{Ending, LaneRun, Outcome, Summary, tracker_failure, writeback};
+use super::{Ending, HandedOff, LaneRun, Outcome, Summary, tracker_failure, writeback};
 use crate::clock;
 use crate::tracker;
 use crate::workspace::record::{
@@ -30,17 +31,30 @@ impl LaneRun<'_> {
         let mut moved_by_person = false;
         // Cleared when the tracker refused the outcome write.
         let mut outcome_written = true;
+        let mut handed_off = None;
         let policy = &self.settings.workflow.tracker;
         let (status, outcome, next_action) = match ending {
             Ending::Validated(handoff) => {
                 match writeback::handoff(&target, &progress.record, &handoff) {
-                    Ok(()) => (
-                        RunStatus::Handoff,
-                        Outcome::Handoff {
-                            review: handoff.outcome_field(),
-                        },
-                        handoff.next_action(),
-                    ),
+                    Ok(()) => {
+                        handed_off = Some(match &handoff.review {
+                            Review::PullRequest { url, .. } => {
+                                HandedOff::PullRequest { url: url.clone() }
+                            }
+                            Review::Branch { remote, branch } => HandedOff::Branch {
+                                branch: branch.clone(),
+                                commit: handoff.head_sha.clone(),
+                                remote: remote.clone(),
+                            },
+                        });
+                        (
+                            RunStatus::Handoff,
+                            Outcome::Handoff {
+                                review: handoff.outcome_field(),
+                            },
+                            handoff.next_action(),
+                        )
+                    }
                     Err(writeback::HandoffWriteError::StateNotWritten(error)) => {
                         let failure = verdict::with_budget(
                             tracker_failure(&error),
@@ -143,6 +157,8 @@ impl LaneRun<'_> {
             run_id: Some(progress.record.run_id.clone()),
             outcome,
             next_action,
+            record: Some(Box::new(progress.record.clone())),
+            handoff: handed_off,
         };
         log::info!(
             "attempt finished issue={} run_id={} attempt={} status={:?}",

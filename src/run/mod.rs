@@ -13,12 +13,16 @@ mod cause;
 mod claim;
 mod conclude;
 mod context;
+pub mod deadline;
 mod handoff;
+pub mod json;
+pub mod named;
 mod progress;
 mod prompt;
 pub(crate) mod redact;
 mod tools;
 mod verdict;
+pub mod watch;
 pub(crate) mod writeback;
 
 use std::fmt;
@@ -44,6 +48,8 @@ use crate::{clock, shell};
 pub use claim::NotClaimed;
 
 use claim::{ClaimError, Claimed, claim_next, claim_target};
+use deadline::Deadline;
+use watch::{Event, Watch};
 
 use progress::Progress;
 use tools::{IssueTools, ToolContext};
@@ -57,6 +63,13 @@ pub struct Options {
     /// Set on SIGTERM/SIGINT: the running turn is interrupted and the run recorded as
     /// interrupted.
     pub stop: Arc<AtomicBool>,
+    /// `--issue IDENT`: run exactly this issue if it is eligible (`named`).
+    pub issue: Option<String>,
+    /// `--deadline`: raises `stop` when the work's time is up; the attempt then fails as
+    /// `deadline_exceeded` instead of being interrupted (`deadline`).
+    pub deadline: Option<Deadline>,
+    /// Told about each step, the tokens and the agent's activity (the progress line).
+    pub watch: Option<Arc<dyn Watch>>,
 }
 
 /// How one `run --once` ended.
@@ -77,13 +90,32 @@ pub enum Outcome {
     NothingToDo { reason: NotClaimed },
 }
 
-/// The one line `run --once` prints, and its exit code.
+/// The one line `run --once` prints, and its exit code; with the final record and the handoff,
+/// everything `run --once --json` reports (`json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub issue: Option<String>,
     pub run_id: Option<String>,
     pub outcome: Outcome,
     pub next_action: String,
+    /// The attempt's final run record; `None` when nothing was claimed.
+    pub record: Option<Box<RunRecord>>,
+    /// What was handed off, for a handoff.
+    pub handoff: Option<HandedOff>,
+}
+
+/// What a handoff handed over for review: a pull request, or a branch pushed to origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandedOff {
+    PullRequest {
+        url: String,
+    },
+    Branch {
+        branch: String,
+        commit: String,
+        /// Origin as shown to people (no credentials; a local path relative to `repo_root`).
+        remote: String,
+    },
 }
 
 impl Summary {
@@ -186,9 +218,20 @@ pub fn run_once(
             }
         },
     };
-    let claimed = match &options.target {
-        Some(target) => claim_target(settings, tracker, &layout, target),
-        None => claim_next(settings, tracker, &layout),
+    if options
+        .deadline
+        .as_ref()
+        .is_some_and(Deadline::stopped_work)
+    {
+        return Ok(nothing(NotClaimed::DeadlinePassed));
+    }
+    if let Some(watch) = &options.watch {
+        watch.event(&Event::Claiming);
+    }
+    let claimed = match (&options.target, &options.issue) {
+        (Some(target), _) => claim_target(settings, tracker, &layout, target),
+        (None, Some(identifier)) => named::claim_named(settings, tracker, &layout, identifier),
+        (None, None) => claim_next(settings, tracker, &layout),
     };
     match claimed {
         Ok(claimed) => Ok(attempt(settings, tracker, &layout, claimed, options)),
@@ -204,6 +247,8 @@ fn nothing(reason: NotClaimed) -> Summary {
         run_id: None,
         next_action: "none".to_string(),
         outcome: Outcome::NothingToDo { reason },
+        record: None,
+        handoff: None,
     }
 }
 
@@ -254,6 +299,7 @@ fn attempt(
     );
     let mut progress = Progress::start(layout, &issue_key, record);
     progress.hold(lease, Reserve::create(layout, &run_id));
+    progress.watch(options.watch.clone());
     let run = LaneRun {
         settings,
         tracker,
@@ -269,6 +315,7 @@ fn attempt(
     };
     let mut lane_lock = lane_lock;
     let ending = run.execute(&mut progress, &mut lane_lock);
+    let ending = past_deadline(ending, options.deadline.as_ref(), progress.record.phase);
     let summary = run.conclude(&mut progress, ending);
     progress.release();
     drop(lane_lock);
@@ -503,7 +550,10 @@ impl LaneRun<'_> {
                     .map(|budget| budget.saturating_sub(spent)),
                 turn_timeout: Some(Duration::from_millis(workflow.agent.turn_timeout_ms)),
             };
-            progress.phase(Phase::Executing);
+            progress.step(
+                Phase::Executing,
+                &format!("turn {turn}/{}", execution.max_turns),
+            );
             let outcome = session.run_turn(&input, tools, progress, limits);
             progress.record.tool_calls = tools.state().calls;
             progress.save_record();
@@ -623,7 +673,7 @@ impl LaneRun<'_> {
         lane: &Lane,
         handoff: tools::Handoff,
     ) -> Ending {
-        progress.phase(Phase::Validating);
+        progress.step(Phase::Validating, "lane check");
         progress.record.pr_url = handoff.pr_url().map(str::to_string);
         // The agent had the lane to itself: it is checked again (not a symlink, git metadata
         // inside it) before Maestro runs anything there.
@@ -632,7 +682,12 @@ impl LaneRun<'_> {
         }
         let execution = &self.settings.workflow.execution;
         let timeout = Duration::from_millis(execution.validation_timeout_ms);
-        for command in &execution.validation_commands {
+        let total = execution.validation_commands.len();
+        for (index, command) in execution.validation_commands.iter().enumerate() {
+            progress.step(
+                Phase::Validating,
+                &format!("validation {}/{total}: {command}", index + 1),
+            );
             let result = match shell::run_stoppable(
                 command,
                 &lane.path,
@@ -697,6 +752,11 @@ impl LaneRun<'_> {
                 ));
             }
         }
+        let check = match &handoff.review {
+            self::handoff::Review::PullRequest { .. } => "PR check",
+            self::handoff::Review::Branch { .. } => "branch check",
+        };
+        progress.step(Phase::Validating, check);
         match tools.recheck(&handoff) {
             Ok(()) => Ending::Validated(handoff),
             Err(failure) => Ending::Failed(failure),
@@ -710,6 +770,27 @@ impl LaneRun<'_> {
             policy: &self.settings.workflow.tracker,
             host_paths: &self.host_paths,
         }
+    }
+}
+
+/// Work the deadline stopped (the attempt ended interrupted, and not by a signal) is a
+/// retryable `deadline_exceeded` failure, not an interruption: nothing else will continue it.
+fn past_deadline(ending: Ending, deadline: Option<&Deadline>, phase: Phase) -> Ending {
+    match (ending, deadline) {
+        (Ending::Interrupted, Some(deadline)) if deadline.stopped_work() => {
+            let doing = match phase {
+                Phase::Preparing => "preparing the lane",
+                Phase::Executing => "the agent worked",
+                Phase::WaitingContinuation => "deciding on a continuation turn",
+                Phase::Validating => "validating",
+                Phase::WritingBack | Phase::Finished => "writing back",
+            };
+            Ending::Failed(Failure::retryable(
+                ErrorClass::DeadlineExceeded,
+                deadline.message(doing),
+            ))
+        }
+        (ending, _) => ending,
     }
 }
 
