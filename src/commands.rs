@@ -140,11 +140,11 @@ fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
         }
         ProgressLine::start(mode)
     });
-    let abandon = |exit: Exit| {
+    // The live line is erased before an error is reported, so the error starts its own line.
+    let abandon = || {
         if let Some(progress) = &progress {
             progress.abandon();
         }
-        exit
     };
     let snapshot = args
         .target
@@ -154,11 +154,17 @@ fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
         .and_then(|settings| settings::check_tracker_writes(&settings.config).map(|()| settings))
     {
         Ok(settings) => settings,
-        Err(error) => return abandon(failed(args.json, ErrorKind::Config, &error, Exit::Usage)),
+        Err(error) => {
+            abandon();
+            return failed(args.json, ErrorKind::Config, &error, Exit::Usage);
+        }
     };
     let tracker = match open_tracker(&settings) {
         Ok(tracker) => tracker,
-        Err(error) => return abandon(tracker_failed(args.json, &error)),
+        Err(error) => {
+            abandon();
+            return tracker_failed(args.json, &error);
+        }
     };
     let options = run::Options {
         target: args.target.clone(),
@@ -197,7 +203,10 @@ fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
                 failure => failure,
             }
         }
-        Err(error) => abandon(failed(args.json, ErrorKind::Runtime, &error, Exit::Failure)),
+        Err(error) => {
+            abandon();
+            failed(args.json, ErrorKind::Runtime, &error, Exit::Failure)
+        }
     }
 }
 

@@ -109,20 +109,29 @@ impl ProgressLine {
             return;
         }
         let state = self.lock();
-        let mut parts: Vec<String> = Vec::new();
         let head = match &state.issue {
             Some(issue) => format!("[{issue}] {}", text(&state.step)),
             None => text(&state.step).into_owned(),
         };
-        parts.push(head);
+        let mut parts = vec![head];
         if let Some(tokens) = state.tokens {
             parts.push(format!("{} tokens", count(tokens)));
         }
+        let clock = clock::humanize(self.elapsed());
+        let columns = terminal::width().saturating_sub(1).max(20);
+        // The agent's activity gets what the rest leaves, so the clock always shows.
         if let Some(agent) = &state.agent {
-            parts.push(text(agent).into_owned());
+            let used: usize = parts
+                .iter()
+                .map(|part| part.chars().count() + 3)
+                .sum::<usize>()
+                + clock.chars().count();
+            let room = columns.saturating_sub(used + 3);
+            if room >= 8 {
+                parts.push(terminal::fit(&text(agent), room));
+            }
         }
-        parts.push(clock::humanize(self.elapsed()));
-        let columns = terminal::width().saturating_sub(1).max(10);
+        parts.push(clock);
         terminal::draw(&terminal::fit(&parts.join(" | "), columns));
     }
 

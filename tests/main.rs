@@ -69,10 +69,14 @@ mod readme;
 mod review;
 /// `run --once` end to end: real codex, scripted model, fake Linear and GitHub, bare origin.
 mod run_once;
+/// `run --once` for scripts and terminals (#18): `--json`, `--issue`, `--deadline`, progress.
+mod scripting;
 /// Eligibility rules and dispatch order, table-driven.
 mod selection;
 /// The rules for issues already worked on (recovery, due retries, claims) and the budget.
 mod selection_resume;
+/// `maestro show ISSUE|RUN_ID` (#18): record, timeline, agent actions, validation, files.
+mod show;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
 mod status;
 /// The Linear adapter against the fake Linear: paging, normalization, mutations, faults.
