@@ -11,10 +11,9 @@
 //! though a guard it produced is still added.
 
 use super::cause;
-use super::handoff::Review;
 use super::progress::Progress;
 use super::verdict::{self, Failure};
-use super::{Ending, HandedOff, LaneRun, Outcome, Summary, tracker_failure, writeback};
+use super::{Ending, LaneRun, Outcome, Summary, tracker_failure, writeback};
 use crate::clock;
 use crate::tracker;
 use crate::workspace::record::{
@@ -37,16 +36,7 @@ impl LaneRun<'_> {
             Ending::Validated(handoff) => {
                 match writeback::handoff(&target, &progress.record, &handoff) {
                     Ok(()) => {
-                        handed_off = Some(match &handoff.review {
-                            Review::PullRequest { url, .. } => {
-                                HandedOff::PullRequest { url: url.clone() }
-                            }
-                            Review::Branch { remote, branch } => HandedOff::Branch {
-                                branch: branch.clone(),
-                                commit: handoff.head_sha.clone(),
-                                remote: remote.clone(),
-                            },
-                        });
+                        handed_off = Some(handoff.handed_off());
                         (
                             RunStatus::Handoff,
                             Outcome::Handoff {

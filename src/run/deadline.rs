@@ -11,13 +11,18 @@
 //! `deadline_exceeded`, retried like any retryable failure.
 //!
 //! Lane setup commands (clone, fetch, hooks) are not cut short: they are bounded by their own
-//! timeouts, and the agent never starts once the work's time is up. This module owns the clock
-//! and the rule; the run only asks [`Deadline::stopped_work`].
+//! timeouts, and the agent never starts once the work's time is up. This module owns the clock,
+//! the rule, and what an attempt the deadline stopped becomes ([`judge`]); the run calls it once
+//! its work has ended.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use super::Ending;
+use super::verdict::Failure;
+use crate::workspace::record::{ErrorClass, Phase};
 
 /// The reserve's bounds (see the module docs).
 const RESERVE_MIN: Duration = Duration::from_secs(30);
@@ -27,7 +32,6 @@ const RESERVE_MAX: Duration = Duration::from_secs(120);
 #[derive(Clone)]
 pub struct Deadline {
     total: Duration,
-    started: Instant,
     work_until: Instant,
     /// Raised by the watcher when it stopped the work (and SIGTERM had not already).
     stopped: Arc<AtomicBool>,
@@ -55,7 +59,6 @@ impl Deadline {
         let fired = Arc::new(AtomicBool::new(false));
         let deadline = Deadline {
             total,
-            started,
             work_until,
             stopped: Arc::clone(&stopped),
             fired: Arc::clone(&fired),
@@ -93,16 +96,6 @@ impl Deadline {
         self.stopped.load(Ordering::SeqCst)
     }
 
-    /// The whole deadline, as given.
-    pub fn total(&self) -> Duration {
-        self.total
-    }
-
-    /// How long the run had been going when this is asked.
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-
     /// The `deadline_exceeded` failure message: what the deadline was and where the work was.
     pub fn message(&self, phase: &str) -> String {
         format!(
@@ -122,6 +115,27 @@ impl Deadline {
     #[doc(hidden)]
     pub fn fired(&self) -> bool {
         self.fired.load(Ordering::SeqCst)
+    }
+}
+
+/// Work the deadline stopped (the attempt ended interrupted, and not by a signal) is a
+/// retryable `deadline_exceeded` failure, not an interruption: nothing else will continue it.
+pub(super) fn judge(ending: Ending, deadline: Option<&Deadline>, phase: Phase) -> Ending {
+    match (ending, deadline) {
+        (Ending::Interrupted, Some(deadline)) if deadline.stopped_work() => {
+            let doing = match phase {
+                Phase::Preparing => "preparing the lane",
+                Phase::Executing => "the agent worked",
+                Phase::WaitingContinuation => "deciding on a continuation turn",
+                Phase::Validating => "validating",
+                Phase::WritingBack | Phase::Finished => "writing back",
+            };
+            Ending::Failed(Failure::retryable(
+                ErrorClass::DeadlineExceeded,
+                deadline.message(doing),
+            ))
+        }
+        (ending, _) => ending,
     }
 }
 

@@ -46,6 +46,7 @@ use crate::workspace::{self, Layout, retention};
 use crate::{clock, shell};
 
 pub use claim::NotClaimed;
+pub use handoff::HandedOff;
 
 use claim::{ClaimError, Claimed, claim_next, claim_target};
 use deadline::Deadline;
@@ -102,20 +103,6 @@ pub struct Summary {
     pub record: Option<Box<RunRecord>>,
     /// What was handed off, for a handoff.
     pub handoff: Option<HandedOff>,
-}
-
-/// What a handoff handed over for review: a pull request, or a branch pushed to origin.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HandedOff {
-    PullRequest {
-        url: String,
-    },
-    Branch {
-        branch: String,
-        commit: String,
-        /// Origin as shown to people (no credentials; a local path relative to `repo_root`).
-        remote: String,
-    },
 }
 
 impl Summary {
@@ -315,7 +302,7 @@ fn attempt(
     };
     let mut lane_lock = lane_lock;
     let ending = run.execute(&mut progress, &mut lane_lock);
-    let ending = past_deadline(ending, options.deadline.as_ref(), progress.record.phase);
+    let ending = deadline::judge(ending, options.deadline.as_ref(), progress.record.phase);
     let summary = run.conclude(&mut progress, ending);
     progress.release();
     drop(lane_lock);
@@ -463,6 +450,10 @@ impl LaneRun<'_> {
 
     /// The agent session: turns until finalized, out of turns, or the issue leaves.
     fn agent(&self, progress: &mut Progress, lane: &Lane, issue: &Issue) -> Ending {
+        // A stop raised while the lane was set up (a signal, the deadline) starts no agent.
+        if self.options.stop.load(Ordering::SeqCst) {
+            return Ending::Interrupted;
+        }
         let workflow = &self.settings.workflow;
         let config = &self.settings.config;
         let secrets = redact::Secrets::from_env(&self.secrets());
@@ -770,27 +761,6 @@ impl LaneRun<'_> {
             policy: &self.settings.workflow.tracker,
             host_paths: &self.host_paths,
         }
-    }
-}
-
-/// Work the deadline stopped (the attempt ended interrupted, and not by a signal) is a
-/// retryable `deadline_exceeded` failure, not an interruption: nothing else will continue it.
-fn past_deadline(ending: Ending, deadline: Option<&Deadline>, phase: Phase) -> Ending {
-    match (ending, deadline) {
-        (Ending::Interrupted, Some(deadline)) if deadline.stopped_work() => {
-            let doing = match phase {
-                Phase::Preparing => "preparing the lane",
-                Phase::Executing => "the agent worked",
-                Phase::WaitingContinuation => "deciding on a continuation turn",
-                Phase::Validating => "validating",
-                Phase::WritingBack | Phase::Finished => "writing back",
-            };
-            Ending::Failed(Failure::retryable(
-                ErrorClass::DeadlineExceeded,
-                deadline.message(doing),
-            ))
-        }
-        (ending, _) => ending,
     }
 }
 
