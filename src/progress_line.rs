@@ -78,11 +78,12 @@ impl ProgressLine {
 
     /// Ends the display with one summary line (the live line is replaced by it).
     pub fn finish(&self, summary: &Summary) {
+        // Under the state lock, so the ticker cannot draw the line again after the summary.
+        let state = self.lock();
         self.done.store(true, Ordering::SeqCst);
-        let label = self.lock().issue.clone();
         let line = format!(
             "done: {}\n",
-            final_line(label.as_deref(), summary, self.elapsed())
+            final_line(state.issue.as_deref(), summary, self.elapsed())
         );
         terminal::clear();
         terminal::write_above(line.as_bytes());
@@ -91,6 +92,7 @@ impl ProgressLine {
     /// Ends the display without a summary (the command failed before an outcome; its error
     /// follows on stderr).
     pub fn abandon(&self) {
+        let _state = self.lock();
         self.done.store(true, Ordering::SeqCst);
         terminal::clear();
     }
@@ -105,10 +107,15 @@ impl ProgressLine {
 
     /// Draws the live line from the state (live mode only, and not after the end).
     fn redraw(&self) {
-        if self.mode != Mode::Live || self.done.load(Ordering::SeqCst) {
+        if self.mode != Mode::Live {
             return;
         }
+        // The state lock is held while drawing: `finish` takes it too, so no draw can follow
+        // the summary line.
         let state = self.lock();
+        if self.done.load(Ordering::SeqCst) {
+            return;
+        }
         let head = match &state.issue {
             Some(issue) => format!("[{issue}] {}", text(&state.step)),
             None => text(&state.step).into_owned(),
@@ -138,13 +145,16 @@ impl ProgressLine {
     /// Prints one step as its own line (plain mode).
     fn print_step(&self) {
         let state = self.lock();
+        if self.done.load(Ordering::SeqCst) {
+            return;
+        }
         let step = match &state.issue {
             Some(issue) => format!("[{issue}] {}", text(&state.step)),
             None => text(&state.step).into_owned(),
         };
-        drop(state);
         let line = format!("progress: {step} ({})\n", clock::humanize(self.elapsed()));
         terminal::write_above(line.as_bytes());
+        drop(state);
     }
 }
 

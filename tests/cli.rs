@@ -29,7 +29,7 @@ fn help_and_version_exit_zero() {
 #[test]
 fn every_subcommand_has_help_with_purpose_options_and_example() {
     let dir = TestDir::new("cli-sub-help");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["protocol", "--help"], "maestro protocol - "),
         (
             &["protocol", "probe", "--help"],
@@ -38,6 +38,7 @@ fn every_subcommand_has_help_with_purpose_options_and_example() {
         (&["status", "--help"], "maestro status - "),
         (&["run", "--help"], "maestro run --once - "),
         (&["daemon", "--help"], "maestro daemon - "),
+        (&["show", "--help"], "maestro show - "),
     ];
     for (args, purpose) in cases {
         let output = maestro(dir.path(), args);

@@ -614,3 +614,46 @@ fn a_closed_stdout_keeps_the_exit_code_of_a_json_error() {
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
 }
+
+/// Progress, logs and the summary on a stderr that cannot be written (`2>/dev/full`) are lost,
+/// never a panic: the exit code and stdout stay the outcome's.
+#[test]
+fn progress_to_an_unwritable_stderr_never_panics() {
+    let codex = codex_or_skip!();
+    let world = RunWorld::builder("scripting-stderr-full", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .steps(handoff_steps(BRANCH, 7))
+        .build();
+    world.open_pull(7, BRANCH);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let mut child = world
+        .command(&["run", "--once"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(full))
+        .spawn()
+        .unwrap();
+    let mut stdout_pipe = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout_pipe.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + run_world::RUN_DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the run did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let printed = out.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{printed}");
+    assert!(
+        printed.starts_with("run --once: issue=ABC-1 ") && printed.contains("outcome=handoff"),
+        "{printed}"
+    );
+    assert_eq!(world.only_run().status, RunStatus::Handoff);
+}
