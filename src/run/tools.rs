@@ -553,6 +553,13 @@ mod tests {
                 messages: vec![format!("key {SECRET} refused")],
             })
         }
+        fn comments_containing(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Vec<tracker::Comment>, tracker::Error> {
+            Ok(Vec::new())
+        }
         fn add_label(&self, _: &str, _: &str) -> Result<(), tracker::Error> {
             self.labels_added.fetch_add(1, Ordering::SeqCst);
             Ok(())
