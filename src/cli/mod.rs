@@ -102,6 +102,9 @@ pub struct TargetArgs {
     pub slot: Option<(usize, i32)>,
     /// The daemon's last known good WORKFLOW.md, used instead of the repository's file.
     pub workflow_snapshot: Option<PathBuf>,
+    /// `--repair`: this run is a review repair of the issue's retained lane
+    /// (docs/spec/review.md); `attempt` is then the repair's number.
+    pub repair: bool,
 }
 
 /// Options of `maestro daemon`.
@@ -270,6 +273,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     let (mut issue_id, mut run_id, mut attempt, mut slot_fd, mut slot_index) =
         (None, None, None, None, None);
     let mut workflow_snapshot = None;
+    let mut repair = false;
     while let Some(arg) = next(parser, topic)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help(topic)),
@@ -287,6 +291,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Long("workflow-snapshot") => {
                 workflow_snapshot = Some(path_value(parser, "--workflow-snapshot", topic)?);
             }
+            Long("repair") => repair = true,
             other => {
                 return Err(unexpected(
                     other,
@@ -304,7 +309,10 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     }
     args.target = match (issue_id, run_id, attempt) {
         (None, None, None)
-            if slot_fd.is_none() && slot_index.is_none() && workflow_snapshot.is_none() =>
+            if slot_fd.is_none()
+                && slot_index.is_none()
+                && workflow_snapshot.is_none()
+                && !repair =>
         {
             None
         }
@@ -328,6 +336,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
                 attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
                 slot,
                 workflow_snapshot,
+                repair,
             })
         }
         _ => {
@@ -589,8 +598,17 @@ mod tests {
                 attempt: 2,
                 slot: Some((0, 5)),
                 workflow_snapshot: None,
+                repair: false,
             })
         );
+        let Ok(Command::Run(repair)) =
+            parse_words("run --once --issue id-1 --run-id r1 --attempt 1 --repair")
+        else {
+            panic!("a repair run parses");
+        };
+        assert!(repair.target.is_some_and(|target| target.repair));
+        let error = parse_words("run --once --repair").unwrap_err();
+        assert!(error.message.contains("go together"), "{error}");
         let error = parse_words("run --once --issue id-1").unwrap_err();
         assert!(error.message.contains("go together"), "{error}");
         let error =

@@ -20,6 +20,9 @@ mod children;
 mod execute;
 mod exits;
 mod plan;
+mod review;
+mod review_exec;
+mod review_read;
 mod tick;
 
 use std::collections::HashMap;
@@ -93,6 +96,8 @@ struct Daemon {
     poll_interval: Duration,
     /// The mirror of the project's active issues every tick reads (docs/spec/tracker.md).
     intake: Intake,
+    /// The GitHub and tracker clients of this tick's post-review steps.
+    review_clients: review_read::Clients,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
@@ -183,6 +188,7 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
         events,
         poll_interval,
         intake,
+        review_clients: review_read::Clients::default(),
     };
     daemon.start();
     daemon.serve(&inbox)

@@ -24,6 +24,12 @@ pub fn closeout_marker(record: &ReviewRecord) -> String {
     format!("closeout: {} {}", record.key, record.pr_url)
 }
 
+/// The visible line that marks the human-path comment, found the same way before it is posted
+/// again after an interruption.
+pub fn human_marker(record: &ReviewRecord) -> String {
+    format!("needs a person: {} {}", record.key, record.pr_url)
+}
+
 /// The input of a repair's first turn: what to fix, item by item.
 pub fn repair_input(
     record: &ReviewRecord,
@@ -87,6 +93,7 @@ pub fn human_comment(record: &ReviewRecord, reason: &str, open_feedback: &[Feedb
     let _ = writeln!(text, "- repairs: {}", record.repairs.len());
     let _ = writeln!(text, "- run_ids: {}", record.run_ids().join(", "));
     let _ = writeln!(text, "- reason: {}", shown_long(reason));
+    let _ = writeln!(text, "- {}", human_marker(record));
     if open_feedback.is_empty() {
         text.push_str("\nNo open review feedback.\n");
     } else {

@@ -16,6 +16,8 @@ mod handoff;
 mod progress;
 mod prompt;
 mod redact;
+mod repair;
+mod repair_prompt;
 mod tools;
 mod verdict;
 pub(crate) mod writeback;
@@ -243,6 +245,7 @@ fn attempt(
         run_id,
         previous_failure,
         previous_state,
+        repair,
     } = claimed;
     let config = &settings.config;
     let issue_key = record::issue_key(&issue.id);
@@ -259,6 +262,7 @@ fn attempt(
         branch: branch.clone(),
         workspace_path: Layout::relative_to(&lane_dir, &config.repo_root),
         started_at: clock::now_rfc3339(),
+        review_repair: repair.as_ref().map(|job| job.attempt),
         ..RunRecord::default()
     };
     log::info!(
@@ -280,10 +284,14 @@ fn attempt(
         previous_state,
         options,
         host_paths: host_paths(settings),
+        repair,
     };
     let mut lane_lock = lane_lock;
     let ending = run.execute(&mut progress, &mut lane_lock);
-    let summary = run.conclude(&mut progress, ending);
+    let summary = match &run.repair {
+        Some(job) => run.conclude_repair(&mut progress, ending, job),
+        None => run.conclude(&mut progress, ending),
+    };
     progress.release();
     drop(lane_lock);
     match retention::prune(layout, &settings.config.retention) {
@@ -331,6 +339,9 @@ struct LaneRun<'a> {
     previous_state: Option<IssueState>,
     options: &'a Options,
     host_paths: Vec<(PathBuf, String)>,
+    /// Set on a review repair (`--repair`): the retained lane is re-entered for the PR's
+    /// feedback (`repair.rs`).
+    repair: Option<repair::Job>,
 }
 
 impl LaneRun<'_> {
@@ -344,7 +355,7 @@ impl LaneRun<'_> {
     fn execute(&self, progress: &mut Progress, lane_lock: &mut Option<LaneLock>) -> Ending {
         let workflow = &self.settings.workflow;
         let max_attempts = workflow.execution.max_attempts;
-        if selection::within_budget(self.attempt, max_attempts).is_err() {
+        if self.repair.is_none() && selection::within_budget(self.attempt, max_attempts).is_err() {
             // Only an attempt that died without an outcome gets here (every recorded failure
             // on the last attempt already went to a human): no agent run, straight to a human.
             return Ending::Failed(Failure::human(
@@ -367,6 +378,13 @@ impl LaneRun<'_> {
             hooks: &workflow.hooks,
             remove_env: &secrets,
         };
+        if self.repair.is_some() && !self.layout.lane_dir(self.lane_key).is_dir() {
+            // A fresh clone would not hold the PR branch's work: a repair needs the lane kept.
+            return Ending::Failed(Failure::retryable(
+                ErrorClass::RepairLaneMissing,
+                format!("the retained lane {} is gone", self.lane_key),
+            ));
+        }
         let lane = match lane::prepare(&spec)
             .and_then(|lane| lane::verify_git_metadata(&lane.path).map(|()| lane))
         {
@@ -415,12 +433,18 @@ impl LaneRun<'_> {
         let Some(fresh) = fresh else {
             return Ending::Skipped("the issue is no longer visible in the project".to_string());
         };
-        if let Err(reason) =
-            selection::runnable(&fresh, &workflow.tracker, &self.settings.project_slug)
-        {
+        let slug = &self.settings.project_slug;
+        let verdict = match &self.repair {
+            Some(_) => selection::repairable(&fresh, &workflow.tracker, slug),
+            None => selection::runnable(&fresh, &workflow.tracker, slug),
+        };
+        if let Err(reason) = verdict {
             return Ending::Skipped(reason.to_string());
         }
-        let ending = self.agent(progress, &lane, &fresh);
+        let ending = match &self.repair {
+            Some(job) => self.repair_agent(progress, &lane, &fresh, job),
+            None => self.agent(progress, &lane, &fresh),
+        };
         if let Some(script) = &workflow.hooks.after_run {
             // after_run failures are logged by run_hook and never change the outcome.
             let _ = lane::run_hook("after_run", script, &lane.path, &workflow.hooks, &secrets);
@@ -478,6 +502,7 @@ impl LaneRun<'_> {
                 .collect(),
             stop: Arc::clone(&stop),
             secrets: secrets.clone(),
+            repair_of: None,
         });
         let ending = self.turns(progress, &mut session, &tools, lane, issue, &secrets);
         let _ = session.shutdown();
@@ -694,7 +719,12 @@ impl LaneRun<'_> {
             }
         }
         match tools.recheck(&handoff) {
-            Ok(()) => Ending::Validated(handoff),
+            // The head the PR was just checked against is the validated one (the lifecycle
+            // merges nothing else).
+            Ok(()) => Ending::Validated(tools::Handoff {
+                head_sha: lane::head_sha(&lane.path).unwrap_or(handoff.head_sha.clone()),
+                ..handoff
+            }),
             Err(failure) => Ending::Failed(failure),
         }
     }
