@@ -42,6 +42,9 @@ mod dry_run;
 mod faults;
 /// The GitHub PR check against the fake GitHub.
 mod github;
+/// The post-review lifecycle end to end (#14): handoff, repair, merge, closeout, cleanup, the
+/// human path and cancellation, with the real daemon, codex and the scripted model.
+mod landing;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
 /// The daemon's intake within Linear's API budget: detection latency, pacing, costs (#15).

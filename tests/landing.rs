@@ -1,0 +1,461 @@
+//! The post-review lifecycle end to end (#14, docs/spec/review.md): the real `maestro` binary
+//! and daemon, the real codex with the scripted model, the fake Linear and GitHub, and a bare
+//! git origin the agent pushes to. A `run --once` hands the issue off; the daemon then watches
+//! the PR, repairs feedback in the retained lane, merges (or waits for a person to), closes
+//! out, deletes the branch and removes the lane, or sends the lane to a person.
+
+use maestro::mock_model::Step;
+use maestro::review::Phase;
+use serde_json::json;
+
+use crate::codex_or_skip;
+use crate::support::fake_linear::FakeIssue;
+use crate::support::landing::{
+    Daemon, LIFECYCLE, approve, comments_titled, head, phase, review_front_matter, review_record,
+};
+use crate::support::run_world::{
+    REPO, RunWorld, commit_and_push, handoff_steps, pr_url, summary_line,
+};
+
+const BRANCH: &str = "x/demo-abc-1";
+const CLOSEOUT: &str = "**Maestro: merged and closed out**";
+const HUMAN: &str = "**Maestro: the pull request needs a person**";
+
+/// A world with ABC-1 in Todo, PR 1 open on its lane branch, `[review]` as given, and the
+/// model's script; ABC-1 is handed off by one `run --once` before it returns.
+fn handed_off(name: &str, codex: &std::path::Path, review: &str, extra: Vec<Step>) -> RunWorld {
+    let mut steps = handoff_steps(BRANCH, 1);
+    steps.extend(extra);
+    let world = RunWorld::builder(name, codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .front_matter(&review_front_matter(review))
+        .steps(steps)
+        .build();
+    world.open_pull(1, BRANCH);
+    let run = world.run_once();
+    let line = summary_line(&run);
+    assert_eq!(run.status.code(), Some(0), "{line}");
+    assert_eq!(world.linear.issue("ABC-1").state, "In Review");
+    let record = review_record(&world, "ABC-1").expect("the handoff wrote the review record");
+    assert_eq!(record.phase, Phase::ReviewWait);
+    assert_eq!(record.validated_head, head(&world, BRANCH));
+    assert_eq!(record.pr_url, pr_url(1));
+    assert!(
+        world.lane("ABC-1").is_dir(),
+        "the lane is kept for the lifecycle"
+    );
+    world
+}
+
+#[test]
+fn an_approved_green_pr_is_merged_at_the_validated_head_closed_out_and_cleaned_up() {
+    let codex = codex_or_skip!();
+    let world = handed_off("landing-auto", &codex, "", Vec::new());
+    let validated = head(&world, BRANCH);
+    let mut daemon = Daemon::start(&world);
+    // Not ready yet: no approval, no check. The daemon waits and says for what.
+    daemon.wait_for("a read of the PR", LIFECYCLE, || {
+        review_record(&world, "ABC-1")
+            .filter(|record| record.waiting_for.contains("0/1 approvals"))
+            .map(|_| ())
+    });
+    let status = crate::support::run_world::bounded(world.command(&["status"]), LIFECYCLE);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("ABC-1 review_wait: 0/1 approvals, no checks on the head yet"),
+        "{text}"
+    );
+    approve(&world, 1, &validated);
+    daemon.wait_for("the lane to be done", LIFECYCLE, || {
+        (phase(&world, "ABC-1") == "done").then_some(())
+    });
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
+
+    let merges: Vec<_> = world
+        .github
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path() == "/repos/acme/widgets/pulls/1/merge")
+        .collect();
+    assert_eq!(merges.len(), 1, "one merge request");
+    assert_eq!(
+        merges[0].json()["sha"],
+        json!(validated),
+        "pinned to the validated head"
+    );
+    assert_eq!(merges[0].json()["merge_method"], "squash");
+    assert!(world.github.pull(REPO, 1).merged);
+    assert_eq!(world.linear.issue("ABC-1").state, "Done");
+    let closeouts = comments_titled(&world, "ABC-1", CLOSEOUT);
+    assert_eq!(closeouts.len(), 1, "{closeouts:?}");
+    assert!(
+        closeouts[0].contains("- merged_by: maestro"),
+        "{}",
+        closeouts[0]
+    );
+    assert!(closeouts[0].contains(&format!("- pr_url: {}", pr_url(1))));
+    assert!(
+        !world.github.has_branch(REPO, BRANCH),
+        "the branch is deleted"
+    );
+    assert!(!world.lane("ABC-1").exists(), "the lane is removed");
+    let record = review_record(&world, "ABC-1").unwrap();
+    assert_eq!(record.cleanup.branch.as_deref(), Some("deleted"));
+    assert!(record.merge.as_ref().is_some_and(|merge| merge.by_maestro));
+    let path: Vec<String> = record.history.iter().map(|t| t.to.to_string()).collect();
+    assert_eq!(
+        path,
+        [
+            "ready_to_land",
+            "landing",
+            "delivery_closeout",
+            "cleanup",
+            "done"
+        ]
+    );
+    world.assert_comments_clean();
+}
+
+#[test]
+fn a_person_merges_and_maestro_closes_out() {
+    let codex = codex_or_skip!();
+    let world = handed_off("landing-manual", &codex, "merge = \"manual\"", Vec::new());
+    let validated = head(&world, BRANCH);
+    approve(&world, 1, &validated);
+    let mut daemon = Daemon::start(&world);
+    daemon.wait_for("the lane to wait for a person to merge", LIFECYCLE, || {
+        (phase(&world, "ABC-1") == "landing").then_some(())
+    });
+    world.github.update(REPO, 1, |pull| {
+        pull.merged = true;
+        pull.state = "closed".into();
+        pull.merge_commit_sha = Some("c".repeat(40));
+        pull.merged_by = Some("dana".into());
+    });
+    daemon.wait_for("the lane to be done", LIFECYCLE, || {
+        (phase(&world, "ABC-1") == "done").then_some(())
+    });
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
+    assert_eq!(
+        world
+            .github
+            .requests_on("PUT", "/repos/acme/widgets/pulls/1/merge"),
+        0,
+        "maestro never merges in manual mode"
+    );
+    assert_eq!(world.linear.issue("ABC-1").state, "Done");
+    let closeouts = comments_titled(&world, "ABC-1", CLOSEOUT);
+    assert_eq!(closeouts.len(), 1, "{closeouts:?}");
+    assert!(
+        closeouts[0].contains("- merged_by: dana"),
+        "{}",
+        closeouts[0]
+    );
+    assert!(closeouts[0].contains("- method: unknown (merged outside maestro)"));
+    assert!(!world.github.has_branch(REPO, BRANCH));
+    assert!(!world.lane("ABC-1").exists());
+}
+
+/// The repair's script: commit and push a fix, record it, finalize.
+fn repair_steps(file: &str) -> Vec<Step> {
+    vec![
+        Step::exec_command("call_fix", &commit_and_push(file, BRANCH)),
+        Step::tool_call(
+            "call_repaired",
+            "issue_review_repair_complete",
+            json!({"pr_url": pr_url(1), "summary": "Renamed as asked."}),
+        ),
+        Step::tool_call(
+            "call_repair_finalize",
+            "issue_terminal_finalize",
+            json!({"path": "review_repair"}),
+        ),
+        Step::message("Repaired."),
+    ]
+}
+
+#[test]
+fn a_change_request_is_repaired_in_the_lane_then_approved_and_landed() {
+    let codex = codex_or_skip!();
+    let world = handed_off("landing-repair", &codex, "", repair_steps("gadget.txt"));
+    let first = head(&world, BRANCH);
+    world.github.update(REPO, 1, |pull| {
+        pull.review(
+            "alice",
+            "CHANGES_REQUESTED",
+            "Please rename widget to gadget.",
+        );
+        pull.threads.push(crate::support::fake_github::Thread::open(
+            "T1",
+            "src/lib.rs",
+            3,
+            "carol",
+            "Use a constant here.",
+        ));
+    });
+    world
+        .github
+        .check_run(&first, "ci", "completed", Some("failure"));
+    let mut daemon = Daemon::start(&world);
+    let repaired = daemon.wait_for("the repair to push and validate", LIFECYCLE, || {
+        review_record(&world, "ABC-1").filter(|record| {
+            record.phase == Phase::ReviewWait
+                && record.repairs.len() == 1
+                && record.repairs[0].result.is_some()
+        })
+    });
+    let new_head = head(&world, BRANCH);
+    assert_ne!(new_head, first, "the repair pushed a new commit");
+    assert_eq!(repaired.validated_head, new_head);
+    assert_eq!(
+        repaired.repairs[0].feedback_keys,
+        [
+            "review:1000".to_string(),
+            "thread:T1:1".to_string(),
+            format!("check:{first}:ci")
+        ]
+    );
+    // The feedback itself was the repair's first input, quoted; the repair had its own tools.
+    let repair_call = world
+        .model_calls()
+        .into_iter()
+        .find(|call| call.body.contains("Repair 1 of 3 for ABC-1"))
+        .expect("the repair's turn reached the model");
+    for expected in [
+        "Please rename widget to gadget.",
+        "src/lib.rs:3",
+        "Use a constant here.",
+        "Failing check `ci` (failure)",
+    ] {
+        assert!(repair_call.body.contains(expected), "{expected} missing");
+    }
+    let tools = repair_call.tool_names();
+    assert!(
+        tools.contains(&"issue_review_repair_complete".to_string()),
+        "{tools:?}"
+    );
+    assert!(
+        !tools.contains(&"issue_review_handoff".to_string()),
+        "{tools:?}"
+    );
+    let repair_run = world
+        .runs()
+        .into_iter()
+        .find(|run| run.review_repair == Some(1))
+        .expect("the repair's run record");
+    assert_eq!(repair_run.head_sha.as_deref(), Some(new_head.as_str()));
+    assert!(!repair_run.validation.is_empty(), "validation ran again");
+    assert_eq!(
+        world.linear.issue("ABC-1").state,
+        "In Review",
+        "the issue stays in review"
+    );
+    assert_eq!(
+        comments_titled(&world, "ABC-1", "**Maestro: review feedback addressed**").len(),
+        1
+    );
+    // The same change request now waits for a re-review; the reviewer approves the new head.
+    world.github.update(REPO, 1, |pull| {
+        pull.review("alice", "APPROVED", "Thanks.");
+        pull.threads[0].resolved = true;
+    });
+    world
+        .github
+        .check_run(&new_head, "ci", "completed", Some("success"));
+    daemon.wait_for("the lane to be done", LIFECYCLE, || {
+        (phase(&world, "ABC-1") == "done").then_some(())
+    });
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
+    let merges: Vec<_> = world
+        .github
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path().ends_with("/pulls/1/merge"))
+        .collect();
+    assert_eq!(merges.len(), 1);
+    assert_eq!(
+        merges[0].json()["sha"],
+        json!(new_head),
+        "the repaired head is merged"
+    );
+    let closeout = &comments_titled(&world, "ABC-1", CLOSEOUT)[0];
+    assert!(
+        closeout.contains(&format!("- repair_run_ids: {}", repair_run.run_id)),
+        "{closeout}"
+    );
+    assert!(!world.lane("ABC-1").exists());
+}
+
+#[test]
+fn repairs_exhausted_go_to_a_person_with_the_open_feedback_listed() {
+    let codex = codex_or_skip!();
+    // The repair records the PR at the head maestro already validated: nothing new is pushed,
+    // which is a failed repair, and with max_repairs = 1 none is left.
+    let pushes_nothing = vec![
+        Step::tool_call(
+            "call_repaired",
+            "issue_review_repair_complete",
+            json!({"pr_url": pr_url(1), "summary": "Nothing to change."}),
+        ),
+        Step::tool_call(
+            "call_repair_finalize",
+            "issue_terminal_finalize",
+            json!({"path": "review_repair"}),
+        ),
+        Step::message("Done."),
+    ];
+    let world = handed_off(
+        "landing-exhausted",
+        &codex,
+        "max_repairs = 1",
+        pushes_nothing,
+    );
+    world.github.update(REPO, 1, |pull| {
+        pull.review(
+            "alice",
+            "CHANGES_REQUESTED",
+            "Please add a test for the edge case.",
+        );
+    });
+    let mut daemon = Daemon::start(&world);
+    let record = daemon.wait_for("the human path", LIFECYCLE, || {
+        review_record(&world, "ABC-1")
+            .filter(|record| record.phase == Phase::Human && record.notice.is_done())
+    });
+    assert_eq!(record.repairs.len(), 1);
+    assert!(
+        matches!(&record.repairs[0].result, Some(maestro::review::RepairResult::Failed { reason }) if reason.contains("repair_pushed_nothing")),
+        "{:?}",
+        record.repairs
+    );
+    assert!(
+        record.reason.contains("after 1 of 1 repairs"),
+        "{}",
+        record.reason
+    );
+    // A few more ticks: the comment is posted once.
+    let ticks = daemon.log().matches("tick finished").count();
+    daemon.wait_for("three more ticks", LIFECYCLE, || {
+        (daemon.log().matches("tick finished").count() >= ticks + 3).then_some(())
+    });
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
+    let issue = world.linear.issue("ABC-1");
+    assert_eq!(
+        issue.state, "In Review",
+        "the issue waits for a person in review"
+    );
+    assert!(issue.labels.iter().any(|l| l == "maestro:needs-attention"));
+    let human = comments_titled(&world, "ABC-1", HUMAN);
+    assert_eq!(human.len(), 1, "{human:?}");
+    assert!(
+        human[0].contains("> Please add a test for the edge case."),
+        "the open feedback is listed, quoted: {}",
+        human[0]
+    );
+    assert!(
+        world.lane("ABC-1").is_dir(),
+        "the lane is kept for the person"
+    );
+    assert_eq!(
+        world
+            .github
+            .requests_on("PUT", "/repos/acme/widgets/pulls/1/merge"),
+        0
+    );
+}
+
+/// ABC-N handed off with PR N, for N in 1..=count, one `run --once` each.
+fn several_handed_off(name: &str, codex: &std::path::Path, review: &str, count: u64) -> RunWorld {
+    let steps = (1..=count)
+        .flat_map(|n| handoff_steps(&format!("x/demo-abc-{n}"), n))
+        .collect();
+    let world = RunWorld::builder(name, codex)
+        .issues(
+            (1..=count)
+                .map(|n| FakeIssue::new(&format!("ABC-{n}"), "Todo"))
+                .collect(),
+        )
+        .front_matter(&review_front_matter(review))
+        .steps(steps)
+        .build();
+    for n in 1..=count {
+        world.open_pull(n, &format!("x/demo-abc-{n}"));
+        let run = world.run_once();
+        assert_eq!(run.status.code(), Some(0), "{}", summary_line(&run));
+        assert_eq!(phase(&world, &format!("ABC-{n}")), "review_wait");
+    }
+    world
+}
+
+#[test]
+fn lanes_off_the_happy_path_go_to_a_person_are_cancelled_or_let_go() {
+    let codex = codex_or_skip!();
+    let world = several_handed_off("landing-off-path", &codex, "", 4);
+    // ABC-1: the PR is closed without a merge. ABC-2: cancelled in Linear while waiting.
+    // ABC-3: a person pushes to the lane branch. ABC-4: moved back to the backlog.
+    world
+        .github
+        .update(REPO, 1, |pull| pull.state = "closed".into());
+    crate::support::landing::push_behind_maestros_back(&world, "x/demo-abc-3");
+    world.linear.edit(|w| {
+        for issue in &mut w.issues {
+            match issue.identifier.as_str() {
+                "ABC-2" => issue.state = "Canceled".into(),
+                "ABC-4" => issue.state = "Backlog".into(),
+                _ => {}
+            }
+        }
+    });
+    let mut daemon = Daemon::start(&world);
+    daemon.wait_for("every lane to settle", LIFECYCLE, || {
+        let settled = review_record(&world, "ABC-1")
+            .is_some_and(|r| r.phase == Phase::Human && r.notice.is_done())
+            && review_record(&world, "ABC-2")
+                .is_some_and(|r| r.phase == Phase::Cancelled && r.cleanup.lane_removed)
+            && review_record(&world, "ABC-3")
+                .is_some_and(|r| r.phase == Phase::Human && r.notice.is_done())
+            && phase(&world, "ABC-4") == "released";
+        settled.then_some(())
+    });
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
+    let reason = |identifier: &str| review_record(&world, identifier).unwrap().reason;
+    assert!(
+        reason("ABC-1").contains("closed without a merge"),
+        "{}",
+        reason("ABC-1")
+    );
+    assert!(
+        reason("ABC-3").contains("someone pushed to the lane branch"),
+        "{}",
+        reason("ABC-3")
+    );
+    for identifier in ["ABC-1", "ABC-3"] {
+        assert_eq!(
+            comments_titled(&world, identifier, HUMAN).len(),
+            1,
+            "{identifier}"
+        );
+        assert!(
+            world.lane(identifier).is_dir(),
+            "{identifier}'s lane is kept"
+        );
+    }
+    // Cancelled: the lane is gone, the PR and its branch are left as they are.
+    assert!(!world.lane("ABC-2").exists());
+    assert_eq!(world.github.pull(REPO, 2).state, "open");
+    assert!(world.github.has_branch(REPO, "x/demo-abc-2"));
+    assert!(comments_titled(&world, "ABC-2", HUMAN).is_empty());
+    // Released: the lane is kept for ordinary eligibility, nothing written.
+    assert!(world.lane("ABC-4").is_dir());
+    assert_eq!(world.linear.issue("ABC-4").state, "Backlog");
+    assert_eq!(
+        world
+            .github
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .count(),
+        0,
+        "nothing was merged"
+    );
+}
