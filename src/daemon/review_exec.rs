@@ -712,6 +712,16 @@ impl Daemon {
         let Some(mut record) = self.repair_record_of(&child.issue_id, &child.run_id) else {
             return false;
         };
+        // The exited child holds nothing any more: a lease held under its run id is another
+        // process's (two daemons raced to start this very run, and the other one won it). That
+        // one works on and writes the record; nothing has ended.
+        if lock::lease_holder(&self.layout, &record::issue_key(&child.issue_id))
+            .ok()
+            .flatten()
+            .is_some_and(|owner| owner.run_id == child.run_id)
+        {
+            return true;
+        }
         let stop = child.stop.as_ref().map(|(reason, _)| reason);
         let mut run = run.cloned();
         if let Some(unfinished) = run.as_mut() {
@@ -739,13 +749,6 @@ impl Daemon {
                     );
                 }
             }
-        } else if lock::lease_holder(&self.layout, &record::issue_key(&child.issue_id))
-            .ok()
-            .flatten()
-            .is_some_and(|owner| owner.run_id == child.run_id)
-        {
-            // Two daemons started this very run; the other one won the lease and works on.
-            return true;
         }
         let end = review::repair_end(run.as_ref(), code, stop);
         self.repair_ended(&mut record, &child.run_id, end, true);

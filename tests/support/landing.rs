@@ -52,6 +52,17 @@ impl Daemon {
         }
     }
 
+    /// Waits (bounded) until this daemon has finished a tick: its signal handlers are
+    /// installed by then, so a SIGTERM is a clean stop, not a kill.
+    pub fn wait_ticked(&self, starts: usize) {
+        self.wait_for("the daemon's first tick", LIFECYCLE, || {
+            let log = self.log();
+            let started = log.matches("daemon starting").count() >= starts;
+            let last = log.rfind("daemon starting")?;
+            (started && log[last..].contains("tick finished")).then_some(())
+        });
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
