@@ -65,6 +65,15 @@ fn an_approved_green_pr_is_merged_at_the_validated_head_closed_out_and_cleaned_u
         text.contains("ABC-1 review_wait: 0/1 approvals, no checks on the head yet"),
         "{text}"
     );
+    let dry = crate::support::run_world::bounded(
+        world.command(&["run", "--once", "--dry-run"]),
+        LIFECYCLE,
+    );
+    let text = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        text.contains("post-review lanes (the daemon drives them):\n  ABC-1 review_wait: 0/1 approvals, no checks on the head yet, next read in"),
+        "{text}"
+    );
     approve(&world, 1, &validated);
     daemon.wait_for("the lane to be done", LIFECYCLE, || {
         (phase(&world, "ABC-1") == "done").then_some(())
@@ -620,4 +629,110 @@ fn kill_9_during_a_repair_finishes_that_repair_once() {
     assert_eq!(repair_runs.len(), 1, "one repair run: {repair_runs:#?}");
     assert_eq!(comments_titled(&world, "ABC-1", CLOSEOUT).len(), 1);
     assert!(!world.lane("ABC-1").exists());
+}
+
+/// What the operator sees of post-review lanes: `status` (text and JSON), `/state`, `/metrics`
+/// and the dashboard, from review records alone.
+#[test]
+fn the_operator_sees_each_post_review_lanes_phase_and_what_it_waits_for() {
+    use maestro::operator_http::{self, Health};
+    use maestro::review::{Handoff, RepairResult, ReviewRecord, record::Repair};
+    use maestro::workspace::Layout;
+
+    use crate::support::dir::TestDir;
+    use crate::support::state::{NOW_MS, config_for};
+
+    let dir = TestDir::new("landing-operator");
+    let config = config_for(&dir);
+    let layout = Layout::new(&config.workspace_root);
+    let repo = maestro::github::parse_remote("git@github.com:acme/widgets.git").unwrap();
+    let record = |identifier: &str, number: u64| {
+        ReviewRecord::from_handoff(
+            &Handoff {
+                issue_id: &format!("id-{identifier}"),
+                identifier,
+                key: &format!("id-{identifier}"),
+                pr_url: &format!("https://github.com/acme/widgets/pull/{number}"),
+                repo: &repo,
+                number,
+                branch: &format!("x/demo-{}", identifier.to_lowercase()),
+                validated_head: &"1".repeat(40),
+                run_id: "run-handoff",
+            },
+            &maestro::clock::format_ms(NOW_MS - 60_000),
+        )
+    };
+    let mut waiting = record("ENG-10", 10);
+    waiting.waiting_for = "0/1 approvals, checks 2/3 green".into();
+    waiting.next_read_at = Some(maestro::clock::format_ms(NOW_MS + 41_000));
+    waiting.save(&layout).unwrap();
+    let mut human = record("ENG-11", 11);
+    human.phase = Phase::Human;
+    human.reason = "the PR was closed without a merge".into();
+    human.repairs.push(Repair {
+        attempt: 1,
+        feedback_keys: vec!["review:1".into()],
+        started_at: String::new(),
+        run_id: Some("run-repair".into()),
+        result: Some(RepairResult::Failed {
+            reason: "repair_pushed_nothing".into(),
+        }),
+    });
+    human.save(&layout).unwrap();
+    let mut done = record("ENG-12", 12);
+    done.phase = Phase::Done;
+    done.merge = Some(maestro::review::record::MergeFacts {
+        sha: "3".repeat(40),
+        method: None,
+        merged_by: Some("dana".into()),
+        by_maestro: false,
+    });
+    done.save(&layout).unwrap();
+
+    let snapshot = maestro::status::build_at(&config, 10, NOW_MS);
+    let text = maestro::status::render_text(&snapshot);
+    assert!(text.contains("REVIEW (2)"), "{text}");
+    assert!(
+        text.contains("  ENG-10 review_wait: 0/1 approvals, checks 2/3 green, next read in 41 s"),
+        "{text}"
+    );
+    assert!(
+        text.contains("!!ENG-11 human: the PR was closed without a merge"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("ENG-12 done"),
+        "finished lanes are counted, not listed"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&maestro::status::to_json(&snapshot)).unwrap();
+    assert_eq!(json["review"][0]["phase"], "review_wait");
+    assert_eq!(json["review"][0]["next_read_in_seconds"], 41);
+    assert_eq!(json["review"][1]["phase"], "human");
+    assert_eq!(json["review_totals"]["lanes_by_phase"]["done"], 1);
+
+    let health = Health::default();
+    let state = operator_http::route("GET", "/state", &config, &health);
+    let state: serde_json::Value = serde_json::from_slice(&state.body).unwrap();
+    assert_eq!(state["review"][0]["issue_identifier"], "ENG-10");
+    let metrics = operator_http::route("GET", "/metrics", &config, &health);
+    let metrics = String::from_utf8(metrics.body).unwrap();
+    for line in [
+        "maestro_review_lanes{phase=\"review_wait\"} 1",
+        "maestro_review_lanes{phase=\"human\"} 1",
+        "maestro_review_lanes{phase=\"done\"} 1",
+        "maestro_review_lanes{phase=\"landing\"} 0",
+        "maestro_review_merges{by=\"person\"} 1",
+        "maestro_review_merges{by=\"maestro\"} 0",
+        "maestro_review_repairs{result=\"failed\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    let page = operator_http::route("GET", "/", &config, &health);
+    let page = String::from_utf8(page.body).unwrap();
+    assert!(page.contains("<h2>Post-review lanes (2)</h2>"), "{page}");
+    assert!(page.contains("<td>review_wait</td><td>0/1 approvals, checks 2/3 green</td>"));
+    assert!(page.contains(
+        "<tr class=\"stalled\"><td><a href=\"/api/v1/ENG-11\">ENG-11</a></td><td>human</td>"
+    ));
 }

@@ -286,6 +286,7 @@ pub fn metrics(snapshot: &Snapshot, health: &Health) -> String {
         "counter",
         &[(String::new(), health.ticks.load(Ordering::SeqCst))],
     );
+    super::review::metrics(&mut out, snapshot);
     out
 }
 
@@ -338,6 +339,7 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
         );
     }
     page.push_str("</table>\n");
+    super::review::dashboard(&mut page, snapshot);
     let _ = writeln!(
         page,
         "<h2>Retrying ({})</h2>\n<table><tr><th>issue</th><th>attempt</th><th>kind</th>\
@@ -426,7 +428,7 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
 /// Escapes text for HTML element and attribute content. Control characters are first made
 /// visible ([`crate::escape::text`]): the page is read in a browser, but it is also fetched
 /// with `curl` into terminals and logs, where a raw ESC would act.
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let text = crate::escape::text(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
