@@ -736,3 +736,94 @@ fn the_operator_sees_each_post_review_lanes_phase_and_what_it_waits_for() {
         "<tr class=\"stalled\"><td><a href=\"/api/v1/ENG-11\">ENG-11</a></td><td>human</td>"
     ));
 }
+
+/// Faults on each route the lifecycle uses, lane by lane: transient GitHub and Linear failures
+/// are waited out (one closeout comment all the same), a 405 on the merge goes back to
+/// waiting and merges at the next read, and a head that moved between "ready" and the merge
+/// (409) is never merged: the lane goes to a person.
+#[test]
+fn faults_on_each_route_are_waited_out_or_sent_to_a_person() {
+    use crate::support::fake_github::Route;
+    use crate::support::fake_linear::Fault;
+
+    let codex = codex_or_skip!();
+    let world = several_handed_off("landing-faults", &codex, "", 3);
+    for (route, status, times) in [
+        (Route::Pull, 500, 2),
+        (Route::Reviews, 502, 1),
+        (Route::Threads, 500, 1),
+        (Route::CheckRuns, 503, 1),
+        (Route::Status, 500, 1),
+        (Route::Merge, 503, 1),
+        (Route::DeleteRef, 500, 1),
+    ] {
+        world.github.fail(route, status, times);
+    }
+    // Four 500s exhaust the Linear client's bounded retries of one closeout comment.
+    for _ in 0..4 {
+        world.linear.inject("CommentCreate", Fault::Status(500));
+    }
+    approve(&world, 1, &head(&world, "x/demo-abc-1"));
+    let mut daemon = Daemon::start(&world);
+    daemon.wait_for("ABC-1 to be done through the faults", LIFECYCLE, || {
+        (phase(&world, "ABC-1") == "done").then_some(())
+    });
+    assert_eq!(
+        world
+            .github
+            .requests_on("PUT", "/repos/acme/widgets/pulls/1/merge"),
+        2,
+        "a 503 on the merge is asked again at the next read"
+    );
+    assert_eq!(comments_titled(&world, "ABC-1", CLOSEOUT).len(), 1);
+    assert!(!world.github.has_branch(REPO, "x/demo-abc-1"));
+    assert!(!world.lane("ABC-1").exists());
+
+    world.github.fail(Route::Merge, 405, 1);
+    approve(&world, 2, &head(&world, "x/demo-abc-2"));
+    daemon.wait_for("ABC-2 to be done after a 405", LIFECYCLE, || {
+        (phase(&world, "ABC-2") == "done").then_some(())
+    });
+    let history: Vec<String> = review_record(&world, "ABC-2")
+        .unwrap()
+        .history
+        .iter()
+        .map(|t| format!("{} {}", t.to, t.reason))
+        .collect();
+    assert!(
+        history
+            .iter()
+            .any(|t| t.starts_with("review_wait merge refused")),
+        "{history:#?}"
+    );
+    assert_eq!(
+        world
+            .github
+            .requests_on("PUT", "/repos/acme/widgets/pulls/2/merge"),
+        2
+    );
+
+    world.github.move_head_on_merge(&"9".repeat(40));
+    approve(&world, 3, &head(&world, "x/demo-abc-3"));
+    let record = daemon.wait_for("ABC-3 to go to a person", LIFECYCLE, || {
+        review_record(&world, "ABC-3").filter(|r| r.phase == Phase::Human && r.notice.is_done())
+    });
+    assert!(
+        record.reason.contains("someone pushed to the lane branch"),
+        "{}",
+        record.reason
+    );
+    assert!(
+        !world.github.pull(REPO, 3).merged,
+        "a moved head is never merged"
+    );
+    assert_eq!(
+        world
+            .github
+            .requests_on("PUT", "/repos/acme/widgets/pulls/3/merge"),
+        1
+    );
+    assert_eq!(comments_titled(&world, "ABC-3", HUMAN).len(), 1);
+    assert!(world.lane("ABC-3").is_dir());
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
+}
