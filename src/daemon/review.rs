@@ -163,6 +163,47 @@ pub fn repair_end(
     }
 }
 
+/// The review record a handoff run should have started, when it is missing: the run handed
+/// off a PR (`pr_url`, `head_sha`) with the lifecycle on, and no record names it. The run
+/// writes it itself; this covers a run that could not (a full disk) and then ended.
+pub fn missing_after_handoff(
+    run: &RunRecord,
+    existing: Option<&ReviewRecord>,
+    policy: &ReviewPolicy,
+    api_url: &str,
+    lane_key: &str,
+    now_ms: u64,
+) -> Option<ReviewRecord> {
+    let (Some(pr_url), Some(head)) = (&run.pr_url, &run.head_sha) else {
+        return None;
+    };
+    if !policy.enabled || run.status != RunStatus::Handoff || run.review_repair.is_some() {
+        return None;
+    }
+    if existing.is_some_and(|record| record.handoff_run_id == run.run_id) {
+        return None;
+    }
+    let (repo, number) = github::parse_pr_url(pr_url, api_url).ok()?;
+    let key = crate::workspace::record::issue_key(&run.issue_id);
+    let mut record = ReviewRecord::from_handoff(
+        &review::Handoff {
+            issue_id: &run.issue_id,
+            identifier: &run.issue_identifier,
+            key: &key,
+            pr_url,
+            repo: &repo,
+            number,
+            branch: &run.branch,
+            validated_head: head,
+            run_id: &run.run_id,
+        },
+        &crate::clock::format_ms(now_ms),
+    );
+    record.lane_key = Some(lane_key.to_string());
+    record.schedule_read(policy, now_ms);
+    Some(record)
+}
+
 /// Review steps that will take a dispatch slot this tick (fresh work counts the slots left).
 pub fn slots_taken(actions: &[Action]) -> u32 {
     let taking = |action: &&Action| match action {
@@ -435,6 +476,47 @@ mod tests {
             "a running repair is waited for"
         );
         assert_eq!(slots_taken(&actions), 2);
+    }
+
+    #[test]
+    fn a_handoff_run_without_its_review_record_gets_one() {
+        let policy = policy();
+        let api = "https://api.github.com";
+        let run = RunRecord {
+            run_id: "run-handoff-2".into(),
+            issue_id: "id-1".into(),
+            issue_identifier: "ABC-1".into(),
+            branch: "x/demo-abc-1".into(),
+            status: RunStatus::Handoff,
+            pr_url: Some("https://github.com/acme/widgets/pull/7".into()),
+            head_sha: Some(NEW.into()),
+            ..RunRecord::default()
+        };
+        let written = missing_after_handoff(&run, Some(&record()), &policy, api, "ABC-1", 0)
+            .expect("an older lifecycle's record does not name this run");
+        assert_eq!(
+            (
+                written.key.as_str(),
+                written.number,
+                written.validated_head.as_str()
+            ),
+            ("id-1", 7, NEW)
+        );
+        assert_eq!(written.lane_key.as_deref(), Some("ABC-1"));
+        assert_eq!(written.phase, Phase::ReviewWait);
+        assert!(missing_after_handoff(&run, Some(&written), &policy, api, "ABC-1", 0).is_none());
+        let off = ReviewPolicy::default();
+        assert!(missing_after_handoff(&run, None, &off, api, "ABC-1", 0).is_none());
+        let repair = RunRecord {
+            review_repair: Some(1),
+            ..run.clone()
+        };
+        assert!(missing_after_handoff(&repair, None, &policy, api, "ABC-1", 0).is_none());
+        let failed = RunRecord {
+            status: RunStatus::Failed,
+            ..run
+        };
+        assert!(missing_after_handoff(&failed, None, &policy, api, "ABC-1", 0).is_none());
     }
 
     #[test]

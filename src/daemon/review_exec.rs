@@ -759,45 +759,19 @@ impl Daemon {
     /// from the run record, so the lifecycle starts anyway.
     pub(super) fn review_after_handoff(&self, child: &Child, run: &RunRecord) {
         let workflow = self.store.current();
-        let (Some(pr_url), Some(head)) = (&run.pr_url, &run.head_sha) else {
+        let existing = ReviewRecord::load(&self.layout, &record::issue_key(&run.issue_id))
+            .ok()
+            .flatten();
+        let Some(review) = review::missing_after_handoff(
+            run,
+            existing.as_ref(),
+            &workflow.review,
+            &self.config.github.api_url,
+            &child.lane_key,
+            clock::now_ms(),
+        ) else {
             return;
         };
-        if !workflow.review.enabled
-            || run.status != RunStatus::Handoff
-            || run.review_repair.is_some()
-        {
-            return;
-        }
-        let key = record::issue_key(&run.issue_id);
-        if let Ok(Some(existing)) = ReviewRecord::load(&self.layout, &key) {
-            if existing.handoff_run_id == run.run_id {
-                return;
-            }
-        }
-        let Ok((repo, number)) = github::parse_pr_url(pr_url, &self.config.github.api_url) else {
-            log::warn!(
-                "review not started issue={}: the run's PR URL does not parse",
-                run.issue_identifier
-            );
-            return;
-        };
-        let now_ms = clock::now_ms();
-        let mut review = ReviewRecord::from_handoff(
-            &lifecycle::Handoff {
-                issue_id: &run.issue_id,
-                identifier: &run.issue_identifier,
-                key: &key,
-                pr_url,
-                repo: &repo,
-                number,
-                branch: &run.branch,
-                validated_head: head,
-                run_id: &run.run_id,
-            },
-            &clock::format_ms(now_ms),
-        );
-        review.lane_key = Some(child.lane_key.clone());
-        review.schedule_read(&workflow.review, now_ms);
         if self.save_review(&review) {
             log::warn!(
                 "review record written by the daemon (the run could not) issue={} run_id={}",

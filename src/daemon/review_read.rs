@@ -18,11 +18,15 @@ use crate::workspace::lock;
 use crate::workspace::record;
 use crate::{clock, config::GithubConfig};
 
-/// The clients a tick's review steps share: built on first use, dropped at the tick's end.
+/// The clients the review steps share. The GitHub client lives for one tick (its ETag cache is
+/// saved at the end); the tracker client for the lifecycle's writes lives as long as the
+/// intake's resync interval, so the team's states and labels it caches cost their points once
+/// per interval, not once per closeout, and are never older than the intake's.
 #[derive(Default)]
 pub struct Clients {
     github: Option<Result<github::Client, ()>>,
     pub(super) tracker: Option<Box<dyn tracker::Tracker>>,
+    tracker_opened: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -144,11 +148,19 @@ impl Daemon {
     /// This tick's tracker client for the lifecycle's writes, opened on first use and taken
     /// out while a step uses it (the step puts it back).
     pub(super) fn take_tracker(&mut self) -> Option<Box<dyn tracker::Tracker>> {
-        if let Some(tracker) = self.review_clients.tracker.take() {
+        let max_age = std::time::Duration::from_millis(self.config.tracker.resync_interval_ms);
+        let fresh = self
+            .review_clients
+            .tracker_opened
+            .is_some_and(|opened| opened.elapsed() < max_age);
+        if let Some(tracker) = self.review_clients.tracker.take().filter(|_| fresh) {
             return Some(tracker);
         }
         match tracker::open(&self.config, &self.project_slug) {
-            Ok(tracker) => Some(tracker),
+            Ok(tracker) => {
+                self.review_clients.tracker_opened = Some(std::time::Instant::now());
+                Some(tracker)
+            }
             Err(error) => {
                 self.tracker_error("open for the review lifecycle", &error);
                 None
@@ -156,7 +168,7 @@ impl Daemon {
         }
     }
 
-    /// The end of a tick: the ETag cache saved once, the clients dropped.
+    /// The end of a tick: the ETag cache saved once, the GitHub client dropped.
     pub(super) fn finish_review_tick(&mut self) {
         if let Some(Ok(client)) = &self.review_clients.github {
             if let Err(error) = client.save_etag_cache() {
@@ -166,6 +178,6 @@ impl Daemon {
                 );
             }
         }
-        self.review_clients = Clients::default();
+        self.review_clients.github = None;
     }
 }
