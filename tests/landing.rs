@@ -186,7 +186,11 @@ fn repair_steps(file: &str) -> Vec<Step> {
 #[test]
 fn a_change_request_is_repaired_in_the_lane_then_approved_and_landed() {
     let codex = codex_or_skip!();
-    let world = handed_off("landing-repair", &codex, "", repair_steps("gadget.txt"));
+    // The repair's agent works for two seconds first, so the repair spans several daemon ticks:
+    // reconciliation must leave it alone although its issue is not in an active state.
+    let mut steps = vec![Step::exec_command("call_think", "sleep 2")];
+    steps.extend(repair_steps("gadget.txt"));
+    let world = handed_off("landing-repair", &codex, "", steps);
     let first = head(&world, BRANCH);
     world.github.update(REPO, 1, |pull| {
         pull.review(
@@ -258,6 +262,11 @@ fn a_change_request_is_repaired_in_the_lane_then_approved_and_landed() {
         world.linear.issue("ABC-1").state,
         "In Review",
         "the issue stays in review"
+    );
+    assert!(
+        !daemon.log().contains("action=interrupted"),
+        "the repair was never stopped: {}",
+        daemon.log()
     );
     assert_eq!(
         comments_titled(&world, "ABC-1", "**Maestro: review feedback addressed**").len(),
@@ -539,11 +548,6 @@ fn kill_9_at_any_point_converges_to_one_merge_one_closeout_and_no_orphaned_lane(
             .then_some(())
     });
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
-    let log = daemon.log();
-    assert!(
-        log.contains("comment found on the issue, not posted again"),
-        "the interrupted closeout was found by its marker: {log}"
-    );
     for (n, identifier) in identifiers.iter().enumerate() {
         let number = n as u64 + 1;
         let branch = format!("x/demo-abc-{number}");
@@ -573,6 +577,11 @@ fn kill_9_at_any_point_converges_to_one_merge_one_closeout_and_no_orphaned_lane(
             "{identifier}: a merge whose answer was lost is still maestro's"
         );
     }
+    let log = daemon.log();
+    assert!(
+        log.contains("comment found on the issue, not posted again"),
+        "the interrupted closeout was found by its marker: {log}"
+    );
 }
 
 /// `kill -9` of the daemon right after it started a repair: the repair child runs on, and the
