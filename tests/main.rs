@@ -45,6 +45,8 @@ mod github;
 /// The post-review lifecycle end to end (#14): handoff, repair, merge, closeout, cleanup, the
 /// human path and cancellation, with the real daemon, codex and the scripted model.
 mod landing;
+/// The post-review lifecycle under `kill -9` of the daemon and faults on each route (#14).
+mod landing_crash;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
 /// The daemon's intake within Linear's API budget: detection latency, pacing, costs (#15).

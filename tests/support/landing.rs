@@ -10,8 +10,19 @@ use std::time::{Duration, Instant};
 use maestro::review::ReviewRecord;
 use maestro::workspace::record;
 
+use maestro::mock_model::Step;
+use maestro::review::Phase;
+use serde_json::json;
+
+use super::fake_linear::FakeIssue;
 use super::git::git;
-use super::run_world::{REPO, RunWorld};
+use super::run_world::{REPO, RunWorld, commit_and_push, handoff_steps, pr_url, summary_line};
+
+/// The lane branch of ABC-1 in these worlds.
+pub const BRANCH: &str = "x/demo-abc-1";
+/// The titles of the lifecycle's own comments.
+pub const CLOSEOUT: &str = "**Maestro: merged and closed out**";
+pub const HUMAN: &str = "**Maestro: the pull request needs a person**";
 
 /// Front matter with the lifecycle on, reading the PR every second.
 pub fn review_front_matter(review: &str) -> String {
@@ -189,4 +200,76 @@ pub fn comments_titled(world: &RunWorld, identifier: &str, title: &str) -> Vec<S
         .into_iter()
         .filter(|comment| comment.starts_with(title))
         .collect()
+}
+
+/// A world with ABC-1 in Todo, PR 1 open on its lane branch, `[review]` as given, and the
+/// model's script; ABC-1 is handed off by one `run --once` before it returns.
+pub fn handed_off(name: &str, codex: &std::path::Path, review: &str, extra: Vec<Step>) -> RunWorld {
+    let mut steps = handoff_steps(BRANCH, 1);
+    steps.extend(extra);
+    let world = RunWorld::builder(name, codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .front_matter(&review_front_matter(review))
+        .steps(steps)
+        .build();
+    world.open_pull(1, BRANCH);
+    let run = world.run_once();
+    let line = summary_line(&run);
+    assert_eq!(run.status.code(), Some(0), "{line}");
+    assert_eq!(world.linear.issue("ABC-1").state, "In Review");
+    let record = review_record(&world, "ABC-1").expect("the handoff wrote the review record");
+    assert_eq!(record.phase, Phase::ReviewWait);
+    assert_eq!(record.validated_head, head(&world, BRANCH));
+    assert_eq!(record.pr_url, pr_url(1));
+    assert!(
+        world.lane("ABC-1").is_dir(),
+        "the lane is kept for the lifecycle"
+    );
+    world
+}
+
+/// The repair's script: commit and push a fix, record it, finalize.
+pub fn repair_steps(file: &str) -> Vec<Step> {
+    vec![
+        Step::exec_command("call_fix", &commit_and_push(file, BRANCH)),
+        Step::tool_call(
+            "call_repaired",
+            "issue_review_repair_complete",
+            json!({"pr_url": pr_url(1), "summary": "Renamed as asked."}),
+        ),
+        Step::tool_call(
+            "call_repair_finalize",
+            "issue_terminal_finalize",
+            json!({"path": "review_repair"}),
+        ),
+        Step::message("Repaired."),
+    ]
+}
+
+/// ABC-N handed off with PR N, for N in 1..=count, one `run --once` each.
+pub fn several_handed_off(
+    name: &str,
+    codex: &std::path::Path,
+    review: &str,
+    count: u64,
+) -> RunWorld {
+    let steps = (1..=count)
+        .flat_map(|n| handoff_steps(&format!("x/demo-abc-{n}"), n))
+        .collect();
+    let world = RunWorld::builder(name, codex)
+        .issues(
+            (1..=count)
+                .map(|n| FakeIssue::new(&format!("ABC-{n}"), "Todo"))
+                .collect(),
+        )
+        .front_matter(&review_front_matter(review))
+        .steps(steps)
+        .build();
+    for n in 1..=count {
+        world.open_pull(n, &format!("x/demo-abc-{n}"));
+        let run = world.run_once();
+        assert_eq!(run.status.code(), Some(0), "{}", summary_line(&run));
+        assert_eq!(phase(&world, &format!("ABC-{n}")), "review_wait");
+    }
+    world
 }
