@@ -36,10 +36,9 @@ fn kill_9_at_any_point_converges_to_one_merge_one_closeout_and_no_orphaned_lane(
             .collect::<Vec<_>>()
     };
     // 1. The merge request is answered slowly: the daemon dies after recording it and sending
-    //    it, before GitHub's answer (GitHub merges all the same).
-    world
-        .github
-        .slow(Route::Merge, Duration::from_millis(1500), 1);
+    //    it, before GitHub's answer (GitHub merges all the same). The answer is held for 5 s,
+    //    a window wide enough to see on a loaded machine.
+    world.github.slow(Route::Merge, Duration::from_secs(5), 1);
     let mut daemon = Daemon::start(&world);
     daemon.wait_for("a merge request in flight", LIFECYCLE, || {
         (world.github.requests().iter().any(|r| r.method == "PUT")
@@ -52,7 +51,7 @@ fn kill_9_at_any_point_converges_to_one_merge_one_closeout_and_no_orphaned_lane(
     // 2. The first closeout comment is answered slowly: the daemon dies after posting it.
     world
         .linear
-        .inject("CommentCreate", Fault::Slow(Duration::from_millis(1500)));
+        .inject("CommentCreate", Fault::Slow(Duration::from_secs(5)));
     let mut daemon = Daemon::start(&world);
     daemon.wait_for("a closeout comment in flight", LIFECYCLE, || {
         records()
