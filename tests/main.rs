@@ -69,6 +69,9 @@ mod readme;
 mod review;
 /// `run --once` end to end: real codex, scripted model, fake Linear and GitHub, bare origin.
 mod run_once;
+/// `run --once` beyond one clean attempt: retries, guards, held slots and leases, the daemon's
+/// target flags, recovery, continuation, issues changing underneath.
+mod run_once_attempts;
 /// Eligibility rules and dispatch order, table-driven.
 mod selection;
 /// The rules for issues already worked on (recovery, due retries, claims) and the budget.
