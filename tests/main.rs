@@ -78,6 +78,10 @@ mod selection;
 mod selection_resume;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
 mod status;
+/// The tidy tests: docs/index.md's rules about the source tree checked against it as text
+/// (exit codes, state paths, fs2, signals, spawns, prints, unwraps, sleeps, headers, sizes,
+/// import cycles, the code map).
+mod tidy;
 /// The Linear adapter against the fake Linear: paging, normalization, mutations, faults.
 mod tracker_linear;
 /// The local file tracker: reading, write-backs, comments, format errors.
