@@ -27,6 +27,7 @@ pub mod intake;
 pub mod logging;
 pub mod mock_model;
 pub mod operator_http;
+pub mod output;
 pub mod probe;
 pub mod review;
 pub mod run;

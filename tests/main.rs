@@ -69,12 +69,19 @@ mod readme;
 mod review;
 /// `run --once` end to end: real codex, scripted model, fake Linear and GitHub, bare origin.
 mod run_once;
+/// `run --once` beyond one clean attempt: retries, guards, held slots and leases, the daemon's
+/// target flags, recovery, continuation, issues changing underneath.
+mod run_once_attempts;
 /// Eligibility rules and dispatch order, table-driven.
 mod selection;
 /// The rules for issues already worked on (recovery, due retries, claims) and the budget.
 mod selection_resume;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
 mod status;
+/// The tidy tests: docs/index.md's rules about the source tree checked against it as text
+/// (exit codes, state paths, fs2, signals, spawns, prints, unwraps, sleeps, headers, sizes,
+/// import cycles, the code map).
+mod tidy;
 /// The Linear adapter against the fake Linear: paging, normalization, mutations, faults.
 mod tracker_linear;
 /// The local file tracker: reading, write-backs, comments, format errors.

@@ -29,7 +29,6 @@ use std::time::Duration;
 
 use crate::app_server::{Session, SessionConfig, TurnEnd, TurnLimits};
 use crate::cli::TargetArgs;
-use crate::exit::Exit;
 use crate::selection::{self, Standing};
 use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
@@ -77,7 +76,7 @@ pub enum Outcome {
     NothingToDo { reason: NotClaimed },
 }
 
-/// The one line `run --once` prints, and its exit code.
+/// The one line `run --once` prints (`commands` maps its outcome to the exit code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub issue: Option<String>,
@@ -87,16 +86,6 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn exit(&self) -> Exit {
-        match self.outcome {
-            Outcome::Handoff { .. } => Exit::Success,
-            Outcome::RetryScheduled { .. } => Exit::RetryScheduled,
-            Outcome::HumanRequired { .. } => Exit::HumanRequired,
-            Outcome::Interrupted => Exit::Failure,
-            Outcome::Skipped { .. } | Outcome::NothingToDo { .. } => Exit::NothingToDo,
-        }
-    }
-
     /// `run --once: issue=ABC-12 run_id=… outcome=handoff next=…`, always one line: the
     /// identifier, PR URL and reasons come from the tracker, GitHub and the agent, so each is
     /// escaped ([`crate::escape::text`]) before shell scripts and terminals read it.

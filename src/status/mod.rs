@@ -276,10 +276,11 @@ fn owner_alive(layout: &Layout, run: &RunRecord, problems: &mut Vec<String>) -> 
     });
     if process.is_some_and(|process| process.is_alive()) {
         problems.push(format!(
-            "{} (run {}): its lease is not held but its process (pid {}) is alive; its lease file under .maestro/leases/ was removed or replaced",
+            "{} (run {}): its lease is not held but its process (pid {}) is alive; its lease file under {}/ was removed or replaced",
             run.issue_identifier,
             run.run_id,
             run.pid,
+            Layout::relative().leases_dir().display(),
         ));
         return true;
     }
