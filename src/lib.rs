@@ -9,6 +9,7 @@
 
 pub mod app_server;
 pub mod atomic_file;
+pub mod bounds;
 pub mod claims;
 pub mod cli;
 pub mod clock;
@@ -17,14 +18,17 @@ pub mod config;
 pub mod custody;
 pub mod daemon;
 pub mod demo;
+pub mod doctor;
 pub mod dry_run;
 pub mod escape;
 pub mod exit;
 pub mod github;
+pub mod init;
 pub mod intake;
 pub mod logging;
 pub mod mock_model;
 pub mod operator_http;
+pub mod output;
 pub mod probe;
 pub mod review;
 pub mod run;

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     let command = match cli::parse(std::env::args_os().skip(1)) {
         Ok(command) => command,
         Err(error) => {
-            maestro::commands::complain(&error.to_string());
+            maestro::output::complain(&error.to_string());
             return Exit::Usage.into();
         }
     };

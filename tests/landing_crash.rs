@@ -67,7 +67,7 @@ fn kill_9_at_any_point_converges_to_one_merge_one_closeout_and_no_orphaned_lane(
         let mut daemon = Daemon::start(&world);
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         let pause = 50 + (seed >> 33) % 700;
-        std::thread::sleep(Duration::from_millis(pause)); // the kill point itself is the test input
+        crate::support::pause(Duration::from_millis(pause)); // the kill point itself is the test input
         daemon.kill();
         let (_, problems) = maestro::review::ReviewRecord::list(&world.layout());
         assert!(problems.is_empty(), "every record parses: {problems:?}");

@@ -8,8 +8,7 @@
 use std::time::Duration;
 
 use super::children::StopReason;
-use super::review::RepairEnd;
-use crate::review::{Decision, IssueState as ReviewIssueState, ReviewRecord};
+use crate::review::{Decision, IssueState as ReviewIssueState, RepairResult, ReviewRecord};
 use crate::selection::Reason;
 use crate::tracker::Issue;
 use crate::workspace::record::{RetryEntry, RunRecord, RunStatus};
@@ -188,4 +187,15 @@ pub enum Step {
     Notify,
     /// Finish a cancelled lane: remove it once no process works in it.
     RemoveLane,
+}
+
+/// What a finished repair child means for its lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepairEnd {
+    /// The repair's result, for [`ReviewRecord::finish_repair`].
+    Result(RepairResult),
+    /// The repair's agent took the manual-attention path: the lane goes to a person.
+    AskedForHuman(String),
+    /// It was interrupted (a shutdown): the same repair starts again under a new run.
+    Respawn,
 }

@@ -15,7 +15,7 @@ use crate::tracker::Issue;
 use crate::workflow::{ReviewPolicy, TrackerPolicy, same_state};
 use crate::workspace::record::{Disposition, ErrorClass, RunRecord, RunStatus};
 
-use super::action::{Action, ReviewStep, Step};
+use super::action::{Action, RepairEnd, ReviewStep, Step};
 use super::children::StopReason;
 
 /// One open review lane as the tick sees it.
@@ -98,17 +98,6 @@ fn step(policy: &ReviewPolicy, lane: LaneView) -> Option<ReviewStep> {
         issue: lane.issue,
         step,
     })
-}
-
-/// What a finished repair child means for its lane.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RepairEnd {
-    /// The repair's result, for [`ReviewRecord::finish_repair`].
-    Result(RepairResult),
-    /// The repair's agent took the manual-attention path: the lane goes to a person.
-    AskedForHuman(String),
-    /// It was interrupted (a shutdown): the same repair starts again under a new run.
-    Respawn,
 }
 
 /// Maps a repair child's end to its result. `run` is its run record (`None`: it ended before

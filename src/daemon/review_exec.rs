@@ -11,9 +11,10 @@
 //! `review::decide`.
 
 use super::Daemon;
+use super::action::RepairEnd;
 use super::action::{ReviewStep, Step, Verb};
 use super::children::{self, Child, SpawnSpec, StopReason};
-use super::review::{self, RepairEnd};
+use super::review;
 use crate::review::{
     self as lifecycle, Action as LaneAction, Decision, IssueState, LaneFacts, Phase, RepairResult,
     ReviewRecord, texts,

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::review::Phase;
 use crate::status::Snapshot;
 
-use super::render::escape;
+use super::html::escape;
 
 /// `maestro_review_lanes{phase}`, `maestro_review_merges{by}` and
 /// `maestro_review_repairs{result}`, when any review record exists.

@@ -8,8 +8,8 @@
 
 use std::fmt::Write as _;
 
+use crate::bounds::quote;
 use crate::github::shown;
-use crate::run::bounds::quote;
 
 use super::phase::Phase;
 use super::record::ReviewRecord;
@@ -127,7 +127,7 @@ pub fn summary_line(record: &ReviewRecord, next_read_in: Option<std::time::Durat
 
 /// A reason on one line, control characters escaped, at most 500 characters.
 fn shown_long(text: &str) -> String {
-    crate::run::bounds::excerpt(text, 500)
+    crate::bounds::excerpt(text, 500)
 }
 
 fn feedback_list(feedback: &[Feedback]) -> String {

@@ -10,6 +10,7 @@
 //! stolen after the agent deleted the lease file) never overwrites a newer attempt's state,
 //! though a guard it produced is still added.
 
+use super::cause;
 use super::progress::Progress;
 use super::verdict::{self, Failure};
 use super::{Ending, LaneRun, Outcome, Summary, tracker_failure, writeback};
@@ -282,6 +283,7 @@ impl LaneRun<'_> {
     ) {
         let run_id = progress.record.run_id.clone();
         let error_class = progress.record.error_class.clone();
+        let cause = progress.record.cause.clone();
         let previous = self.previous_state.clone();
         let issue = IssueRef {
             id: &self.issue.id,
@@ -338,6 +340,14 @@ impl LaneRun<'_> {
                         .as_ref()
                         .and_then(|state| state.outcome_state.clone())
                 };
+                let idle_timeouts = cause::next_streak(
+                    error_class.as_ref(),
+                    cause.as_ref(),
+                    previous.as_ref(),
+                    self.attempt,
+                    counts,
+                    moved_by_person,
+                );
                 let state = IssueState {
                     issue_id: self.issue.id.clone(),
                     issue_identifier: self.issue.identifier.clone(),
@@ -351,6 +361,7 @@ impl LaneRun<'_> {
                     lane_key: Some(self.lane_key.to_string()),
                     owner: None,
                     outcome_state,
+                    idle_timeouts,
                     ..IssueState::default()
                 };
                 (Some(state), ())

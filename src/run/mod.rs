@@ -8,14 +8,14 @@
 //! `conclude` write the result. One attempt ends with exactly one [`Outcome`], one run record,
 //! one outcome written to the tracker, and one summary line.
 
-pub(crate) mod bounds;
+mod cause;
 mod claim;
 mod conclude;
 mod context;
 mod handoff;
 mod progress;
 mod prompt;
-mod redact;
+pub(crate) mod redact;
 mod repair;
 mod repair_prompt;
 mod tools;
@@ -32,7 +32,6 @@ use std::time::Duration;
 use crate::app_server::{Session, SessionConfig, TurnEnd, TurnLimits};
 use crate::cli::TargetArgs;
 use crate::clock;
-use crate::exit::Exit;
 use crate::selection::{self, Standing};
 use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
@@ -79,7 +78,7 @@ pub enum Outcome {
     NothingToDo { reason: NotClaimed },
 }
 
-/// The one line `run --once` prints, and its exit code.
+/// The one line `run --once` prints (`commands` maps its outcome to the exit code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub issue: Option<String>,
@@ -89,16 +88,6 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn exit(&self) -> Exit {
-        match self.outcome {
-            Outcome::Handoff { .. } => Exit::Success,
-            Outcome::RetryScheduled { .. } => Exit::RetryScheduled,
-            Outcome::HumanRequired { .. } => Exit::HumanRequired,
-            Outcome::Interrupted => Exit::Failure,
-            Outcome::Skipped { .. } | Outcome::NothingToDo { .. } => Exit::NothingToDo,
-        }
-    }
-
     /// `run --once: issue=ABC-12 run_id=… outcome=handoff next=…`, always one line: the
     /// identifier, PR URL and reasons come from the tracker, GitHub and the agent, so each is
     /// escaped ([`crate::escape::text`]) before shell scripts and terminals read it.
@@ -211,22 +200,7 @@ fn nothing(reason: NotClaimed) -> Summary {
 
 /// Absolute host paths and what they become in anything posted or shown to the tracker.
 fn host_paths(settings: &Settings) -> Vec<(PathBuf, String)> {
-    let mut paths = vec![(settings.config.repo_root.clone(), ".".to_string())];
-    if !settings
-        .config
-        .workspace_root
-        .starts_with(&settings.config.repo_root)
-    {
-        paths.push((
-            settings.config.workspace_root.clone(),
-            "<workspace_root>".to_string(),
-        ));
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|home| home.len() > 1) {
-        paths.push((PathBuf::from(home), "~".to_string()));
-    }
-    paths.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_os_str().len()));
-    paths
+    writeback::host_paths(&settings.config)
 }
 
 /// Everything after the lease: lane, agent, verdict, writeback, records.
@@ -541,6 +515,7 @@ impl LaneRun<'_> {
                 token_budget: execution
                     .token_budget
                     .map(|budget| budget.saturating_sub(spent)),
+                turn_timeout: Some(Duration::from_millis(workflow.agent.turn_timeout_ms)),
             };
             progress.phase(Phase::Executing);
             let outcome = session.run_turn(&input, tools, progress, limits);
@@ -567,7 +542,24 @@ impl LaneRun<'_> {
                 return Ending::Interrupted;
             }
             if let Some(failure) = verdict::turn_failure(&outcome.end) {
-                return Ending::Failed(failure);
+                // What codex said while the turn went wrong: in the record, and so in the
+                // comment and status; a streak of idle timeouts with one cause ends in a human.
+                progress.record.cause = outcome.cause().as_ref().map(cause::recorded);
+                if let Some(cause) = &progress.record.cause {
+                    log::warn!(
+                        "turn failed issue={} run_id={} error_class={} cause=\"{}\"",
+                        issue.identifier,
+                        progress.record.run_id,
+                        failure.error_class,
+                        cause.message
+                    );
+                }
+                return Ending::Failed(cause::escalate(
+                    failure,
+                    progress.record.cause.as_ref(),
+                    self.previous_state.as_ref(),
+                    self.attempt,
+                ));
             }
             // An agent that already finalized gets no fallback: its outcome is written next, and
             // a "working on this issue" note after the work is done only confuses the timeline.

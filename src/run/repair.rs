@@ -216,6 +216,9 @@ impl LaneRun<'_> {
                 token_budget: execution
                     .token_budget
                     .map(|budget| budget.saturating_sub(spent)),
+                turn_timeout: Some(std::time::Duration::from_millis(
+                    workflow.agent.turn_timeout_ms,
+                )),
             };
             progress.phase(Phase::Executing);
             let outcome = session.run_turn(&input, tools, progress, limits);

@@ -14,21 +14,18 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::bounds::{
-    self, MAX_BODY_BYTES, MAX_LABELS_PER_ATTEMPT, MAX_SHORT_BYTES, MAX_SUMMARY_BYTES,
-};
 use super::context::{self, ContextEntry};
 use super::prompt::{Instructions, TOOL_COMMENT, TOOL_FINALIZE, TOOL_LABEL};
 use super::redact::Secrets;
-use super::tools::{Handoff, PATH_MANUAL, PATH_REPAIR};
+use super::tools::{Handoff, PATH_MANUAL, PATH_REPAIR, TOOL_REPAIR_COMPLETE};
 use super::writeback::{scrub, validation_summary};
 use crate::app_server::DynamicTool;
+use crate::bounds::{
+    self, MAX_BODY_BYTES, MAX_LABELS_PER_ATTEMPT, MAX_SHORT_BYTES, MAX_SUMMARY_BYTES,
+};
 use crate::clock;
 use crate::workflow::Workflow;
 use crate::workspace::record::RunRecord;
-
-/// The tool that ends a review repair.
-pub const TOOL_REPAIR_COMPLETE: &str = "issue_review_repair_complete";
 
 /// WORKFLOW.md's body, the read_first files (under the rules of [`context`]) and the repair's
 /// tool contract, secret values scrubbed.

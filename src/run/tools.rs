@@ -19,14 +19,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 
-use super::bounds::{self, INLINE_EXCERPT_CHARS, MAX_LABELS_PER_ATTEMPT, RECORD_EXCERPT_CHARS};
 pub use super::handoff::Handoff;
 use super::handoff::{Checker, HandoffProblem, Review};
 use super::prompt::{TOOL_COMMENT, TOOL_FINALIZE, TOOL_HANDOFF, TOOL_LABEL, TOOL_TRANSITION};
 use super::redact::Secrets;
-use super::repair_prompt::TOOL_REPAIR_COMPLETE;
 use super::verdict::Failure;
 use crate::app_server::{ToolCall, ToolDispatch, ToolResult};
+use crate::bounds::{self, INLINE_EXCERPT_CHARS, MAX_LABELS_PER_ATTEMPT, RECORD_EXCERPT_CHARS};
 use crate::config::GithubConfig;
 use crate::github;
 use crate::tracker::{self, Issue, Tracker};
@@ -38,6 +37,8 @@ use crate::{clock, tracker::normalize_label};
 /// `manual_attention`).
 pub const PATH_REVIEW: &str = "review_handoff";
 pub const PATH_MANUAL: &str = "manual_attention";
+/// The tool that ends a review repair.
+pub const TOOL_REPAIR_COMPLETE: &str = "issue_review_repair_complete";
 pub const PATH_REPAIR: &str = "review_repair";
 
 /// Everything the agent did through the tools.

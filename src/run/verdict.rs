@@ -160,6 +160,13 @@ pub fn turn_failure(end: &TurnEnd) -> Option<Failure> {
                 idle.as_secs()
             ),
         ),
+        TurnEnd::TurnTimeout { limit } => Failure::retryable(
+            ErrorClass::TurnTimeout,
+            format!(
+                "the turn ran for its whole limit of {} s (WORKFLOW.md [agent] turn_timeout_ms) and was interrupted",
+                limit.as_secs()
+            ),
+        ),
         TurnEnd::ProcessExited { exit, stderr_tail } => Failure::retryable(
             ErrorClass::AppServerExited,
             format!(

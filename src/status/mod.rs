@@ -115,6 +115,10 @@ pub struct FinishedRun {
     pub duration_seconds: u64,
     pub tokens: Tokens,
     pub next_action: Option<String>,
+    /// What codex said about why the failing turn failed (the record's `cause.message`);
+    /// absent when it said nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 /// A retained lane.
@@ -211,6 +215,7 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
                 duration_seconds,
                 tokens: run.tokens,
                 next_action,
+                cause: run.cause.as_ref().map(|cause| cause.message.clone()),
             });
         }
     }
@@ -283,10 +288,11 @@ fn owner_alive(layout: &Layout, run: &RunRecord, problems: &mut Vec<String>) -> 
     });
     if process.is_some_and(|process| process.is_alive()) {
         problems.push(format!(
-            "{} (run {}): its lease is not held but its process (pid {}) is alive; its lease file under .maestro/leases/ was removed or replaced",
+            "{} (run {}): its lease is not held but its process (pid {}) is alive; its lease file under {}/ was removed or replaced",
             run.issue_identifier,
             run.run_id,
             run.pid,
+            Layout::relative().leases_dir().display(),
         ));
         return true;
     }

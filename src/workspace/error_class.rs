@@ -31,6 +31,8 @@ pub enum ErrorClass {
     CodexTurnInterrupted,
     /// No progress for `turn_idle_timeout_ms`.
     TurnIdleTimeout,
+    /// The turn ran past `[agent] turn_timeout_ms` (wall clock).
+    TurnTimeout,
     /// The codex child died.
     AppServerExited,
     /// The codex child spoke out of protocol.
@@ -88,13 +90,14 @@ pub enum ErrorClass {
 }
 
 /// Every class without data, for parsing names back.
-const UNIT: [ErrorClass; 27] = [
+const UNIT: [ErrorClass; 28] = [
     ErrorClass::ValidationFailed,
     ErrorClass::PrCheckFailed,
     ErrorClass::BranchCheckFailed,
     ErrorClass::CodexTurnFailed,
     ErrorClass::CodexTurnInterrupted,
     ErrorClass::TurnIdleTimeout,
+    ErrorClass::TurnTimeout,
     ErrorClass::AppServerExited,
     ErrorClass::AppServerProtocolError,
     ErrorClass::AppServerStartFailed,
@@ -159,6 +162,7 @@ impl ErrorClass {
             ErrorClass::CodexTurnFailed => "codex_turn_failed",
             ErrorClass::CodexTurnInterrupted => "codex_turn_interrupted",
             ErrorClass::TurnIdleTimeout => "turn_idle_timeout",
+            ErrorClass::TurnTimeout => "turn_timeout",
             ErrorClass::AppServerExited => "app_server_exited",
             ErrorClass::AppServerProtocolError => "app_server_protocol_error",
             ErrorClass::AppServerStartFailed => "app_server_start_failed",

@@ -62,6 +62,14 @@ impl Layout {
         }
     }
 
+    /// The layout relative to `workspace_root` (`.maestro/leases`), for text that names a state
+    /// path without the host's absolute path.
+    pub fn relative() -> Layout {
+        Layout {
+            root: PathBuf::new(),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -192,6 +200,16 @@ impl Layout {
     /// stdout and stderr of the daemon child running `run_id`.
     pub fn log_file(&self, run_id: &str) -> PathBuf {
         self.logs_dir().join(format!("{run_id}.log"))
+    }
+
+    /// The run id a journal's file name in `runs/` stands for (`<run_id>.journal.jsonl`).
+    pub fn journal_run_id(file_name: &str) -> Option<&str> {
+        file_name.strip_suffix(".journal.jsonl")
+    }
+
+    /// The run id a log's file name in `logs/` stands for (`<run_id>.log`).
+    pub fn log_run_id(file_name: &str) -> Option<&str> {
+        file_name.strip_suffix(".log")
     }
 
     /// The file key a lease lock file's name stands for (`<key>.lock`), if it is one.
@@ -365,6 +383,11 @@ mod tests {
                 layout.lease_owner_file("id-1"),
                 "/w/.maestro/leases/id-1.json",
             ),
+            (Layout::relative().leases_dir(), ".maestro/leases"),
+            (
+                Layout::relative().issue_file("<lane>"),
+                ".maestro/issues/<lane>.json",
+            ),
         ];
         for (path, expected) in cases {
             assert_eq!(path, Path::new(expected));
@@ -374,5 +397,10 @@ mod tests {
         assert!(Layout::is_state_file("r1.json"));
         assert!(!Layout::is_state_file("r1.journal.jsonl"));
         assert!(!Layout::is_state_file(".r1.json.tmp"));
+        let journal = layout.journal_file("r1");
+        let journal = journal.file_name().and_then(|name| name.to_str());
+        assert_eq!(journal.and_then(Layout::journal_run_id), Some("r1"));
+        assert_eq!(Layout::log_run_id("r1.log"), Some("r1"));
+        assert_eq!(Layout::journal_run_id("r1.json"), None);
     }
 }

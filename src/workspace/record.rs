@@ -139,6 +139,25 @@ pub struct ValidationRecord {
     pub escaped: bool,
 }
 
+/// What codex said about why a turn failed or timed out: its most telling error notice, as
+/// `crate::app_server::Cause` words it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureCause {
+    /// `model_unreachable`, `model_auth`, `model_rate_limited`, `model_http_error` or
+    /// `codex_error`; causes of attempts are compared by it.
+    pub kind: String,
+    /// One line for the operator: what it means, codex's words, what to check.
+    pub message: String,
+}
+
+/// Consecutive idle timeouts of one issue with the same cause (see `run::cause`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdleTimeoutStreak {
+    /// The [`FailureCause::kind`] they share.
+    pub cause: String,
+    pub count: u32,
+}
+
 /// What happens next to the issue after this attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryDecision {
@@ -179,6 +198,10 @@ pub struct RunRecord {
     pub error_class: Option<ErrorClass>,
     #[serde(default)]
     pub error_message: Option<String>,
+    /// Why the failing turn failed, when codex said (its most telling error notice); absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<FailureCause>,
     /// read_first files that were skipped (a symlink out of the lane, not a regular file, over
     /// the size limit, …); empty and absent from the file when every one was read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -230,6 +253,7 @@ impl Default for RunRecord {
             disposition: None,
             error_class: None,
             error_message: None,
+            cause: None,
             context_skipped: Vec::new(),
             tool_calls: Vec::new(),
             validation: Vec::new(),
@@ -315,6 +339,10 @@ pub struct IssueState {
     /// next claim means a person moved the issue, which starts a fresh attempt budget.
     #[serde(default)]
     pub outcome_state: Option<String>,
+    /// The idle timeouts in a row this episode, with the cause they share; absent when the last
+    /// counted attempt ended otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeouts: Option<IdleTimeoutStreak>,
 }
 
 impl Default for IssueState {
@@ -333,6 +361,7 @@ impl Default for IssueState {
             lane_key: None,
             owner: None,
             outcome_state: None,
+            idle_timeouts: None,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A fake GitHub: the REST routes and the GraphQL query Maestro uses, from an in-memory table,
 //! loopback only, every request recorded (through `fake_http`).
 //!
+//! - `GET /repos/{o}/{r}`: a repository the token can see ([`FakeGithub::add_repo`]);
 //! - `GET /repos/{o}/{r}/pulls/{n}`: the PR, its head either fixed or read live from a bare git
 //!   repository (so a test's agent can push and the PR follows, and a force-push between
 //!   handoff and validation is real);
@@ -151,6 +152,8 @@ impl Pull {
 /// A route a fault can be injected on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
+    /// `GET /repos/{o}/{r}`: a repository added with [`FakeGithub::add_repo`] (or holding a PR).
+    Repo,
     Pull,
     Reviews,
     Threads,
@@ -197,6 +200,8 @@ struct State {
     broken_thread_cursor: bool,
     /// Rate-limit points charged (every answer but a 304).
     rate_used: u64,
+    /// Repositories the token can see (`owner/repo`, lowercase) beyond those holding a PR.
+    repos: HashSet<String>,
 }
 
 /// The running fake.
@@ -285,6 +290,15 @@ impl FakeGithub {
         let statuses = fake.statuses.entry(sha.to_string()).or_default();
         statuses.retain(|(existing, _, _)| existing != context);
         statuses.push((context.into(), state.into(), description.into()));
+    }
+
+    /// Makes `repo` (`owner/name`) a repository the token can see.
+    pub fn add_repo(&self, repo: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .repos
+            .insert(repo.to_ascii_lowercase());
     }
 
     /// Whether `branch` exists in `repo`.
@@ -379,6 +393,7 @@ fn answer(state: &mut State, request: &Recorded) -> Reply {
     }
     let parts: Vec<&str> = request.path().trim_matches('/').split('/').collect();
     let route = match (request.method.as_str(), parts.as_slice()) {
+        ("GET", ["repos", _, _]) => Route::Repo,
         ("GET", ["repos", _, _, "pulls", _]) => Route::Pull,
         ("GET", ["repos", _, _, "pulls", _, "reviews"]) => Route::Reviews,
         ("POST", ["graphql"]) => Route::Threads,
@@ -410,6 +425,7 @@ fn answer(state: &mut State, request: &Recorded) -> Reply {
         _ => None,
     };
     let reply = match route {
+        Route::Repo => repository(state, &parts),
         Route::Pull => pull(state, &parts),
         Route::Reviews => reviews(state, &parts, request),
         Route::Threads => threads(state, request),
@@ -445,6 +461,23 @@ fn conditional(request: &Recorded, reply: Reply) -> Reply {
         };
     }
     reply.with_header("ETag", &etag)
+}
+
+fn repository(state: &State, parts: &[&str]) -> Reply {
+    let full_name = format!("{}/{}", parts[1], parts[2]);
+    let key = full_name.to_ascii_lowercase();
+    let known = state.repos.contains(&key) || state.pulls.keys().any(|(repo, _)| *repo == key);
+    if !known {
+        return not_found();
+    }
+    Reply::json(
+        200,
+        &json!({
+            "full_name": full_name,
+            "private": true,
+            "permissions": {"admin": false, "push": true, "pull": true},
+        }),
+    )
 }
 
 fn find<'a>(state: &'a State, owner: &str, repo: &str, number: &str) -> Option<&'a Pull> {

@@ -39,6 +39,9 @@ pub use world::{FakeComment, FakeIssue, FakeTeam, SLUG_ID, World};
 /// The API key the fake accepts.
 pub const API_KEY: &str = "lin_test_fake_key";
 
+/// The name of the user [`API_KEY`] authenticates as (`viewer`).
+pub const VIEWER_NAME: &str = "Fake Operator";
+
 /// A fault answered instead of the real reply.
 #[derive(Debug, Clone)]
 pub enum Fault {
@@ -292,7 +295,9 @@ fn respond(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>, n
     };
     let operation = body["operationName"].as_str().unwrap_or("").to_string();
     let query = body["query"].as_str().unwrap_or("");
+    // An operation without variables (`Viewer`) has no parentheses.
     if !query.contains(&format!("query {operation}("))
+        && !query.contains(&format!("query {operation} {{"))
         && !query.contains(&format!("mutation {operation}("))
     {
         return violation(format!("document does not define operation `{operation}`"));
@@ -388,6 +393,7 @@ fn respond(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>, n
     }
     let mut world = world.lock().unwrap();
     let result = match operation.as_str() {
+        "Viewer" => Ok(json!({"viewer": {"id": "user-1", "name": VIEWER_NAME}})),
         "ProjectBySlugId" => project(&world, &variables),
         "ProjectIssuesByStateNames" => {
             issues_page(&world, query, &variables, cursor_fault.as_ref())

@@ -10,6 +10,7 @@
 mod comments;
 mod http;
 mod poll;
+mod viewer;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -19,6 +20,7 @@ use std::time::Duration;
 use serde_json::json;
 
 pub use http::ApiKey;
+pub use viewer::Viewer;
 
 use self::http::Transport;
 use self::wire::{Connection, Invalid, WireIssue, WireName, WireRelation};
