@@ -9,6 +9,7 @@
 
 pub mod app_server;
 pub mod atomic_file;
+pub mod bounds;
 pub mod claims;
 pub mod cli;
 pub mod clock;

@@ -49,6 +49,11 @@ mod github;
 /// `maestro init` (#16): the first tmp/maestro.toml for a checkout, never an overwrite, a clean
 /// `git status`.
 mod init;
+/// The post-review lifecycle end to end (#14): handoff, repair, merge, closeout, cleanup, the
+/// human path and cancellation, with the real daemon, codex and the scripted model.
+mod landing;
+/// The post-review lifecycle under `kill -9` of the daemon and faults on each route (#14).
+mod landing_crash;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
 /// Lane lifecycle gaps of the first week (#13 items 3, 4, 7): the wall-clock turn timeout,

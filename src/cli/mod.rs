@@ -110,6 +110,9 @@ pub struct TargetArgs {
     pub slot: Option<(usize, i32)>,
     /// The daemon's last known good WORKFLOW.md, used instead of the repository's file.
     pub workflow_snapshot: Option<PathBuf>,
+    /// `--repair`: this run is a review repair of the issue's retained lane
+    /// (docs/spec/review.md); `attempt` is then the repair's number.
+    pub repair: bool,
 }
 
 /// Options of `maestro daemon`.
@@ -397,6 +400,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     let (mut issue_id, mut run_id, mut attempt, mut slot_fd, mut slot_index) =
         (None, None, None, None, None);
     let mut workflow_snapshot = None;
+    let mut repair = false;
     while let Some(arg) = next(parser, topic)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help(topic)),
@@ -414,6 +418,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Long("workflow-snapshot") => {
                 workflow_snapshot = Some(path_value(parser, "--workflow-snapshot", topic)?);
             }
+            Long("repair") => repair = true,
             other => {
                 return Err(unexpected(
                     other,
@@ -431,7 +436,10 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     }
     args.target = match (issue_id, run_id, attempt) {
         (None, None, None)
-            if slot_fd.is_none() && slot_index.is_none() && workflow_snapshot.is_none() =>
+            if slot_fd.is_none()
+                && slot_index.is_none()
+                && workflow_snapshot.is_none()
+                && !repair =>
         {
             None
         }
@@ -455,6 +463,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
                 attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
                 slot,
                 workflow_snapshot,
+                repair,
             })
         }
         _ => {

@@ -21,6 +21,9 @@ mod error;
 mod execute;
 mod exits;
 mod plan;
+mod review;
+mod review_exec;
+mod review_read;
 mod tick;
 
 use std::collections::HashMap;
@@ -94,6 +97,8 @@ struct Daemon {
     poll_interval: Duration,
     /// The mirror of the project's active issues every tick reads (docs/spec/tracker.md).
     intake: Intake,
+    /// The GitHub and tracker clients of this tick's post-review steps.
+    review_clients: review_read::Clients,
 }
 
 /// Runs the daemon until SIGTERM/SIGINT; an error when it cannot start.
@@ -157,6 +162,7 @@ pub fn run(
         events,
         poll_interval,
         intake,
+        review_clients: review_read::Clients::default(),
     };
     daemon.start();
     Ok(daemon.serve(&inbox))

@@ -34,13 +34,17 @@ impl LaneRun<'_> {
         let (status, outcome, next_action) = match ending {
             Ending::Validated(handoff) => {
                 match writeback::handoff(&target, &progress.record, &handoff) {
-                    Ok(()) => (
-                        RunStatus::Handoff,
-                        Outcome::Handoff {
-                            review: handoff.outcome_field(),
-                        },
-                        handoff.next_action(),
-                    ),
+                    Ok(()) => {
+                        progress.record.head_sha = Some(handoff.head_sha.clone());
+                        self.start_review(&progress.record, &handoff);
+                        (
+                            RunStatus::Handoff,
+                            Outcome::Handoff {
+                                review: handoff.outcome_field(),
+                            },
+                            handoff.next_action(),
+                        )
+                    }
                     Err(writeback::HandoffWriteError::StateNotWritten(error)) => {
                         let failure = verdict::with_budget(
                             tracker_failure(&error),

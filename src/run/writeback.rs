@@ -12,8 +12,8 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use super::bounds;
 use super::handoff::{Handoff, Review};
+use crate::bounds;
 use crate::clock;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workflow::TrackerPolicy;

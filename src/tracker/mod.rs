@@ -68,6 +68,12 @@ pub trait Tracker: Send + Sync + std::fmt::Debug {
     /// Posts a Markdown comment on an issue.
     fn add_comment(&self, issue_id: &str, body: &str) -> Result<CommentRef, Error>;
 
+    /// The comments of an issue whose body contains `text` (compared exactly), oldest first,
+    /// all pages. Maestro finds a comment of its own by its marker line this way before it
+    /// posts it again (a closeout interrupted between posting and recording it), so the read
+    /// asks only for the matching comments, not the whole thread.
+    fn comments_containing(&self, issue_id: &str, text: &str) -> Result<Vec<Comment>, Error>;
+
     /// Adds the label called `label_name` (trimmed, case-insensitive), keeping the issue's
     /// other labels; adding a label the issue already has succeeds. An unknown name is
     /// [`Error::UnknownLabel`], so the caller can fall back to another marker.
@@ -241,6 +247,14 @@ pub struct CommentRef {
     pub id: String,
     /// Where a person can read it (Linear: the comment URL; local: the comments file).
     pub url: Option<String>,
+}
+
+/// A comment on an issue, as [`Tracker::comments_containing`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: String,
+    /// Markdown, as posted.
+    pub body: String,
 }
 
 /// The one label form Maestro compares: trimmed and lowercased.

@@ -165,6 +165,19 @@ impl Layout {
         self.review_dir().join(format!("{key}.json"))
     }
 
+    /// The turn input of repair `attempt` of lane record `key`: the feedback as
+    /// `review::texts::repair_input` wrote it, handed to the repair child. Written before the
+    /// repair is recorded, so a daemon restarted between the two still has it.
+    pub fn review_repair_input_file(&self, key: &str, attempt: u32) -> PathBuf {
+        self.review_dir().join(format!("{key}.repair-{attempt}.md"))
+    }
+
+    /// The human-path comment of lane record `key`, written before the phase is recorded so a
+    /// restarted daemon posts the same text.
+    pub fn review_human_comment_file(&self, key: &str) -> PathBuf {
+        self.review_dir().join(format!("{key}.human.md"))
+    }
+
     /// The persisted GitHub ETag cache (see `crate::github::EtagCache`), shared by the daemon
     /// and its children so a restart or a `run --once` still gets free 304s.
     pub fn github_etag_cache_file(&self) -> PathBuf {

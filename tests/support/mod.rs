@@ -10,6 +10,7 @@ pub mod fake_github;
 pub mod fake_http;
 pub mod fake_linear;
 pub mod git;
+pub mod landing;
 pub mod procs;
 pub mod run_world;
 pub mod source_tree;
