@@ -2,19 +2,21 @@
 //!
 //! Each command loads what it needs (the second parsing stage), does its work through the
 //! library modules and reports one outcome. Errors are printed once, here, as
-//! `maestro: <message>`, and mapped to the documented exit codes.
+//! `maestro: <message>` (through [`crate::output`]), and mapped to the documented exit codes:
+//! the library returns errors and outcomes, and only this file (with `main.rs`) turns them
+//! into an [`Exit`].
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use crate::cli::{Command, RunArgs, ShowArgs, UsageError};
 use crate::config::{self, Lookup};
 use crate::exit::Exit;
+use crate::output::{self, complain, report};
 use crate::progress_line::{self, ProgressLine};
 use crate::run::json::{self as run_json, ErrorKind};
-use crate::run::{Outcome, deadline::Deadline, watch::Watch};
+use crate::run::{deadline::Deadline, watch::Watch};
 use crate::tracker::Issue;
 use crate::workspace::Layout;
 use crate::{claims, dry_run, run, settings, tracker};
@@ -24,15 +26,72 @@ pub fn execute(command: Command) -> Exit {
     let lookup = Lookup::from_env();
     match command {
         Command::Help(_) | Command::Version => Exit::Success,
-        Command::Probe(args) => crate::probe::run(&args, &lookup),
+        Command::Probe(args) => probe(&args, &lookup),
         Command::Status(args) => status(&args, &lookup),
         Command::Show(args) => show(&args, &lookup),
         Command::Run(args) if args.dry_run => dry_run(&args, &lookup),
         Command::Run(args) => run_live(&args, &lookup),
         Command::Daemon(args) => daemon(&args, &lookup),
-        Command::Demo(args) => crate::demo::run(&args),
-        Command::Doctor(args) => crate::doctor::run(&args, &lookup),
-        Command::Init => crate::init::run(&lookup),
+        Command::Demo(args) => demo(&args),
+        Command::Doctor(args) => doctor(&args, &lookup),
+        Command::Init => init(&lookup),
+    }
+}
+
+/// `maestro protocol probe`: a config to fix is a usage error, a failed step a failure.
+fn probe(args: &crate::cli::ProbeArgs, lookup: &Lookup) -> Exit {
+    match crate::probe::run(args, lookup) {
+        Ok(()) => Exit::Success,
+        Err(error) => {
+            report(&error);
+            match error {
+                crate::probe::Error::Config(_) => Exit::Usage,
+                crate::probe::Error::Step { .. } => Exit::Failure,
+            }
+        }
+    }
+}
+
+/// `maestro demo`: a directory the demo will not use is a usage error; a missing codex comes
+/// with the commands that install the pinned one.
+fn demo(args: &crate::cli::DemoArgs) -> Exit {
+    use crate::demo::{Error, Verdict};
+    match crate::demo::run(args) {
+        Ok(Verdict::AsExpected) => Exit::Success,
+        Ok(Verdict::NotAsExpected) => Exit::Failure,
+        Err(error) => {
+            report(&error);
+            if matches!(error, Error::CodexMissing { .. }) {
+                output::hint(&format!("{}\n", crate::demo::install_hint()));
+            }
+            match error {
+                Error::DirNotOurs { .. } => Exit::Usage,
+                _ => Exit::Failure,
+            }
+        }
+    }
+}
+
+/// `maestro doctor`: 0 when no check failed, 1 otherwise.
+fn doctor(args: &crate::cli::DoctorArgs, lookup: &Lookup) -> Exit {
+    if crate::doctor::run(args, lookup).failed == 0 {
+        Exit::Success
+    } else {
+        Exit::Failure
+    }
+}
+
+/// `maestro init`: run where it cannot work is a usage error, a failed write a failure.
+fn init(lookup: &Lookup) -> Exit {
+    match crate::init::run(lookup) {
+        Ok(text) => print(&text),
+        Err(error) => {
+            report(&error);
+            match error {
+                crate::init::Error::Refused(_) => Exit::Usage,
+                crate::init::Error::Failed(_) => Exit::Failure,
+            }
+        }
     }
 }
 
@@ -46,11 +105,32 @@ fn daemon(args: &crate::cli::DaemonArgs, lookup: &Lookup) -> Exit {
             return Exit::Usage;
         }
     }
-    crate::daemon::run(
+    let stopped = crate::daemon::run(
         args.config.as_deref(),
         lookup,
         std::time::Duration::from_secs(args.poll_interval_s),
-    )
+    );
+    match stopped {
+        Ok(crate::daemon::Stopped::Clean) => Exit::Success,
+        Ok(crate::daemon::Stopped::Forced) => Exit::Failure,
+        Err(error) => {
+            report(&error);
+            daemon_failure(&error)
+        }
+    }
+}
+
+/// A config to fix (maestro.toml, WORKFLOW.md, the tracker's settings) exits 2; the rest are
+/// runtime failures.
+fn daemon_failure(error: &crate::daemon::Error) -> Exit {
+    use crate::daemon::Error;
+    match error {
+        Error::Settings(_) | Error::Workflow(_) => Exit::Usage,
+        Error::Tracker(error) if error.is_config() => Exit::Usage,
+        Error::Signals(_) | Error::Tracker(_) | Error::Lock(_) | Error::OperatorHttp(_) => {
+            Exit::Failure
+        }
+    }
 }
 
 /// `maestro status`: needs only maestro.toml (a broken WORKFLOW.md must not hide the lanes).
@@ -94,21 +174,12 @@ fn status(args: &crate::cli::StatusArgs, lookup: &Lookup) -> Exit {
     }
 }
 
-/// Writes `text` to stdout; a closed pipe is not an error (the reader of `maestro status |
-/// head -1` has all it wanted, the usual Unix convention ripgrep follows too). Any other write
-/// error is reported on stderr and fails the command; nothing here can panic.
+/// Writes `text` to stdout ([`output::print`]): a closed pipe is success, any other write
+/// error (reported) a failure.
 pub fn print(text: &str) -> Exit {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match output::print(text) {
         Ok(()) => Exit::Success,
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Exit::Success,
-        Err(error) => {
-            complain(&format!("cannot write to stdout: {error}"));
-            Exit::Failure
-        }
+        Err(output::Unwritten) => Exit::Failure,
     }
 }
 
@@ -188,7 +259,7 @@ fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
     crate::custody::sweep(None);
     match result {
         Ok(summary) => {
-            let exit = outcome_exit(&summary.outcome);
+            let exit = run_exit(&summary.outcome);
             if let Some(progress) = &progress {
                 progress.finish(&summary);
             }
@@ -207,18 +278,6 @@ fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
             abandon();
             failed(args.json, ErrorKind::Runtime, &error, Exit::Failure)
         }
-    }
-}
-
-/// The exit code of each way `run --once` ends (docs/spec/runtime.md, "Summary line and exit
-/// codes").
-fn outcome_exit(outcome: &Outcome) -> Exit {
-    match outcome {
-        Outcome::Handoff { .. } => Exit::Success,
-        Outcome::RetryScheduled { .. } => Exit::RetryScheduled,
-        Outcome::HumanRequired { .. } => Exit::HumanRequired,
-        Outcome::Interrupted => Exit::Failure,
-        Outcome::Skipped { .. } | Outcome::NothingToDo { .. } => Exit::NothingToDo,
     }
 }
 
@@ -328,90 +387,54 @@ fn tracker_failed(json: bool, error: &tracker::Error) -> Exit {
     }
 }
 
-/// Prints an error (and its source chain) once, to stderr.
-pub fn report(error: &dyn std::error::Error) {
-    write_stderr(&report_text(error));
-}
-
-/// Prints `maestro: <message>` to stderr, escaped like every error ([`report_text`]).
-pub fn complain(message: &str) {
-    write_stderr(&message_text(message));
-}
-
-/// An unwritable stderr (closed, or `2>/dev/full`) is ignored: there is nowhere left to say
-/// anything, and the exit code still tells the caller what happened.
-fn write_stderr(text: &str) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = stderr
-        .write_all(text.as_bytes())
-        .and_then(|()| stderr.flush());
-}
-
-/// `maestro: <error>`, then `  caused by: <source>` for each source whose text the message
-/// does not already include. Error texts carry issue identifiers, paths, git and tracker
-/// output: every control character is escaped but the line feeds of a multi-line diagnostic,
-/// and each continuation line is indented, so no text inside an error can start a line of its
-/// own that looks like another `maestro:` message.
-fn report_text(error: &dyn std::error::Error) -> String {
-    let message = error.to_string();
-    let mut text = message_text(&message);
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !message.contains(&cause_text) {
-            text.push_str(&indented("  caused by: ", &cause_text));
-        }
-        source = cause.source();
+/// The exit code of a `run --once` that ended with `outcome` (README's table; the daemon
+/// reads the codes back through [`crate::exit::Written`]).
+fn run_exit(outcome: &run::Outcome) -> Exit {
+    match outcome {
+        run::Outcome::Handoff { .. } => Exit::Success,
+        run::Outcome::RetryScheduled { .. } => Exit::RetryScheduled,
+        run::Outcome::HumanRequired { .. } => Exit::HumanRequired,
+        run::Outcome::Interrupted => Exit::Failure,
+        run::Outcome::Skipped { .. } | run::Outcome::NothingToDo { .. } => Exit::NothingToDo,
     }
-    text
-}
-
-fn message_text(message: &str) -> String {
-    indented("maestro: ", message)
-}
-
-/// `first_prefix` before the first line, two spaces before every further line, each line
-/// escaped and ended with a line feed.
-fn indented(first_prefix: &str, message: &str) -> String {
-    let mut text = String::new();
-    for (index, line) in crate::escape::lines(message).split('\n').enumerate() {
-        text.push_str(if index == 0 { first_prefix } else { "  " });
-        text.push_str(line);
-        text.push('\n');
-    }
-    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::Written;
+    use crate::workspace::record::ErrorClass;
 
-    #[derive(Debug)]
-    struct Failure(&'static str, Option<Box<Failure>>);
-
-    impl std::fmt::Display for Failure {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(self.0)
-        }
-    }
-
-    impl std::error::Error for Failure {
-        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            self.1
-                .as_deref()
-                .map(|cause| cause as &(dyn std::error::Error + 'static))
-        }
-    }
-
+    /// The daemon decides a finished child's outcome from its code: what `run --once` exits
+    /// with must read back as the outcome it wrote, and a retry or an interruption as none.
     #[test]
-    fn a_report_escapes_controls_and_indents_continuation_lines() {
-        let error = Failure(
-            "invalid config /c.toml (1 problem):\n/c.toml:1:1: `X\u{1b}[2J\rmaestro: forged` is bad",
-            Some(Box::new(Failure("disk\nmaestro: on fire", None))),
-        );
-        assert_eq!(
-            report_text(&error),
-            "maestro: invalid config /c.toml (1 problem):\n  /c.toml:1:1: `X\\u{1b}[2J\\rmaestro: forged` is bad\n  caused by: disk\n  maestro: on fire\n"
-        );
+    fn each_run_outcome_reads_back_from_its_exit_code() {
+        let class = ErrorClass::ValidationFailed;
+        let cases = [
+            (
+                run::Outcome::Handoff {
+                    review: "pr=x".into(),
+                },
+                Some(Written::Handoff),
+            ),
+            (
+                run::Outcome::HumanRequired {
+                    error_class: class.clone(),
+                },
+                Some(Written::HumanRequired),
+            ),
+            (
+                run::Outcome::Skipped {
+                    reason: "left".into(),
+                },
+                Some(Written::Nothing),
+            ),
+            (run::Outcome::RetryScheduled { error_class: class }, None),
+            (run::Outcome::Interrupted, None),
+        ];
+        for (outcome, written) in cases {
+            let code = i32::from(run_exit(&outcome).code());
+            assert_eq!(Written::from_code(Some(code)), written, "{outcome:?}");
+        }
     }
 }

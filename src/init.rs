@@ -7,13 +7,12 @@
 //! It never overwrites a file, never edits a tracked file (`.git/info/exclude` is local to the
 //! clone), and needs no config: it is how the first one is made.
 
+use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::commands::{complain, print};
 use crate::config::{self, Lookup};
-use crate::exit::Exit;
 
 /// The commented example every key is documented in.
 const EXAMPLE: &str = include_str!("../maestro.example.toml");
@@ -28,31 +27,31 @@ const GIT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why init stopped.
 #[derive(Debug)]
-enum Refusal {
-    /// Not run where it can work: exit 2.
-    Usage(String),
-    /// Git or the filesystem failed: exit 1.
-    Failure(String),
+pub enum Error {
+    /// Not run where it can work (no checkout, a config already there): the operator moves.
+    Refused(String),
+    /// Git or the filesystem failed.
+    Failed(String),
 }
 
-/// Runs `maestro init` in `lookup.cwd`.
-pub fn run(lookup: &Lookup) -> Exit {
-    match init(&lookup.cwd) {
-        Ok(report) => print(&report),
-        Err(Refusal::Usage(message)) => {
-            complain(&format!("init: {message}"));
-            Exit::Usage
-        }
-        Err(Refusal::Failure(message)) => {
-            complain(&format!("init: {message}"));
-            Exit::Failure
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Refused(message) | Error::Failed(message) => write!(f, "init: {message}"),
         }
     }
 }
 
-fn init(cwd: &Path) -> Result<String, Refusal> {
+impl std::error::Error for Error {}
+
+/// Runs `maestro init` in `lookup.cwd`: what it did, for stdout.
+pub fn run(lookup: &Lookup) -> Result<String, Error> {
+    init(&lookup.cwd)
+}
+
+fn init(cwd: &Path) -> Result<String, Error> {
     let top = git(cwd, &["rev-parse", "--show-toplevel"]).map_err(|output| {
-        Refusal::Usage(format!(
+        Error::Refused(format!(
             "{} is not in a git checkout ({output}); run it inside a clone of the repository Maestro will serve",
             cwd.display()
         ))
@@ -60,13 +59,13 @@ fn init(cwd: &Path) -> Result<String, Refusal> {
     let top = PathBuf::from(top);
     let path = top.join(CONFIG_PATH);
     if std::fs::symlink_metadata(&path).is_ok() {
-        return Err(Refusal::Usage(format!(
+        return Err(Error::Refused(format!(
             "{} already exists and is left as it is; edit it, or move it away and run init again",
             path.display()
         )));
     }
     let Some(top_text) = top.to_str() else {
-        return Err(Refusal::Usage(format!(
+        return Err(Error::Refused(format!(
             "the checkout's path {} is not UTF-8, which maestro.toml cannot hold; write the config by hand",
             top.display()
         )));
@@ -76,7 +75,7 @@ fn init(cwd: &Path) -> Result<String, Refusal> {
     // What init writes must load: the example and this rendering are kept in step by a test,
     // and a broken file here would be a poor first contact.
     if let Err(error) = config::parse(&path, &text, None) {
-        return Err(Refusal::Failure(format!(
+        return Err(Error::Failed(format!(
             "the config it would write is invalid, a bug in maestro: {error}"
         )));
     }
@@ -151,14 +150,14 @@ fn toml_string(value: &str) -> String {
 
 /// Adds `/tmp/` and `/.workspaces/` to the clone's `info/exclude` when git does not ignore
 /// them yet; returns the patterns added (empty when both were ignored already).
-fn exclude(top: &Path) -> Result<Vec<String>, Refusal> {
+fn exclude(top: &Path) -> Result<Vec<String>, Error> {
     let mut missing = Vec::new();
     for dir in IGNORED {
         match git_status(top, &["check-ignore", "--quiet", "--", &format!("{dir}/")]) {
             Ok(0) => {}
             Ok(1) => missing.push(format!("/{dir}/")),
             Ok(_) | Err(_) => {
-                return Err(Refusal::Failure(format!(
+                return Err(Error::Failed(format!(
                     "git check-ignore failed in {}; is the checkout intact?",
                     top.display()
                 )));
@@ -171,10 +170,10 @@ fn exclude(top: &Path) -> Result<Vec<String>, Refusal> {
     let exclude = git(top, &["rev-parse", "--git-path", "info/exclude"])
         .map(|path| top.join(path))
         .map_err(|output| {
-            Refusal::Failure(format!("cannot find the clone's info/exclude: {output}"))
+            Error::Failed(format!("cannot find the clone's info/exclude: {output}"))
         })?;
     let io_failure = |error: std::io::Error| {
-        Refusal::Failure(format!("cannot update {}: {error}", exclude.display()))
+        Error::Failed(format!("cannot update {}: {error}", exclude.display()))
     };
     if let Some(parent) = exclude.parent() {
         std::fs::create_dir_all(parent).map_err(io_failure)?;
@@ -204,10 +203,9 @@ fn exclude(top: &Path) -> Result<Vec<String>, Refusal> {
 
 /// Creates `path` (and `tmp/`) with `text`; an existing file is never replaced, even one that
 /// appeared since the check.
-fn write_new(path: &Path, text: &str) -> Result<(), Refusal> {
-    let failure = |error: std::io::Error| {
-        Refusal::Failure(format!("cannot write {}: {error}", path.display()))
-    };
+fn write_new(path: &Path, text: &str) -> Result<(), Error> {
+    let failure =
+        |error: std::io::Error| Error::Failed(format!("cannot write {}: {error}", path.display()));
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(failure)?;
     }
@@ -216,7 +214,7 @@ fn write_new(path: &Path, text: &str) -> Result<(), Refusal> {
         .create_new(true)
         .open(path)
         .map_err(|error| match error.kind() {
-            std::io::ErrorKind::AlreadyExists => Refusal::Usage(format!(
+            std::io::ErrorKind::AlreadyExists => Error::Refused(format!(
                 "{} already exists and is left as it is",
                 path.display()
             )),

@@ -9,6 +9,7 @@
 
 pub mod app_server;
 pub mod atomic_file;
+pub mod bounds;
 pub mod claims;
 pub mod cli;
 pub mod clock;
@@ -27,6 +28,7 @@ pub mod intake;
 pub mod logging;
 pub mod mock_model;
 pub mod operator_http;
+pub mod output;
 pub mod probe;
 pub mod progress_line;
 pub mod review;

@@ -104,9 +104,15 @@ impl Step {
         )
     }
 
-    /// A call to codex's built-in shell tool.
+    /// A call to codex's built-in shell tool, with `login: false`: a plain `bash -c`, so the
+    /// host's login profile (a `pyenv init` waiting a minute on a stale lock, say) never
+    /// decides how long a scripted command takes.
     pub fn exec_command(call_id: &str, command: &str) -> Step {
-        Step::tool_call(call_id, "exec_command", json!({"cmd": command}))
+        Step::tool_call(
+            call_id,
+            "exec_command",
+            json!({"cmd": command, "login": false}),
+        )
     }
 
     /// An HTTP error status with `{"error":{"message","type"}}`.

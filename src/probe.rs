@@ -8,6 +8,7 @@
 //! It drives codex only through [`crate::app_server`] and writes nothing outside a temporary
 //! directory, which it removes unless a step failed (then the journal is kept for reading).
 
+use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -22,7 +23,6 @@ use crate::app_server::{
 use crate::cli::ProbeArgs;
 use crate::config::{self, AgentConfig, Lookup};
 use crate::escape;
-use crate::exit::Exit;
 use crate::mock_model::{self, MockModel};
 
 /// The methods Maestro relies on, by schema file.
@@ -42,22 +42,45 @@ const ONESHOT_TIMEOUT: Duration = Duration::from_secs(60);
 const MOCK_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const LIVE_IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// Why the probe did not pass.
+#[derive(Debug)]
+pub enum Error {
+    /// The maestro.toml to probe with is missing (an explicit `--config`) or invalid.
+    Config(config::Error),
+    /// A step failed; its line on stdout says why, and its journal is kept.
+    Step { number: usize, name: &'static str },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(error) => error.fmt(f),
+            Error::Step { number, name } => {
+                write!(f, "protocol probe failed at step {number} ({name})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Config(error) => error.source(),
+            Error::Step { .. } => None,
+        }
+    }
+}
+
 /// One probe step: given its scratch directory, a detail for the `ok` line or the reason it
 /// failed.
 type Step<'a> = dyn Fn(&Path) -> Result<String, String> + 'a;
 
-/// Runs the probe, printing step lines to stdout and errors to stderr. The lines carry codex's
-/// own output (its version, its errors), so every value is escaped; a closed or full stdout
-/// is ignored here (the exit code still says whether the probe passed).
-pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Exit {
+/// Runs the probe, printing step lines to stdout; the caller reports the error. The lines
+/// carry codex's own output (its version, its errors), so every value is escaped; a closed or
+/// full stdout is ignored here (the result still says whether the probe passed).
+pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
-    let (agent, secrets, source) = match probe_settings(args, lookup) {
-        Ok(settings) => settings,
-        Err(error) => {
-            crate::commands::report(&error);
-            return Exit::Usage;
-        }
-    };
+    let (agent, secrets, source) = probe_settings(args, lookup).map_err(Error::Config)?;
     let source = match &lookup.codex_bin {
         Some(codex_bin)
             if agent.command.first() == Some(&lookup.cwd.join(codex_bin).display().to_string()) =>
@@ -73,7 +96,7 @@ pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Exit {
         escape::text(&source)
     );
     let scratch = Scratch::new();
-    let steps: [(&str, &Step); 3] = [
+    let steps: [(&'static str, &Step); 3] = [
         ("command", &|dir| {
             app_server::codex_version(&agent.command, &secrets, dir, ONESHOT_TIMEOUT)
                 .map_err(|error| with_install_hint(&error.to_string()))
@@ -106,15 +129,12 @@ pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Exit {
                 let _ = writeln!(stdout, "step {number}/3 {name}: FAILED: {reason}");
                 let _ = stdout.flush();
                 scratch.keep();
-                crate::commands::complain(&format!(
-                    "protocol probe failed at step {number} ({name})"
-                ));
-                return Exit::Failure;
+                return Err(Error::Step { number, name });
             }
         }
     }
     let _ = writeln!(stdout, "PROBE_OK");
-    Exit::Success
+    Ok(())
 }
 
 /// The agent settings to probe: from maestro.toml when one is found, else the defaults.

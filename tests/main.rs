@@ -49,6 +49,11 @@ mod github;
 /// `maestro init` (#16): the first tmp/maestro.toml for a checkout, never an overwrite, a clean
 /// `git status`.
 mod init;
+/// The post-review lifecycle end to end (#14): handoff, repair, merge, closeout, cleanup, the
+/// human path and cancellation, with the real daemon, codex and the scripted model.
+mod landing;
+/// The post-review lifecycle under `kill -9` of the daemon and faults on each route (#14).
+mod landing_crash;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
 /// Lane lifecycle gaps of the first week (#13 items 3, 4, 7): the wall-clock turn timeout,
@@ -69,6 +74,9 @@ mod readme;
 mod review;
 /// `run --once` end to end: real codex, scripted model, fake Linear and GitHub, bare origin.
 mod run_once;
+/// `run --once` beyond one clean attempt: retries, guards, held slots and leases, the daemon's
+/// target flags, recovery, continuation, issues changing underneath.
+mod run_once_attempts;
 /// `run --once` for scripts and terminals (#18): `--json`, `--issue`, `--deadline`, progress.
 mod scripting;
 /// Eligibility rules and dispatch order, table-driven.
@@ -79,6 +87,10 @@ mod selection_resume;
 mod show;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
 mod status;
+/// The tidy tests: docs/index.md's rules about the source tree checked against it as text
+/// (exit codes, state paths, fs2, signals, spawns, prints, unwraps, sleeps, headers, sizes,
+/// import cycles, the code map).
+mod tidy;
 /// The Linear adapter against the fake Linear: paging, normalization, mutations, faults.
 mod tracker_linear;
 /// The local file tracker: reading, write-backs, comments, format errors.

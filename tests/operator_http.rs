@@ -416,7 +416,7 @@ fn a_client_dribbling_its_head_is_cut_off_at_the_deadline() {
                 {
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(200));
+                crate::support::pause(Duration::from_millis(200));
             }
         })
     };

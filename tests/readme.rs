@@ -4,10 +4,11 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::dir::TestDir;
 use crate::support::git::git;
+use crate::support::run_world::wait_until;
 use crate::support::{codex, maestro_command};
 
 /// `maestro demo` stops its daemon within 300 s; every other command here ends in seconds.
@@ -137,17 +138,15 @@ fn readme_commands_leave_the_clone_clean() {
             None => command.env_remove("MAESTRO_CODEX_BIN"),
         };
         let mut child = command.spawn().unwrap();
-        let deadline = Instant::now() + COMMAND_TIMEOUT;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("`{shown}` did not finish within {COMMAND_TIMEOUT:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let mut exit = None;
+        wait_until(COMMAND_TIMEOUT, || {
+            exit = child.try_wait().unwrap();
+            exit.is_some()
+        });
+        let Some(status) = exit else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`{shown}` did not finish within {COMMAND_TIMEOUT:?}");
         };
         let output = format!(
             "{}{}",

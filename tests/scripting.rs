@@ -554,14 +554,15 @@ fn a_terminal_gets_one_live_line_and_stdout_only_the_summary() {
         let _ = stdout_pipe.read_to_string(&mut text);
         text
     });
-    let deadline = Instant::now() + run_world::RUN_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the run did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut exited = None;
+    assert!(
+        run_world::wait_until(run_world::RUN_DEADLINE, || {
+            exited = child.try_wait().unwrap();
+            exited.is_some()
+        }),
+        "the run did not finish"
+    );
+    let status = exited.unwrap();
     let shown = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
     let printed = out.join().unwrap();
     assert_eq!(status.code(), Some(0), "{shown}");
@@ -641,14 +642,15 @@ fn progress_to_an_unwritable_stderr_never_panics() {
         let _ = stdout_pipe.read_to_string(&mut text);
         text
     });
-    let deadline = Instant::now() + run_world::RUN_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the run did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut exited = None;
+    assert!(
+        run_world::wait_until(run_world::RUN_DEADLINE, || {
+            exited = child.try_wait().unwrap();
+            exited.is_some()
+        }),
+        "the run did not finish"
+    );
+    let status = exited.unwrap();
     let printed = out.join().unwrap();
     assert_eq!(status.code(), Some(0), "{printed}");
     assert!(

@@ -24,6 +24,7 @@ mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 mod journal;
+mod link;
 mod notices;
 mod oneshot;
 mod outcome;
@@ -112,5 +113,5 @@ pub fn bench_pipeline(
     input: Box<dyn std::io::Read + Send>,
     journal_path: &std::path::Path,
 ) -> Result<PipelineCounts, Error> {
-    session::bench_pipeline(input, journal_path)
+    link::bench_pipeline(input, journal_path)
 }

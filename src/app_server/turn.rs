@@ -13,14 +13,25 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::accounting::{Activity, ActivityKind, ItemStage, Throttle, TokenUsage, is_progress};
+use super::link::{Link, Received};
 use super::notices::{ErrorNotice, Notices};
 use super::outcome::{TurnEnd, TurnError, TurnLimits, TurnOutcome};
 use super::policy::{self, Answer};
 use super::pool::Pool;
-use super::session::{Received, Session};
 use super::tools::{self, ToolResult};
 use super::wire::{self, id_key};
-use super::{Observer, ToolDispatch};
+use super::{Observer, SessionConfig, ToolDispatch};
+
+/// What a turn borrows of its session: the link to the child and the settings it reads. The
+/// session lends these for one turn (`Session::run_turn`); a turn never sees the handshake,
+/// the reader threads or the shutdown.
+#[derive(Debug)]
+pub(crate) struct SessionView<'s> {
+    pub(crate) link: &'s mut Link,
+    pub(crate) config: &'s SessionConfig,
+    /// Whether an observer was told the thread started (the first turn does it).
+    pub(crate) thread_reported: &'s mut bool,
+}
 
 /// Why Maestro interrupted a turn.
 #[derive(Debug, Clone)]
@@ -71,41 +82,47 @@ const INTERRUPT_GRACE_MAX: Duration = Duration::from_secs(10);
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
 pub(crate) fn run(
-    session: &mut Session,
+    session: &mut SessionView<'_>,
     input: &str,
     tools: &dyn ToolDispatch,
     observer: &mut dyn Observer,
     limits: TurnLimits,
 ) -> TurnOutcome {
     let started = Instant::now();
-    let tokens_before = session.accounting.thread_tokens;
+    let tokens_before = session.link.accounting.thread_tokens;
     let mut turn = Turn::new(session);
-    let end = if session.ended {
+    let end = if session.link.is_ended() {
         TurnEnd::ProcessExited {
-            exit: session.exit_text(),
-            stderr_tail: session.stderr_tail(),
+            exit: session.link.exit_text(),
+            stderr_tail: session.link.stderr_tail(),
         }
     } else if turn.stop_requested(session) {
         TurnEnd::Interrupted
     } else {
-        if !session.thread_reported {
-            session.thread_reported = true;
-            let activity = session.activity(ActivityKind::ThreadStarted);
+        if !*session.thread_reported {
+            *session.thread_reported = true;
+            let activity = Activity::new(
+                ActivityKind::ThreadStarted,
+                session.link.thread_id(),
+                None,
+                &session.link.accounting,
+            );
             observer.on_activity(&activity);
         }
-        session.accounting.turn_count += 1;
+        session.link.accounting.turn_count += 1;
         std::thread::scope(|scope| {
             let mut pool = Pool::new(
                 scope,
                 tools,
-                session.finished_queue(),
-                session.events_tx.clone(),
+                session.link.finished_queue(),
+                session.link.sender(),
             );
             let end = turn.drive(session, &mut pool, input, observer, limits);
             let dropped = pool.close();
             if dropped > 0 {
                 // Codex ended the turn without waiting for them; none of them ran.
                 session
+                    .link
                     .journal
                     .local("tool_calls_dropped", json!({"count": dropped}));
             }
@@ -115,24 +132,24 @@ pub(crate) fn run(
     let outcome = TurnOutcome {
         turn_id: turn.turn_id.clone(),
         end,
-        usage: session.accounting.thread_tokens.since(tokens_before),
+        usage: session.link.accounting.thread_tokens.since(tokens_before),
         duration: started.elapsed(),
-        session_ended: session.ended,
+        session_ended: session.link.is_ended(),
         notices: std::mem::take(&mut turn.notices).into_vec(),
     };
     record(session, &outcome);
     let activity = Activity::new(
         ActivityKind::TurnCompleted,
-        session.thread_id(),
+        session.link.thread_id(),
         outcome.turn_id.as_deref(),
-        &session.accounting,
+        &session.link.accounting,
     );
     observer.on_activity(&activity);
     outcome
 }
 
 /// Journals and logs the outcome.
-fn record(session: &mut Session, outcome: &TurnOutcome) {
+fn record(session: &mut SessionView<'_>, outcome: &TurnOutcome) {
     let detail = match &outcome.end {
         TurnEnd::Completed { final_message } => json!({"final_message": final_message}),
         TurnEnd::Failed { error } => json!({
@@ -154,7 +171,7 @@ fn record(session: &mut Session, outcome: &TurnOutcome) {
     let cause = outcome
         .cause()
         .filter(|_| !matches!(outcome.end, TurnEnd::Completed { .. }));
-    session.journal.local(
+    session.link.journal.local(
         "turn_outcome",
         json!({
             "turn_id": outcome.turn_id,
@@ -167,10 +184,10 @@ fn record(session: &mut Session, outcome: &TurnOutcome) {
             "cause": cause.as_ref().map(|cause| &cause.text),
         }),
     );
-    session.journal.flush();
+    session.link.journal.flush();
     log::info!(
         "turn ended thread_id={} turn_id={} outcome={} tokens={} duration_ms={}{}",
-        session.thread_id(),
+        session.link.thread_id(),
         outcome.turn_id.as_deref().unwrap_or("none"),
         outcome.end.kind(),
         outcome.usage.total,
@@ -203,7 +220,7 @@ struct Turn {
 }
 
 impl Turn {
-    fn new(session: &Session) -> Turn {
+    fn new(session: &SessionView<'_>) -> Turn {
         Turn {
             request_id: None,
             turn_id: None,
@@ -222,7 +239,7 @@ impl Turn {
         }
     }
 
-    fn stop_requested(&self, session: &Session) -> bool {
+    fn stop_requested(&self, session: &SessionView<'_>) -> bool {
         session
             .config
             .stop
@@ -232,21 +249,21 @@ impl Turn {
 
     fn drive(
         &mut self,
-        session: &mut Session,
+        session: &mut SessionView<'_>,
         pool: &mut Pool<'_, '_>,
         input: &str,
         observer: &mut dyn Observer,
         limits: TurnLimits,
     ) -> TurnEnd {
         let params = json!({
-            "threadId": session.thread_id(),
+            "threadId": session.link.thread_id(),
             "input": [{"type": "text", "text": input}],
         });
-        match session.send_request("turn/start", params) {
+        match session.link.send_request("turn/start", params) {
             Ok(id) => self.request_id = Some(id),
             Err(_) => return self.exited(session),
         }
-        let tokens_before = session.accounting.thread_tokens;
+        let tokens_before = session.link.accounting.thread_tokens;
         self.reply_deadline = Some(Instant::now() + session.config.read_timeout);
         self.last_progress = Instant::now();
         self.turn_deadline = limits
@@ -254,7 +271,7 @@ impl Turn {
             .map(|limit| (self.last_progress + limit, limit));
         loop {
             let deadline = self.next_deadline(session);
-            let received = session.receive(deadline);
+            let received = session.link.receive(deadline);
             let now = Instant::now();
             let end = match received {
                 Received::Timeout => None,
@@ -311,16 +328,16 @@ impl Turn {
             if self.throttle.due(Instant::now()) {
                 let activity = Activity::new(
                     ActivityKind::Progress,
-                    session.thread_id(),
+                    session.link.thread_id(),
                     self.turn_id.as_deref(),
-                    &session.accounting,
+                    &session.link.accounting,
                 );
                 observer.on_activity(&activity);
             }
         }
     }
 
-    fn next_deadline(&self, session: &Session) -> Instant {
+    fn next_deadline(&self, session: &SessionView<'_>) -> Instant {
         let now = Instant::now();
         let mut deadline = now + MAX_WAIT;
         let mut consider = |candidate: Option<Instant>| {
@@ -344,12 +361,14 @@ impl Turn {
     }
 
     /// Deadlines that passed: escalate, or start an interrupt.
-    fn check_clocks(&mut self, session: &mut Session, now: Instant) -> Option<TurnEnd> {
+    fn check_clocks(&mut self, session: &mut SessionView<'_>, now: Instant) -> Option<TurnEnd> {
         if self
             .interrupt_deadline
             .is_some_and(|deadline| now >= deadline)
         {
-            session.kill("the turn did not end after turn/interrupt");
+            session
+                .link
+                .kill("the turn did not end after turn/interrupt");
             return Some(
                 self.interrupt
                     .as_ref()
@@ -362,7 +381,7 @@ impl Turn {
                 session.config.read_timeout.as_millis()
             );
             // Without a turn id there is nothing to interrupt: the child is unresponsive.
-            session.kill(&detail);
+            session.link.kill(&detail);
             return Some(TurnEnd::ProtocolError { detail });
         }
         if self.interrupt.is_none() {
@@ -385,16 +404,17 @@ impl Turn {
         None
     }
 
-    fn begin_interrupt(&mut self, session: &mut Session, reason: Interrupt) {
+    fn begin_interrupt(&mut self, session: &mut SessionView<'_>, reason: Interrupt) {
         if self.interrupt.is_some() {
             return;
         }
         session
+            .link
             .journal
             .local("interrupting", json!({"reason": format!("{reason:?}")}));
         log::info!(
             "interrupting turn thread_id={} turn_id={} reason={reason:?}",
-            session.thread_id(),
+            session.link.thread_id(),
             self.turn_id.as_deref().unwrap_or("none")
         );
         self.interrupt = Some(reason);
@@ -402,7 +422,7 @@ impl Turn {
     }
 
     /// Sends `turn/interrupt` once an interrupt is wanted and the turn id is known.
-    fn send_interrupt(&mut self, session: &mut Session) {
+    fn send_interrupt(&mut self, session: &mut SessionView<'_>) {
         if self.interrupt.is_none() || self.interrupt_sent {
             return;
         }
@@ -411,14 +431,14 @@ impl Turn {
         };
         self.interrupt_sent = true;
         self.interrupt_deadline = Some(Instant::now() + self.interrupt_grace);
-        let params = json!({"threadId": session.thread_id(), "turnId": turn_id});
+        let params = json!({"threadId": session.link.thread_id(), "turnId": turn_id});
         // A failed write means the child is gone; its stdout closing ends the turn.
-        let _ = session.send_request("turn/interrupt", params);
+        let _ = session.link.send_request("turn/interrupt", params);
     }
 
     fn on_response(
         &mut self,
-        session: &mut Session,
+        session: &mut SessionView<'_>,
         id: &Value,
         result: Result<Value, (i64, String)>,
     ) -> Option<TurnEnd> {
@@ -446,7 +466,7 @@ impl Turn {
 
     fn on_notification(
         &mut self,
-        session: &mut Session,
+        session: &mut SessionView<'_>,
         pool: &Pool<'_, '_>,
         observer: &mut dyn Observer,
         method: &str,
@@ -468,9 +488,9 @@ impl Turn {
                 self.throttle.reset(now);
                 let activity = Activity::new(
                     ActivityKind::TurnStarted,
-                    session.thread_id(),
+                    session.link.thread_id(),
                     self.turn_id.as_deref(),
-                    &session.accounting,
+                    &session.link.accounting,
                 );
                 observer.on_activity(&activity);
             }
@@ -492,7 +512,7 @@ impl Turn {
                     // A progress note ("Reconnecting... 2/5"), not the end of the turn.
                     log::info!(
                         "app-server retrying thread_id={} note={}",
-                        session.thread_id(),
+                        session.link.thread_id(),
                         error.as_ref().map_or("", |e| e.message.as_str())
                     );
                 } else if error.is_some() {
@@ -518,7 +538,7 @@ impl Turn {
                 let thread_matches = params
                     .get("threadId")
                     .and_then(Value::as_str)
-                    .is_none_or(|thread| thread == session.thread_id());
+                    .is_none_or(|thread| thread == session.link.thread_id());
                 if ours && thread_matches {
                     if self.turn_id.is_none() {
                         self.turn_id = turn_id.map(str::to_string);
@@ -582,11 +602,16 @@ impl Turn {
         }
     }
 
-    fn check_budget(&mut self, session: &mut Session, limits: TurnLimits, before: TokenUsage) {
+    fn check_budget(
+        &mut self,
+        session: &mut SessionView<'_>,
+        limits: TurnLimits,
+        before: TokenUsage,
+    ) {
         let Some(budget) = limits.token_budget else {
             return;
         };
-        let used = session.accounting.thread_tokens.since(before).total;
+        let used = session.link.accounting.thread_tokens.since(before).total;
         if used > budget {
             self.begin_interrupt(session, Interrupt::Budget { budget, used });
         }
@@ -594,7 +619,7 @@ impl Turn {
 
     fn on_request(
         &mut self,
-        session: &mut Session,
+        session: &mut SessionView<'_>,
         pool: &mut Pool<'_, '_>,
         id: Value,
         method: &str,
@@ -607,18 +632,18 @@ impl Turn {
         let file_paths = params
             .get("itemId")
             .and_then(Value::as_str)
-            .and_then(|item| session.file_changes.get(item))
+            .and_then(|item| session.link.file_changes(item))
             .cloned();
         match policy::answer(method, params, file_paths.as_deref()) {
             Answer::Refuse { reply, summary } => {
-                let _ = session.send(&wire::response(&id, reply));
-                session.journal.local(
+                let _ = session.link.send(&wire::response(&id, reply));
+                session.link.journal.local(
                     "policy_violation",
                     json!({"method": method, "summary": summary}),
                 );
                 log::warn!(
                     "policy violation, refusing thread_id={} method={method} summary={summary}",
-                    session.thread_id()
+                    session.link.thread_id()
                 );
                 self.begin_interrupt(
                     session,
@@ -629,16 +654,19 @@ impl Turn {
                 );
             }
             Answer::Result(result) => {
-                let _ = session.send(&wire::response(&id, result));
+                let _ = session.link.send(&wire::response(&id, result));
             }
             Answer::Unsupported { code, message } => {
-                let _ = session.send(&wire::error_response(&id, code, &message));
+                let _ = session
+                    .link
+                    .send(&wire::error_response(&id, code, &message));
                 session
+                    .link
                     .journal
                     .local("unsupported_request", json!({"method": method}));
                 log::warn!(
                     "app-server request not handled thread_id={} method={method}",
-                    session.thread_id()
+                    session.link.thread_id()
                 );
             }
         }
@@ -646,13 +674,13 @@ impl Turn {
 
     fn dispatch_tool(
         &mut self,
-        session: &mut Session,
+        session: &mut SessionView<'_>,
         pool: &mut Pool<'_, '_>,
         id: Value,
         params: &Value,
     ) {
         let Some(call) = tools::parse_call(params) else {
-            let _ = session.send(&wire::error_response(
+            let _ = session.link.send(&wire::error_response(
                 &id,
                 -32602,
                 "item/tool/call without callId or tool",
@@ -680,7 +708,7 @@ impl Turn {
                     names.join(", ")
                 }
             ));
-            let _ = session.send(&wire::response(&id, result.to_reply()));
+            let _ = session.link.send(&wire::response(&id, result.to_reply()));
             return;
         }
         let key = id_key(&id);
@@ -690,33 +718,35 @@ impl Turn {
                 self.in_flight.insert(key, call_id);
             }
             Err(answer) => {
-                let _ = session.send(&wire::response(&id, answer.to_reply()));
+                let _ = session.link.send(&wire::response(&id, answer.to_reply()));
             }
         }
     }
 
     fn on_tool_done(
         &mut self,
-        session: &mut Session,
+        session: &mut SessionView<'_>,
         request_id: &Value,
         call_id: &str,
         result: &ToolResult,
     ) {
         if self.in_flight.remove(&id_key(request_id)).is_some() {
-            let _ = session.send(&wire::response(request_id, result.to_reply()));
+            let _ = session
+                .link
+                .send(&wire::response(request_id, result.to_reply()));
         } else {
-            session.journal.local(
+            session.link.journal.local(
                 "late_tool_result",
                 json!({"request_id": request_id, "call_id": call_id}),
             );
         }
     }
 
-    fn exited(&mut self, session: &mut Session) -> TurnEnd {
-        let exit = session.collect_exit();
+    fn exited(&mut self, session: &mut SessionView<'_>) -> TurnEnd {
+        let exit = session.link.collect_exit();
         TurnEnd::ProcessExited {
             exit,
-            stderr_tail: session.stderr_tail(),
+            stderr_tail: session.link.stderr_tail(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! before any config is looked at, so they work on a host with no maestro.toml. Resolving config
 //! paths and loading files is the second stage, done by each command.
 
+mod duration;
 mod help;
 
 use std::ffi::OsString;
@@ -128,6 +129,9 @@ pub struct TargetArgs {
     pub slot: Option<(usize, i32)>,
     /// The daemon's last known good WORKFLOW.md, used instead of the repository's file.
     pub workflow_snapshot: Option<PathBuf>,
+    /// `--repair`: this run is a review repair of the issue's retained lane
+    /// (docs/spec/review.md); `attempt` is then the repair's number.
+    pub repair: bool,
 }
 
 /// Options of `maestro daemon`.
@@ -419,6 +423,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     let (mut issue_id, mut run_id, mut attempt, mut slot_fd, mut slot_index) =
         (None, None, None, None, None);
     let mut workflow_snapshot = None;
+    let mut repair = false;
     while let Some(arg) = next(parser, topic)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help(topic)),
@@ -439,6 +444,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Long("workflow-snapshot") => {
                 workflow_snapshot = Some(path_value(parser, "--workflow-snapshot", topic)?);
             }
+            Long("repair") => repair = true,
             other => {
                 return Err(unexpected(
                     other,
@@ -468,7 +474,10 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     }
     args.target = match (issue_id, run_id, attempt) {
         (None, None, None)
-            if slot_fd.is_none() && slot_index.is_none() && workflow_snapshot.is_none() =>
+            if slot_fd.is_none()
+                && slot_index.is_none()
+                && workflow_snapshot.is_none()
+                && !repair =>
         {
             None
         }
@@ -492,6 +501,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
                 attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
                 slot,
                 workflow_snapshot,
+                repair,
             })
         }
         _ => {
@@ -674,7 +684,7 @@ fn duration_value(
         )
     })?;
     let text = string(value, topic)?;
-    crate::run::deadline::parse_duration(&text).ok_or_else(|| {
+    duration::parse_duration(&text).ok_or_else(|| {
         usage(
             topic,
             format!(

@@ -81,6 +81,7 @@ fn daemon_targets_are_complete_or_absent() {
         attempt: 2,
         slot: Some((0, 5)),
         workflow_snapshot: None,
+        repair: false,
     };
     let Ok(Command::Run(args)) = parse_words(
         "run --once --issue-id id-1 --run-id r1 --attempt 2 --slot-fd 5 --slot-index 0",
@@ -96,6 +97,14 @@ fn daemon_targets_are_complete_or_absent() {
         panic!("the older targeted form parses");
     };
     assert_eq!((args.target, args.issue), (Some(target), None));
+    let Ok(Command::Run(repair)) =
+        parse_words("run --once --issue-id id-1 --run-id r1 --attempt 1 --repair")
+    else {
+        panic!("a repair run parses");
+    };
+    assert!(repair.target.is_some_and(|target| target.repair));
+    let error = parse_words("run --once --repair").unwrap_err();
+    assert!(error.message.contains("go together"), "{error}");
     let error = parse_words("run --once --issue-id id-1").unwrap_err();
     assert!(error.message.contains("go together"), "{error}");
     let error =

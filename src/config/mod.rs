@@ -174,9 +174,4 @@ impl ServiceConfig {
     pub fn workflow_file(&self) -> PathBuf {
         self.repo_root.join(&self.workflow_path)
     }
-
-    /// Maestro's own state directory, `<workspace_root>/.maestro`.
-    pub fn state_dir(&self) -> PathBuf {
-        self.workspace_root.join(".maestro")
-    }
 }

@@ -4,8 +4,8 @@
 //! `local.rs` holds the checks that need no network (config, repository, WORKFLOW.md,
 //! `workspace_root`, codex, secrets, the operator address); `remote.rs` the ones that ask the
 //! tracker and GitHub (skipped with `--offline`, except a local tracker, which is files). Each
-//! check is a function returning an [`Outcome`]; this file runs them, prints them and picks the
-//! exit code (0 when nothing failed, 1 otherwise).
+//! check is a function returning an [`Outcome`]; this file runs them, prints them and returns
+//! the [`Tally`] (`commands` exits 0 when nothing failed, 1 otherwise).
 //!
 //! It changes nothing: it reads both files, asks git, runs `codex --version`, binds and releases
 //! the operator address, and sends Linear and GitHub read-only queries. The one thing it writes
@@ -20,7 +20,6 @@ use std::io::Write;
 use crate::cli::DoctorArgs;
 use crate::config::{self, Lookup, ServiceConfig};
 use crate::escape;
-use crate::exit::Exit;
 use crate::settings::Settings;
 
 /// What one check found.
@@ -51,6 +50,14 @@ impl Outcome {
     }
 }
 
+/// How many checks passed, failed and were skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
 /// The checks after `config`, in order: what is listed as skipped when there is no config.
 const AFTER_CONFIG: [&str; 11] = [
     "repo_root",
@@ -67,7 +74,7 @@ const AFTER_CONFIG: [&str; 11] = [
 ];
 
 /// Runs every check, printing each line as it completes (the network checks can take seconds).
-pub fn run(args: &DoctorArgs, lookup: &Lookup) -> Exit {
+pub fn run(args: &DoctorArgs, lookup: &Lookup) -> Tally {
     let mut printer = Printer::default();
     let config = match config::load(args.config.as_deref(), lookup) {
         Ok(config) => config,
@@ -161,9 +168,7 @@ fn did_you_mean(name: &str, known: &[String]) -> String {
 /// ignored here, as in the probe: the exit code still says whether the checks passed.
 #[derive(Default)]
 struct Printer {
-    passed: usize,
-    failed: usize,
-    skipped: usize,
+    tally: Tally,
 }
 
 impl Printer {
@@ -174,11 +179,11 @@ impl Printer {
     fn check(&mut self, name: &str, outcome: Outcome) {
         let (status, text) = match outcome {
             Outcome::Ok(detail) => {
-                self.passed += 1;
+                self.tally.passed += 1;
                 ("ok", detail)
             }
             Outcome::Fail { problem, fix } => {
-                self.failed += 1;
+                self.tally.failed += 1;
                 let text = match fix {
                     Some(fix) => format!("{problem}\nfix: {fix}"),
                     None => problem,
@@ -186,7 +191,7 @@ impl Printer {
                 ("FAIL", text)
             }
             Outcome::Skip(reason) => {
-                self.skipped += 1;
+                self.tally.skipped += 1;
                 ("skip", reason)
             }
         };
@@ -201,24 +206,21 @@ impl Printer {
         self.write(&out);
     }
 
-    fn finish(mut self) -> Exit {
-        let summary = if self.failed == 0 {
-            format!(
-                "maestro doctor: no check failed ({} ok, {} skipped)\n",
-                self.passed, self.skipped
-            )
+    fn finish(mut self) -> Tally {
+        let Tally {
+            passed,
+            failed,
+            skipped,
+        } = self.tally;
+        let summary = if failed == 0 {
+            format!("maestro doctor: no check failed ({passed} ok, {skipped} skipped)\n")
         } else {
             format!(
-                "maestro doctor: {} FAILED ({} ok, {} skipped); fix them in order, the first may cause the others\n",
-                self.failed, self.passed, self.skipped
+                "maestro doctor: {failed} FAILED ({passed} ok, {skipped} skipped); fix them in order, the first may cause the others\n"
             )
         };
         self.write(&summary);
-        if self.failed == 0 {
-            Exit::Success
-        } else {
-            Exit::Failure
-        }
+        self.tally
     }
 
     fn write(&mut self, text: &str) {

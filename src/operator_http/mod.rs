@@ -17,8 +17,10 @@
 //!
 //! **Invariant:** read-only. Nothing served here changes state, and no secret is in any of it.
 
+mod html;
 mod issue;
 mod render;
+mod review;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

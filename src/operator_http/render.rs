@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Health;
+use super::html::escape;
 use crate::clock::humanize;
 use crate::status::Snapshot;
 
@@ -208,6 +209,7 @@ pub fn metrics(snapshot: &Snapshot, health: &Health) -> String {
         "counter",
         &[(String::new(), health.ticks.load(Ordering::SeqCst))],
     );
+    super::review::metrics(&mut out, snapshot);
     out
 }
 
@@ -260,6 +262,7 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
         );
     }
     page.push_str("</table>\n");
+    super::review::dashboard(&mut page, snapshot);
     let _ = writeln!(
         page,
         "<h2>Retrying ({})</h2>\n<table><tr><th>issue</th><th>attempt</th><th>kind</th>\
@@ -344,25 +347,6 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
     }
     page.push_str("</body></html>\n");
     page
-}
-
-/// Escapes text for HTML element and attribute content. Control characters are first made
-/// visible ([`crate::escape::text`]): the page is read in a browser, but it is also fetched
-/// with `curl` into terminals and logs, where a raw ESC would act.
-fn escape(text: &str) -> String {
-    let text = crate::escape::text(text);
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 use std::fmt;
 
 use super::Error;
+use super::repair::Job;
 use super::verdict::Failure;
 use crate::cli::TargetArgs;
 use crate::selection::{self, Hold, Reason};
@@ -41,6 +42,8 @@ pub enum NotClaimed {
     NotRunnable { identifier: String, reason: Reason },
     /// The issue is held: another process won it, a guard stops it, its lane is busy.
     Held { identifier: String, hold: Hold },
+    /// The daemon asked for a review repair its review record does not (or no longer) want.
+    NoRepair { identifier: String, reason: String },
     /// `--issue IDENT` named no issue of the project in the states listed.
     NotFound {
         identifier: String,
@@ -64,7 +67,8 @@ impl NotClaimed {
             NotClaimed::Held { .. } => Some(selection::Rule::Held.as_str()),
             NotClaimed::NoEligible { .. }
             | NotClaimed::NotFound { .. }
-            | NotClaimed::DeadlinePassed => None,
+            | NotClaimed::DeadlinePassed
+            | NotClaimed::NoRepair { .. } => None,
         }
     }
 }
@@ -91,6 +95,9 @@ impl fmt::Display for NotClaimed {
             }
             NotClaimed::DeadlinePassed => {
                 write!(f, "the --deadline passed before an issue was claimed")
+            }
+            NotClaimed::NoRepair { identifier, reason } => {
+                write!(f, "no repair of {identifier} is due: {reason}")
             }
         }
     }
@@ -140,6 +147,8 @@ pub(super) struct Claimed {
     pub previous_failure: Option<String>,
     /// The issue's bookkeeping before this attempt started (a died attempt already settled).
     pub previous_state: Option<IssueState>,
+    /// A review repair's job (`--repair`).
+    pub repair: Option<Job>,
 }
 
 fn lease_owner(run_id: &str, issue: &Issue) -> LeaseOwner {
@@ -166,9 +175,13 @@ pub(super) fn claim_target(
         .ok_or_else(|| Error::TargetMissing {
             issue_id: target.issue_id.clone(),
         })?;
-    if let Err(reason) =
-        selection::runnable(&issue, &settings.workflow.tracker, &settings.project_slug)
-    {
+    let policy = &settings.workflow.tracker;
+    let verdict = if target.repair {
+        selection::repairable(&issue, policy, &settings.project_slug)
+    } else {
+        selection::runnable(&issue, policy, &settings.project_slug)
+    };
+    if let Err(reason) = verdict {
         log::info!(
             "target no longer runnable issue={} reason=\"{reason}\"",
             issue.identifier
@@ -179,11 +192,32 @@ pub(super) fn claim_target(
         }
         .into());
     }
+    let repair = if target.repair {
+        match super::repair::job(layout, &target.issue_id, &target.run_id) {
+            Ok(job) => Some(job),
+            Err(reason) => {
+                log::info!(
+                    "repair not claimed issue={} run_id={} reason=\"{reason}\"",
+                    issue.identifier,
+                    target.run_id
+                );
+                return Err(NotClaimed::NoRepair {
+                    identifier: issue.identifier,
+                    reason,
+                }
+                .into());
+            }
+        }
+    } else {
+        None
+    };
     let requested = Requested {
         attempt: target.attempt,
         run_id: target.run_id.clone(),
+        repair: repair.is_some(),
     };
-    let claimed = win(settings, layout, issue, Some(requested));
+    let claimed =
+        win(settings, layout, issue, Some(requested)).map(|claimed| Claimed { repair, ..claimed });
     if let Err(ClaimError::NotClaimed(reason)) = &claimed {
         log::info!("target not claimed reason=\"{reason}\"");
     }
@@ -262,6 +296,8 @@ pub(super) fn claim_next(
 pub(super) struct Requested {
     attempt: u32,
     run_id: String,
+    /// A review repair: `attempt` is the repair's number, outside the attempt budget.
+    repair: bool,
 }
 
 /// Takes `issue` if every proof says nobody else works it: the lease (and the lease of an
@@ -339,11 +375,24 @@ pub(super) fn win(
         if let Some(state) = previous.as_mut() {
             settle_died_attempt(layout, state);
         }
-        let selection::NextAttempt { attempt, used } = selection::next_attempt(
-            previous.as_ref(),
-            &issue.state.name,
-            requested.as_ref().map(|requested| requested.attempt),
-        );
+        let repair = requested.as_ref().filter(|requested| requested.repair);
+        let selection::NextAttempt { attempt, used } = match repair {
+            // A repair is numbered by the review record and never counts against
+            // `max_attempts`: the budget the bookkeeping holds is left as it was.
+            Some(requested) => selection::NextAttempt {
+                attempt: requested.attempt,
+                used: 0,
+            },
+            None => selection::next_attempt(
+                previous.as_ref(),
+                &issue.state.name,
+                requested.as_ref().map(|requested| requested.attempt),
+            ),
+        };
+        let attempts_used = match repair {
+            Some(_) => previous.as_ref().map_or(0, |state| state.attempts_used),
+            None => attempt,
+        };
         let run_id = match &requested {
             Some(requested) => requested.run_id.clone(),
             None if attempt == provisional_attempt => provisional.clone(),
@@ -356,7 +405,7 @@ pub(super) fn win(
         let started = IssueState {
             issue_id: issue.id.clone(),
             issue_identifier: issue.identifier.clone(),
-            attempts_used: attempt,
+            attempts_used,
             last_run_id: Some(run_id.clone()),
             last_status: Some(RunStatus::Running),
             last_error_class: previous
@@ -376,7 +425,8 @@ pub(super) fn win(
         )
     })?;
     let (attempt, run_id, previous_failure, previous_state) = decided.map_err(held)?;
-    if selection::within_budget(attempt, max_attempts).is_err() {
+    let repairing = requested.as_ref().is_some_and(|requested| requested.repair);
+    if !repairing && selection::within_budget(attempt, max_attempts).is_err() {
         log::warn!(
             "attempt past the budget issue={} attempt={attempt} max_attempts={max_attempts}",
             issue.identifier
@@ -394,6 +444,7 @@ pub(super) fn win(
         run_id,
         previous_failure,
         previous_state,
+        repair: None,
     })
 }
 

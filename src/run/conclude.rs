@@ -37,6 +37,8 @@ impl LaneRun<'_> {
                 match writeback::handoff(&target, &progress.record, &handoff) {
                     Ok(()) => {
                         handed_off = Some(handoff.handed_off());
+                        progress.record.head_sha = Some(handoff.head_sha.clone());
+                        self.start_review(&progress.record, &handoff);
                         (
                             RunStatus::Handoff,
                             Outcome::Handoff {

@@ -15,8 +15,8 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use super::bounds::{self, INLINE_EXCERPT_CHARS, MAX_SHORT_BYTES};
 use super::verdict::Failure;
+use crate::bounds::{self, INLINE_EXCERPT_CHARS, MAX_SHORT_BYTES};
 use crate::config::GithubConfig;
 use crate::github::{self, RepoRef};
 use crate::shell;

@@ -161,7 +161,8 @@ fn named_issue(reason: &NotClaimed) -> Option<String> {
         NotClaimed::NotRunnable { identifier, .. }
         | NotClaimed::Held { identifier, .. }
         | NotClaimed::NotFound { identifier, .. }
-        | NotClaimed::NotEligible { identifier, .. } => Some(identifier.clone()),
+        | NotClaimed::NotEligible { identifier, .. }
+        | NotClaimed::NoRepair { identifier, .. } => Some(identifier.clone()),
         NotClaimed::SlotsBusy { .. }
         | NotClaimed::NoEligible { .. }
         | NotClaimed::DeadlinePassed => None,

@@ -8,7 +8,6 @@
 //! `conclude` write the result. One attempt ends with exactly one [`Outcome`], one run record,
 //! one outcome written to the tracker, and one summary line.
 
-pub(crate) mod bounds;
 mod cause;
 mod claim;
 mod conclude;
@@ -20,7 +19,10 @@ pub mod named;
 mod progress;
 mod prompt;
 pub(crate) mod redact;
+mod repair;
+mod repair_prompt;
 mod tools;
+mod validation;
 mod verdict;
 pub mod watch;
 pub(crate) mod writeback;
@@ -33,17 +35,16 @@ use std::time::Duration;
 
 use crate::app_server::{Session, SessionConfig, TurnEnd, TurnLimits};
 use crate::cli::TargetArgs;
-use crate::exit::Exit;
+use crate::clock;
 use crate::selection::{self, Standing};
 use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workspace::lane::{self, Lane, LaneSpec};
 use crate::workspace::lock::{self, LaneClaim, LaneLock, Slot};
 use crate::workspace::record::{
-    self, ErrorClass, IssueState, Phase, Reserve, RunRecord, RunStatus, ValidationRecord,
+    self, ErrorClass, IssueState, Phase, Reserve, RunRecord, RunStatus,
 };
 use crate::workspace::{self, Layout, retention};
-use crate::{clock, shell};
 
 pub use claim::NotClaimed;
 pub use handoff::HandedOff;
@@ -91,8 +92,8 @@ pub enum Outcome {
     NothingToDo { reason: NotClaimed },
 }
 
-/// The one line `run --once` prints, and its exit code; with the final record and the handoff,
-/// everything `run --once --json` reports (`json`).
+/// The one line `run --once` prints (`commands` maps its outcome to the exit code); with the
+/// final record and the handoff, everything `run --once --json` reports (`json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub issue: Option<String>,
@@ -106,16 +107,6 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn exit(&self) -> Exit {
-        match self.outcome {
-            Outcome::Handoff { .. } => Exit::Success,
-            Outcome::RetryScheduled { .. } => Exit::RetryScheduled,
-            Outcome::HumanRequired { .. } => Exit::HumanRequired,
-            Outcome::Interrupted => Exit::Failure,
-            Outcome::Skipped { .. } | Outcome::NothingToDo { .. } => Exit::NothingToDo,
-        }
-    }
-
     /// `run --once: issue=ABC-12 run_id=… outcome=handoff next=…`, always one line: the
     /// identifier, PR URL and reasons come from the tracker, GitHub and the agent, so each is
     /// escaped ([`crate::escape::text`]) before shell scripts and terminals read it.
@@ -261,6 +252,7 @@ fn attempt(
         run_id,
         previous_failure,
         previous_state,
+        repair,
     } = claimed;
     let config = &settings.config;
     let issue_key = record::issue_key(&issue.id);
@@ -277,6 +269,7 @@ fn attempt(
         branch: branch.clone(),
         workspace_path: Layout::relative_to(&lane_dir, &config.repo_root),
         started_at: clock::now_rfc3339(),
+        review_repair: repair.as_ref().map(|job| job.attempt),
         ..RunRecord::default()
     };
     log::info!(
@@ -299,11 +292,15 @@ fn attempt(
         previous_state,
         options,
         host_paths: host_paths(settings),
+        repair,
     };
     let mut lane_lock = lane_lock;
     let ending = run.execute(&mut progress, &mut lane_lock);
     let ending = deadline::judge(ending, options.deadline.as_ref(), progress.record.phase);
-    let summary = run.conclude(&mut progress, ending);
+    let summary = match &run.repair {
+        Some(job) => run.conclude_repair(&mut progress, ending, job),
+        None => run.conclude(&mut progress, ending),
+    };
     progress.release();
     drop(lane_lock);
     match retention::prune(layout, &settings.config.retention) {
@@ -351,6 +348,9 @@ struct LaneRun<'a> {
     previous_state: Option<IssueState>,
     options: &'a Options,
     host_paths: Vec<(PathBuf, String)>,
+    /// Set on a review repair (`--repair`): the retained lane is re-entered for the PR's
+    /// feedback (`repair.rs`).
+    repair: Option<repair::Job>,
 }
 
 impl LaneRun<'_> {
@@ -364,7 +364,7 @@ impl LaneRun<'_> {
     fn execute(&self, progress: &mut Progress, lane_lock: &mut Option<LaneLock>) -> Ending {
         let workflow = &self.settings.workflow;
         let max_attempts = workflow.execution.max_attempts;
-        if selection::within_budget(self.attempt, max_attempts).is_err() {
+        if self.repair.is_none() && selection::within_budget(self.attempt, max_attempts).is_err() {
             // Only an attempt that died without an outcome gets here (every recorded failure
             // on the last attempt already went to a human): no agent run, straight to a human.
             return Ending::Failed(Failure::human(
@@ -387,6 +387,13 @@ impl LaneRun<'_> {
             hooks: &workflow.hooks,
             remove_env: &secrets,
         };
+        if self.repair.is_some() && !self.layout.lane_dir(self.lane_key).is_dir() {
+            // A fresh clone would not hold the PR branch's work: a repair needs the lane kept.
+            return Ending::Failed(Failure::retryable(
+                ErrorClass::RepairLaneMissing,
+                format!("the retained lane {} is gone", self.lane_key),
+            ));
+        }
         let lane = match lane::prepare(&spec)
             .and_then(|lane| lane::verify_git_metadata(&lane.path).map(|()| lane))
         {
@@ -435,12 +442,18 @@ impl LaneRun<'_> {
         let Some(fresh) = fresh else {
             return Ending::Skipped("the issue is no longer visible in the project".to_string());
         };
-        if let Err(reason) =
-            selection::runnable(&fresh, &workflow.tracker, &self.settings.project_slug)
-        {
+        let slug = &self.settings.project_slug;
+        let verdict = match &self.repair {
+            Some(_) => selection::repairable(&fresh, &workflow.tracker, slug),
+            None => selection::runnable(&fresh, &workflow.tracker, slug),
+        };
+        if let Err(reason) = verdict {
             return Ending::Skipped(reason.to_string());
         }
-        let ending = self.agent(progress, &lane, &fresh);
+        let ending = match &self.repair {
+            Some(job) => self.repair_agent(progress, &lane, &fresh, job),
+            None => self.agent(progress, &lane, &fresh),
+        };
         if let Some(script) = &workflow.hooks.after_run {
             // after_run failures are logged by run_hook and never change the outcome.
             let _ = lane::run_hook("after_run", script, &lane.path, &workflow.hooks, &secrets);
@@ -502,6 +515,7 @@ impl LaneRun<'_> {
                 .collect(),
             stop: Arc::clone(&stop),
             secrets: secrets.clone(),
+            repair_of: None,
         });
         let ending = self.turns(progress, &mut session, &tools, lane, issue, &secrets);
         let _ = session.shutdown();
@@ -652,105 +666,6 @@ impl LaneRun<'_> {
             }
             Declared::ManualAttention => Ending::ManualAttention,
             Declared::ReviewHandoff(handoff) => self.validate(progress, tools, lane, handoff),
-        }
-    }
-
-    /// Validation commands in the lane, then the handoff (PR or branch) re-checked against the
-    /// lane HEAD.
-    fn validate(
-        &self,
-        progress: &mut Progress,
-        tools: &IssueTools<'_>,
-        lane: &Lane,
-        handoff: tools::Handoff,
-    ) -> Ending {
-        progress.step(Phase::Validating, "lane check");
-        progress.record.pr_url = handoff.pr_url().map(str::to_string);
-        // The agent had the lane to itself: it is checked again (not a symlink, git metadata
-        // inside it) before Maestro runs anything there.
-        if let Err(error) = lane::verify_git_metadata(&lane.path) {
-            return Ending::Failed(lane_failure(&error));
-        }
-        let execution = &self.settings.workflow.execution;
-        let timeout = Duration::from_millis(execution.validation_timeout_ms);
-        let total = execution.validation_commands.len();
-        for (index, command) in execution.validation_commands.iter().enumerate() {
-            progress.step(
-                Phase::Validating,
-                &format!("validation {}/{total}: {command}", index + 1),
-            );
-            let result = match shell::run_stoppable(
-                command,
-                &lane.path,
-                &self.secrets(),
-                timeout,
-                &self.options.stop,
-            ) {
-                Ok(outcome) => ValidationRecord {
-                    command: command.clone(),
-                    exit_code: outcome.exit_code,
-                    timed_out: outcome.timed_out,
-                    duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
-                    output_tail: writeback::scrub(&outcome.output_tail, &self.host_paths),
-                    escaped: outcome.escaped,
-                },
-                Err(error) => ValidationRecord {
-                    command: command.clone(),
-                    exit_code: None,
-                    timed_out: false,
-                    duration_ms: 0,
-                    output_tail: format!("could not start: {error}"),
-                    escaped: false,
-                },
-            };
-            if self.options.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                // SIGTERM during validation: the command was killed; the attempt is interrupted,
-                // not failed, and nothing is written to the tracker.
-                progress.record.validation.push(result);
-                progress.save_record();
-                return Ending::Interrupted;
-            }
-            let passed = result.exit_code == Some(0) && !result.timed_out;
-            log::info!(
-                "validation command issue={} command=\"{command}\" exit_code={:?} timed_out={}",
-                self.issue.identifier,
-                result.exit_code,
-                result.timed_out
-            );
-            progress.record.validation.push(result);
-            progress.save_record();
-            if !passed {
-                let summary = writeback::validation_summary(&progress.record.validation);
-                let tail = progress
-                    .record
-                    .validation
-                    .last()
-                    .map(|r| {
-                        r.output_tail
-                            .lines()
-                            .rev()
-                            .take(15)
-                            .collect::<Vec<_>>()
-                            .into_iter()
-                            .rev()
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    })
-                    .unwrap_or_default();
-                return Ending::Failed(Failure::retryable(
-                    ErrorClass::ValidationFailed,
-                    format!("validation {summary}\n\n```\n{tail}\n```"),
-                ));
-            }
-        }
-        let check = match &handoff.review {
-            self::handoff::Review::PullRequest { .. } => "PR check",
-            self::handoff::Review::Branch { .. } => "branch check",
-        };
-        progress.step(Phase::Validating, check);
-        match tools.recheck(&handoff) {
-            Ok(()) => Ending::Validated(handoff),
-            Err(failure) => Ending::Failed(failure),
         }
     }
 

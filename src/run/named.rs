@@ -27,11 +27,6 @@ pub enum Verdict {
     Ineligible(Reason),
 }
 
-/// Whether `identifier` names `issue` (trimmed, case-insensitive: `abc-12` is `ABC-12`).
-pub fn names(issue: &Issue, identifier: &str) -> bool {
-    issue.identifier.eq_ignore_ascii_case(identifier.trim())
-}
-
 /// How `issue` stands on its own: recovery first (the live run's order), then selection's rules
 /// with `claims` (the held issues and the free slots) as if it were the only candidate.
 pub fn verdict(
@@ -68,7 +63,7 @@ pub(super) fn claim_named(
     for problem in &local.problems {
         log::warn!("state file problem: {problem}");
     }
-    let Some(issue) = issues.into_iter().find(|issue| names(issue, identifier)) else {
+    let Some(issue) = issues.into_iter().find(|issue| issue.is_named(identifier)) else {
         log::info!("named issue not found issue={identifier}");
         return Err(NotClaimed::NotFound {
             identifier: identifier.trim().to_string(),

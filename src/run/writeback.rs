@@ -12,8 +12,8 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use super::bounds;
 use super::handoff::{Handoff, Review};
+use crate::bounds;
 use crate::clock;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workflow::TrackerPolicy;
@@ -305,8 +305,11 @@ pub fn human(
     if let Some(reason) = &guard_reason {
         let _ = writeln!(
             body,
-            "- guard: the issue stays in {} and Maestro will not pick it up again automatically ({reason}; the guard is `.maestro/issues/<lane>.json`)",
-            target.policy.in_progress_state
+            "- guard: the issue stays in {} and Maestro will not pick it up again automatically ({reason}; the guard is `{}`)",
+            target.policy.in_progress_state,
+            crate::workspace::Layout::relative()
+                .issue_file("<lane>")
+                .display()
         );
     }
     body.push_str(&failure_message(message, target.host_paths));

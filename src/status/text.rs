@@ -137,6 +137,8 @@ pub fn render_text(snapshot: &Snapshot) -> String {
         }
     }
 
+    super::review::render_text(&mut out, &snapshot.review);
+
     let totals = &snapshot.totals;
     let _ = writeln!(
         out,

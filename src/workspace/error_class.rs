@@ -76,6 +76,11 @@ pub enum ErrorClass {
     IssueLeftActiveStates,
     /// The daemon saw no progress for `stall_timeout_ms`.
     StalledRunDetected,
+    /// A review repair ended without pushing a new head to the PR branch.
+    RepairPushedNothing,
+    /// A review repair found no retained lane to work in (it never clones a new one: a fresh
+    /// clone would not hold the PR branch's work).
+    RepairLaneMissing,
     /// A daemon child ended with its record still running: `child_exited_<code>`, or
     /// `child_exited_by_signal` without a code.
     ChildExited(Option<i32>),
@@ -87,7 +92,7 @@ pub enum ErrorClass {
 }
 
 /// Every class without data, for parsing names back.
-const UNIT: [ErrorClass; 27] = [
+const UNIT: [ErrorClass; 29] = [
     ErrorClass::ValidationFailed,
     ErrorClass::PrCheckFailed,
     ErrorClass::BranchCheckFailed,
@@ -115,6 +120,8 @@ const UNIT: [ErrorClass; 27] = [
     ErrorClass::IssueTerminal,
     ErrorClass::IssueLeftActiveStates,
     ErrorClass::StalledRunDetected,
+    ErrorClass::RepairPushedNothing,
+    ErrorClass::RepairLaneMissing,
 ];
 
 /// Every tracker category, for parsing `tracker_<category>` back (see the exhaustiveness test).
@@ -179,6 +186,8 @@ impl ErrorClass {
             ErrorClass::IssueTerminal => "issue_terminal",
             ErrorClass::IssueLeftActiveStates => "issue_left_active_states",
             ErrorClass::StalledRunDetected => "stalled_run_detected",
+            ErrorClass::RepairPushedNothing => "repair_pushed_nothing",
+            ErrorClass::RepairLaneMissing => "repair_lane_missing",
             ErrorClass::Tracker(_)
             | ErrorClass::ChildExited(_)
             | ErrorClass::ChildFailedBeforeRecord(_)

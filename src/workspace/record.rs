@@ -90,6 +90,9 @@ impl RunStatus {
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
     ReviewHandoff,
+    /// A review repair finished: `issue_review_repair_complete`, then the `review_repair`
+    /// path (docs/spec/review.md).
+    ReviewRepair,
     ManualAttention,
     /// Neither, both, or a finalize that does not match what was recorded.
     Invalid,
@@ -223,6 +226,13 @@ pub struct RunRecord {
     pub validation: Vec<ValidationRecord>,
     #[serde(default)]
     pub pr_url: Option<String>,
+    /// The lane `HEAD` the handed-off PR was validated at (a PR handoff or a review repair):
+    /// the only commit the post-review lifecycle will merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_sha: Option<String>,
+    /// Set on a review repair's run: which repair of the lane's review record it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_repair: Option<u32>,
     #[serde(default)]
     pub retry: Option<RetryDecision>,
     /// The attempt's steps with their times, oldest first (at most [`MAX_TIMELINE`]); absent in
@@ -266,6 +276,8 @@ impl Default for RunRecord {
             tool_calls: Vec::new(),
             validation: Vec::new(),
             pr_url: None,
+            head_sha: None,
+            review_repair: None,
             retry: None,
             timeline: Vec::new(),
             pid: std::process::id(),

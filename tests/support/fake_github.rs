@@ -191,6 +191,9 @@ struct State {
     later: Option<(usize, Later)>,
     /// Per route: the status to answer and how many more times.
     faults: HashMap<Route, (u16, usize)>,
+    /// Per route: how long to hold the answer (the request is applied first, as on a server
+    /// whose answer is lost) and how many more times.
+    slow: HashMap<Route, (std::time::Duration, usize)>,
     /// Moved onto the PR's head when a merge request arrives, before it is judged.
     head_on_merge: Option<String>,
     /// Answer `reviewThreads` with `hasNextPage` and the same cursor forever.
@@ -316,6 +319,25 @@ impl FakeGithub {
             .insert(route, (status, times));
     }
 
+    /// Holds the answer of the next `times` requests on `route` for `delay`, after applying
+    /// them: a client killed meanwhile never learns what the server did.
+    pub fn slow(&self, route: Route, delay: std::time::Duration, times: usize) {
+        self.state
+            .lock()
+            .unwrap()
+            .slow
+            .insert(route, (delay, times));
+    }
+
+    /// Requests on `route` so far (method and path as the fake routes them).
+    pub fn requests_on(&self, method: &str, path: &str) -> usize {
+        self.http
+            .requests()
+            .iter()
+            .filter(|request| request.method == method && request.path() == path)
+            .count()
+    }
+
     /// When a merge request arrives, the PR's head first moves to `sha` (a push that lands
     /// between "ready" and the merge).
     pub fn move_head_on_merge(&self, sha: &str) {
@@ -395,6 +417,13 @@ fn answer(state: &mut State, request: &Recorded) -> Reply {
             };
         }
     }
+    let delay = match state.slow.get_mut(&route) {
+        Some((delay, times)) if *times > 0 => {
+            *times -= 1;
+            Some(*delay)
+        }
+        _ => None,
+    };
     let reply = match route {
         Route::Repo => repository(state, &parts),
         Route::Pull => pull(state, &parts),
@@ -405,7 +434,11 @@ fn answer(state: &mut State, request: &Recorded) -> Reply {
         Route::Merge => merge(state, &parts, request),
         Route::DeleteRef => delete_ref(state, &parts),
     };
-    conditional(request, reply)
+    let reply = conditional(request, reply);
+    match delay {
+        Some(delay) => reply.delayed(delay),
+        None => reply,
+    }
 }
 
 /// Adds an ETag to a GET's 200 and turns it into a 304 when the client already has it.

@@ -408,6 +408,7 @@ fn respond(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>, n
         "LabelsUsableByTeam" => labels(&world, &variables),
         "IssueSetState" => set_state(&mut world, &variables, now),
         "CommentCreate" => comment(&mut world, &variables),
+        "IssueComments" => issue_comments(&world, &variables),
         "IssueAddLabel" => add_label(&mut world, &variables, now),
         other => Err(format!("unknown operation `{other}`")),
     };
@@ -745,6 +746,25 @@ fn comment(world: &mut World, variables: &Value) -> Result<Value, String> {
         "id": id,
         "url": format!("https://linear.app/fake/issue/{}#comment-{id}", world.issues[index].identifier),
     }}}))
+}
+
+/// `issue(id).comments(filter: { body: { contains } })`, oldest first, paged.
+fn issue_comments(world: &World, variables: &Value) -> Result<Value, String> {
+    let Ok(index) = issue_index(world, variables) else {
+        return Ok(json!({"issue": null}));
+    };
+    let contains = string_var(variables, "contains")?;
+    let first = first_var(variables)?;
+    let offset = offset_of(variables)?;
+    let issue = &world.issues[index];
+    let matching: Vec<Value> = world
+        .comments
+        .iter()
+        .filter(|comment| comment.issue_id == issue.id && comment.body.contains(contains))
+        .map(|comment| json!({"id": comment.id, "body": comment.body}))
+        .collect();
+    let (nodes, info) = page(&matching, offset, first);
+    Ok(json!({"issue": {"id": issue.id, "comments": {"pageInfo": info, "nodes": nodes}}}))
 }
 
 fn add_label(world: &mut World, variables: &Value, now: u64) -> Result<Value, String> {
