@@ -6,10 +6,17 @@
 //! the library returns errors and outcomes, and only this file (with `main.rs`) turns them
 //! into an [`Exit`].
 
-use crate::cli::{Command, RunArgs};
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::cli::{Command, RunArgs, ShowArgs, UsageError};
 use crate::config::{self, Lookup};
 use crate::exit::Exit;
 use crate::output::{self, complain, report};
+use crate::progress_line::{self, ProgressLine};
+use crate::run::json::{self as run_json, ErrorKind};
+use crate::run::{deadline::Deadline, watch::Watch};
 use crate::tracker::Issue;
 use crate::workspace::Layout;
 use crate::{claims, dry_run, run, settings, tracker};
@@ -21,6 +28,7 @@ pub fn execute(command: Command) -> Exit {
         Command::Help(_) | Command::Version => Exit::Success,
         Command::Probe(args) => probe(&args, &lookup),
         Command::Status(args) => status(&args, &lookup),
+        Command::Show(args) => show(&args, &lookup),
         Command::Run(args) if args.dry_run => dry_run(&args, &lookup),
         Command::Run(args) => run_live(&args, &lookup),
         Command::Daemon(args) => daemon(&args, &lookup),
@@ -175,19 +183,40 @@ pub fn print(text: &str) -> Exit {
     }
 }
 
-/// Logs the workflow's warnings and opens the tracker it names (errors reported, as exit codes).
-fn open_tracker(settings: &settings::Settings) -> Result<Box<dyn tracker::Tracker>, Exit> {
+/// Logs the workflow's warnings and opens the tracker it names.
+fn open_tracker(
+    settings: &settings::Settings,
+) -> Result<Box<dyn tracker::Tracker>, tracker::Error> {
     for warning in &settings.workflow.warnings {
         log::warn!(
             "workflow warning: {warning} path={}",
             settings.workflow.path.display()
         );
     }
-    tracker::open(&settings.config, &settings.project_slug).map_err(|error| tracker_failure(&error))
+    tracker::open(&settings.config, &settings.project_slug)
 }
 
-/// `maestro run --once`: one attempt, one summary line on stdout, one exit code per outcome.
+/// `maestro run --once`: one attempt, one summary line (or, with `--json`, one JSON object) on
+/// stdout, the progress on stderr, one exit code per outcome.
 fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
+    let stop = Arc::new(AtomicBool::new(false));
+    // The deadline bounds the whole run, so its clock starts before anything is loaded.
+    let deadline = args
+        .deadline
+        .map(|total| Deadline::arm(total, Arc::clone(&stop)));
+    let progress = progress_mode(args).map(|mode| {
+        if mode == progress_line::Mode::Live {
+            // The live line replaces the info log; warnings and errors still print above it.
+            log::set_max_level(log::LevelFilter::Warn);
+        }
+        ProgressLine::start(mode)
+    });
+    // The live line is erased before an error is reported, so the error starts its own line.
+    let abandon = || {
+        if let Some(progress) = &progress {
+            progress.abandon();
+        }
+    };
     let snapshot = args
         .target
         .as_ref()
@@ -197,20 +226,25 @@ fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
     {
         Ok(settings) => settings,
         Err(error) => {
-            report(&error);
-            return Exit::Usage;
+            abandon();
+            return failed(args.json, ErrorKind::Config, &error, Exit::Usage);
         }
     };
     let tracker = match open_tracker(&settings) {
         Ok(tracker) => tracker,
-        Err(exit) => return exit,
+        Err(error) => {
+            abandon();
+            return tracker_failed(args.json, &error);
+        }
     };
     let options = run::Options {
         target: args.target.clone(),
-        ..run::Options::default()
+        stop: Arc::clone(&stop),
+        issue: args.issue.clone(),
+        deadline,
+        watch: progress.clone().map(|progress| progress as Arc<dyn Watch>),
     };
     // SIGTERM/SIGINT interrupt the running turn; the attempt is then recorded as interrupted.
-    let stop = std::sync::Arc::clone(&options.stop);
     if let Err(error) = crate::signals::on_termination(move |_| {
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }) {
@@ -226,35 +260,100 @@ fn run_live(args: &RunArgs, lookup: &Lookup) -> Exit {
     match result {
         Ok(summary) => {
             let exit = run_exit(&summary.outcome);
-            match print(&format!("{}\n", summary.line())) {
+            if let Some(progress) = &progress {
+                progress.finish(&summary);
+            }
+            let text = if args.json {
+                let layout = Layout::new(&settings.config.workspace_root);
+                run_json::render(&run_json::report(&summary, exit.code(), &layout))
+            } else {
+                format!("{}\n", summary.line())
+            };
+            match print(&text) {
                 Exit::Success => exit,
                 failure => failure,
             }
         }
         Err(error) => {
-            report(&error);
-            Exit::Failure
+            abandon();
+            failed(args.json, ErrorKind::Runtime, &error, Exit::Failure)
         }
+    }
+}
+
+/// How `run --once` shows its progress on stderr: a live line when a person watches a terminal
+/// and asked for no logs (`RUST_LOG` unset), else plain lines; none in the daemon's children,
+/// whose stderr is their log file.
+fn progress_mode(args: &RunArgs) -> Option<progress_line::Mode> {
+    if args.target.is_some() {
+        return None;
+    }
+    if crate::terminal::stderr_is_terminal() && std::env::var_os("RUST_LOG").is_none() {
+        Some(progress_line::Mode::Live)
+    } else {
+        Some(progress_line::Mode::Plain)
+    }
+}
+
+/// Reports `error` on stderr and, when the command line asked for `--json`, as the JSON error
+/// document on stdout too (so a script's parser always gets an object); returns `exit`.
+fn failed(json: bool, kind: ErrorKind, error: &dyn std::error::Error, exit: Exit) -> Exit {
+    report(error);
+    if !json {
+        return exit;
+    }
+    match print(&run_json::error_document(
+        kind,
+        &error.to_string(),
+        exit.code(),
+    )) {
+        Exit::Success => exit,
+        failure => failure,
+    }
+}
+
+/// A usage error: one line on stderr and, when `--json` was asked for a command that prints
+/// JSON for scripts (`run`, `show`), the JSON error document on stdout; exit 2.
+pub fn usage_error(error: &UsageError, args: &[OsString]) -> Exit {
+    complain(&error.to_string());
+    if crate::cli::json_wanted(error, args) {
+        let _ = print(&run_json::error_document(
+            ErrorKind::Usage,
+            &error.to_string(),
+            Exit::Usage.code(),
+        ));
+    }
+    Exit::Usage
+}
+
+/// `maestro show ISSUE|RUN_ID`: needs only maestro.toml, like `status`.
+fn show(args: &ShowArgs, lookup: &Lookup) -> Exit {
+    let config = match config::load(args.config.as_deref(), lookup) {
+        Ok(config) => config,
+        Err(error) => return failed(args.json, ErrorKind::Config, &error, Exit::Usage),
+    };
+    match crate::show::build(&config, &args.query) {
+        Ok(shown) if args.json => print(&crate::show::to_json(&shown)),
+        Ok(shown) => print(&crate::show::render_text(&shown)),
+        Err(error) => failed(args.json, ErrorKind::NotFound, &error, Exit::Failure),
     }
 }
 
 /// `run --once --dry-run`: reads only. Without any config it explains that there is nothing to
 /// do and succeeds, so a fresh checkout can run it; a `--config` path that does not exist is
-/// still a usage error (a typo must not look like success).
+/// still a usage error (a typo must not look like success). With `--issue IDENT` it explains
+/// that one issue, judged alone as `run --once --issue IDENT` would judge it.
 fn dry_run(args: &RunArgs, lookup: &Lookup) -> Exit {
     let settings = match settings::load(args.config.as_deref(), lookup) {
         Ok(settings) => settings,
         Err(settings::Error::Config(config::Error::NotFound { .. })) if args.config.is_none() => {
             return print("dry run: no maestro config found; nothing to execute.\n");
         }
-        Err(error) => {
-            report(&error);
-            return Exit::Usage;
-        }
+        Err(error) => return failed(args.json, ErrorKind::Config, &error, Exit::Usage),
     };
     let tracker = match open_tracker(&settings) {
         Ok(tracker) => tracker,
-        Err(exit) => return exit,
+        Err(error) => return tracker_failed(args.json, &error),
     };
     let layout = Layout::new(&settings.config.workspace_root);
     let execution = &settings.workflow.execution;
@@ -268,20 +367,23 @@ fn dry_run(args: &RunArgs, lookup: &Lookup) -> Exit {
             prior_attempts: local.prior_attempts,
         }
     };
-    match dry_run::build_with(&settings, tracker.as_ref(), inputs_for) {
+    let built = match &args.issue {
+        Some(identifier) => dry_run::build_one(&settings, tracker.as_ref(), identifier, inputs_for),
+        None => dry_run::build_with(&settings, tracker.as_ref(), inputs_for),
+    };
+    match built {
         Ok(report) if args.json => print(&dry_run::render_json(&report)),
         Ok(report) => print(&dry_run::render_text(&report)),
-        Err(error) => tracker_failure(&error),
+        Err(error) => tracker_failed(args.json, &error),
     }
 }
 
 /// Tracker errors the operator fixes in the config exit 2; the rest are runtime failures.
-fn tracker_failure(error: &tracker::Error) -> Exit {
-    report(error);
+fn tracker_failed(json: bool, error: &tracker::Error) -> Exit {
     if error.is_config() {
-        Exit::Usage
+        failed(json, ErrorKind::Config, error, Exit::Usage)
     } else {
-        Exit::Failure
+        failed(json, ErrorKind::Runtime, error, Exit::Failure)
     }
 }
 

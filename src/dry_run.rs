@@ -37,6 +37,10 @@ pub struct Report {
     pub selected: Option<Selected>,
     /// Every candidate in dispatch order.
     pub candidates: Vec<Row>,
+    /// `--issue IDENT`: the one issue asked about; `candidates` then holds it alone (or
+    /// nothing, when no listed issue has that identifier). Absent without `--issue`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issue: Option<String>,
     /// Post-review lanes (docs/spec/review.md): each one's phase and what it waits for, from
     /// its review record; left out when there is none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -146,11 +150,34 @@ pub fn build_with(
     tracker: &dyn Tracker,
     inputs_for: impl FnOnce(&[Issue]) -> Inputs,
 ) -> Result<Report, tracker::Error> {
+    build_filtered(settings, tracker, None, inputs_for)
+}
+
+/// `--dry-run --issue IDENT`: the issue called `identifier` judged alone, as `run --once
+/// --issue IDENT` judges it (the claims still come from every listed issue).
+pub fn build_one(
+    settings: &Settings,
+    tracker: &dyn Tracker,
+    identifier: &str,
+    inputs_for: impl FnOnce(&[Issue]) -> Inputs,
+) -> Result<Report, tracker::Error> {
+    build_filtered(settings, tracker, Some(identifier), inputs_for)
+}
+
+fn build_filtered(
+    settings: &Settings,
+    tracker: &dyn Tracker,
+    only: Option<&str>,
+    inputs_for: impl FnOnce(&[Issue]) -> Inputs,
+) -> Result<Report, tracker::Error> {
     let policy = &settings.workflow.tracker;
     let scope = tracker.project()?;
     let states = candidate_states(policy);
-    let issues = tracker.issues_in_states(&states)?;
+    let mut issues = tracker.issues_in_states(&states)?;
     let inputs = &inputs_for(&issues);
+    if let Some(identifier) = only {
+        issues.retain(|issue| issue.is_named(identifier));
+    }
     // In-progress issues left for another try are taken before fresh work (the live run's
     // order), so the report shows them first.
     let layout = Layout::new(&settings.config.workspace_root);
@@ -177,9 +204,11 @@ pub fn build_with(
             .selected()
             .map_or("none", |candidate| candidate.issue.identifier.as_str())
     );
-    Ok(report(
+    let mut report = report(
         settings, &scope, tracker, states, &selection, inputs, &recovery,
-    ))
+    );
+    report.issue = only.map(|identifier| identifier.trim().to_string());
+    Ok(report)
 }
 
 fn report(
@@ -279,6 +308,7 @@ fn report(
         },
         selected,
         candidates,
+        issue: None,
         review: review_rows(settings),
     }
 }
@@ -367,9 +397,15 @@ pub fn render_text(report: &Report) -> String {
                 out.push_str(&format!("  url:        {}\n", text(url)));
             }
         }
-        None if report.candidates.is_empty() => {
-            out.push_str("\nno eligible issue: the project has no issues in those states\n");
-        }
+        None if report.candidates.is_empty() => match &report.issue {
+            Some(identifier) => out.push_str(&format!(
+                "\nno issue {} among the project's issues in those states (another state or project, or not an identifier)\n",
+                text(identifier)
+            )),
+            None => {
+                out.push_str("\nno eligible issue: the project has no issues in those states\n");
+            }
+        },
         None => out.push_str("\nno eligible issue: every candidate is skipped (reasons below)\n"),
     }
     if !report.candidates.is_empty() {

@@ -184,6 +184,8 @@ fn the_run_once_summary_line_stays_one_line() {
             reason: "title \u{1b}[2J changed\u{9b}".into(),
         },
         next_action: "none\nrun --once: outcome=handoff".into(),
+        record: None,
+        handoff: None,
     };
     let line = summary.line();
     assert!(!line.chars().any(char::is_control), "{line:?}");

@@ -29,7 +29,7 @@ fn help_and_version_exit_zero() {
 #[test]
 fn every_subcommand_has_help_with_purpose_options_and_example() {
     let dir = TestDir::new("cli-sub-help");
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (&["protocol", "--help"], "maestro protocol - "),
         (
             &["protocol", "probe", "--help"],
@@ -38,6 +38,7 @@ fn every_subcommand_has_help_with_purpose_options_and_example() {
         (&["status", "--help"], "maestro status - "),
         (&["run", "--help"], "maestro run --once - "),
         (&["daemon", "--help"], "maestro daemon - "),
+        (&["show", "--help"], "maestro show - "),
     ];
     for (args, purpose) in cases {
         let output = maestro(dir.path(), args);
@@ -58,7 +59,7 @@ fn usage_errors_are_one_line_and_exit_two() {
     let cases: [(&[&str], &str); 6] = [
         (
             &["frobnicate"],
-            "maestro: unknown command 'frobnicate'; expected one of: init, doctor, protocol, status, run, daemon, demo (see 'maestro --help')\n",
+            "maestro: unknown command 'frobnicate'; expected one of: init, doctor, protocol, status, show, run, daemon, demo (see 'maestro --help')\n",
         ),
         (
             &["status", "--verbose"],
@@ -380,7 +381,7 @@ fn typos_get_a_suggestion_and_global_options_come_first_too() {
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(
         stderr(&output),
-        "maestro: unknown command 'stauts' (did you mean 'status'?); expected one of: init, doctor, protocol, status, run, daemon, demo (see 'maestro --help')\n"
+        "maestro: unknown command 'stauts' (did you mean 'status'?); expected one of: init, doctor, protocol, status, show, run, daemon, demo (see 'maestro --help')\n"
     );
     let output = maestro(dir.path(), &["status", "--jsno"]);
     assert!(

@@ -77,10 +77,14 @@ mod run_once;
 /// `run --once` beyond one clean attempt: retries, guards, held slots and leases, the daemon's
 /// target flags, recovery, continuation, issues changing underneath.
 mod run_once_attempts;
+/// `run --once` for scripts and terminals (#18): `--json`, `--issue`, `--deadline`, progress.
+mod scripting;
 /// Eligibility rules and dispatch order, table-driven.
 mod selection;
 /// The rules for issues already worked on (recovery, due retries, claims) and the budget.
 mod selection_resume;
+/// `maestro show ISSUE|RUN_ID` (#18): record, timeline, agent actions, validation, files.
+mod show;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
 mod status;
 /// The tidy tests: docs/index.md's rules about the source tree checked against it as text

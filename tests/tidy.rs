@@ -480,6 +480,8 @@ fn state_is_written_by_the_state_writer() {
         "src/run/progress.rs",        // a field inside a run record
         "src/run/redact.rs",          // text to scrub secrets from
         "src/app_server/journal.rs",  // a journal line (append-only JSONL)
+        "src/run/json.rs",            // `run --once --json` on stdout
+        "src/show/mod.rs",            // `show --json` on stdout
     ];
     assert_kept(
         "serde_json::to_* serializes state only inside the state writer; every other use is listed in tests/tidy.rs with what it serializes",

@@ -106,7 +106,9 @@ fn message_text(method: &str, params: &Value) -> String {
             .to_string()
     };
     match method {
-        "item/started" | "item/completed" => item(params.get("item").unwrap_or(&Value::Null)),
+        "item/started" | "item/completed" => {
+            describe_item(params.get("item").unwrap_or(&Value::Null))
+        }
         "error" => {
             let mut line = text("/error/message");
             let details = text("/error/additionalDetails");
@@ -145,15 +147,17 @@ fn message_text(method: &str, params: &Value) -> String {
     }
 }
 
-/// An item by its type and the field that says what it is.
-fn item(item: &Value) -> String {
+/// An item (`item/started`, `item/completed`) by its type and the field that says what it is:
+/// `command cargo test (exit 101)`, `tool issue_comment (success)`, `agent message: …`. The text
+/// is codex's and the agent's, unescaped and unbounded: callers escape and cut it.
+pub fn describe_item(item: &Value) -> String {
     let field = |name: &str| item.get(name).and_then(Value::as_str).unwrap_or("");
     let kind = field("type");
     match kind {
         "agentMessage" => format!("agent message: {}", field("text")),
         "userMessage" => "user message".to_string(),
         "commandExecution" => {
-            let mut line = format!("command {}", field("command"));
+            let mut line = format!("command {}", command_text(item));
             if let Some(code) = item.get("exitCode").and_then(Value::as_i64) {
                 line.push_str(&format!(" (exit {code})"));
             }
@@ -180,6 +184,19 @@ fn item(item: &Value) -> String {
             format!("file change {}", paths.join(", "))
         }
         other => other.to_string(),
+    }
+}
+
+/// What a command item ran: the one command codex parsed out of its shell wrapper
+/// (`commandActions`), else the whole command line (`/bin/bash -lc "…"`).
+pub fn command_text(item: &Value) -> &str {
+    let whole = item.get("command").and_then(Value::as_str).unwrap_or("");
+    match item.get("commandActions").and_then(Value::as_array) {
+        Some(actions) if actions.len() == 1 => actions[0]
+            .get("command")
+            .and_then(Value::as_str)
+            .unwrap_or(whole),
+        _ => whole,
     }
 }
 

@@ -42,11 +42,11 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 pub use accounting::{
-    Accounting, Activity, ActivityKind, NoopObserver, Observer, RateLimitSnapshot, RateLimitWindow,
-    TokenUsage,
+    Accounting, Activity, ActivityKind, ItemStage, NoopObserver, Observer, RateLimitSnapshot,
+    RateLimitWindow, TokenUsage,
 };
 pub use error::Error;
-pub use events::{EventSummary, recent_events};
+pub use events::{EventSummary, command_text, describe_item, recent_events};
 pub use journal::{
     DeltaRun, Direction, JournalEntry, JournalRead, read_journal, read_journal_tail,
 };

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::accounting::{Activity, ActivityKind, Throttle, TokenUsage, is_progress};
+use super::accounting::{Activity, ActivityKind, ItemStage, Throttle, TokenUsage, is_progress};
 use super::link::{Link, Received};
 use super::notices::{ErrorNotice, Notices};
 use super::outcome::{TurnEnd, TurnError, TurnLimits, TurnOutcome};
@@ -472,6 +472,9 @@ impl Turn {
         method: &str,
         params: &Value,
     ) -> Option<TurnEnd> {
+        if let Some(stage) = ItemStage::of(method) {
+            observer.on_item(stage, params.get("item").unwrap_or(&Value::Null));
+        }
         match method {
             "turn/started" => {
                 if self.turn_id.is_none() {

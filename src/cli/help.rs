@@ -17,6 +17,7 @@ pub fn help_text(topic: Topic) -> String {
         Topic::Protocol => PROTOCOL_HELP.to_string(),
         Topic::Probe => PROBE_HELP.to_string(),
         Topic::Status => STATUS_HELP.replace("{limit}", &DEFAULT_STATUS_LIMIT.to_string()),
+        Topic::Show => SHOW_HELP.to_string(),
         Topic::Run => RUN_HELP.to_string(),
         Topic::Daemon => DAEMON_HELP.replace("{poll}", &DEFAULT_POLL_INTERVAL_S.to_string()),
         Topic::Demo => DEMO_HELP.replace("{dir}", DEFAULT_DEMO_DIR),
@@ -38,6 +39,7 @@ Commands (the recommended operator order):
   doctor           Check the config, repository, codex, secrets, Linear and GitHub
   protocol probe   Check that the configured codex app-server works, offline
   status           Show lanes, retries and recent runs from local state
+  show ISSUE       Show one run: record, timeline, agent actions, validation, files
   run --once       Take one eligible issue through a lane (--dry-run explains the choice)
   daemon           Poll the tracker and supervise 'run --once' lanes continuously
   demo             Run the daemon over a throwaway offline world with a scripted agent
@@ -165,17 +167,48 @@ maestro run --once - take one eligible issue through lease, lane, codex, validat
 Usage: maestro run --once [OPTIONS]
 
 Options:
-      --once          Required: process at most one issue, then exit
-      --dry-run       Explain the selection (every candidate and its verdict); change nothing
-      --json          With --dry-run: print the explanation as JSON
-      --config PATH   maestro.toml to use (default: ./tmp/maestro.toml, then the XDG path)
-  -h, --help          Print this help
+      --once                Required: process at most one issue, then exit
+      --issue IDENT         Take exactly this issue (ABC-12) if it is eligible; else exit 3
+                            with the reason (with --dry-run: explain this one issue)
+      --deadline DURATION   Bound the whole run (45m, 90s, 1h30m): the work stops in time for
+                            the writeback, the attempt fails as deadline_exceeded, exit 4
+      --dry-run             Explain the selection (every candidate and its verdict); change nothing
+      --json                Print one JSON object on stdout instead of the summary line (with
+                            --dry-run: the explanation); errors too are JSON
+      --config PATH         maestro.toml to use (default: ./tmp/maestro.toml, then the XDG path)
+  -h, --help                Print this help
 
+Output: stdout is the summary line (or the JSON); stderr the progress (one live line in a
+        terminal when RUST_LOG is unset, else one line per step) and the logs.
 Exit codes: 0 handed off for review, 1 runtime failure, 2 usage/config error,
             3 nothing to do, 4 retry scheduled, 5 human required.
 
 Example:
   maestro run --once --dry-run --config fixtures/demo/maestro.toml
+  maestro run --once --issue ABC-12 --deadline 45m --json | jq -r .outcome
+";
+
+const SHOW_HELP: &str = "\
+maestro show - everything about one run, from local state only (no network)
+
+Prints the run's record, the timeline of its steps with times, what the agent did (commands
+with exit codes, tool calls, messages; from the journal), Maestro's tool calls, the
+validation output, the writeback and where the files are. Works while the run is live.
+
+Usage: maestro show ISSUE|RUN_ID [OPTIONS]
+
+Arguments:
+  ISSUE|RUN_ID        An issue identifier (its latest run) or a run id (as status lists them)
+
+Options:
+      --config PATH   maestro.toml to use (default: ./tmp/maestro.toml, then the XDG path)
+      --json          Print the same as JSON
+  -h, --help          Print this help
+
+Exit: 0 when the run was found, 1 when no run matches, 2 on a usage or config error.
+
+Example:
+  maestro show ABC-12
 ";
 
 const DAEMON_HELP: &str = "\
@@ -231,6 +264,7 @@ mod tests {
             Topic::Protocol,
             Topic::Probe,
             Topic::Status,
+            Topic::Show,
             Topic::Run,
             Topic::Daemon,
             Topic::Demo,

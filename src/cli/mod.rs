@@ -5,11 +5,13 @@
 //! before any config is looked at, so they work on a host with no maestro.toml. Resolving config
 //! paths and loading files is the second stage, done by each command.
 
+mod duration;
 mod help;
 
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use lexopt::prelude::*;
 
@@ -26,6 +28,8 @@ pub enum Command {
     Probe(ProbeArgs),
     /// `maestro status`.
     Status(StatusArgs),
+    /// `maestro show`.
+    Show(ShowArgs),
     /// `maestro run --once`.
     Run(RunArgs),
     /// `maestro daemon`.
@@ -45,6 +49,7 @@ pub enum Topic {
     Protocol,
     Probe,
     Status,
+    Show,
     Run,
     Daemon,
     Demo,
@@ -60,6 +65,7 @@ impl Topic {
             Topic::Protocol => "maestro protocol",
             Topic::Probe => "maestro protocol probe",
             Topic::Status => "maestro status",
+            Topic::Show => "maestro show",
             Topic::Run => "maestro run",
             Topic::Daemon => "maestro daemon",
             Topic::Demo => "maestro demo",
@@ -86,6 +92,15 @@ pub struct StatusArgs {
     pub limit: usize,
 }
 
+/// Options of `maestro show`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShowArgs {
+    pub config: Option<PathBuf>,
+    pub json: bool,
+    /// An issue identifier (its latest run) or a run id.
+    pub query: String,
+}
+
 /// Default for `status --limit`.
 pub const DEFAULT_STATUS_LIMIT: usize = 10;
 
@@ -95,6 +110,10 @@ pub struct RunArgs {
     pub config: Option<PathBuf>,
     pub dry_run: bool,
     pub json: bool,
+    /// `--issue IDENT`: take (or, with `--dry-run`, explain) exactly this issue.
+    pub issue: Option<String>,
+    /// `--deadline DURATION`: the wall-clock bound of the whole run.
+    pub deadline: Option<Duration>,
     /// Set by the daemon (hidden flags, docs/spec/daemon.md): run exactly this issue.
     pub target: Option<TargetArgs>,
 }
@@ -166,8 +185,8 @@ impl fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 /// The commands, in the order an operator meets them; what `maestro --help` lists.
-pub const COMMANDS: [&str; 7] = [
-    "init", "doctor", "protocol", "status", "run", "daemon", "demo",
+pub const COMMANDS: [&str; 8] = [
+    "init", "doctor", "protocol", "status", "show", "run", "daemon", "demo",
 ];
 
 /// Parses the arguments after the program name.
@@ -221,6 +240,7 @@ fn parse_command(word: &str, parser: &mut lexopt::Parser) -> Result<Command, Usa
     match word {
         "protocol" => parse_protocol(parser),
         "status" => parse_status(parser),
+        "show" => parse_show(parser),
         "run" => parse_run(parser),
         "daemon" => parse_daemon(parser),
         "demo" => parse_demo(parser),
@@ -256,6 +276,7 @@ fn with_global_config(
     let slot = match &mut command {
         Command::Probe(args) => &mut args.config,
         Command::Status(args) => &mut args.config,
+        Command::Show(args) => &mut args.config,
         Command::Run(args) => &mut args.config,
         Command::Daemon(args) => &mut args.config,
         Command::Doctor(args) => &mut args.config,
@@ -289,6 +310,7 @@ fn command_topic(command: &Command) -> Topic {
         Command::Version => Topic::Main,
         Command::Probe(_) => Topic::Probe,
         Command::Status(_) => Topic::Status,
+        Command::Show(_) => Topic::Show,
         Command::Run(_) => Topic::Run,
         Command::Daemon(_) => Topic::Daemon,
         Command::Demo(_) => Topic::Demo,
@@ -317,6 +339,7 @@ fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
         "protocol" => Topic::Protocol,
         "probe" => Topic::Probe,
         "status" => Topic::Status,
+        "show" => Topic::Show,
         "run" => Topic::Run,
         "daemon" => Topic::Daemon,
         "demo" => Topic::Demo,
@@ -408,7 +431,10 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Long("dry-run") => args.dry_run = true,
             Long("json") => args.json = true,
             Long("config") => args.config = Some(path_value(parser, "--config", topic)?),
-            Long("issue") => issue_id = Some(text_value(parser, "--issue", topic)?),
+            Long("issue") => args.issue = Some(text_value(parser, "--issue", topic)?),
+            Long("deadline") => args.deadline = Some(duration_value(parser, "--deadline", topic)?),
+            // The daemon's hidden flags (docs/spec/runtime.md, "Hidden daemon flags").
+            Long("issue-id") => issue_id = Some(text_value(parser, "--issue-id", topic)?),
             Long("run-id") => run_id = Some(text_value(parser, "--run-id", topic)?),
             Long("attempt") => attempt = Some(number_value(parser, "--attempt", topic, 1)?),
             Long("slot-fd") => slot_fd = Some(number_value(parser, "--slot-fd", topic, 0)?),
@@ -423,7 +449,14 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
                 return Err(unexpected(
                     other,
                     topic,
-                    &["--once", "--dry-run", "--json", "--config"],
+                    &[
+                        "--once",
+                        "--dry-run",
+                        "--json",
+                        "--issue",
+                        "--deadline",
+                        "--config",
+                    ],
                 ));
             }
         }
@@ -433,6 +466,11 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             topic,
             "'run' needs --once (for continuous operation use 'maestro daemon')".to_string(),
         ));
+    }
+    // A daemon started before `--issue-id` existed passes the issue id as `--issue`, always with
+    // --run-id and --attempt: that form still means the daemon's target.
+    if issue_id.is_none() && run_id.is_some() && attempt.is_some() {
+        issue_id = args.issue.take();
     }
     args.target = match (issue_id, run_id, attempt) {
         (None, None, None)
@@ -469,24 +507,63 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
         _ => {
             return Err(usage(
                 topic,
-                "--issue, --run-id and --attempt go together (they are set by the daemon)"
+                "--issue-id, --run-id and --attempt go together (they are set by the daemon; to run one issue, use --issue IDENTIFIER)"
                     .to_string(),
             ));
         }
     };
+    if args.target.is_some() && args.issue.is_some() {
+        return Err(usage(
+            topic,
+            "--issue cannot be combined with the daemon's --issue-id".to_string(),
+        ));
+    }
     if args.target.is_some() && args.dry_run {
         return Err(usage(
             topic,
-            "--dry-run cannot be combined with the daemon's --issue".to_string(),
+            "--dry-run cannot be combined with the daemon's --issue-id".to_string(),
         ));
     }
-    if args.json && !args.dry_run {
+    if args.deadline.is_some() && args.dry_run {
         return Err(usage(
             topic,
-            "--json is only available with --dry-run".to_string(),
+            "--deadline bounds a live run; a --dry-run changes nothing and needs none".to_string(),
         ));
     }
     Ok(Command::Run(args))
+}
+
+fn parse_show(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    let topic = Topic::Show;
+    let mut config = None;
+    let mut json = false;
+    let mut query: Option<String> = None;
+    while let Some(arg) = next(parser, topic)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(topic)),
+            Long("config") => config = Some(path_value(parser, "--config", topic)?),
+            Long("json") => json = true,
+            Value(word) if query.is_none() => {
+                let word = string(word, topic)?;
+                if word.trim().is_empty() {
+                    return Err(usage(topic, "the issue or run id is empty".to_string()));
+                }
+                query = Some(word);
+            }
+            other => return Err(unexpected(other, topic, &["--config", "--json"])),
+        }
+    }
+    let Some(query) = query else {
+        return Err(usage(
+            topic,
+            "'show' needs an issue identifier (ABC-12) or a run id".to_string(),
+        ));
+    };
+    Ok(Command::Show(ShowArgs {
+        config,
+        json,
+        query,
+    }))
 }
 
 fn parse_daemon(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
@@ -595,6 +672,28 @@ fn text_value(parser: &mut lexopt::Parser, flag: &str, topic: Topic) -> Result<S
     Ok(text)
 }
 
+fn duration_value(
+    parser: &mut lexopt::Parser,
+    flag: &str,
+    topic: Topic,
+) -> Result<Duration, UsageError> {
+    let value = parser.value().map_err(|_| {
+        usage(
+            topic,
+            format!("{flag} needs a value: a duration such as 45m, 90s or 1h30m"),
+        )
+    })?;
+    let text = string(value, topic)?;
+    duration::parse_duration(&text).ok_or_else(|| {
+        usage(
+            topic,
+            format!(
+                "{flag} expects a duration such as 45m, 90s or 1h30m (whole numbers with s, m or h), got '{text}'"
+            ),
+        )
+    })
+}
+
 fn number_value(
     parser: &mut lexopt::Parser,
     flag: &str,
@@ -657,6 +756,17 @@ fn lexopt_message(error: lexopt::Error) -> String {
 
 fn usage(topic: Topic, message: String) -> UsageError {
     UsageError { message, topic }
+}
+
+/// Whether a usage error should also be reported as JSON on stdout: the command line asked for
+/// `--json` of a command whose JSON a script reads (`run`, `show`), so a script parsing stdout
+/// gets an object even when the command line was wrong.
+pub fn json_wanted(error: &UsageError, args: &[OsString]) -> bool {
+    matches!(error.topic, Topic::Run | Topic::Show)
+        && args
+            .iter()
+            .take_while(|arg| *arg != "--")
+            .any(|arg| arg == "--json")
 }
 
 #[cfg(test)]

@@ -67,53 +67,149 @@ fn run_requires_once() {
     assert_eq!(
         parse_words("run --once --dry-run"),
         Ok(Command::Run(RunArgs {
-            config: None,
             dry_run: true,
-            json: false,
-            target: None,
+            ..RunArgs::default()
         }))
     );
 }
 
 #[test]
 fn daemon_targets_are_complete_or_absent() {
+    let target = TargetArgs {
+        issue_id: "id-1".into(),
+        run_id: "r1".into(),
+        attempt: 2,
+        slot: Some((0, 5)),
+        workflow_snapshot: None,
+        repair: false,
+    };
+    let Ok(Command::Run(args)) = parse_words(
+        "run --once --issue-id id-1 --run-id r1 --attempt 2 --slot-fd 5 --slot-index 0",
+    ) else {
+        panic!("targeted run parses");
+    };
+    assert_eq!(args.target, Some(target.clone()));
+    assert_eq!(args.issue, None);
+    // A daemon started before --issue-id existed passes the id as --issue.
     let Ok(Command::Run(args)) =
         parse_words("run --once --issue id-1 --run-id r1 --attempt 2 --slot-fd 5 --slot-index 0")
     else {
-        panic!("targeted run parses");
+        panic!("the older targeted form parses");
     };
-    assert_eq!(
-        args.target,
-        Some(TargetArgs {
-            issue_id: "id-1".into(),
-            run_id: "r1".into(),
-            attempt: 2,
-            slot: Some((0, 5)),
-            workflow_snapshot: None,
-            repair: false,
-        })
-    );
+    assert_eq!((args.target, args.issue), (Some(target), None));
     let Ok(Command::Run(repair)) =
-        parse_words("run --once --issue id-1 --run-id r1 --attempt 1 --repair")
+        parse_words("run --once --issue-id id-1 --run-id r1 --attempt 1 --repair")
     else {
         panic!("a repair run parses");
     };
     assert!(repair.target.is_some_and(|target| target.repair));
     let error = parse_words("run --once --repair").unwrap_err();
     assert!(error.message.contains("go together"), "{error}");
-    let error = parse_words("run --once --issue id-1").unwrap_err();
+    let error = parse_words("run --once --issue-id id-1").unwrap_err();
     assert!(error.message.contains("go together"), "{error}");
-    let error = parse_words("run --once --issue a --run-id r --attempt 1 --slot-fd 3").unwrap_err();
+    let error =
+        parse_words("run --once --issue-id a --run-id r --attempt 1 --slot-fd 3").unwrap_err();
     assert!(
         error.message.contains("--slot-fd and --slot-index"),
+        "{error}"
+    );
+    let error =
+        parse_words("run --once --issue ABC-1 --issue-id a --run-id r --attempt 1").unwrap_err();
+    assert!(
+        error.message.contains("--issue cannot be combined"),
         "{error}"
     );
 }
 
 #[test]
-fn run_json_needs_dry_run() {
-    let error = parse_words("run --once --json").unwrap_err();
-    assert!(error.message.contains("--json"), "{error}");
+fn the_public_issue_flag_names_an_identifier() {
+    assert_eq!(
+        parse_words("run --once --issue ABC-12"),
+        Ok(Command::Run(RunArgs {
+            issue: Some("ABC-12".into()),
+            ..RunArgs::default()
+        }))
+    );
+    assert_eq!(
+        parse_words("run --once --dry-run --issue ABC-12 --json"),
+        Ok(Command::Run(RunArgs {
+            dry_run: true,
+            json: true,
+            issue: Some("ABC-12".into()),
+            ..RunArgs::default()
+        }))
+    );
+    let error = parse_words("run --once --issue").unwrap_err();
+    assert!(error.message.contains("--issue needs a value"), "{error}");
+}
+
+#[test]
+fn run_json_works_for_live_runs_too() {
+    assert_eq!(
+        parse_words("run --once --json"),
+        Ok(Command::Run(RunArgs {
+            json: true,
+            ..RunArgs::default()
+        }))
+    );
+}
+
+#[test]
+fn the_deadline_takes_a_duration_with_units() {
+    let Ok(Command::Run(args)) = parse_words("run --once --deadline 1h30m") else {
+        panic!("a deadline parses");
+    };
+    assert_eq!(args.deadline, Some(std::time::Duration::from_secs(5400)));
+    let error = parse_words("run --once --deadline 45").unwrap_err();
+    assert_eq!(
+        error.message,
+        "--deadline expects a duration such as 45m, 90s or 1h30m (whole numbers with s, m or h), got '45'"
+    );
+    let error = parse_words("run --once --dry-run --deadline 45m").unwrap_err();
+    assert!(
+        error.message.contains("--deadline bounds a live run"),
+        "{error}"
+    );
+}
+
+#[test]
+fn show_takes_one_issue_or_run_id() {
+    assert_eq!(
+        parse_words("show ABC-12 --json"),
+        Ok(Command::Show(ShowArgs {
+            config: None,
+            json: true,
+            query: "ABC-12".into(),
+        }))
+    );
+    assert_eq!(
+        parse_words("--config /c.toml show r-1"),
+        Ok(Command::Show(ShowArgs {
+            config: Some(PathBuf::from("/c.toml")),
+            json: false,
+            query: "r-1".into(),
+        }))
+    );
+    let error = parse_words("show").unwrap_err();
+    assert_eq!(error.topic, Topic::Show);
+    assert!(
+        error.message.contains("needs an issue identifier"),
+        "{error}"
+    );
+    let error = parse_words("show A B").unwrap_err();
+    assert!(error.message.contains("unexpected argument 'B'"), "{error}");
+    assert_eq!(parse_words("help show"), Ok(Command::Help(Topic::Show)));
+}
+
+#[test]
+fn json_errors_are_wanted_only_where_scripts_read_json() {
+    let args =
+        |words: &str| -> Vec<OsString> { words.split_whitespace().map(Into::into).collect() };
+    let run = parse_words("run --once --json --bogus").unwrap_err();
+    assert!(json_wanted(&run, &args("run --once --json --bogus")));
+    assert!(!json_wanted(&run, &args("run --once --bogus")));
+    let status = parse_words("status --json --bogus").unwrap_err();
+    assert!(!json_wanted(&status, &args("status --json --bogus")));
 }
 
 #[test]
@@ -142,7 +238,7 @@ fn unknown_things_name_what_was_expected() {
     let error = parse_words("stauts").unwrap_err();
     assert_eq!(
         error.to_string(),
-        "unknown command 'stauts' (did you mean 'status'?); expected one of: init, doctor, protocol, status, run, daemon, demo (see 'maestro --help')"
+        "unknown command 'stauts' (did you mean 'status'?); expected one of: init, doctor, protocol, status, show, run, daemon, demo (see 'maestro --help')"
     );
     let error = parse_words("status --jsn").unwrap_err();
     assert_eq!(

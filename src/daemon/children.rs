@@ -86,7 +86,7 @@ pub fn spawn(
         .arg("--once")
         .arg("--config")
         .arg(spec.config_path)
-        .arg("--issue")
+        .arg("--issue-id")
         .arg(spec.issue_id)
         .arg("--run-id")
         .arg(spec.run_id)

@@ -44,6 +44,33 @@ pub enum NotClaimed {
     Held { identifier: String, hold: Hold },
     /// The daemon asked for a review repair its review record does not (or no longer) want.
     NoRepair { identifier: String, reason: String },
+    /// `--issue IDENT` named no issue of the project in the states listed.
+    NotFound {
+        identifier: String,
+        states: Vec<String>,
+    },
+    /// `--issue IDENT` named an issue that fails an eligibility rule (the dry run's reason).
+    NotEligible { identifier: String, reason: Reason },
+    /// `--deadline` passed before an issue was claimed.
+    DeadlinePassed,
+}
+
+impl NotClaimed {
+    /// The eligibility rule behind the refusal, by the name the dry run's JSON uses, when one
+    /// rule decided it.
+    pub fn rule(&self) -> Option<&'static str> {
+        match self {
+            NotClaimed::SlotsBusy { .. } => Some(selection::Rule::Slot.as_str()),
+            NotClaimed::NotRunnable { reason, .. } | NotClaimed::NotEligible { reason, .. } => {
+                Some(reason.rule().as_str())
+            }
+            NotClaimed::Held { .. } => Some(selection::Rule::Held.as_str()),
+            NotClaimed::NoEligible { .. }
+            | NotClaimed::NotFound { .. }
+            | NotClaimed::DeadlinePassed
+            | NotClaimed::NoRepair { .. } => None,
+        }
+    }
 }
 
 impl fmt::Display for NotClaimed {
@@ -58,6 +85,17 @@ impl fmt::Display for NotClaimed {
                 write!(f, "{identifier} is no longer runnable: {reason}")
             }
             NotClaimed::Held { identifier, hold } => f.write_str(&hold.refusal(identifier)),
+            NotClaimed::NotFound { identifier, states } => write!(
+                f,
+                "no issue {identifier} among the project's issues in {} (another state or project, or not an identifier)",
+                states.join(", ")
+            ),
+            NotClaimed::NotEligible { identifier, reason } => {
+                write!(f, "{identifier} is not eligible: {reason}")
+            }
+            NotClaimed::DeadlinePassed => {
+                write!(f, "the --deadline passed before an issue was claimed")
+            }
             NotClaimed::NoRepair { identifier, reason } => {
                 write!(f, "no repair of {identifier} is due: {reason}")
             }
@@ -255,7 +293,7 @@ pub(super) fn claim_next(
 }
 
 /// The attempt and run id the daemon asked for.
-struct Requested {
+pub(super) struct Requested {
     attempt: u32,
     run_id: String,
     /// A review repair: `attempt` is the repair's number, outside the attempt budget.
@@ -266,7 +304,7 @@ struct Requested {
 /// older version, stored under the identifier), the bookkeeping's live process, the lane lock.
 /// Then settles the previous attempt and records this one as `running`, in one
 /// read-modify-write.
-fn win(
+pub(super) fn win(
     settings: &Settings,
     layout: &Layout,
     issue: Issue,

@@ -30,11 +30,13 @@ impl LaneRun<'_> {
         let mut moved_by_person = false;
         // Cleared when the tracker refused the outcome write.
         let mut outcome_written = true;
+        let mut handed_off = None;
         let policy = &self.settings.workflow.tracker;
         let (status, outcome, next_action) = match ending {
             Ending::Validated(handoff) => {
                 match writeback::handoff(&target, &progress.record, &handoff) {
                     Ok(()) => {
+                        handed_off = Some(handoff.handed_off());
                         progress.record.head_sha = Some(handoff.head_sha.clone());
                         self.start_review(&progress.record, &handoff);
                         (
@@ -147,6 +149,8 @@ impl LaneRun<'_> {
             run_id: Some(progress.record.run_id.clone()),
             outcome,
             next_action,
+            record: Some(Box::new(progress.record.clone())),
+            handoff: handed_off,
         };
         log::info!(
             "attempt finished issue={} run_id={} attempt={} status={:?}",

@@ -77,6 +77,34 @@ impl Handoff {
     }
 }
 
+/// What a handoff handed over for review: a pull request, or a branch pushed to origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandedOff {
+    PullRequest {
+        url: String,
+    },
+    Branch {
+        branch: String,
+        commit: String,
+        /// Origin as shown to people (no credentials; a local path relative to `repo_root`).
+        remote: String,
+    },
+}
+
+impl Handoff {
+    /// What this handoff hands over, for the summary and `--json`.
+    pub fn handed_off(&self) -> HandedOff {
+        match &self.review {
+            Review::PullRequest { url, .. } => HandedOff::PullRequest { url: url.clone() },
+            Review::Branch { remote, branch } => HandedOff::Branch {
+                branch: branch.clone(),
+                commit: self.head_sha.clone(),
+                remote: remote.clone(),
+            },
+        }
+    }
+}
+
 /// Why a handoff could not be recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandoffProblem {

@@ -12,7 +12,10 @@ mod cause;
 mod claim;
 mod conclude;
 mod context;
+pub mod deadline;
 mod handoff;
+pub mod json;
+pub mod named;
 mod progress;
 mod prompt;
 pub(crate) mod redact;
@@ -21,6 +24,7 @@ mod repair_prompt;
 mod tools;
 mod validation;
 mod verdict;
+pub mod watch;
 pub(crate) mod writeback;
 
 use std::fmt;
@@ -43,8 +47,11 @@ use crate::workspace::record::{
 use crate::workspace::{self, Layout, retention};
 
 pub use claim::NotClaimed;
+pub use handoff::HandedOff;
 
 use claim::{ClaimError, Claimed, claim_next, claim_target};
+use deadline::Deadline;
+use watch::{Event, Watch};
 
 use progress::Progress;
 use tools::{IssueTools, ToolContext};
@@ -58,6 +65,13 @@ pub struct Options {
     /// Set on SIGTERM/SIGINT: the running turn is interrupted and the run recorded as
     /// interrupted.
     pub stop: Arc<AtomicBool>,
+    /// `--issue IDENT`: run exactly this issue if it is eligible (`named`).
+    pub issue: Option<String>,
+    /// `--deadline`: raises `stop` when the work's time is up; the attempt then fails as
+    /// `deadline_exceeded` instead of being interrupted (`deadline`).
+    pub deadline: Option<Deadline>,
+    /// Told about each step, the tokens and the agent's activity (the progress line).
+    pub watch: Option<Arc<dyn Watch>>,
 }
 
 /// How one `run --once` ended.
@@ -78,13 +92,18 @@ pub enum Outcome {
     NothingToDo { reason: NotClaimed },
 }
 
-/// The one line `run --once` prints (`commands` maps its outcome to the exit code).
+/// The one line `run --once` prints (`commands` maps its outcome to the exit code); with the
+/// final record and the handoff, everything `run --once --json` reports (`json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub issue: Option<String>,
     pub run_id: Option<String>,
     pub outcome: Outcome,
     pub next_action: String,
+    /// The attempt's final run record; `None` when nothing was claimed.
+    pub record: Option<Box<RunRecord>>,
+    /// What was handed off, for a handoff.
+    pub handoff: Option<HandedOff>,
 }
 
 impl Summary {
@@ -177,9 +196,20 @@ pub fn run_once(
             }
         },
     };
-    let claimed = match &options.target {
-        Some(target) => claim_target(settings, tracker, &layout, target),
-        None => claim_next(settings, tracker, &layout),
+    if options
+        .deadline
+        .as_ref()
+        .is_some_and(Deadline::stopped_work)
+    {
+        return Ok(nothing(NotClaimed::DeadlinePassed));
+    }
+    if let Some(watch) = &options.watch {
+        watch.event(&Event::Claiming);
+    }
+    let claimed = match (&options.target, &options.issue) {
+        (Some(target), _) => claim_target(settings, tracker, &layout, target),
+        (None, Some(identifier)) => named::claim_named(settings, tracker, &layout, identifier),
+        (None, None) => claim_next(settings, tracker, &layout),
     };
     match claimed {
         Ok(claimed) => Ok(attempt(settings, tracker, &layout, claimed, options)),
@@ -195,6 +225,8 @@ fn nothing(reason: NotClaimed) -> Summary {
         run_id: None,
         next_action: "none".to_string(),
         outcome: Outcome::NothingToDo { reason },
+        record: None,
+        handoff: None,
     }
 }
 
@@ -247,6 +279,7 @@ fn attempt(
     );
     let mut progress = Progress::start(layout, &issue_key, record);
     progress.hold(lease, Reserve::create(layout, &run_id));
+    progress.watch(options.watch.clone());
     let run = LaneRun {
         settings,
         tracker,
@@ -263,6 +296,7 @@ fn attempt(
     };
     let mut lane_lock = lane_lock;
     let ending = run.execute(&mut progress, &mut lane_lock);
+    let ending = deadline::judge(ending, options.deadline.as_ref(), progress.record.phase);
     let summary = match &run.repair {
         Some(job) => run.conclude_repair(&mut progress, ending, job),
         None => run.conclude(&mut progress, ending),
@@ -429,6 +463,10 @@ impl LaneRun<'_> {
 
     /// The agent session: turns until finalized, out of turns, or the issue leaves.
     fn agent(&self, progress: &mut Progress, lane: &Lane, issue: &Issue) -> Ending {
+        // A stop raised while the lane was set up (a signal, the deadline) starts no agent.
+        if self.options.stop.load(Ordering::SeqCst) {
+            return Ending::Interrupted;
+        }
         let workflow = &self.settings.workflow;
         let config = &self.settings.config;
         let secrets = redact::Secrets::from_env(&self.secrets());
@@ -517,7 +555,10 @@ impl LaneRun<'_> {
                     .map(|budget| budget.saturating_sub(spent)),
                 turn_timeout: Some(Duration::from_millis(workflow.agent.turn_timeout_ms)),
             };
-            progress.phase(Phase::Executing);
+            progress.step(
+                Phase::Executing,
+                &format!("turn {turn}/{}", execution.max_turns),
+            );
             let outcome = session.run_turn(&input, tools, progress, limits);
             progress.record.tool_calls = tools.state().calls;
             progress.save_record();

@@ -437,6 +437,8 @@ impl LaneRun<'_> {
             run_id: Some(progress.record.run_id.clone()),
             outcome,
             next_action,
+            record: Some(Box::new(progress.record.clone())),
+            handoff: None,
         }
     }
 

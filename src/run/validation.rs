@@ -22,7 +22,7 @@ impl LaneRun<'_> {
         lane: &Lane,
         handoff: tools::Handoff,
     ) -> Ending {
-        progress.phase(Phase::Validating);
+        progress.step(Phase::Validating, "lane check");
         progress.record.pr_url = handoff.pr_url().map(str::to_string);
         // The agent had the lane to itself: it is checked again (not a symlink, git metadata
         // inside it) before Maestro runs anything there.
@@ -31,7 +31,12 @@ impl LaneRun<'_> {
         }
         let execution = &self.settings.workflow.execution;
         let timeout = Duration::from_millis(execution.validation_timeout_ms);
-        for command in &execution.validation_commands {
+        let total = execution.validation_commands.len();
+        for (index, command) in execution.validation_commands.iter().enumerate() {
+            progress.step(
+                Phase::Validating,
+                &format!("validation {}/{total}: {command}", index + 1),
+            );
             let result = match shell::run_stoppable(
                 command,
                 &lane.path,
@@ -96,6 +101,11 @@ impl LaneRun<'_> {
                 ));
             }
         }
+        let check = match &handoff.review {
+            super::handoff::Review::PullRequest { .. } => "PR check",
+            super::handoff::Review::Branch { .. } => "branch check",
+        };
+        progress.step(Phase::Validating, check);
         match tools.recheck(&handoff) {
             // The head the PR was just checked against is the validated one (the lifecycle
             // merges nothing else).

@@ -157,6 +157,12 @@ impl Issue {
         let wanted = normalize_label(label);
         self.labels.contains(&wanted)
     }
+
+    /// Whether `identifier` names this issue (trimmed, case-insensitive: `abc-12` is `ABC-12`),
+    /// as `run --once --issue` and the dry run take it.
+    pub fn is_named(&self, identifier: &str) -> bool {
+        self.identifier.eq_ignore_ascii_case(identifier.trim())
+    }
 }
 
 /// An issue that blocks another (a `blocks` relation pointing at it).

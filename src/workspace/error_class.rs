@@ -33,6 +33,8 @@ pub enum ErrorClass {
     TurnIdleTimeout,
     /// The turn ran past `[agent] turn_timeout_ms` (wall clock).
     TurnTimeout,
+    /// The run's `--deadline` passed before the attempt ended; the work was stopped.
+    DeadlineExceeded,
     /// The codex child died.
     AppServerExited,
     /// The codex child spoke out of protocol.
@@ -90,7 +92,7 @@ pub enum ErrorClass {
 }
 
 /// Every class without data, for parsing names back.
-const UNIT: [ErrorClass; 28] = [
+const UNIT: [ErrorClass; 29] = [
     ErrorClass::ValidationFailed,
     ErrorClass::PrCheckFailed,
     ErrorClass::BranchCheckFailed,
@@ -98,6 +100,7 @@ const UNIT: [ErrorClass; 28] = [
     ErrorClass::CodexTurnInterrupted,
     ErrorClass::TurnIdleTimeout,
     ErrorClass::TurnTimeout,
+    ErrorClass::DeadlineExceeded,
     ErrorClass::AppServerExited,
     ErrorClass::AppServerProtocolError,
     ErrorClass::AppServerStartFailed,
@@ -163,6 +166,7 @@ impl ErrorClass {
             ErrorClass::CodexTurnInterrupted => "codex_turn_interrupted",
             ErrorClass::TurnIdleTimeout => "turn_idle_timeout",
             ErrorClass::TurnTimeout => "turn_timeout",
+            ErrorClass::DeadlineExceeded => "deadline_exceeded",
             ErrorClass::AppServerExited => "app_server_exited",
             ErrorClass::AppServerProtocolError => "app_server_protocol_error",
             ErrorClass::AppServerStartFailed => "app_server_start_failed",
@@ -307,6 +311,7 @@ mod tests {
                 "child_failed_before_record_signal",
             ),
             (ErrorClass::StalledRunDetected, "stalled_run_detected"),
+            (ErrorClass::DeadlineExceeded, "deadline_exceeded"),
         ];
         for (class, name) in cases {
             assert_eq!(class.to_string(), name);

@@ -158,6 +158,20 @@ pub struct IdleTimeoutStreak {
     pub count: u32,
 }
 
+/// One step of an attempt as it happened: the phase it belongs to and what it was (`lane`,
+/// `turn 2/3`, `validation 1/2: cargo test`, `PR check`, `writeback`, the final status). The
+/// record keeps them in order, so another process can show the attempt's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: String,
+    pub phase: Phase,
+    pub step: String,
+}
+
+/// The most timeline entries one record keeps; later steps replace the last one, so a record
+/// stays small whatever `max_turns` says.
+pub const MAX_TIMELINE: usize = 200;
+
 /// What happens next to the issue after this attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryDecision {
@@ -221,6 +235,10 @@ pub struct RunRecord {
     pub review_repair: Option<u32>,
     #[serde(default)]
     pub retry: Option<RetryDecision>,
+    /// The attempt's steps with their times, oldest first (at most [`MAX_TIMELINE`]); absent in
+    /// records of older versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelineEntry>,
     /// The process that ran the attempt.
     pub pid: u32,
     /// That process's start time (clock ticks since boot), so liveness checks never mistake a
@@ -261,6 +279,7 @@ impl Default for RunRecord {
             head_sha: None,
             review_repair: None,
             retry: None,
+            timeline: Vec::new(),
             pid: std::process::id(),
             pid_start_time: OwnerProcess::current().map(|process| process.start_time),
         }
