@@ -33,6 +33,9 @@ mod cli;
 mod codex;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
+/// Turns that run out are a continuation (#13 item 2): `continuation_pending`, the thread
+/// resumed by `run --once` and by the daemon's 1 s continuation, the budget's last attempt paged.
+mod continuation;
 /// `maestro daemon` with the fake app-server and fake Linear: dispatch, reconcile, retries.
 mod daemon;
 /// `maestro demo`: the throwaway world, the real daemon and codex with the scripted agent, the

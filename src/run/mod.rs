@@ -12,6 +12,7 @@ mod cause;
 mod claim;
 mod conclude;
 mod context;
+mod continuation;
 pub mod deadline;
 mod handoff;
 pub mod json;
@@ -489,7 +490,13 @@ impl LaneRun<'_> {
             stop: Some(Arc::clone(&stop)),
         };
         progress.phase(Phase::Executing);
-        let mut session = match Session::start(session_config) {
+        let resume = continuation::thread_to_resume(
+            self.layout,
+            self.previous_state.as_ref(),
+            self.lane_key,
+        );
+        let started = Session::start_resuming(session_config, resume.as_ref().map(|(r, _)| r));
+        let mut session = match started {
             Ok(session) => session,
             Err(error) => {
                 return Ending::Failed(Failure::retryable(
@@ -498,6 +505,9 @@ impl LaneRun<'_> {
                 ));
             }
         };
+        if session.resumed() {
+            progress.record.resumed = resume.map(|(_, resumed)| resumed);
+        }
         let tools = IssueTools::new(ToolContext {
             tracker: self.tracker,
             issue,
@@ -545,7 +555,11 @@ impl LaneRun<'_> {
             lane: &lane.path,
             previous_failure: self.previous_failure.clone(),
         };
-        let mut input = prompt::first_turn(&brief, secrets);
+        let mut input = if session.resumed() {
+            prompt::resumed(&brief, execution.max_turns, secrets)
+        } else {
+            prompt::first_turn(&brief, secrets)
+        };
         let mut claim_checked = false;
         for turn in 1..=execution.max_turns {
             let spent = session.accounting().thread_tokens.total;
@@ -657,6 +671,13 @@ impl LaneRun<'_> {
         let state = tools.state();
         if let Some((error_class, message)) = &state.github_credentials {
             return Ending::Failed(Failure::human(error_class.clone(), message.clone()));
+        }
+        if state.finalized.is_empty() {
+            // Out of turns, not out of ideas: the next attempt continues (continuation.rs).
+            return Ending::Failed(continuation::out_of_turns(
+                execution.max_turns,
+                self.attempt,
+            ));
         }
         let declared = verdict::declared(&state, &workflow.tracker);
         progress.record.disposition = Some(declared.disposition());

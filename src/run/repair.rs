@@ -422,6 +422,7 @@ impl LaneRun<'_> {
                 .error_class
                 .as_ref()
                 .map_or_else(|| "none".to_string(), ToString::to_string),
+            ..RetryDecision::default()
         });
         progress.finish(status);
         self.save_repair_bookkeeping(progress, status, &next_action);

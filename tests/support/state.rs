@@ -149,6 +149,7 @@ pub fn populate(config: &ServiceConfig) -> Vec<lock::Lease> {
                 retry: true,
                 next_action: format!("retry attempt {}", n + 2),
                 reason: "validation_failed".into(),
+                ..RetryDecision::default()
             });
         }
         record::save_run(&layout, &record).unwrap();
