@@ -210,7 +210,10 @@ fn a_thread_codex_cannot_resume_falls_back_to_a_new_thread_with_the_issue() {
     assert_ne!(runs[1].thread_id, runs[0].thread_id, "a new thread");
     assert!(runs[1].resumed.is_none());
     let fresh = &world.model_calls()[1].body;
-    assert!(fresh.contains("- Attempt: 2 of 3"), "the full issue brief again");
+    assert!(
+        fresh.contains("- Attempt: 2 of 3"),
+        "the full issue brief again"
+    );
     assert!(
         fresh.contains("The previous attempt failed: continuation_pending"),
         "it says why there is a second attempt"

@@ -21,8 +21,8 @@ pub use super::error_class::ErrorClass;
 pub use super::state_file::SCHEMA_VERSION;
 
 pub use super::bookkeeping::{
-    IssueRef, Reserve, find_issue_state, issue_key, list_issue_states, save_run_reserving,
-    update_issue_state,
+    IssueRef, Reserve, TerminalLane, find_issue_state, issue_key, list_issue_states,
+    save_run_reserving, update_issue_state,
 };
 use crate::clock;
 
@@ -384,6 +384,9 @@ pub struct IssueState {
     /// counted attempt ended otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeouts: Option<IdleTimeoutStreak>,
+    /// The issue was seen terminal while its lane was on disk; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<TerminalLane>,
 }
 
 impl Default for IssueState {
@@ -403,6 +406,7 @@ impl Default for IssueState {
             owner: None,
             outcome_state: None,
             idle_timeouts: None,
+            terminal: None,
         }
     }
 }

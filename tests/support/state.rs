@@ -58,6 +58,7 @@ fn run(run_id: &str, identifier: &str, attempt: u32, started: u64, status: RunSt
         pr_url: (status == RunStatus::Handoff)
             .then(|| format!("https://github.com/acme/widgets/pull/{attempt}")),
         pid: 4242,
+        thread_id: Some(format!("thread-{run_id}")),
         ..RunRecord::default()
     }
 }
