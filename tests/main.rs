@@ -90,6 +90,9 @@ mod selection_resume;
 mod show;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
 mod status;
+/// Terminal lanes are cleaned as they go (#13 item 1): the daemon's tick and `run --once`
+/// remove the lanes of issues now Done or Canceled; a held lane waits, shown pending removal.
+mod terminal_lanes;
 /// The tidy tests: docs/index.md's rules about the source tree checked against it as text
 /// (exit codes, state paths, fs2, signals, spawns, prints, unwraps, sleeps, headers, sizes,
 /// import cycles, the code map).

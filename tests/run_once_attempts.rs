@@ -581,4 +581,9 @@ fn an_issue_moved_to_done_during_the_attempt_is_left_alone() {
         world.linear.operations()
     );
     assert_eq!(world.issue_state("ABC-1").unwrap().attempts_used, 0);
+    // Its lane goes with it: the run sweeps the lanes of terminal issues it keeps (#13 item 1).
+    assert!(!world.lane("ABC-1").exists(), "{}", stderr(&output));
+    assert!(stderr(&output).contains(
+        "lane removed issue=ABC-1 lane=ABC-1 action=terminated reason=\"issue is Done\""
+    ));
 }

@@ -190,7 +190,7 @@ impl LaneRun<'_> {
         let ending = self.repair_turns(progress, &mut session, &tools, lane, issue, job, &secrets);
         let _ = session.shutdown();
         let state = tools.state();
-        let ending = super::flagged_for_human(ending, &state.labels, &workflow.tracker);
+        let ending = ending.flagged(&state.labels, &workflow.tracker);
         progress.record.tool_calls = state.calls;
         progress.save_record();
         ending

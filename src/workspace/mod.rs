@@ -42,6 +42,7 @@ pub mod record;
 pub mod retention;
 pub mod retry_queue;
 pub mod state_file;
+pub mod sweep;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
