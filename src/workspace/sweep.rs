@@ -33,8 +33,9 @@ pub fn remove(
     remove_env: &[String],
 ) -> bool {
     // The lane's lock, held while it goes: no attempt can start working in it meanwhile.
-    let _lock = match lock::lock_lane(layout, target.lane_key) {
+    let held = match lock::lock_lane(layout, target.lane_key) {
         Ok(LaneClaim::Locked(lock)) => Some(lock),
+        // No directory to lock: gone already, or not a directory; `lane::remove` tells which.
         Ok(LaneClaim::Absent) => None,
         Ok(LaneClaim::Busy) => {
             keep(layout, target, state, "a process holds the lane's lock");
@@ -46,6 +47,11 @@ pub fn remove(
         }
     };
     match lane::remove(layout, target.lane_key, hooks, remove_env) {
+        // Another process removed it first: nothing to announce.
+        Ok(()) if held.is_none() => {
+            mark(layout, target, Some((state, None)));
+            true
+        }
         Ok(()) => {
             log::info!(
                 "lane removed issue={} lane={} action=terminated reason=\"issue is {state}\"",
