@@ -67,5 +67,8 @@ mod status;
 mod tracker_linear;
 /// The local file tracker: reading, write-backs, comments, format errors.
 mod tracker_local;
+/// The SSH worker's plumbing against real sshd on loopback: the test servers, the ssh command
+/// line, bounded remote execution, host health and per-host slots.
+mod worker_ssh;
 /// WORKFLOW.md: front matter, every validation rule, last-known-good reload.
 mod workflow;

@@ -12,6 +12,7 @@ pub mod fake_linear;
 pub mod git;
 pub mod procs;
 pub mod run_world;
+pub mod sshd;
 pub mod state;
 pub mod tree;
 
