@@ -50,6 +50,8 @@ pub struct ServiceConfig {
     /// Read-only operator HTTP endpoint; `None` keeps it disabled.
     pub operator_http: Option<SocketAddr>,
     pub retention: RetentionConfig,
+    /// `[worker]`: SSH hosts lanes run on (`crate::worker::config`); `None` runs them locally.
+    pub worker: Option<crate::worker::WorkerConfig>,
 }
 
 /// `[retention]`: how much of `.maestro/` survives each attempt (`workspace::retention`).
@@ -420,6 +422,7 @@ fn read_config(
     let agent = read_agent(&mut root, problems);
     let operator_http = read_operator_http(&mut root, problems);
     let retention = read_retention(&mut root, problems);
+    let worker = crate::worker::config::read(&mut root, problems);
     root.finish(problems);
 
     Some(ServiceConfig {
@@ -433,6 +436,7 @@ fn read_config(
         agent: agent?,
         operator_http: operator_http?,
         retention: retention?,
+        worker: worker?,
     })
 }
 

@@ -35,5 +35,6 @@ pub mod signals;
 pub mod status;
 pub mod toml_fields;
 pub mod tracker;
+pub mod worker;
 pub mod workflow;
 pub mod workspace;
