@@ -67,6 +67,9 @@ mod status;
 mod tracker_linear;
 /// The local file tracker: reading, write-backs, comments, format errors.
 mod tracker_local;
+/// Lanes on ssh hosts against real sshd and git: clone from origin, reuse, hooks on the host,
+/// containment with resolved paths, removal guarded by the creation marker.
+mod worker_lane;
 /// The SSH worker's plumbing against real sshd on loopback: the test servers, the ssh command
 /// line, bounded remote execution, host health and per-host slots.
 mod worker_ssh;

@@ -17,6 +17,7 @@
 pub mod assign;
 pub mod config;
 pub mod health;
+pub mod lane;
 pub mod ssh;
 
 use std::fmt;

@@ -27,6 +27,7 @@ use std::time::Duration;
 use super::Error;
 use super::config::{HostConfig, WorkerConfig};
 use crate::shell::{self, ShellOutcome};
+use crate::workspace::Layout;
 
 /// Options on every ssh Maestro starts, before the operator's (ssh keeps the first value).
 const FORCED_OPTIONS: [&str; 16] = [
@@ -140,6 +141,9 @@ pub struct Remote {
     /// Where the ssh client runs: the config file's directory, so a relative `-F` or `-i` in
     /// `ssh_command` means what it says in maestro.toml.
     local_cwd: PathBuf,
+    /// The controller's workspace, where what each connection met is recorded as the host's
+    /// health (`health`); `None` records nothing.
+    health: Option<Layout>,
 }
 
 /// What one remote command did.
@@ -163,6 +167,28 @@ impl Remote {
             root: host.workspace_root.clone(),
             ssh_command: worker.ssh_command.clone(),
             local_cwd: config_dir.to_path_buf(),
+            health: None,
+        }
+    }
+
+    /// Records what every connection of this remote meets in the host's health under
+    /// `layout`: a connect failure takes the host down for a backoff, a connection clears it.
+    pub fn with_health(mut self, layout: &Layout) -> Remote {
+        self.health = Some(layout.clone());
+        self
+    }
+
+    /// Records that ssh could not connect (`detail`: its last line); see [`Remote::with_health`].
+    pub fn record_connect_failure(&self, detail: &str) {
+        if let Some(layout) = &self.health {
+            super::health::record_failure(layout, &self.host, detail, crate::clock::now_ms());
+        }
+    }
+
+    /// Records a connection that worked.
+    pub fn record_connected(&self) {
+        if let Some(layout) = &self.health {
+            super::health::record_success(layout, &self.host);
         }
     }
 
@@ -216,7 +242,21 @@ impl Remote {
         timeout: Duration,
         stop: Option<&AtomicBool>,
     ) -> Result<Ran, Error> {
-        let remote = self.wrapped(Mode::Run, key, &["sh", "-c", script]);
+        self.run_args(key, script, &[], timeout, stop)
+    }
+
+    /// [`Remote::run`] with positional arguments for the script (`$1`…), each quoted.
+    pub fn run_args(
+        &self,
+        key: Option<&str>,
+        script: &str,
+        args: &[&str],
+        timeout: Duration,
+        stop: Option<&AtomicBool>,
+    ) -> Result<Ran, Error> {
+        let mut command = vec!["sh", "-c", script, "maestro-step"];
+        command.extend_from_slice(args);
+        let remote = self.wrapped(Mode::Run, key, &command);
         let argv = self.argv(&remote, false);
         let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
         let outcome = shell::run_program_stoppable(
@@ -232,7 +272,17 @@ impl Remote {
             program: argv[0].clone(),
             source,
         })?;
-        Ok(judge(outcome))
+        let ran = judge(outcome);
+        match &ran {
+            Ran::Ssh {
+                started: false,
+                detail,
+            } => self.record_connect_failure(detail),
+            Ran::Ssh { started: true, .. } => {}
+            Ran::Done(outcome) if outcome.timed_out || outcome.stopped => {}
+            _ => self.record_connected(),
+        }
+        Ok(ran)
     }
 }
 
@@ -343,6 +393,7 @@ mod tests {
             root: "/srv/lanes".into(),
             ssh_command: vec!["ssh".into(), "-F".into(), "cfg".into()],
             local_cwd: PathBuf::from("/"),
+            health: None,
         }
     }
 
