@@ -67,6 +67,9 @@ mod status;
 mod tracker_linear;
 /// The local file tracker: reading, write-backs, comments, format errors.
 mod tracker_local;
+/// codex app-server on an ssh host over ssh stdio (real sshd, codex and scripted model): tools
+/// stay in the controller, a dropped connection is a disconnect and leaves nothing behind.
+mod worker_agent;
 /// Lanes on ssh hosts against real sshd and git: clone from origin, reuse, hooks on the host,
 /// containment with resolved paths, removal guarded by the creation marker.
 mod worker_lane;

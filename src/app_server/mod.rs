@@ -41,6 +41,7 @@ pub use accounting::{
     Accounting, Activity, ActivityKind, NoopObserver, Observer, RateLimitSnapshot, RateLimitWindow,
     TokenUsage,
 };
+pub use child::{Launcher, RemoteLaunch};
 pub use error::Error;
 pub use journal::{DeltaRun, Direction, JournalEntry, JournalRead, read_journal};
 pub use oneshot::{OneShotError, codex_prefix, codex_version, generate_schema};

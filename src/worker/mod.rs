@@ -18,11 +18,13 @@ pub mod assign;
 pub mod config;
 pub mod health;
 pub mod lane;
+pub mod place;
 pub mod ssh;
 
 use std::fmt;
 
 pub use config::{HostConfig, WorkerConfig};
+pub use place::Place;
 pub use ssh::Remote;
 
 /// The file key of a host under `.maestro/hosts/`: the host name when it is a plain name,

@@ -76,8 +76,21 @@ const KEPT_ENV: [&str; 8] = [
 /// The name the wrapper runs under on the host (`$0`), so its processes are recognisable.
 pub const WRAPPER_NAME: &str = "maestro-remote";
 
-/// The first stdout line of an agent started through the wrapper: the session id on the host.
+/// The first stdout line of an agent started through the wrapper: the session id on the host
+/// and the run's `MAESTRO_REMOTE_RUN` value, which [`CLEANUP`] takes.
 pub const PGID_PREFIX: &str = "maestro-remote-pgid=";
+
+/// Ends what is left of an agent's remote side (`$1` its session id, `$2` its
+/// `MAESTRO_REMOTE_RUN`): every process carrying that value, and the session when its leader
+/// still carries it (a session id alone may have been reused by another process by now).
+pub const CLEANUP: &str = r#"g=$1 run=$2
+case "$g" in ''|*[!0-9]*) exit 0 ;; esac
+case "$run" in ''|*[!0-9.]*) exit 0 ;; esac
+grep -qxzs "MAESTRO_REMOTE_RUN=$run" "/proc/$g/environ" && kill -9 "-$g" 2>/dev/null
+for f in $(grep -lxzs "MAESTRO_REMOTE_RUN=$run" /proc/[0-9]*/environ); do
+  f=${f#/proc/}; kill -9 "${f%/environ}" 2>/dev/null
+done
+exit 0"#;
 
 /// Exit status of the wrapper when it refuses the lane (containment).
 const REFUSED_EXIT: i32 = 97;
@@ -120,7 +133,7 @@ exec 3<&0
 setsid "$@" <&3 3<&- &
 c=$!
 exec 3<&-
-[ "$mode" = agent ] && printf 'maestro-remote-pgid=%s\n' "$c"
+[ "$mode" = agent ] && printf 'maestro-remote-pgid=%s %s\n' "$c" "$MAESTRO_REMOTE_RUN"
 p=$PPID
 ( while [ -d "/proc/$p" ]; do sleep 1; done; sweep; sweep ) </dev/null >/dev/null 2>&1 &
 w=$!
