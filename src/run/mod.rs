@@ -13,6 +13,7 @@ mod claim;
 mod conclude;
 mod context;
 mod handoff;
+mod host;
 mod progress;
 mod prompt;
 mod redact;
@@ -28,22 +29,24 @@ use std::time::Duration;
 
 use crate::app_server::{Session, SessionConfig, TurnEnd, TurnLimits};
 use crate::cli::TargetArgs;
+use crate::clock;
 use crate::exit::Exit;
 use crate::selection::{self, Standing};
 use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
+use crate::worker::{self, Place};
 use crate::workspace::lane::{self, Lane, LaneSpec};
 use crate::workspace::lock::{self, LaneClaim, LaneLock, Slot};
 use crate::workspace::record::{
     self, ErrorClass, IssueState, Phase, Reserve, RunRecord, RunStatus, ValidationRecord,
 };
 use crate::workspace::{self, Layout, retention};
-use crate::{clock, shell};
 
 pub use claim::NotClaimed;
 
 use claim::{ClaimError, Claimed, claim_next, claim_target};
 
+use host::place_failure;
 use progress::Progress;
 use tools::{IssueTools, ToolContext};
 use verdict::{Declared, Failure};
@@ -185,6 +188,9 @@ pub fn run_once(
             }
         },
     };
+    if let Some(reason) = host::hosts_busy(settings, &layout) {
+        return Ok(nothing(reason));
+    }
     let claimed = match &options.target {
         Some(target) => claim_target(settings, tracker, &layout, target),
         None => claim_next(settings, tracker, &layout),
@@ -268,6 +274,7 @@ fn attempt(
     );
     let mut progress = Progress::start(layout, &issue_key, record);
     progress.hold(lease, Reserve::create(layout, &run_id));
+    let hosts = host::assign_host(settings, layout, previous_state.as_ref());
     let run = LaneRun {
         settings,
         tracker,
@@ -279,7 +286,8 @@ fn attempt(
         previous_failure,
         previous_state,
         options,
-        host_paths: host_paths(settings),
+        host_paths: host::with_hosts(host_paths(settings), settings),
+        hosts,
     };
     let mut lane_lock = lane_lock;
     let ending = run.execute(&mut progress, &mut lane_lock);
@@ -331,6 +339,8 @@ struct LaneRun<'a> {
     previous_state: Option<IssueState>,
     options: &'a Options,
     host_paths: Vec<(PathBuf, String)>,
+    /// The attempt's ssh host (`[worker]`); `None` for local lanes.
+    hosts: Option<std::cell::RefCell<worker::assign::AttemptHost>>,
 }
 
 impl LaneRun<'_> {
@@ -367,13 +377,14 @@ impl LaneRun<'_> {
             hooks: &workflow.hooks,
             remove_env: &secrets,
         };
-        let lane = match lane::prepare(&spec)
-            .and_then(|lane| lane::verify_git_metadata(&lane.path).map(|()| lane))
-        {
-            Ok(lane) => lane,
-            Err(error) => return Ending::Failed(lane_failure(&error)),
+        let (place, lane) = match self.prepare_lane(progress, &spec) {
+            Ok(Some(prepared)) => prepared,
+            Ok(None) => return self.no_host(progress),
+            Err(failure) => return Ending::Failed(failure),
         };
-        if lane_lock.is_none() {
+        // A lane on a host is locked by nothing here: the lease and the attempt's process
+        // hold the issue, and nothing on the host can reach this controller's files.
+        if lane_lock.is_none() && matches!(place, Place::Local) {
             match lock::lock_lane(self.layout, self.lane_key) {
                 Ok(LaneClaim::Locked(lock)) => *lane_lock = Some(lock),
                 Ok(LaneClaim::Busy) => {
@@ -395,16 +406,16 @@ impl LaneRun<'_> {
             }
         }
         if let Some(script) = &workflow.hooks.before_run {
-            match lane::run_hook("before_run", script, &lane.path, &workflow.hooks, &secrets) {
+            match place.run_hook("before_run", script, &lane, &workflow.hooks, &secrets) {
                 Ok(outcome) if outcome.success() => {}
                 Ok(outcome) => {
-                    let error = lane::hook_error("before_run", &lane.path, &outcome);
+                    let error = place.hook_error("before_run", &lane, &outcome);
                     return Ending::Failed(Failure::retryable(
                         ErrorClass::HookFailed,
                         error.to_string(),
                     ));
                 }
-                Err(error) => return Ending::Failed(lane_failure(&error)),
+                Err(error) => return Ending::Failed(place_failure(&error)),
             }
         }
         // The issue may have moved while the lane was prepared.
@@ -420,21 +431,22 @@ impl LaneRun<'_> {
         {
             return Ending::Skipped(reason.to_string());
         }
-        let ending = self.agent(progress, &lane, &fresh);
+        let ending = self.agent(progress, &place, &lane, &fresh);
         if let Some(script) = &workflow.hooks.after_run {
             // after_run failures are logged by run_hook and never change the outcome.
-            let _ = lane::run_hook("after_run", script, &lane.path, &workflow.hooks, &secrets);
+            let _ = place.run_hook("after_run", script, &lane, &workflow.hooks, &secrets);
         }
         ending
     }
 
     /// The agent session: turns until finalized, out of turns, or the issue leaves.
-    fn agent(&self, progress: &mut Progress, lane: &Lane, issue: &Issue) -> Ending {
+    fn agent(&self, progress: &mut Progress, place: &Place, lane: &Lane, issue: &Issue) -> Ending {
         let workflow = &self.settings.workflow;
         let config = &self.settings.config;
         let secrets = redact::Secrets::from_env(&self.secrets());
+        let local_lane = matches!(place, Place::Local).then_some(lane.path.as_path());
         let instructions =
-            prompt::developer_instructions(workflow, &lane.path, &issue.identifier, &secrets);
+            prompt::developer_instructions(workflow, local_lane, &issue.identifier, &secrets);
         progress.record.context_skipped = instructions.skipped;
         let stop = Arc::clone(&self.options.stop);
         let session_config = SessionConfig {
@@ -452,20 +464,17 @@ impl LaneRun<'_> {
             stop: Some(Arc::clone(&stop)),
         };
         progress.phase(Phase::Executing);
-        let mut session = match Session::start(session_config) {
+        let launcher = place.launcher(lane, &config.agent.command);
+        let mut session = match Session::start_with(session_config, &launcher) {
             Ok(session) => session,
-            Err(error) => {
-                return Ending::Failed(Failure::retryable(
-                    ErrorClass::AppServerStartFailed,
-                    error.to_string(),
-                ));
-            }
+            Err(error) => return Ending::Failed(host::start_failure(place, &error)),
         };
         let tools = IssueTools::new(ToolContext {
             tracker: self.tracker,
             issue,
             policy: &workflow.tracker,
             lane: &lane.path,
+            place,
             repo_root: &config.repo_root,
             branch: self.branch,
             handoff: workflow.handoff,
@@ -541,7 +550,7 @@ impl LaneRun<'_> {
                 return Ending::Interrupted;
             }
             if let Some(failure) = verdict::turn_failure(&outcome.end) {
-                return Ending::Failed(failure);
+                return Ending::Failed(self.turn_failure(failure, &outcome.end));
             }
             // An agent that already finalized gets no fallback: its outcome is written next, and
             // a "working on this issue" note after the work is done only confuses the timeline.
@@ -623,15 +632,18 @@ impl LaneRun<'_> {
         progress.record.pr_url = handoff.pr_url().map(str::to_string);
         // The agent had the lane to itself: it is checked again (not a symlink, git metadata
         // inside it) before Maestro runs anything there.
-        if let Err(error) = lane::verify_git_metadata(&lane.path) {
-            return Ending::Failed(lane_failure(&error));
+        let Some(place) = self.place() else {
+            return Ending::Interrupted;
+        };
+        if let Err(error) = place.verify_git_metadata(lane) {
+            return Ending::Failed(place_failure(&error));
         }
         let execution = &self.settings.workflow.execution;
         let timeout = Duration::from_millis(execution.validation_timeout_ms);
         for command in &execution.validation_commands {
-            let result = match shell::run_stoppable(
+            let result = match place.run_command(
                 command,
-                &lane.path,
+                lane,
                 &self.secrets(),
                 timeout,
                 &self.options.stop,
@@ -644,6 +656,11 @@ impl LaneRun<'_> {
                     output_tail: writeback::scrub(&outcome.output_tail, &self.host_paths),
                     escaped: outcome.escaped,
                 },
+                // The host went away or refused the lane: the attempt ends with that cause, not
+                // as a failed command.
+                Err(error @ (worker::Error::Ssh { .. } | worker::Error::Unsafe { .. })) => {
+                    return Ending::Failed(place_failure(&error));
+                }
                 Err(error) => ValidationRecord {
                     command: command.clone(),
                     exit_code: None,

@@ -10,7 +10,11 @@
 //! tried; when no host is up with room there is no assignment and the caller waits — there is
 //! no fallback to local execution.
 
+use std::path::{Path, PathBuf};
+
 use super::config::{HostConfig, WorkerConfig};
+use super::place::Place;
+use super::ssh::Remote;
 use super::{health, host_key};
 use crate::workspace::lock::{self, Slot};
 use crate::workspace::{Error, Layout};
@@ -127,6 +131,72 @@ pub fn assign(
         }
     }
     Ok(None)
+}
+
+/// An attempt's host over its life: the assignment it holds, and the hosts that failed it
+/// before it had side effects there (swapped for another within the same attempt).
+#[derive(Debug)]
+pub struct AttemptHost {
+    layout: Layout,
+    worker: WorkerConfig,
+    cap: usize,
+    config_dir: PathBuf,
+    held: Option<Assignment>,
+    failed: Vec<String>,
+}
+
+impl AttemptHost {
+    /// Takes a slot on the best host now, `preferred` (the last host) first. The result
+    /// holds no host when every host is down or full.
+    pub fn assign(
+        layout: &Layout,
+        worker: &WorkerConfig,
+        cap: usize,
+        config_dir: &Path,
+        preferred: Option<&str>,
+    ) -> Result<AttemptHost, Error> {
+        let held = assign(layout, worker, cap, preferred, &[], crate::clock::now_ms())?;
+        Ok(AttemptHost {
+            layout: layout.clone(),
+            worker: worker.clone(),
+            cap,
+            config_dir: config_dir.to_path_buf(),
+            held,
+            failed: Vec::new(),
+        })
+    }
+
+    /// Where the attempt runs now; `None` when it holds no host.
+    pub fn place(&self) -> Option<Place> {
+        self.held.as_ref().map(|assignment| {
+            Place::Remote(
+                Remote::new(&self.worker, &assignment.host, &self.config_dir)
+                    .with_health(&self.layout),
+            )
+        })
+    }
+
+    /// The held host failed before the attempt had side effects there: its slot is released
+    /// and the next host that is up with room (never one that failed this attempt) is taken.
+    pub fn swap(&mut self) -> Result<Option<Place>, Error> {
+        if let Some(failed) = self.held.take() {
+            self.failed.push(failed.host.name);
+        }
+        self.held = assign(
+            &self.layout,
+            &self.worker,
+            self.cap,
+            None,
+            &self.failed,
+            crate::clock::now_ms(),
+        )?;
+        Ok(self.place())
+    }
+
+    /// The hosts that failed this attempt, in order.
+    pub fn failed(&self) -> &[String] {
+        &self.failed
+    }
 }
 
 #[cfg(test)]

@@ -531,6 +531,31 @@ pub fn remove(layout: &Layout, remote: &Remote, key: &str, hooks: &Hooks) -> Res
     }
 }
 
+/// Removes lane `key` from every configured host that holds one Maestro made there (its
+/// creation marker is on the controller), each under [`remove`]'s rules; what was kept or
+/// failed is logged with its host. The daemon calls this beside the local lane's removal.
+pub fn remove_everywhere(
+    layout: &Layout,
+    worker: &super::WorkerConfig,
+    config_dir: &Path,
+    key: &str,
+    hooks: &Hooks,
+) {
+    for host in &worker.hosts {
+        if !has_marker(layout, &host.name, key) {
+            continue;
+        }
+        let remote = Remote::new(worker, host, config_dir).with_health(layout);
+        match remove(layout, &remote, key, hooks) {
+            Ok(()) => log::info!("remote lane removed host={} lane={key}", host.name),
+            Err(error) => log::warn!(
+                "cannot remove remote lane host={} lane={key} error={error}",
+                host.name
+            ),
+        }
+    }
+}
+
 /// Whether the controller holds a creation marker for lane `key` on `host`.
 pub fn has_marker(layout: &Layout, host: &str, key: &str) -> bool {
     layout

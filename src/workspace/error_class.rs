@@ -72,6 +72,9 @@ pub enum ErrorClass {
     IssueLeftActiveStates,
     /// The daemon saw no progress for `stall_timeout_ms`.
     StalledRunDetected,
+    /// The ssh connection to the lane's host failed or dropped during the attempt (`[worker]`):
+    /// the agent, a hook or a validation command was cut off.
+    AgentDisconnected,
     /// A daemon child ended with its record still running: `child_exited_<code>`, or
     /// `child_exited_by_signal` without a code.
     ChildExited(Option<i32>),
@@ -83,7 +86,7 @@ pub enum ErrorClass {
 }
 
 /// Every class without data, for parsing names back.
-const UNIT: [ErrorClass; 25] = [
+const UNIT: [ErrorClass; 26] = [
     ErrorClass::ValidationFailed,
     ErrorClass::PrCheckFailed,
     ErrorClass::BranchCheckFailed,
@@ -109,6 +112,7 @@ const UNIT: [ErrorClass; 25] = [
     ErrorClass::IssueTerminal,
     ErrorClass::IssueLeftActiveStates,
     ErrorClass::StalledRunDetected,
+    ErrorClass::AgentDisconnected,
 ];
 
 /// Every tracker category, for parsing `tracker_<category>` back (see the exhaustiveness test).
@@ -171,6 +175,7 @@ impl ErrorClass {
             ErrorClass::IssueTerminal => "issue_terminal",
             ErrorClass::IssueLeftActiveStates => "issue_left_active_states",
             ErrorClass::StalledRunDetected => "stalled_run_detected",
+            ErrorClass::AgentDisconnected => "agent_disconnected",
             ErrorClass::Tracker(_)
             | ErrorClass::ChildExited(_)
             | ErrorClass::ChildFailedBeforeRecord(_)
@@ -294,6 +299,7 @@ mod tests {
                 "child_failed_before_record_signal",
             ),
             (ErrorClass::StalledRunDetected, "stalled_run_detected"),
+            (ErrorClass::AgentDisconnected, "agent_disconnected"),
         ];
         for (class, name) in cases {
             assert_eq!(class.to_string(), name);
