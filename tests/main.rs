@@ -73,6 +73,9 @@ mod worker_agent;
 /// Lanes on ssh hosts against real sshd and git: clone from origin, reuse, hooks on the host,
 /// containment with resolved paths, removal guarded by the creation marker.
 mod worker_lane;
+/// The SSH worker end to end (real maestro, sshd hosts, codex, scripted model): per-host caps,
+/// a refusing host, a killed sshd mid-turn, containment and secrets on the host, `status`.
+mod worker_remote;
 /// The SSH worker's plumbing against real sshd on loopback: the test servers, the ssh command
 /// line, bounded remote execution, host health and per-host slots.
 mod worker_ssh;
