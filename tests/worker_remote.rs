@@ -469,3 +469,56 @@ fn a_symlinked_lane_on_the_host_is_refused() {
         "the agent never started"
     );
 }
+
+/// Cleanup happens on the right machine: when the issue of a lane on a host becomes terminal,
+/// the daemon's startup sweep removes that lane on that host (its `before_remove` running there)
+/// and forgets its creation marker; the controller never had a lane to remove.
+#[test]
+fn a_terminal_issues_lane_is_removed_on_its_host() {
+    let codex = codex_or_skip!();
+    let sshd = sshd_or_skip!();
+    let builder = RunWorld::builder("remote-remove", &codex)
+        .front_matter(
+            "version = 1\n\n[execution]\nmax_attempts = 1\nvalidation_commands = [\"test -f feature.txt\"]\nvalidation_timeout_ms = 60000\n\n[hooks]\nbefore_remove = \"echo removed-on-host > ../before-remove.txt\"\n",
+        )
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .routes(vec![route("ABC-1", None, handoff_steps(&branch("ABC-1"), 1))]);
+    let world = remote_world(builder, &sshd, &[("host-a", false), ("host-b", false)], 1);
+    world.run.open_pull(1, &branch("ABC-1"));
+    let output = world.run.run_once();
+    assert!(summary_line(&output).contains("outcome=handoff"));
+    let host = world.run.only_run().host.unwrap();
+    let root = world.ssh.host(&host).root.clone();
+    assert!(root.join("ABC-1").is_dir());
+    let marker = world.run.layout().remote_lane_marker_file(&host, "ABC-1");
+    assert!(marker.is_file());
+    world.run.linear.edit(|linear| {
+        for issue in &mut linear.issues {
+            if issue.identifier == "ABC-1" {
+                issue.state = "Done".to_string();
+            }
+        }
+    });
+    let daemon = crate::support::run_world::Background::start(world.run.command(&[
+        "daemon",
+        "--poll-interval-s",
+        "1",
+    ]));
+    let removed = wait_until(Duration::from_secs(60), || {
+        !root.join("ABC-1").exists() && !marker.exists()
+    });
+    daemon.signal(libc::SIGTERM);
+    let output = daemon.finish(Duration::from_secs(60));
+    assert!(removed, "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        std::fs::read_to_string(root.join("before-remove.txt"))
+            .unwrap()
+            .trim(),
+        "removed-on-host"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("remote lane removed host={host} lane=ABC-1")),
+        "{stderr}"
+    );
+}

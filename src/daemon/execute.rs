@@ -337,20 +337,12 @@ impl Daemon {
                 child.lane_key.clone()
             }
         };
-        if let Some(worker) = &self.config.worker {
-            let config_dir = self
-                .config
-                .path
-                .parent()
-                .unwrap_or(std::path::Path::new("."));
-            crate::worker::lane::remove_everywhere(
-                &self.layout,
-                worker,
-                config_dir,
-                &lane_key,
-                &workflow.hooks,
-            );
-        }
+        crate::worker::lane::remove_everywhere(
+            &self.layout,
+            &self.config,
+            &lane_key,
+            &workflow.hooks,
+        );
         match lane::remove(&self.layout, &lane_key, &workflow.hooks, &secrets) {
             Ok(()) => log::info!(
                 "lane removed issue={} run_id={} attempt={} action={} reason=\"issue is terminal\"",

@@ -531,16 +531,19 @@ pub fn remove(layout: &Layout, remote: &Remote, key: &str, hooks: &Hooks) -> Res
     }
 }
 
-/// Removes lane `key` from every configured host that holds one Maestro made there (its
-/// creation marker is on the controller), each under [`remove`]'s rules; what was kept or
-/// failed is logged with its host. The daemon calls this beside the local lane's removal.
+/// Removes lane `key` from every configured host (`config.worker`) that holds one Maestro made
+/// there (its creation marker is on the controller), each under [`remove`]'s rules; what was
+/// kept or failed is logged with its host. The daemon calls this beside the local lane's removal.
 pub fn remove_everywhere(
     layout: &Layout,
-    worker: &super::WorkerConfig,
-    config_dir: &Path,
+    config: &crate::config::ServiceConfig,
     key: &str,
     hooks: &Hooks,
 ) {
+    let Some(worker) = &config.worker else {
+        return;
+    };
+    let config_dir = config.path.parent().unwrap_or(Path::new("."));
     for host in &worker.hosts {
         if !has_marker(layout, &host.name, key) {
             continue;
@@ -554,6 +557,17 @@ pub fn remove_everywhere(
             ),
         }
     }
+}
+
+/// Whether some configured host holds lane `key` by Maestro's creation marker (the daemon's
+/// startup sweep looks for lanes there as well as under the local workspace root).
+pub fn on_some_host(layout: &Layout, worker: Option<&super::WorkerConfig>, key: &str) -> bool {
+    worker.is_some_and(|worker| {
+        worker
+            .hosts
+            .iter()
+            .any(|host| has_marker(layout, &host.name, key))
+    })
 }
 
 /// Whether the controller holds a creation marker for lane `key` on `host`.
