@@ -172,7 +172,15 @@ fn main() {
         let status = Command::new("ssh")
             .arg("-F")
             .arg(&world.ssh_config)
-            .args(["-o", "BatchMode=yes", "-T", "-n", "--", "bench-host", "true"])
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-T",
+                "-n",
+                "--",
+                "bench-host",
+                "true",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -186,7 +194,11 @@ fn main() {
             workspace_root: root.display().to_string(),
         }],
         max_concurrent_agents_per_host: None,
-        ssh_command: vec!["ssh".into(), "-F".into(), world.ssh_config.display().to_string()],
+        ssh_command: vec![
+            "ssh".into(),
+            "-F".into(),
+            world.ssh_config.display().to_string(),
+        ],
     };
     let remote = Remote::new(&worker, &worker.hosts[0], &dir);
     let mut wrapped = Vec::new();
@@ -200,7 +212,10 @@ fn main() {
     }
     println!("ssh on loopback (ed25519 keys, 20 connections each):");
     println!("  `ssh host true`: {}", spread(&mut plain));
-    println!("  one wrapped remote step (worker::Remote::run): {}", spread(&mut wrapped));
+    println!(
+        "  one wrapped remote step (worker::Remote::run): {}",
+        spread(&mut wrapped)
+    );
     drop(world);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -239,7 +254,10 @@ fn project(dir: &Path, codex: &Path, world: &sshd::SshWorld, identifiers: &[Stri
     let source = dir.join("source");
     std::fs::create_dir_all(&origin).unwrap();
     std::fs::create_dir_all(&source).unwrap();
-    git(&origin, &["init", "--quiet", "--bare", "--initial-branch=main"]);
+    git(
+        &origin,
+        &["init", "--quiet", "--bare", "--initial-branch=main"],
+    );
     git(&source, &["init", "--quiet", "--initial-branch=main"]);
     let states = "[tracker]\nprovider = \"local\"\nstartable_states = [\"Todo\"]\nterminal_states = [\"Done\"]\nin_progress_state = \"In Progress\"\nsuccess_state = \"In Review\"\nfailure_state = \"Todo\"\n";
     std::fs::write(
@@ -252,7 +270,10 @@ fn project(dir: &Path, codex: &Path, world: &sshd::SshWorld, identifiers: &[Stri
     .unwrap();
     git(&source, &["add", "-A"]);
     git(&source, &["commit", "--quiet", "-m", "initial"]);
-    git(&source, &["remote", "add", "origin", origin.to_str().unwrap()]);
+    git(
+        &source,
+        &["remote", "add", "origin", origin.to_str().unwrap()],
+    );
     git(&source, &["push", "--quiet", "origin", "main"]);
     let issues = dir.join("issues");
     std::fs::create_dir_all(&issues).unwrap();

@@ -522,3 +522,63 @@ fn a_terminal_issues_lane_is_removed_on_its_host() {
         "{stderr}"
     );
 }
+
+/// Every host refuses: the attempt is not counted and writes nothing to the tracker (it waits
+/// for a host, `interrupted`), it never falls back to a local lane, and while the host is in its
+/// backoff the next run takes nothing at all.
+#[test]
+fn with_every_host_down_the_attempt_waits_and_never_runs_locally() {
+    let codex = codex_or_skip!();
+    let sshd = sshd_or_skip!();
+    let builder = RunWorld::builder("remote-all-down", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .routes(vec![route(
+            "ABC-1",
+            None,
+            handoff_steps(&branch("ABC-1"), 1),
+        )]);
+    let world = remote_world(builder, &sshd, &[("host-down", true)], 1);
+    let output = world.run.run_once();
+    let line = summary_line(&output);
+    assert!(
+        line.contains("outcome=interrupted"),
+        "{line}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run = world.run.only_run();
+    assert_eq!(run.status, RunStatus::Interrupted);
+    assert!(
+        run.error_message
+            .as_deref()
+            .unwrap_or("")
+            .contains("no ssh host is up"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        world.run.issue_state("ABC-1").unwrap().attempts_used,
+        0,
+        "not counted"
+    );
+    assert!(
+        world.run.comments("ABC-1").is_empty(),
+        "nothing written to the tracker"
+    );
+    assert!(world.run.model_calls().is_empty(), "no agent anywhere");
+    assert!(
+        !world.run.workspace_root.join("ABC-1").exists(),
+        "never a local lane"
+    );
+    let output = world.run.run_once();
+    let line = summary_line(&output);
+    assert!(
+        line.contains(
+            "outcome=nothing_to_do reason=\"all 1 ssh hosts are down or at their per-host cap\""
+        ),
+        "{line}"
+    );
+    assert_eq!(
+        world.run.runs().len(),
+        1,
+        "nothing claimed while the host is down"
+    );
+}

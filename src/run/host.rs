@@ -145,7 +145,8 @@ impl LaneRun<'_> {
 
     /// Prepares the lane where the attempt runs. A host that fails before the attempt had side
     /// effects there (it cannot be reached, the clone fails) is swapped for another within the
-    /// same attempt; with no host left the attempt waits (`Ok(None)`), it never runs locally.
+    /// same attempt. With no host left it waits (`Ok(None)`) when the last one could not be
+    /// reached, and fails otherwise; it never runs locally.
     pub(super) fn prepare_lane(
         &self,
         progress: &mut Progress,
@@ -179,6 +180,12 @@ impl LaneRun<'_> {
             );
             match hosts.borrow_mut().swap() {
                 Ok(Some(next)) => place = next,
+                // Every host is down now (each refused a connection): the attempt waits for
+                // one, uncounted. Had the clone failed everywhere instead, waiting would repeat
+                // it forever: that is a failure, counted, and a person sees it in time.
+                Ok(None) if matches!(error, worker::Error::Ssh { started: false, .. }) => {
+                    return Ok(None);
+                }
                 Ok(None) => return Err(place_failure(&error)),
                 Err(swap_error) => return Err(lane_failure(&swap_error)),
             }

@@ -447,7 +447,6 @@ mod tests {
 
     #[test]
     fn the_environment_of_ssh_keeps_only_what_it_needs() {
-        // SAFETY of the test: set_var is not used; PATH is always set where tests run.
         let removed = env_to_remove();
         assert!(!removed.iter().any(|name| name == "PATH"));
         assert!(!removed.iter().any(|name| name == "HOME"));
