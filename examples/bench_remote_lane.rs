@@ -158,11 +158,10 @@ fn main() {
             count += 1;
         }
     }
-    if count > 0 {
+    if let (Some(record), Some(journal)) = (records.checked_div(count), journals.checked_div(count))
+    {
         println!(
-            "  on the controller's disk per run (one short turn): record {} bytes, journal {} bytes",
-            records / count,
-            journals / count
+            "  on the controller's disk per run (one short turn): record {record} bytes, journal {journal} bytes"
         );
     }
 
