@@ -3,8 +3,8 @@
 //! `sshd_config` (no PAM, only the generated user key, `StrictModes no` for temp dirs, the
 //! current user) and one temporary `ssh_config` naming every host by alias with its port, the
 //! user key and a known_hosts file holding the generated host key (`StrictHostKeyChecking yes`).
-//! Each host has its own remote workspace root and its own session environment (`SetEnv`), which
-//! is how a test gives the "host's own" codex its `CODEX_HOME`. Every server is killed on drop.
+//! Each host has its own remote workspace root, its own `HOME` and its own session environment
+//! (`SetEnv`), which is how a test gives the "host's own" codex its `CODEX_HOME`. Every server is killed on drop.
 //!
 //! Tests find sshd through `MAESTRO_SSHD_BIN`, else `/usr/sbin/sshd`, else `sshd` on PATH.
 //! Without it a test prints `skipped: sshd not found` and passes, unless
@@ -272,14 +272,19 @@ impl SshWorld {
             let _ = writeln!(config, "AllowUsers {user}");
             // Whatever the client sends, nothing is accepted: a host's environment is its own.
             let _ = writeln!(config, "AcceptEnv MAESTRO_NEVER_SENT");
-            if !host.env.is_empty() {
-                let vars: Vec<String> = host
-                    .env
+            // Each host's sessions get a home of their own, so the login shell reads the test's
+            // (absent) startup files and not those of the machine's user: a `~/.bashrc` that
+            // runs `pyenv init` takes a lock, and sessions the tests kill leave it behind,
+            // stalling every later login for a minute.
+            let home = self.dir.join(format!("home-{}", host.alias));
+            std::fs::create_dir_all(&home).expect("create host home");
+            let mut vars = vec![format!("HOME={}", home.display())];
+            vars.extend(
+                host.env
                     .iter()
-                    .map(|(name, value)| format!("{name}={value}"))
-                    .collect();
-                let _ = writeln!(config, "SetEnv {}", vars.join(" "));
-            }
+                    .map(|(name, value)| format!("{name}={value}")),
+            );
+            let _ = writeln!(config, "SetEnv {}", vars.join(" "));
             std::fs::write(&host.config, config).expect("write sshd_config");
             let log = std::fs::File::create(&host.log).expect("create sshd log");
             // A clean environment: the server must not pass the test's variables (secrets
