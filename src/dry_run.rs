@@ -37,6 +37,27 @@ pub struct Report {
     pub selected: Option<Selected>,
     /// Every candidate in dispatch order.
     pub candidates: Vec<Row>,
+    /// `--issue IDENT`: the one issue asked about; `candidates` then holds it alone (or
+    /// nothing, when no listed issue has that identifier). Absent without `--issue`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issue: Option<String>,
+    /// Post-review lanes (docs/spec/review.md): each one's phase and what it waits for, from
+    /// its review record; left out when there is none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub review: Vec<ReviewRow>,
+}
+
+/// A post-review lane the daemon drives.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ReviewRow {
+    pub identifier: String,
+    pub phase: &'static str,
+    pub pr_url: String,
+    pub waiting_for: String,
+    /// Seconds until the daemon reads the PR again (`null`: this phase reads nothing).
+    pub next_read_in_seconds: Option<u64>,
+    /// `ENG-10 review_wait: 0/1 approvals, checks 2/3 green, next read in 41 s`.
+    pub summary: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -129,11 +150,34 @@ pub fn build_with(
     tracker: &dyn Tracker,
     inputs_for: impl FnOnce(&[Issue]) -> Inputs,
 ) -> Result<Report, tracker::Error> {
+    build_filtered(settings, tracker, None, inputs_for)
+}
+
+/// `--dry-run --issue IDENT`: the issue called `identifier` judged alone, as `run --once
+/// --issue IDENT` judges it (the claims still come from every listed issue).
+pub fn build_one(
+    settings: &Settings,
+    tracker: &dyn Tracker,
+    identifier: &str,
+    inputs_for: impl FnOnce(&[Issue]) -> Inputs,
+) -> Result<Report, tracker::Error> {
+    build_filtered(settings, tracker, Some(identifier), inputs_for)
+}
+
+fn build_filtered(
+    settings: &Settings,
+    tracker: &dyn Tracker,
+    only: Option<&str>,
+    inputs_for: impl FnOnce(&[Issue]) -> Inputs,
+) -> Result<Report, tracker::Error> {
     let policy = &settings.workflow.tracker;
     let scope = tracker.project()?;
     let states = candidate_states(policy);
-    let issues = tracker.issues_in_states(&states)?;
+    let mut issues = tracker.issues_in_states(&states)?;
     let inputs = &inputs_for(&issues);
+    if let Some(identifier) = only {
+        issues.retain(|issue| issue.is_named(identifier));
+    }
     // In-progress issues left for another try are taken before fresh work (the live run's
     // order), so the report shows them first.
     let layout = Layout::new(&settings.config.workspace_root);
@@ -160,9 +204,11 @@ pub fn build_with(
             .selected()
             .map_or("none", |candidate| candidate.issue.identifier.as_str())
     );
-    Ok(report(
+    let mut report = report(
         settings, &scope, tracker, states, &selection, inputs, &recovery,
-    ))
+    );
+    report.issue = only.map(|identifier| identifier.trim().to_string());
+    Ok(report)
 }
 
 fn report(
@@ -262,7 +308,35 @@ fn report(
         },
         selected,
         candidates,
+        issue: None,
+        review: review_rows(settings),
     }
+}
+
+/// The post-review lanes the lifecycle works on or a person must act on, read from
+/// `.maestro/review/` (reads only; an unreadable record is logged).
+fn review_rows(settings: &Settings) -> Vec<ReviewRow> {
+    let layout = Layout::new(&settings.config.workspace_root);
+    let (records, problems) = crate::review::ReviewRecord::list(&layout);
+    for problem in &problems {
+        log::warn!("review record problem: {problem}");
+    }
+    let now_ms = crate::clock::now_ms();
+    records
+        .iter()
+        .filter(|record| record.is_open() || record.phase == crate::review::Phase::Human)
+        .map(|record| {
+            let next = crate::review::next_read_in(record, &settings.workflow.review, now_ms);
+            ReviewRow {
+                identifier: record.identifier.clone(),
+                phase: record.phase.as_str(),
+                pr_url: record.pr_url.clone(),
+                waiting_for: record.waiting_for.clone(),
+                next_read_in_seconds: next.map(|wait| wait.as_secs()),
+                summary: crate::review::texts::summary_line(record, next),
+            }
+        })
+        .collect()
 }
 
 fn row(issue: &Issue, verdict: &'static str, rule: Option<&'static str>, reason: String) -> Row {
@@ -323,14 +397,26 @@ pub fn render_text(report: &Report) -> String {
                 out.push_str(&format!("  url:        {}\n", text(url)));
             }
         }
-        None if report.candidates.is_empty() => {
-            out.push_str("\nno eligible issue: the project has no issues in those states\n");
-        }
+        None if report.candidates.is_empty() => match &report.issue {
+            Some(identifier) => out.push_str(&format!(
+                "\nno issue {} among the project's issues in those states (another state or project, or not an identifier)\n",
+                text(identifier)
+            )),
+            None => {
+                out.push_str("\nno eligible issue: the project has no issues in those states\n");
+            }
+        },
         None => out.push_str("\nno eligible issue: every candidate is skipped (reasons below)\n"),
     }
     if !report.candidates.is_empty() {
         out.push('\n');
         out.push_str(&table(report));
+    }
+    if !report.review.is_empty() {
+        out.push_str("\npost-review lanes (the daemon drives them):\n");
+        for row in &report.review {
+            out.push_str(&format!("  {}\n", text(&row.summary)));
+        }
     }
     out.push_str("\ndry run: nothing was changed\n");
     out

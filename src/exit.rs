@@ -1,7 +1,9 @@
 //! Process exit codes: the contract shell scripts branch on.
 //!
-//! Every command maps its result to exactly one of these. The table is repeated in README.md and
-//! in `maestro --help`; a test keeps the three in step. Codes are never reused for another meaning.
+//! Every command's result is mapped to exactly one of these, in `commands` (and `main` for the
+//! command line itself). The table is repeated in README.md and in `maestro --help`; a test keeps
+//! the three in step. Codes are never reused for another meaning. The daemon reads its children's
+//! codes back through [`Written`], so it never names a code itself.
 
 /// One documented process exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +64,33 @@ impl Exit {
     }
 }
 
+/// What a `run --once` child already wrote to the tracker, read back from its exit code: the
+/// codes it exits with only after writing that outcome (0 handoff, 5 human path, 3 nothing).
+/// The daemon reads a finished child through this, never through the codes themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// Exit 0: the review handoff.
+    Handoff,
+    /// Exit 5: the needs-attention path.
+    HumanRequired,
+    /// Exit 3: nothing (no eligible issue, held elsewhere, or skipped after the lease).
+    Nothing,
+}
+
+impl Written {
+    /// The outcome `code` stands for, if it is one of those codes (`None`: killed by a
+    /// signal, a failure, a scheduled retry).
+    pub fn from_code(code: Option<i32>) -> Option<Written> {
+        let code = u8::try_from(code?).ok()?;
+        match Exit::ALL.into_iter().find(|exit| exit.code() == code)? {
+            Exit::Success => Some(Written::Handoff),
+            Exit::HumanRequired => Some(Written::HumanRequired),
+            Exit::NothingToDo => Some(Written::Nothing),
+            Exit::Failure | Exit::Usage | Exit::RetryScheduled => None,
+        }
+    }
+}
+
 impl From<Exit> for std::process::ExitCode {
     fn from(exit: Exit) -> Self {
         std::process::ExitCode::from(exit.code())
@@ -85,5 +114,28 @@ mod tests {
     fn codes_are_distinct_and_ordered() {
         let codes: Vec<u8> = Exit::ALL.iter().map(|exit| exit.code()).collect();
         assert_eq!(codes, vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn only_the_codes_of_a_written_outcome_read_back_as_one() {
+        let read: Vec<Option<Written>> = [Some(0), Some(1), Some(2), Some(3), Some(4), Some(5)]
+            .into_iter()
+            .chain([None, Some(-1), Some(256)])
+            .map(Written::from_code)
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                Some(Written::Handoff),
+                None,
+                None,
+                Some(Written::Nothing),
+                None,
+                Some(Written::HumanRequired),
+                None,
+                None,
+                None,
+            ]
+        );
     }
 }

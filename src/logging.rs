@@ -9,9 +9,9 @@
 //! sequence cannot split a record, forge another one or drive the operator's terminal. This is
 //! the single place that rule is applied to logs; call sites format values plainly.
 //!
-//! Logging never panics on a full or closed stderr: records go through `Target::Stderr`
-//! without `is_test`, which `env_logger` writes with `write_all` and whose error it discards
-//! (its `print!`-based test target would panic, so it is never enabled here).
+//! Logging never panics on a full or closed stderr: records go to [`crate::terminal::LogSink`],
+//! which writes them to stderr (above `run --once`'s live progress line when one is shown) and
+//! drops a failed write; `is_test` stays off (its `print!`-based target would panic).
 
 use std::io::Write;
 
@@ -32,7 +32,7 @@ pub fn init() {
             message(record.args())
         )
     });
-    builder.target(env_logger::Target::Stderr);
+    builder.target(env_logger::Target::Pipe(Box::new(crate::terminal::LogSink)));
     builder.is_test(false);
     let _ = builder.try_init();
 }

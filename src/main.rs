@@ -8,15 +8,12 @@
 use std::process::ExitCode;
 
 use maestro::cli::{self, Command};
-use maestro::exit::Exit;
 
 fn main() -> ExitCode {
-    let command = match cli::parse(std::env::args_os().skip(1)) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let command = match cli::parse(args.iter().cloned()) {
         Ok(command) => command,
-        Err(error) => {
-            maestro::commands::complain(&error.to_string());
-            return Exit::Usage.into();
-        }
+        Err(error) => return maestro::commands::usage_error(&error, &args).into(),
     };
     let exit = match command {
         Command::Help(topic) => maestro::commands::print(&cli::help_text(topic)),

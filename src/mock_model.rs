@@ -3,7 +3,8 @@
 //!
 //! Codex, pointed at it through a throwaway `CODEX_HOME`, POSTs `{base_url}/responses` once per
 //! model call; each call takes the next [`Step`] of the script and is answered with a
-//! server-sent event stream (or an HTTP error, a cut stream, a stall). Every request is
+//! server-sent event stream (or an HTTP error, a cut stream, a stall, deltas that never end;
+//! the replies that stay open are written by hand in `mock_model/stream.rs`). Every request is
 //! recorded so a caller can read what codex sent back, such as a tool's output.
 //!
 //! One mock can also be a small scripted agent for several conversations at once
@@ -15,8 +16,9 @@
 //! It lives in the library because the shipped `protocol probe` and `demo` need it; it binds
 //! 127.0.0.1 only and knows nothing of the app-server protocol.
 
+mod stream;
+
 use std::collections::VecDeque;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -47,6 +49,9 @@ enum StepKind {
     Cut(Vec<Value>),
     /// The stream opens and then sends nothing until the mock is dropped.
     Stall,
+    /// A message streamed one delta at a time and never completed, until the client hangs up
+    /// or the mock is dropped: an agent that keeps busy forever.
+    EndlessDeltas,
     /// A non-2xx status with a JSON error body.
     HttpError { status: u16, message: String },
 }
@@ -99,9 +104,15 @@ impl Step {
         )
     }
 
-    /// A call to codex's built-in shell tool.
+    /// A call to codex's built-in shell tool, with `login: false`: a plain `bash -c`, so the
+    /// host's login profile (a `pyenv init` waiting a minute on a stale lock, say) never
+    /// decides how long a scripted command takes.
     pub fn exec_command(call_id: &str, command: &str) -> Step {
-        Step::tool_call(call_id, "exec_command", json!({"cmd": command}))
+        Step::tool_call(
+            call_id,
+            "exec_command",
+            json!({"cmd": command, "login": false}),
+        )
     }
 
     /// An HTTP error status with `{"error":{"message","type"}}`.
@@ -134,6 +145,17 @@ impl Step {
     pub fn stall() -> Step {
         Step {
             kind: StepKind::Stall,
+            usage: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A message that streams deltas (about 20 a second) and never completes: the turn never
+    /// goes idle. The reply ends when codex closes the connection (an interrupt), when the mock
+    /// is dropped, or after ten minutes.
+    pub fn endless_deltas() -> Step {
+        Step {
+            kind: StepKind::EndlessDeltas,
             usage: None,
             headers: Vec::new(),
         }
@@ -557,27 +579,9 @@ fn respond(
             );
             let _ = request.respond(reply);
         }
-        StepKind::Stall => {
-            // Written by hand: tiny_http buffers a streamed body, and a stall must really send
-            // its head and first event (so the client sees an open, silent stream).
-            let opening =
-                sse(&[json!({"type": "response.created", "response": {"id": response_id}})]);
-            let mut head = String::from("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n");
-            for (name, value) in &step.headers {
-                head.push_str(&format!("{name}: {value}\r\n"));
-            }
-            head.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
-            head.push_str(&format!("{:x}\r\n", opening.len()));
-            let mut writer = request.into_writer();
-            let opened = writer
-                .write_all(head.as_bytes())
-                .and_then(|()| writer.write_all(&opening))
-                .and_then(|()| writer.write_all(b"\r\n"))
-                .and_then(|()| writer.flush());
-            if opened.is_ok() {
-                wait_until_stopped(shared);
-                let _ = writer.write_all(b"0\r\n\r\n").and_then(|()| writer.flush());
-            }
+        StepKind::Stall => stream::stall(request, &step.headers, response_id, shared),
+        StepKind::EndlessDeltas => {
+            stream::endless_deltas(request, &step.headers, response_id, shared);
         }
     }
 }
@@ -607,22 +611,6 @@ fn error_response(status: u16, message: &str) -> tiny_http::Response<std::io::Cu
 /// A header from fixed ASCII text; a malformed one (a caller's typo) is left out.
 fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
     tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
-}
-
-/// Blocks until the mock is dropped (or [`MAX_STALL`] passes).
-fn wait_until_stopped(shared: &Shared) {
-    let deadline = Instant::now() + MAX_STALL;
-    let mut stopping = lock(&shared.stopping);
-    while !*stopping {
-        let now = Instant::now();
-        if now >= deadline {
-            return;
-        }
-        stopping = match shared.stopped.wait_timeout(stopping, deadline - now) {
-            Ok((guard, _)) => guard,
-            Err(poisoned) => poisoned.into_inner().0,
-        };
-    }
 }
 
 #[cfg(test)]
@@ -761,6 +749,29 @@ mod tests {
         let body = client.join().unwrap();
         assert!(body.starts_with("event: response.created\n"), "{body}");
         assert!(!body.contains("response.completed"));
+    }
+
+    #[test]
+    fn endless_deltas_keep_coming_until_the_client_hangs_up() {
+        use std::io::Read;
+        let mock = MockModel::start(vec![Step::endless_deltas(), Step::message("next")]).unwrap();
+        let url = format!("{}/responses", mock.base_url());
+        let mut response = ureq::post(&url).send("{}").unwrap();
+        let mut reader = response.body_mut().as_reader();
+        let mut body = String::new();
+        let mut chunk = [0u8; 256];
+        // Bounded by the mock's own ten-minute limit; five deltas arrive within a second.
+        while body.matches("response.output_text.delta").count() < 5 {
+            let n = reader.read(&mut chunk).unwrap();
+            assert!(n > 0, "the stream ended early: {body}");
+            body.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+        assert!(body.contains("busy 1. ") && !body.contains("response.completed"));
+        drop(response);
+        // The mock goes on to the next step for the next request.
+        let (status, next) = post(&url, "{}");
+        assert_eq!(status, 200);
+        assert!(next.contains(r#""text":"next""#), "{next}");
     }
 
     #[test]

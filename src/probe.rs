@@ -8,6 +8,7 @@
 //! It drives codex only through [`crate::app_server`] and writes nothing outside a temporary
 //! directory, which it removes unless a step failed (then the journal is kept for reading).
 
+use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -22,7 +23,6 @@ use crate::app_server::{
 use crate::cli::ProbeArgs;
 use crate::config::{self, AgentConfig, Lookup};
 use crate::escape;
-use crate::exit::Exit;
 use crate::mock_model::{self, MockModel};
 
 /// The methods Maestro relies on, by schema file.
@@ -42,21 +42,52 @@ const ONESHOT_TIMEOUT: Duration = Duration::from_secs(60);
 const MOCK_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const LIVE_IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// Why the probe did not pass.
+#[derive(Debug)]
+pub enum Error {
+    /// The maestro.toml to probe with is missing (an explicit `--config`) or invalid.
+    Config(config::Error),
+    /// A step failed; its line on stdout says why, and its journal is kept.
+    Step { number: usize, name: &'static str },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(error) => error.fmt(f),
+            Error::Step { number, name } => {
+                write!(f, "protocol probe failed at step {number} ({name})")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Config(error) => error.source(),
+            Error::Step { .. } => None,
+        }
+    }
+}
+
 /// One probe step: given its scratch directory, a detail for the `ok` line or the reason it
 /// failed.
 type Step<'a> = dyn Fn(&Path) -> Result<String, String> + 'a;
 
-/// Runs the probe, printing step lines to stdout and errors to stderr. The lines carry codex's
-/// own output (its version, its errors), so every value is escaped; a closed or full stdout
-/// is ignored here (the exit code still says whether the probe passed).
-pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Exit {
+/// Runs the probe, printing step lines to stdout; the caller reports the error. The lines
+/// carry codex's own output (its version, its errors), so every value is escaped; a closed or
+/// full stdout is ignored here (the result still says whether the probe passed).
+pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
-    let (agent, secrets, source) = match probe_settings(args, lookup) {
-        Ok(settings) => settings,
-        Err(error) => {
-            crate::commands::report(&error);
-            return Exit::Usage;
+    let (agent, secrets, source) = probe_settings(args, lookup).map_err(Error::Config)?;
+    let source = match &lookup.codex_bin {
+        Some(codex_bin)
+            if agent.command.first() == Some(&lookup.cwd.join(codex_bin).display().to_string()) =>
+        {
+            format!("{source}; codex from {}", config::CODEX_BIN_VAR)
         }
+        _ => source,
     };
     let _ = writeln!(
         stdout,
@@ -65,7 +96,7 @@ pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Exit {
         escape::text(&source)
     );
     let scratch = Scratch::new();
-    let steps: [(&str, &Step); 3] = [
+    let steps: [(&'static str, &Step); 3] = [
         ("command", &|dir| {
             app_server::codex_version(&agent.command, &secrets, dir, ONESHOT_TIMEOUT)
                 .map_err(|error| with_install_hint(&error.to_string()))
@@ -98,15 +129,12 @@ pub fn run(args: &ProbeArgs, lookup: &Lookup) -> Exit {
                 let _ = writeln!(stdout, "step {number}/3 {name}: FAILED: {reason}");
                 let _ = stdout.flush();
                 scratch.keep();
-                crate::commands::complain(&format!(
-                    "protocol probe failed at step {number} ({name})"
-                ));
-                return Exit::Failure;
+                return Err(Error::Step { number, name });
             }
         }
     }
     let _ = writeln!(stdout, "PROBE_OK");
-    Exit::Success
+    Ok(())
 }
 
 /// The agent settings to probe: from maestro.toml when one is found, else the defaults.
@@ -121,11 +149,14 @@ fn probe_settings(
             let source = format!("from {}", path.display());
             Ok((config.agent.clone(), config.secret_env_vars(), source))
         }
-        Err(config::Error::NotFound { .. }) if args.config.is_none() => Ok((
-            AgentConfig::default(),
-            Vec::new(),
-            "defaults; no maestro.toml found".into(),
-        )),
+        Err(config::Error::NotFound { .. }) if args.config.is_none() => {
+            let defaults = AgentConfig::default();
+            let agent = AgentConfig {
+                command: lookup.agent_command(defaults.command.clone()),
+                ..defaults
+            };
+            Ok((agent, Vec::new(), "defaults; no maestro.toml found".into()))
+        }
         Err(error) => Err(error),
     }
 }
@@ -298,8 +329,9 @@ fn round_trip(
         TurnEnd::Completed { final_message } => final_message.unwrap_or_default(),
         other => {
             return Err(format!(
-                "the turn ended {} instead of completing: {other:?} ({})",
+                "the turn ended {} instead of completing: {} ({})",
                 other.kind(),
+                describe_end(&other),
                 journal_hint()
             ));
         }
@@ -339,6 +371,46 @@ fn round_trip(
         "thread {thread_id}, {PROBE_TOOL} answered, final message {final_message:?}, {:.1} s",
         started.elapsed().as_secs_f64()
     ))
+}
+
+/// A turn's end as a sentence for the operator (the `Debug` form is for developers).
+fn describe_end(end: &TurnEnd) -> String {
+    match end {
+        TurnEnd::Completed { .. } => "the turn completed".into(),
+        TurnEnd::Failed { error } => format!("codex reported the turn failed: {}", error.message),
+        TurnEnd::Interrupted => "the turn was interrupted".into(),
+        TurnEnd::IdleTimeout { idle } => format!(
+            "codex made no progress for {:.1} s, so the turn was interrupted (raise [agent] turn_idle_timeout_ms if the model is slow, or check that codex can reach it)",
+            idle.as_secs_f64()
+        ),
+        TurnEnd::TurnTimeout { limit } => format!(
+            "the turn ran for {:.1} s, its wall-clock limit, so it was interrupted",
+            limit.as_secs_f64()
+        ),
+        TurnEnd::ProcessExited { exit, stderr_tail } => {
+            let mut text = format!(
+                "codex exited during the turn ({})",
+                exit.as_deref().unwrap_or("no exit status")
+            );
+            if let Some(line) = stderr_tail
+                .iter()
+                .rev()
+                .find(|line| !line.trim().is_empty())
+            {
+                text.push_str(&format!("; its last words: {}", line.trim()));
+            }
+            text
+        }
+        TurnEnd::ProtocolError { detail } => {
+            format!("codex broke the app-server protocol: {detail}")
+        }
+        TurnEnd::PolicyViolation { method, summary } => format!(
+            "codex asked for a human ({method}: {summary}); Maestro refuses approvals, so set approval_policy = \"never\" in Codex's own config.toml"
+        ),
+        TurnEnd::TokenBudgetExceeded { budget, used } => {
+            format!("the turn used {used} tokens, over its budget of {budget}")
+        }
+    }
 }
 
 /// A temporary directory for the probe's files, removed on drop unless kept.

@@ -3,8 +3,9 @@
 //!
 //! Every command that acts on a project starts here. The two contracts are validated on their
 //! own by [`crate::config`] and [`crate::workflow`]; this module adds the rules that need both
-//! (one project slug, one provider) and the one config rule that needs the disk: a
-//! `workspace_root` that, symlinks resolved, never overlaps the repository's tracked tree.
+//! (one project slug, one provider) and the config rules that need the disk: a `repo_root`
+//! that is a git checkout, a `workspace_root` that, symlinks resolved, never overlaps the
+//! repository's tracked tree, and (for the commands that write) local issue files outside it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,25 @@ pub enum Error {
         workspace_root: PathBuf,
         reason: String,
     },
+    /// `repo_root` does not exist, is not a directory, or is not the top of a git checkout.
+    RepoRoot {
+        config_path: PathBuf,
+        repo_root: PathBuf,
+        reason: String,
+    },
+    /// The local tracker's `issues_dir` holds files git tracks in the repository: a live run
+    /// writes issue states and comments there and would dirty the checkout.
+    TrackedIssues {
+        config_path: PathBuf,
+        issues_dir: PathBuf,
+        relative: String,
+    },
+    /// `[worker] ssh_hosts` with WORKFLOW.md's `[review] repair`: a review repair re-enters
+    /// the retained lane, which this version keeps only for local lanes.
+    RemoteRepairs {
+        config_path: PathBuf,
+        workflow_path: PathBuf,
+    },
     /// maestro.toml and WORKFLOW.md name different tracker providers.
     ProviderConflict {
         config_path: PathBuf,
@@ -94,6 +114,35 @@ impl fmt::Display for Error {
                 config_path.display(),
                 workspace_root.display()
             ),
+            Error::RepoRoot {
+                config_path,
+                repo_root,
+                reason,
+            } => write!(
+                f,
+                "invalid config {}: field `repo_root` ({}) {reason}",
+                config_path.display(),
+                repo_root.display()
+            ),
+            Error::TrackedIssues {
+                config_path,
+                issues_dir,
+                relative,
+            } => write!(
+                f,
+                "invalid config {config}: field `tracker.issues_dir` ({}) holds files git tracks in repo_root (`{relative}`); a live run writes issue states, labels and comments into them and would dirty the checkout: copy the directory somewhere untracked (for example `cp -r {relative} tmp/issues`) and point issues_dir at the copy, or use `run --once --dry-run`, which writes nothing",
+                issues_dir.display(),
+                config = config_path.display(),
+            ),
+            Error::RemoteRepairs {
+                config_path,
+                workflow_path,
+            } => write!(
+                f,
+                "{config} runs lanes on [worker] ssh_hosts but {workflow} turns on review repairs ([review] enabled = true with repair = true); repairs re-enter a retained lane, which this version supports only for local lanes: set repair = false under [review] in {workflow}, or remove [worker] ssh_hosts from {config}",
+                config = config_path.display(),
+                workflow = workflow_path.display()
+            ),
             Error::ProviderConflict {
                 config_path,
                 config_provider,
@@ -101,9 +150,9 @@ impl fmt::Display for Error {
                 workflow_provider,
             } => write!(
                 f,
-                "tracker provider conflict: {} says \"{config_provider}\" but {} says \"{workflow_provider}\"; make them agree",
-                config_path.display(),
-                workflow_path.display()
+                "tracker provider conflict: {config} says provider = \"{config_provider}\" but {workflow} says \"{workflow_provider}\"; either set provider = \"{workflow_provider}\" in the [tracker] table of {config}, or remove `provider` from the [tracker] front matter of {workflow} so that {config} decides (to leave a committed WORKFLOW.md alone, copy it to an untracked path such as tmp/WORKFLOW.md, edit the copy, and set workflow_path to it)",
+                config = config_path.display(),
+                workflow = workflow_path.display()
             ),
         }
     }
@@ -145,12 +194,80 @@ pub fn load_with_workflow(
     workflow_snapshot: Option<&Path>,
 ) -> Result<Settings, Error> {
     let config = config::load(explicit, lookup)?;
+    // Before WORKFLOW.md: a wrong repo_root must be reported as such, not as a missing file.
+    check_repo_root(&config)?;
     let workflow_path = workflow_snapshot
         .map(Path::to_path_buf)
         .unwrap_or_else(|| config.workflow_file());
     let workflow = workflow::load(&workflow_path, &config.repo_root)?;
     check_workspace_root(&config)?;
     combine(config, workflow)
+}
+
+/// Refuses a `repo_root` that does not exist, is not a directory, or has no `.git`: lanes are
+/// `git clone`s of it and WORKFLOW.md is read from its work tree, and git cannot clone a
+/// subdirectory of a checkout. Checked by looking for `.git` (a directory, or a file in a
+/// linked worktree) rather than by running git, so every load stays cheap.
+pub fn check_repo_root(config: &ServiceConfig) -> Result<(), Error> {
+    let refuse = |reason: &str| Error::RepoRoot {
+        config_path: config.path.clone(),
+        repo_root: config.repo_root.clone(),
+        reason: reason.to_string(),
+    };
+    match std::fs::metadata(&config.repo_root) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Err(refuse(
+            "does not exist; set repo_root to the path of the repository's git checkout",
+        )),
+        Err(error) => Err(refuse(&format!(
+            "cannot be read ({error}); check its permissions, or set repo_root to another checkout"
+        ))),
+        Ok(metadata) if !metadata.is_dir() => Err(refuse(
+            "is not a directory; set repo_root to the path of the repository's git checkout",
+        )),
+        Ok(_) if std::fs::symlink_metadata(config.repo_root.join(".git")).is_err() => Err(refuse(
+            "is not the top of a git checkout (it has no .git); set repo_root to the directory `git clone` made (lanes are cloned from it)",
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Refuses local issue files that git tracks in the repository, for the commands that write
+/// them (`run --once`, `daemon`): a write-back would modify the operator's checkout. The dry run
+/// and `status` write nothing and skip this check.
+pub fn check_tracker_writes(config: &ServiceConfig) -> Result<(), Error> {
+    let (config::Provider::Local, Some(issues_dir)) =
+        (config.tracker.provider, &config.tracker.issues_dir)
+    else {
+        return Ok(());
+    };
+    let (Ok(repo_root), Ok(issues)) = (config.repo_root.canonicalize(), issues_dir.canonicalize())
+    else {
+        return Ok(());
+    };
+    let Ok(inside) = issues.strip_prefix(&repo_root) else {
+        return Ok(());
+    };
+    let relative = if inside.as_os_str().is_empty() {
+        ".".to_string()
+    } else {
+        inside.display().to_string()
+    };
+    let tracked = [
+        "--literal-pathspecs",
+        "ls-files",
+        "--error-unmatch",
+        "--",
+        &relative,
+    ];
+    match git_check(&repo_root, &tracked) {
+        GitAnswer::No => Ok(()),
+        // Unsure is refused too: the cost of a wrong yes is a dirty checkout.
+        GitAnswer::Yes | GitAnswer::Failed(_) => Err(Error::TrackedIssues {
+            config_path: config.path.clone(),
+            issues_dir: issues_dir.clone(),
+            relative,
+        }),
+    }
 }
 
 /// Refuses a `workspace_root` that, with symlinks resolved, is `repo_root`, contains it, or lies
@@ -286,6 +403,16 @@ pub fn combine(config: ServiceConfig, workflow: Workflow) -> Result<Settings, Er
                 workflow_provider: workflow_provider.name().to_string(),
             });
         }
+    }
+    let remote = config
+        .worker
+        .as_ref()
+        .is_some_and(|worker| !worker.hosts.is_empty());
+    if remote && workflow.review.enabled && workflow.review.repair {
+        return Err(Error::RemoteRepairs {
+            config_path: config.path.clone(),
+            workflow_path: workflow.path.clone(),
+        });
     }
     Ok(Settings {
         config,

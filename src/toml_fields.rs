@@ -528,6 +528,27 @@ fn walk_table(table: &DeTable<'_>, prefix: &str, problems: &mut Vec<Problem>) {
     }
 }
 
+/// What to write instead of a token found in `field`. A field whose key ends in `_env_var`
+/// exists to name the variable, so the example is that very key; the variable suggested is the
+/// usual one for the token's kind (a Linear key or a GitHub token), judged by its prefix.
+fn secret_advice(field: &str, prefix: &str) -> String {
+    let variable = if prefix.starts_with("lin_") {
+        "LINEAR_API_KEY"
+    } else {
+        "GITHUB_TOKEN"
+    };
+    let key = field.rsplit('.').next().unwrap_or(field);
+    if key.ends_with("_env_var") {
+        format!(
+            "export the token in an environment variable and give the variable's name here (for example {key} = \"{variable}\")"
+        )
+    } else {
+        format!(
+            "export the token in an environment variable (for example {variable}) and name that variable in the field meant for it"
+        )
+    }
+}
+
 fn walk_value(value: &Spanned<DeValue<'_>>, field: &str, problems: &mut Vec<Problem>) {
     match value.get_ref() {
         DeValue::String(text) => {
@@ -536,9 +557,8 @@ fn walk_value(value: &Spanned<DeValue<'_>>, field: &str, problems: &mut Vec<Prob
                     span: value.span(),
                     field: field.to_string(),
                     message: format!(
-                        "looks like a literal token (`{prefix}…`); never put secrets in this file, \
-                         name the environment variable that holds them instead (for example \
-                         api_key_env_var = \"LINEAR_API_KEY\")"
+                        "looks like a literal token (`{prefix}…`); never put secrets in this file: {}",
+                        secret_advice(field, prefix)
                     ),
                 });
             }

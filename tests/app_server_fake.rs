@@ -14,6 +14,7 @@ use serde_json::json;
 use crate::support::app_server::{RecordingTools, fake_config, journal, received, sent};
 use crate::support::dir::TestDir;
 use crate::support::procs;
+use crate::support::run_world::wait_until;
 
 /// Shuts the session down and asserts that nothing is left: child reaped, reader threads
 /// joined, no live process in its group.
@@ -380,6 +381,7 @@ fn exceeding_the_token_budget_interrupts_the_turn() {
         &mut NoopObserver,
         TurnLimits {
             token_budget: Some(500),
+            ..TurnLimits::default()
         },
     );
     assert_eq!(
@@ -401,7 +403,7 @@ fn a_slow_tool_does_not_count_as_idle() {
     let mut session = Session::start(config).unwrap();
     // The tool takes three idle timeouts; the turn waits on Maestro, not on codex.
     let tools = RecordingTools::new(|_| {
-        std::thread::sleep(Duration::from_millis(1500));
+        crate::support::pause(Duration::from_millis(1500));
         ToolResult::ok("finally")
     });
     let outcome = session.run_turn("go", &tools, &mut NoopObserver, TurnLimits::default());
@@ -456,10 +458,9 @@ fn a_child_ignoring_stdin_close_and_sigterm_is_killed_with_its_group() {
     let session = Session::start(fake_config(dir.path(), "ignore_stdin_close")).unwrap();
     let pid = session.pid();
     // The fake started `sleep 600` in its group.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while procs::live_in_group(pid).len() < 2 && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until(Duration::from_secs(5), || {
+        procs::live_in_group(pid).len() >= 2
+    });
     assert_eq!(procs::live_in_group(pid).len(), 2);
     let report = finish(session);
     assert!(report.forced);

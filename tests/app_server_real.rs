@@ -16,6 +16,7 @@ use crate::support::app_server::{
 };
 use crate::support::codex::{CodexWorld, unattended};
 use crate::support::procs;
+use crate::support::run_world::wait_until;
 
 #[test]
 fn handshake_and_dynamic_tool_round_trip() {
@@ -99,17 +100,16 @@ impl maestro::app_server::ToolDispatch for OutOfOrder {
         }
         // Polling is the only view the dispatcher has of what the session sent; the session
         // flushes the journal whenever it waits, which it does while this call is running.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            let answered = sent(&self.journal).iter().any(|message| {
+        let answered = wait_until(Duration::from_secs(10), || {
+            sent(&self.journal).iter().any(|message| {
                 message.pointer("/result/contentItems/0/text") == Some(&json!("fast result"))
-            });
-            if answered {
-                return ToolResult::ok("slow result");
-            }
-            std::thread::sleep(Duration::from_millis(10));
+            })
+        });
+        if answered {
+            ToolResult::ok("slow result")
+        } else {
+            ToolResult::failure("fast was never answered while slow waited")
         }
-        ToolResult::failure("fast was never answered while slow waited")
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use maestro::app_server::{
     NoopObserver, Session, ToolCall, ToolDispatch, ToolResult, TurnEnd, TurnLimits,
@@ -173,9 +173,9 @@ fn run_measuring_peak_rss(mut command: Command, timeout: Duration) -> (Option<i3
         .spawn()
         .expect("maestro starts");
     let status_path = format!("/proc/{}/status", child.id());
-    let deadline = Instant::now() + timeout;
     let mut peak_kib = 0;
-    loop {
+    let mut exit = None;
+    wait_until(timeout, || {
         if let Ok(status) = std::fs::read_to_string(&status_path) {
             if let Some(kib) = status
                 .lines()
@@ -191,15 +191,16 @@ fn run_measuring_peak_rss(mut command: Command, timeout: Duration) -> (Option<i3
                 peak_kib = peak_kib.max(kib);
             }
         }
-        if let Some(status) = child.try_wait().expect("wait for maestro") {
-            return (status.code(), peak_kib);
-        }
-        if Instant::now() >= deadline {
+        exit = child.try_wait().expect("wait for maestro");
+        exit.is_some()
+    });
+    match exit {
+        Some(status) => (status.code(), peak_kib),
+        None => {
             let _ = child.kill();
             let _ = child.wait();
             panic!("maestro did not finish within {timeout:?}");
         }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -28,6 +28,8 @@ fn demo_copy(dir: &TestDir) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     tree::copy(&root.join("fixtures/demo"), &dir.join("fixtures/demo"));
     std::fs::copy(root.join("README.md"), dir.join("README.md")).unwrap();
+    // repo_root must be a git checkout (issue #16); the copy plays one.
+    crate::support::git::git(dir.path(), &["init", "--quiet"]);
 }
 
 /// The demo project copied into a fresh directory, DEMO-2's title replaced by `title` (a TOML
@@ -98,6 +100,7 @@ fn an_identifier_with_a_line_feed_cannot_split_a_log_record() {
         "repo/WORKFLOW.md",
         "+++\nversion = 1\n+++\nWork carefully.\n",
     );
+    crate::support::git::git(&dir.join("repo"), &["init", "--quiet"]);
     dir.write(
         "repo/tmp/maestro.toml",
         &format!(
@@ -181,6 +184,8 @@ fn the_run_once_summary_line_stays_one_line() {
             reason: "title \u{1b}[2J changed\u{9b}".into(),
         },
         next_action: "none\nrun --once: outcome=handoff".into(),
+        record: None,
+        handoff: None,
     };
     let line = summary.line();
     assert!(!line.chars().any(char::is_control), "{line:?}");

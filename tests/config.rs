@@ -339,6 +339,7 @@ fn lookup(dir: &TestDir, xdg: bool) -> Lookup {
         cwd: dir.join("work"),
         xdg_config_home: xdg.then(|| dir.join("xdg")),
         home: Some(dir.join("home")),
+        codex_bin: None,
     }
 }
 
@@ -366,7 +367,7 @@ fn resolution_order_explicit_then_tmp_then_xdg_then_home_config() {
     assert_eq!(
         error.to_string(),
         format!(
-            "no maestro config found (tried: {}, {}); pass --config PATH or copy maestro.example.toml to one of those paths",
+            "no maestro config found (tried: {}, {}); run 'maestro init' in the repository's checkout to write tmp/maestro.toml, or pass --config PATH",
             dir.join("work/tmp/maestro.toml").display(),
             dir.join("home/.config/maestro/maestro.toml").display()
         )
@@ -382,8 +383,73 @@ fn explicit_config_must_exist_and_is_relative_to_cwd() {
     assert_eq!(
         error.to_string(),
         format!(
-            "no maestro config found (tried: {}); pass --config PATH or copy maestro.example.toml to one of those paths",
+            "config file {} (given with --config) does not exist; check the path, or run 'maestro init' to write tmp/maestro.toml",
             dir.join("work/nope.toml").display()
         )
+    );
+}
+
+/// Issue #16: a literal GitHub token in `github.token_env_var` was answered with an example
+/// for the Linear field (`api_key_env_var = "LINEAR_API_KEY"`). The example is now the field
+/// the token was found in, with the variable usual for the token's kind.
+#[test]
+fn a_pasted_token_is_answered_with_the_field_it_was_found_in() {
+    check_error(
+        &format!("{MINIMAL}[github]\ntoken_env_var = \"ghp_0123456789abcdefghijklmn\"\n"),
+        "field `github.token_env_var`: looks like a literal token (`ghp_…`); never put secrets in this file: export the token in an environment variable and give the variable's name here (for example token_env_var = \"GITHUB_TOKEN\")",
+    );
+    check_error(
+        &MINIMAL.replace("\"LINEAR_API_KEY\"", "\"lin_api_0123456789abcdefghij\""),
+        "field `tracker.api_key_env_var`: looks like a literal token (`lin_api_…`); never put secrets in this file: export the token in an environment variable and give the variable's name here (for example api_key_env_var = \"LINEAR_API_KEY\")",
+    );
+    let error = parse(&format!(
+        "{MINIMAL}[agent]\ncommand = \"codex app-server --token github_pat_11ABCDEFG0123456789\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.ends_with(
+            "looks like a literal token (`github_pat_…`); never put secrets in this file: export the token in an environment variable (for example GITHUB_TOKEN) and name that variable in the field meant for it"
+        ),
+        "{error}"
+    );
+    assert!(!error.contains("api_key_env_var"), "{error}");
+}
+
+/// `MAESTRO_CODEX_BIN` stands in for the bare program `codex` only: an explicit path in the
+/// file, or another program, is what runs.
+#[test]
+fn the_codex_bin_override_replaces_only_a_bare_codex() {
+    let dir = TestDir::new("config-codex-bin");
+    std::fs::create_dir_all(dir.join("work")).unwrap();
+    let with_bin = Lookup {
+        codex_bin: Some(PathBuf::from("bin/codex")),
+        ..lookup(&dir, false)
+    };
+    let words = |text: &str| text.split(' ').map(String::from).collect::<Vec<_>>();
+    assert_eq!(
+        with_bin.agent_command(words("codex app-server")),
+        [
+            dir.join("work/bin/codex").display().to_string(),
+            "app-server".into()
+        ]
+    );
+    for explicit in [
+        "/opt/codex app-server",
+        "./codex app-server",
+        "npx codex app-server",
+    ] {
+        assert_eq!(with_bin.agent_command(words(explicit)), words(explicit));
+    }
+    dir.write("work/tmp/maestro.toml", MINIMAL);
+    let config = config::load(None, &with_bin).unwrap();
+    assert_eq!(
+        config.agent.command[0],
+        dir.join("work/bin/codex").display().to_string()
+    );
+    let unset = lookup(&dir, false);
+    assert_eq!(
+        config::load(None, &unset).unwrap().agent.command,
+        ["codex", "app-server"]
     );
 }

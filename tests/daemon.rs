@@ -501,7 +501,7 @@ fn kill_9_at_random_points_never_runs_an_issue_twice() {
         world.start_daemon(&script);
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
         let pause = 100 + (seed >> 33) % 900;
-        std::thread::sleep(Duration::from_millis(pause)); // the kill point itself is the test input
+        crate::support::pause(Duration::from_millis(pause)); // the kill point is the test input
         world.kill_daemon();
         // Every record on disk parses at every kill point.
         let _ = run_records(&world.state_dir());

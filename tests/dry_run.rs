@@ -60,6 +60,8 @@ fn demo_copy(name: &str) -> TestDir {
     let demo = manifest_dir().join("fixtures/demo");
     tree::copy(&demo, &dir.join("fixtures/demo"));
     std::fs::copy(manifest_dir().join("README.md"), dir.join("README.md")).unwrap();
+    // repo_root must be a git checkout (issue #16); the copy plays one.
+    crate::support::git::git(dir.path(), &["init", "--quiet"]);
     dir
 }
 
@@ -183,7 +185,7 @@ fn without_any_config_there_is_nothing_to_execute() {
         "an explicit path that is missing is a mistake"
     );
     assert!(
-        stderr(&output).contains("no maestro config found (tried: "),
+        stderr(&output).contains("typo.toml (given with --config) does not exist"),
         "{}",
         stderr(&output)
     );
@@ -202,6 +204,7 @@ fn linear_project(name: &str, api_url: &str, max_agents: u32) -> (TestDir, PathB
             "id = \"demo\"\nrepo_root = \"..\"\n[tracker]\nproject_slug = \"demo-{SLUG_ID}\"\napi_key_env_var = \"LINEAR_API_KEY\"\napi_url = \"{api_url}\"\n"
         ),
     );
+    crate::support::git::git(&dir.join("repo"), &["init", "--quiet"]);
     (dir, config)
 }
 

@@ -29,6 +29,8 @@ mod attacks_state;
 mod branch_handoff;
 /// The command line as an operator meets it: help, version, usage errors, exit codes.
 mod cli;
+/// The real codex the suite runs against: found, installed once, or a loud failure (#16).
+mod codex;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
 /// `maestro daemon` with the fake app-server and fake Linear: dispatch, reconcile, retries.
@@ -36,14 +38,27 @@ mod daemon;
 /// `maestro demo`: the throwaway world, the real daemon and codex with the scripted agent, the
 /// three promised outcomes; missing codex and foreign directories.
 mod demo;
+/// `maestro doctor` (#16): every check against a real checkout, the fake Linear and GitHub.
+mod doctor;
 /// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
 mod dry_run;
 /// Fault matrix rows that need whole processes (docs/spec/faults.md).
 mod faults;
 /// The GitHub PR check against the fake GitHub.
 mod github;
+/// `maestro init` (#16): the first tmp/maestro.toml for a checkout, never an overwrite, a clean
+/// `git status`.
+mod init;
+/// The post-review lifecycle end to end (#14): handoff, repair, merge, closeout, cleanup, the
+/// human path and cancellation, with the real daemon, codex and the scripted model.
+mod landing;
+/// The post-review lifecycle under `kill -9` of the daemon and faults on each route (#14).
+mod landing_crash;
 /// Lanes against real git: clone, branch, origin, hooks, reuse, unsafe metadata.
 mod lane;
+/// Lane lifecycle gaps of the first week (#13 items 3, 4, 7): the wall-clock turn timeout,
+/// timeouts that name codex's cause and stop retrying it, peer WORKFLOW.md files.
+mod lifecycle;
 /// The daemon's intake within Linear's API budget: detection latency, pacing, costs (#15).
 mod linear_budget;
 /// The operator HTTP endpoint over loopback: routes, shapes, metrics, slow clients.
@@ -52,17 +67,30 @@ mod operator_http;
 mod pilot;
 /// `maestro protocol probe`: the real codex passes; each failing step is named.
 mod probe;
+/// Every `maestro` command in README.md, run in a fresh copy: `git status` stays clean (#16).
+mod readme;
 /// The post-review lifecycle's GitHub side and phase machine against the fake GitHub (#14):
 /// reviews, threads, checks, merge, branch deletion, ETags, faults on every route.
 mod review;
 /// `run --once` end to end: real codex, scripted model, fake Linear and GitHub, bare origin.
 mod run_once;
+/// `run --once` beyond one clean attempt: retries, guards, held slots and leases, the daemon's
+/// target flags, recovery, continuation, issues changing underneath.
+mod run_once_attempts;
+/// `run --once` for scripts and terminals (#18): `--json`, `--issue`, `--deadline`, progress.
+mod scripting;
 /// Eligibility rules and dispatch order, table-driven.
 mod selection;
 /// The rules for issues already worked on (recovery, due retries, claims) and the budget.
 mod selection_resume;
+/// `maestro show ISSUE|RUN_ID` (#18): record, timeline, agent actions, validation, files.
+mod show;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
 mod status;
+/// The tidy tests: docs/index.md's rules about the source tree checked against it as text
+/// (exit codes, state paths, fs2, signals, spawns, prints, unwraps, sleeps, headers, sizes,
+/// import cycles, the code map).
+mod tidy;
 /// The Linear adapter against the fake Linear: paging, normalization, mutations, faults.
 mod tracker_linear;
 /// The local file tracker: reading, write-backs, comments, format errors.

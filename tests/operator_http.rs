@@ -2,16 +2,18 @@
 //! `status --json`, Prometheus text that parses, `HEAD`, and slow or idle clients that cannot
 //! starve readers (issue #11, item 5).
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use maestro::clock;
 use maestro::operator_http::{self, Health};
+use maestro::workspace::Layout;
 
 use crate::support::dir::TestDir;
 use crate::support::maestro_command;
-use crate::support::state::{config_for, populate};
+use crate::support::state::{NOW_MS, config_for, populate};
 
 struct Reply {
     status: u16,
@@ -414,7 +416,7 @@ fn a_client_dribbling_its_head_is_cut_off_at_the_deadline() {
                 {
                     return;
                 }
-                std::thread::sleep(Duration::from_millis(200));
+                crate::support::pause(Duration::from_millis(200));
             }
         })
     };
@@ -435,4 +437,139 @@ fn a_client_dribbling_its_head_is_cut_off_at_the_deadline() {
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 408 "), "{response:?}");
     assert!(response.contains("\"request_timeout\""), "{response}");
+}
+
+/// Writes `lines` (JSON values, one per line) as run `run_id`'s journal.
+fn write_journal(layout: &Layout, run_id: &str, lines: &[serde_json::Value]) -> std::path::PathBuf {
+    let path = layout.journal_file(run_id);
+    let text: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn command_completed(at_ms: u64, command: &str) -> serde_json::Value {
+    serde_json::json!({"at_ms": at_ms, "dir": "in", "msg": {"method": "item/completed",
+        "params": {"item": {"type": "commandExecution", "command": command, "exitCode": 0}}}})
+}
+
+/// #13 item 6: the issue detail names the current attempt's journal and child log, and carries
+/// its last 50 journal events, summarized, with host paths shown as status shows them.
+#[test]
+fn issue_detail_carries_the_attempts_logs_and_last_fifty_events() {
+    let dir = TestDir::new("http-issue-events");
+    let (server, _health, _leases) = start(&dir);
+    let layout = Layout::new(&config_for(&dir).workspace_root);
+    // 59 commands, then one naming a file in the lane by its absolute host path.
+    let mut lines: Vec<_> = (0..59)
+        .map(|n| command_completed(NOW_MS + n, &format!("make step-{n}")))
+        .collect();
+    let lane = layout.lane_dir("ABC-1");
+    lines.push(serde_json::json!({"at_ms": NOW_MS + 59, "dir": "in", "msg": {
+        "method": "item/started",
+        "params": {"item": {"type": "commandExecution", "command": format!("cat {}/notes.txt", lane.display())}}}}));
+    write_journal(&layout, "run-ABC-1", &lines);
+    std::fs::create_dir_all(layout.logs_dir()).unwrap();
+    std::fs::write(layout.log_file("run-ABC-1"), "log\n").unwrap();
+
+    let reply = request(server.address(), "GET", "/api/v1/ABC-1");
+    assert_eq!(reply.status, 200);
+    let issue = reply.json();
+    let events = issue["recent_events"].as_array().unwrap();
+    assert_eq!(events.len(), 50);
+    assert_eq!(events[0]["event"], "item/completed");
+    assert_eq!(events[0]["message"], "command make step-10 (exit 0)");
+    assert_eq!(events[0]["at"], clock::format_ms(NOW_MS + 10));
+    assert_eq!(events[49]["event"], "item/started");
+    assert_eq!(
+        events[49]["message"],
+        "command cat ./.workspaces/ABC-1/notes.txt"
+    );
+    assert_eq!(
+        issue["logs"]["codex_session_logs"],
+        serde_json::json!([
+            {"label": "journal", "path": ".workspaces/.maestro/runs/run-ABC-1.journal.jsonl",
+             "url": null, "run_id": "run-ABC-1"},
+            {"label": "child_log", "path": ".workspaces/.maestro/logs/run-ABC-1.log",
+             "url": null, "run_id": "run-ABC-1"},
+        ])
+    );
+    let root = dir.path().display().to_string();
+    assert!(
+        !reply.body.contains(&root),
+        "a host path leaked: {}",
+        reply.body
+    );
+
+    // An idle issue shows its last attempt (done-11 is ABC-9's newest), not an older one.
+    write_journal(
+        &layout,
+        "done-10",
+        &[command_completed(NOW_MS, "older attempt")],
+    );
+    write_journal(
+        &layout,
+        "done-11",
+        &[
+            serde_json::json!({"at_ms": NOW_MS, "dir": "local", "event": "turn_outcome",
+            "detail": {"outcome": "idle_timeout", "cause": "model endpoint unreachable"}}),
+        ],
+    );
+    let idle = request(server.address(), "GET", "/api/v1/ABC-9").json();
+    assert_eq!(idle["status"], "idle");
+    assert_eq!(
+        idle["recent_events"],
+        serde_json::json!([{"at": clock::format_ms(NOW_MS), "event": "turn_outcome",
+            "message": "idle_timeout: model endpoint unreachable"}])
+    );
+    assert_eq!(
+        idle["logs"]["codex_session_logs"][0]["path"],
+        ".workspaces/.maestro/runs/done-11.journal.jsonl"
+    );
+    // Without a journal there is nothing to list.
+    let no_journal = request(server.address(), "GET", "/api/v1/ABC-2").json();
+    assert_eq!(no_journal["recent_events"], serde_json::json!([]));
+    assert_eq!(
+        no_journal["logs"]["codex_session_logs"],
+        serde_json::json!([])
+    );
+}
+
+/// #13 item 6: only the journal's tail is read. This journal is a terabyte (sparse): reading it
+/// whole could not finish within the client's read timeout.
+#[test]
+fn issue_events_are_read_from_the_journal_tail_only() {
+    use std::io::Write as _;
+    let dir = TestDir::new("http-issue-tail");
+    let (server, _health, _leases) = start(&dir);
+    let layout = Layout::new(&config_for(&dir).workspace_root);
+    let path = layout.journal_file("run-ABC-2");
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.set_len(1 << 40).unwrap();
+    file.seek(std::io::SeekFrom::End(0)).unwrap();
+    // The hole ends as one bad line; the events after it are whole.
+    writeln!(file).unwrap();
+    for n in 0..3 {
+        writeln!(
+            file,
+            "{}",
+            command_completed(NOW_MS + n, &format!("late {n}"))
+        )
+        .unwrap();
+    }
+    drop(file);
+    let issue = request(server.address(), "GET", "/api/v1/ABC-2").json();
+    let messages: Vec<&str> = issue["recent_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "command late 0 (exit 0)",
+            "command late 1 (exit 0)",
+            "command late 2 (exit 0)"
+        ]
+    );
 }

@@ -64,6 +64,7 @@ fn probe_works_without_a_config_using_codex_from_path() {
     );
     let output = maestro_command(dir.path(), &["protocol", "probe"])
         .env("PATH", path)
+        .env_remove("MAESTRO_CODEX_BIN")
         .output()
         .unwrap();
     let text = stdout(&output);
@@ -140,8 +141,13 @@ fn a_failed_round_trip_names_step_three_and_keeps_the_journal() {
         .lines()
         .find(|line| line.starts_with("step 3/3"))
         .unwrap();
+    // Issue #16: this line used to end in Rust debug text (`IdleTimeout { idle: 300ms }`).
     assert!(
-        line.starts_with("step 3/3 round trip (built-in mock model): FAILED: the turn ended idle_timeout instead of completing"),
+        line.starts_with("step 3/3 round trip (built-in mock model): FAILED: the turn ended idle_timeout instead of completing: codex made no progress for 0.3 s, so the turn was interrupted (raise [agent] turn_idle_timeout_ms if the model is slow, or check that codex can reach it) (journal: "),
+        "{line}"
+    );
+    assert!(
+        !line.contains("IdleTimeout") && !line.contains(" {"),
         "{line}"
     );
     let journal = line
@@ -163,5 +169,26 @@ fn an_invalid_config_exits_two_and_a_missing_explicit_config_too() {
     assert!(stdout(&output).is_empty());
     let output = maestro(dir.path(), &["protocol", "probe", "--config", "nope.toml"]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).starts_with("maestro: no maestro config found (tried: "));
+    assert!(stderr(&output).starts_with("maestro: config file "));
+    assert!(stderr(&output).contains("nope.toml (given with --config) does not exist"));
+}
+
+/// With the bare `codex` of the default command, `MAESTRO_CODEX_BIN` names the codex to probe,
+/// and the first line says where it came from.
+#[test]
+fn the_probe_takes_codex_from_maestro_codex_bin() {
+    let dir = TestDir::new("probe-codex-bin");
+    let output = maestro_command(dir.path(), &["protocol", "probe"])
+        .env("MAESTRO_CODEX_BIN", fake_app_server())
+        .env("MAESTRO_FAKE_SCHEMA_DROP", "item/tool/call")
+        .output()
+        .unwrap();
+    let text = stdout(&output);
+    assert!(
+        text.starts_with(&format!(
+            "maestro protocol probe: command `{} app-server` (defaults; no maestro.toml found; codex from MAESTRO_CODEX_BIN)\nstep 1/3 command: ok (codex-cli 0.0.0-fake)\n",
+            fake_app_server().display()
+        )),
+        "{text}"
+    );
 }

@@ -1,7 +1,7 @@
 //! The post-review lifecycle's GitHub side against the fake GitHub (#14): every client call and
 //! its faults, conditional requests (a second read is free), and the phase machine driven by
-//! real answers from handoff to merged, closed out and cleaned up. Not yet wired into the
-//! daemon: these tests drive `maestro::review` directly, as the daemon's tick will.
+//! real answers from handoff to merged, closed out and cleaned up. These tests drive
+//! `maestro::review` directly, as the daemon's tick does (`landing.rs` runs the daemon itself).
 
 use maestro::github::{self, BranchDeletion, Client, Error, MergeMethod, RepoRef};
 use maestro::review::{
@@ -59,7 +59,7 @@ fn record() -> ReviewRecord {
     )
 }
 
-/// Reads the PR and decides, as the daemon's tick will.
+/// Reads the PR and decides, as the daemon's tick does.
 fn step(client: &Client, record: &mut ReviewRecord, policy: &ReviewPolicy) -> review::Decision {
     let reading = review::read(client, &widgets(), 7);
     record.mark_read("2026-07-01T10:01:00.000Z");

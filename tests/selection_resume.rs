@@ -494,6 +494,55 @@ fn bookkeeping_lets_a_claim_go_ahead_unless_a_live_process_or_a_guard_holds_it()
 }
 
 #[test]
+fn a_review_repair_runs_only_on_an_issue_still_in_review() {
+    fn in_review(mut issue: Issue) -> Issue {
+        issue.state = state("In Review", "started");
+        issue
+    }
+    type Change = fn(Issue) -> Issue;
+    let cases: [(&str, Change, Option<&str>); 5] = [
+        ("in review", in_review, None),
+        (
+            "in review, any case",
+            |mut issue| {
+                issue.state = state("in review", "started");
+                issue
+            },
+            None,
+        ),
+        (
+            "moved back to work",
+            in_progress,
+            Some("state In Progress is not the review state a repair works in"),
+        ),
+        (
+            "cancelled",
+            |mut issue| {
+                issue.state = state("Canceled", "canceled");
+                issue
+            },
+            Some("state Canceled is terminal"),
+        ),
+        (
+            "in review with the needs-attention label",
+            |issue| {
+                let mut issue = in_review(issue);
+                issue.labels.push("maestro:needs-attention".into());
+                issue
+            },
+            Some("label maestro:needs-attention"),
+        ),
+    ];
+    for (name, change, expected) in cases {
+        let issue = change(eligible("ABC-1"));
+        let verdict = selection::repairable(&issue, &policy(), PROJECT)
+            .err()
+            .map(|reason| reason.to_string());
+        assert_eq!(verdict.as_deref(), expected, "{name}");
+    }
+}
+
+#[test]
 fn the_budget_counts_the_consecutive_failures_of_one_episode() {
     let left_in = |status, attempts, outcome_state: Option<&str>| record::IssueState {
         outcome_state: outcome_state.map(str::to_string),
@@ -554,6 +603,14 @@ fn the_budget_counts_the_consecutive_failures_of_one_episode() {
             left_in(RunStatus::RetryScheduled, 2, Some("In Progress")),
             Some("in progress"),
             2,
+        ),
+        // A failed review repair leaves the issue in review: whoever moves it back to work
+        // starts a new episode, so repairs never eat into max_attempts.
+        (
+            "a failed repair, then moved back to work",
+            left_in(RunStatus::Failed, 2, Some("In Review")),
+            Some("Todo"),
+            0,
         ),
     ];
     for (name, state, current, expected) in cases {

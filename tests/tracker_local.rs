@@ -277,3 +277,33 @@ fn without_team_file_linear_default_states_apply() {
         "{missing}"
     );
 }
+
+#[test]
+fn comments_are_read_back_by_a_text_they_contain() {
+    let (_dir, tracker) = demo("local-comments");
+    assert!(
+        tracker
+            .comments_containing("DEMO-1", "closeout:")
+            .unwrap()
+            .is_empty()
+    );
+    tracker
+        .add_comment("DEMO-1", "first\n- closeout: k u")
+        .unwrap();
+    tracker.add_comment("DEMO-1", "second").unwrap();
+    tracker
+        .add_comment("DEMO-1", "third\n- closeout: k u")
+        .unwrap();
+    let found = tracker
+        .comments_containing("DEMO-1", "closeout: k u")
+        .unwrap();
+    let bodies: Vec<&str> = found.iter().map(|c| c.body.as_str()).collect();
+    assert_eq!(bodies, ["first\n- closeout: k u", "third\n- closeout: k u"]);
+    assert_eq!(found[1].id, "DEMO-1#comment-3");
+    assert!(
+        tracker
+            .comments_containing("DEMO-2", "closeout:")
+            .unwrap()
+            .is_empty()
+    );
+}

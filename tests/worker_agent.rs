@@ -3,7 +3,7 @@
 //! dropped connection ends the turn as a disconnect and leaves nothing on the host.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use maestro::app_server::{Session, SessionConfig, TurnEnd, TurnLimits};
 use maestro::mock_model::{MockModel, Step};
@@ -121,14 +121,12 @@ fn working_in(dir: &Path) -> Vec<u32> {
 }
 
 fn wait_nothing_working_in(dir: &Path) -> Vec<u32> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = working_in(dir);
-        if left.is_empty() || Instant::now() >= deadline {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut left = Vec::new();
+    crate::support::run_world::wait_until(Duration::from_secs(20), || {
+        left = working_in(dir);
+        left.is_empty()
+    });
+    left
 }
 
 /// A turn on the host: codex runs its command in the remote lane, the dynamic tool call is
@@ -219,10 +217,9 @@ fn a_dropped_connection_ends_the_turn_as_a_disconnect_and_leaves_nothing() {
     let lane = host.lane.path.clone();
     let outcome = std::thread::scope(|scope| {
         let killer = scope.spawn(|| {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while !lane.join("started.txt").exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            crate::support::run_world::wait_until(Duration::from_secs(60), || {
+                lane.join("started.txt").exists()
+            });
             assert!(lane.join("started.txt").exists(), "the command started");
             host.world.kill_host("host-a");
         });

@@ -167,7 +167,8 @@ fn two_hosts_with_a_cap_of_one_hand_off_four_issues() {
                     let seen = most.entry(alias).or_default();
                     *seen = (*seen).max(now);
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                // The sampling period: each sample is the observation, so this is the input.
+                crate::support::pause(Duration::from_millis(10));
             }
             most
         });

@@ -107,10 +107,10 @@ fn remote(world: &SshWorld, alias: &str) -> Remote {
 
 /// Waits (bounded) until nothing runs below host `alias`'s sshd any more.
 fn wait_no_remote_processes(world: &SshWorld, alias: &str) -> Vec<u32> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let mut left = Vec::new();
+    crate::support::run_world::wait_until(Duration::from_secs(20), || {
         // The listener's own per-connection servers close with their connections.
-        let left: Vec<u32> = world
+        left = world
             .remote_processes(alias)
             .into_iter()
             .filter(|pid| {
@@ -118,11 +118,9 @@ fn wait_no_remote_processes(world: &SshWorld, alias: &str) -> Vec<u32> {
                     .is_ok_and(|comm| !comm.trim().starts_with("sshd"))
             })
             .collect();
-        if left.is_empty() || Instant::now() >= deadline {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        left.is_empty()
+    });
+    left
 }
 
 /// A remote command runs through the wrapper with its own exit code and output; its own exit
@@ -259,9 +257,9 @@ fn a_timed_out_remote_command_leaves_nothing_on_the_host() {
 /// Waits (bounded) until no process's command line is one of `commands`; returns the pids
 /// still running otherwise.
 fn wait_gone(commands: &[&str]) -> Vec<u32> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let mut running = Vec::new();
+    let mut running = Vec::new();
+    crate::support::run_world::wait_until(Duration::from_secs(20), || {
+        running.clear();
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let Some(pid) = entry
                 .file_name()
@@ -280,11 +278,9 @@ fn wait_gone(commands: &[&str]) -> Vec<u32> {
                 running.push(pid);
             }
         }
-        if running.is_empty() || Instant::now() >= deadline {
-            return running;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        running.is_empty()
+    });
+    running
 }
 
 const MINIMAL: &str = r#"

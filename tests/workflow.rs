@@ -559,7 +559,7 @@ fn provider_is_checked_only_when_workflow_md_names_one() {
     assert_eq!(
         error.to_string(),
         format!(
-            "tracker provider conflict: {} says \"linear\" but /repo/WORKFLOW.md says \"local\"; make them agree",
+            "tracker provider conflict: {0} says provider = \"linear\" but /repo/WORKFLOW.md says \"local\"; either set provider = \"local\" in the [tracker] table of {0}, or remove `provider` from the [tracker] front matter of /repo/WORKFLOW.md so that {0} decides (to leave a committed WORKFLOW.md alone, copy it to an untracked path such as tmp/WORKFLOW.md, edit the copy, and set workflow_path to it)",
             dir.join("maestro.toml").display()
         )
     );

@@ -229,6 +229,29 @@ impl Activity {
 /// so it should be cheap (write a marker file, not one per delta).
 pub trait Observer {
     fn on_activity(&mut self, activity: &Activity);
+
+    /// An item the agent started or completed (a command, a tool call, a message, a file
+    /// change), as codex sent it: for live views of what the agent is doing now. Called on the
+    /// session thread for every `item/started` and `item/completed`; the default ignores it.
+    fn on_item(&mut self, _stage: ItemStage, _item: &Value) {}
+}
+
+/// Whether an [`Observer::on_item`] item has just started or has completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemStage {
+    Started,
+    Completed,
+}
+
+impl ItemStage {
+    /// The stage an `item/started` or `item/completed` notification reports.
+    pub(crate) fn of(method: &str) -> Option<ItemStage> {
+        match method {
+            "item/started" => Some(ItemStage::Started),
+            "item/completed" => Some(ItemStage::Completed),
+            _ => None,
+        }
+    }
 }
 
 /// An [`Observer`] that ignores everything.

@@ -13,9 +13,9 @@ use std::sync::mpsc;
 use serde_json::Value;
 
 use super::accounting::Accounting;
+use super::link;
 use super::policy::{self, Answer};
 use super::reader::{self, Event, Frame, FrameSink, Parsed, Span};
-use super::session;
 use super::tools::{self, ToolResult};
 use super::wire::{self, Incoming};
 
@@ -133,7 +133,7 @@ impl FrameSink for Collect {
                 },
                 Parsed::Message { value, .. } => {
                     let incoming = wire::classify(value);
-                    session::account(&mut self.accounting, &incoming);
+                    link::account(&mut self.accounting, &incoming);
                     Line::Message {
                         bytes: bytes.to_vec(),
                         kind: kind(incoming),

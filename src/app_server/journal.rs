@@ -118,6 +118,39 @@ pub struct JournalRead {
 pub fn read_journal(path: &Path) -> std::io::Result<JournalRead> {
     let mut text = String::new();
     File::open(path)?.read_to_string(&mut text)?;
+    Ok(parse_lines(&text))
+}
+
+/// Reads only the last `max_bytes` of a journal (whatever its size, nothing before them is
+/// read): the complete lines among them, leaving out the line cut at the start and a torn last
+/// line. For views of a live or finished session that must stay cheap, such as the operator
+/// endpoint's recent events.
+pub fn read_journal_tail(path: &Path, max_bytes: u64) -> std::io::Result<JournalRead> {
+    read_tail(File::open(path)?, max_bytes)
+}
+
+/// [`read_journal_tail`] over any seekable reader.
+fn read_tail(mut file: impl Read + Seek, max_bytes: u64) -> std::io::Result<JournalRead> {
+    let len = file.seek(SeekFrom::End(0))?;
+    // One byte before the window tells whether it starts on a line boundary.
+    let start = len.saturating_sub(max_bytes.saturating_add(1));
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    // The file may grow while it is read (a live session): never more than the window.
+    file.take(len - start).read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    let text = if start > 0 {
+        // The first line is cut (or is the boundary byte itself); everything after the first
+        // newline is whole.
+        text.split_once('\n').map_or("", |(_, rest)| rest)
+    } else {
+        &text
+    };
+    Ok(parse_lines(text))
+}
+
+/// Journal lines parsed, a torn last line left out.
+fn parse_lines(text: &str) -> JournalRead {
     let mut read = JournalRead::default();
     let complete = text.ends_with('\n');
     let lines: Vec<&str> = text.split('\n').collect();
@@ -132,7 +165,7 @@ pub fn read_journal(path: &Path) -> std::io::Result<JournalRead> {
             Err(_) => read.skipped_lines += 1,
         }
     }
-    Ok(read)
+    read
 }
 
 /// The open journal of one session.
@@ -633,5 +666,54 @@ mod tests {
         assert_eq!(read.entries.len(), 5);
         assert_eq!(read.entries[4].event.as_deref(), Some("reopened"));
         let _ = std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap());
+    }
+
+    /// A journal in memory that counts the bytes read from it.
+    struct Counting {
+        inner: std::io::Cursor<Vec<u8>>,
+        read: u64,
+    }
+
+    impl Read for Counting {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read += n as u64;
+            Ok(n)
+        }
+    }
+
+    impl Seek for Counting {
+        fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    #[test]
+    fn a_tail_read_reads_only_its_window_and_whole_lines() {
+        let line = |n: u64| format!("{{\"at_ms\":{n},\"dir\":\"local\",\"event\":\"e{n}\"}}\n");
+        let mut text = "x".repeat(1_000_000);
+        text.push('\n');
+        for n in 0..100 {
+            text.push_str(&line(n));
+        }
+        let window = 10 * line(99).len() as u64 + 5;
+        let mut counting = Counting {
+            inner: std::io::Cursor::new(text.clone().into_bytes()),
+            read: 0,
+        };
+        let read = read_tail(&mut counting, window).unwrap();
+        assert!(counting.read <= window + 1, "read {} bytes", counting.read);
+        // Ten whole lines fit; the eleventh, cut at the window's start, is left out.
+        let events: Vec<u64> = read.entries.iter().map(|entry| entry.at_ms).collect();
+        assert_eq!(events, (90..100).collect::<Vec<_>>());
+        assert_eq!(read.skipped_lines, 0);
+
+        // A window starting exactly on a line boundary keeps that line.
+        let exact = 10 * line(99).len() as u64;
+        let read = read_tail(std::io::Cursor::new(text.clone().into_bytes()), exact).unwrap();
+        assert_eq!(read.entries.len(), 10);
+        // A window larger than the file reads it all (the long first line is not JSON).
+        let read = read_tail(std::io::Cursor::new(text.into_bytes()), u64::MAX).unwrap();
+        assert_eq!((read.entries.len(), read.skipped_lines), (100, 1));
     }
 }

@@ -20,10 +20,14 @@
 mod accounting;
 mod child;
 mod error;
+mod events;
 #[doc(hidden)]
 pub mod fuzzing;
 mod journal;
+mod link;
+mod notices;
 mod oneshot;
+mod outcome;
 mod policy;
 mod pool;
 mod reader;
@@ -38,17 +42,21 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 pub use accounting::{
-    Accounting, Activity, ActivityKind, NoopObserver, Observer, RateLimitSnapshot, RateLimitWindow,
-    TokenUsage,
+    Accounting, Activity, ActivityKind, ItemStage, NoopObserver, Observer, RateLimitSnapshot,
+    RateLimitWindow, TokenUsage,
 };
 pub use child::{Launcher, RemoteLaunch};
 pub use error::Error;
-pub use journal::{DeltaRun, Direction, JournalEntry, JournalRead, read_journal};
+pub use events::{EventSummary, command_text, describe_item, recent_events};
+pub use journal::{
+    DeltaRun, Direction, JournalEntry, JournalRead, read_journal, read_journal_tail,
+};
+pub use notices::{Cause, CauseKind, ErrorNotice};
 pub use oneshot::{OneShotError, codex_prefix, codex_version, generate_schema};
+pub use outcome::{TurnEnd, TurnError, TurnLimits, TurnOutcome};
 pub use reader::MAX_LINE_BYTES;
 pub use session::{Session, ShutdownReport};
 pub use tools::{ToolCall, ToolDispatch, ToolResult};
-pub use turn::{TurnEnd, TurnError, TurnLimits, TurnOutcome};
 
 /// Everything needed to start one app-server session in one lane.
 #[derive(Debug, Clone)]
@@ -106,5 +114,5 @@ pub fn bench_pipeline(
     input: Box<dyn std::io::Read + Send>,
     journal_path: &std::path::Path,
 ) -> Result<PipelineCounts, Error> {
-    session::bench_pipeline(input, journal_path)
+    link::bench_pipeline(input, journal_path)
 }

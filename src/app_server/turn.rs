@@ -1,9 +1,10 @@
 //! One turn: `turn/start`, then every notification and server request until `turn/completed`,
 //! a timeout, a policy violation or the child's exit decides the outcome.
 //!
-//! Owns the turn's clocks (reply deadline, idle timeout measured on progress, interrupt grace),
-//! tool dispatch to the turn's worker pool (`pool.rs`), and the classification into a
-//! [`TurnEnd`]. It does not retry, pick prompts or interpret the final message; the caller does.
+//! Owns the turn's clocks (reply deadline, idle timeout measured on progress, the wall-clock
+//! turn timeout, interrupt grace), tool dispatch to the turn's worker pool (`pool.rs`), the
+//! turn's error notices (`notices.rs`), and the classification into a [`TurnEnd`]. It does not
+//! retry, pick prompts or interpret the final message; the caller does.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -11,107 +12,32 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::accounting::{Activity, ActivityKind, Throttle, TokenUsage, is_progress};
+use super::accounting::{Activity, ActivityKind, ItemStage, Throttle, TokenUsage, is_progress};
+use super::link::{Link, Received};
+use super::notices::{ErrorNotice, Notices};
+use super::outcome::{TurnEnd, TurnError, TurnLimits, TurnOutcome};
 use super::policy::{self, Answer};
 use super::pool::Pool;
-use super::session::{Received, Session};
 use super::tools::{self, ToolResult};
 use super::wire::{self, id_key};
-use super::{Observer, ToolDispatch};
+use super::{Observer, SessionConfig, ToolDispatch};
 
-/// Limits on one turn.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TurnLimits {
-    /// Total tokens this turn may spend, measured on the thread's cumulative total; when it is
-    /// exceeded the turn is interrupted and ends [`TurnEnd::TokenBudgetExceeded`].
-    pub token_budget: Option<u64>,
-}
-
-/// How a turn ended, with what it cost.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TurnOutcome {
-    /// The turn id, once codex assigned one.
-    pub turn_id: Option<String>,
-    pub end: TurnEnd,
-    /// Tokens spent by this turn: the difference of the thread totals before and after.
-    pub usage: TokenUsage,
-    pub duration: Duration,
-    /// The child is gone (it exited or was killed); further turns return `ProcessExited`.
-    pub session_ended: bool,
-}
-
-/// The ways a turn can end.
-#[derive(Debug, Clone, PartialEq)]
-pub enum TurnEnd {
-    /// `turn/completed` with status `completed`; the last agent message, if there was one.
-    Completed { final_message: Option<String> },
-    /// `turn/completed` with status `failed`; codex's error as reported.
-    Failed { error: TurnError },
-    /// Interrupted: by the caller's stop flag, or by codex itself.
-    Interrupted,
-    /// No progress for the idle timeout; the turn was interrupted.
-    IdleTimeout { idle: Duration },
-    /// The child exited (or closed stdout) during the turn.
-    ProcessExited {
-        exit: Option<String>,
-        stderr_tail: Vec<String>,
-    },
-    /// The app-server broke the protocol: rejected `turn/start`, never answered it, or sent
-    /// a line longer than the limit.
-    ProtocolError { detail: String },
-    /// The app-server asked for a human (an approval or user input); the request was refused
-    /// and the turn interrupted. `summary` says what was asked.
-    PolicyViolation { method: String, summary: String },
-    /// The turn spent more than its token budget and was interrupted.
-    TokenBudgetExceeded { budget: u64, used: u64 },
-}
-
-impl TurnEnd {
-    /// A stable one-word name for logs and records.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            TurnEnd::Completed { .. } => "completed",
-            TurnEnd::Failed { .. } => "failed",
-            TurnEnd::Interrupted => "interrupted",
-            TurnEnd::IdleTimeout { .. } => "idle_timeout",
-            TurnEnd::ProcessExited { .. } => "process_exited",
-            TurnEnd::ProtocolError { .. } => "protocol_error",
-            TurnEnd::PolicyViolation { .. } => "policy_violation",
-            TurnEnd::TokenBudgetExceeded { .. } => "token_budget_exceeded",
-        }
-    }
-}
-
-/// Codex's `TurnError`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TurnError {
-    pub message: String,
-    /// `codexErrorInfo` as sent: a string such as `"internalServerError"` or an object such
-    /// as `{"httpConnectionFailed":{"httpStatusCode":null}}`.
-    pub codex_error_info: Option<Value>,
-    pub additional_details: Option<String>,
-}
-
-impl TurnError {
-    fn from_value(value: &Value) -> Option<TurnError> {
-        Some(TurnError {
-            message: value.get("message")?.as_str()?.to_string(),
-            codex_error_info: value
-                .get("codexErrorInfo")
-                .filter(|v| !v.is_null())
-                .cloned(),
-            additional_details: value
-                .get("additionalDetails")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        })
-    }
+/// What a turn borrows of its session: the link to the child and the settings it reads. The
+/// session lends these for one turn (`Session::run_turn`); a turn never sees the handshake,
+/// the reader threads or the shutdown.
+#[derive(Debug)]
+pub(crate) struct SessionView<'s> {
+    pub(crate) link: &'s mut Link,
+    pub(crate) config: &'s SessionConfig,
+    /// Whether an observer was told the thread started (the first turn does it).
+    pub(crate) thread_reported: &'s mut bool,
 }
 
 /// Why Maestro interrupted a turn.
 #[derive(Debug, Clone)]
 enum Interrupt {
     IdleTimeout(Duration),
+    TurnTimeout(Duration),
     Stop,
     Budget { budget: u64, used: u64 },
     Policy { method: String, summary: String },
@@ -122,6 +48,7 @@ impl Interrupt {
     fn end(&self) -> TurnEnd {
         match self {
             Interrupt::IdleTimeout(idle) => TurnEnd::IdleTimeout { idle: *idle },
+            Interrupt::TurnTimeout(limit) => TurnEnd::TurnTimeout { limit: *limit },
             Interrupt::Stop => TurnEnd::Interrupted,
             Interrupt::Budget { budget, used } => TurnEnd::TokenBudgetExceeded {
                 budget: *budget,
@@ -137,11 +64,13 @@ impl Interrupt {
         }
     }
 
-    /// Idle timeouts and stops are about waiting; a turn that finished anyway keeps its own
-    /// result. Policy, budget and protocol problems stand whatever codex reports after.
+    /// Timeouts and stops are about waiting; a turn that finished anyway keeps its own result.
+    /// Policy, budget and protocol problems stand whatever codex reports after.
     fn yields_to(&self, status: &str) -> bool {
-        matches!(self, Interrupt::IdleTimeout(_) | Interrupt::Stop)
-            && matches!(status, "completed" | "failed")
+        matches!(
+            self,
+            Interrupt::IdleTimeout(_) | Interrupt::TurnTimeout(_) | Interrupt::Stop
+        ) && matches!(status, "completed" | "failed")
     }
 }
 
@@ -153,41 +82,47 @@ const INTERRUPT_GRACE_MAX: Duration = Duration::from_secs(10);
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
 pub(crate) fn run(
-    session: &mut Session,
+    session: &mut SessionView<'_>,
     input: &str,
     tools: &dyn ToolDispatch,
     observer: &mut dyn Observer,
     limits: TurnLimits,
 ) -> TurnOutcome {
     let started = Instant::now();
-    let tokens_before = session.accounting.thread_tokens;
+    let tokens_before = session.link.accounting.thread_tokens;
     let mut turn = Turn::new(session);
-    let end = if session.ended {
+    let end = if session.link.is_ended() {
         TurnEnd::ProcessExited {
-            exit: session.exit_text(),
-            stderr_tail: session.stderr_tail(),
+            exit: session.link.exit_text(),
+            stderr_tail: session.link.stderr_tail(),
         }
     } else if turn.stop_requested(session) {
         TurnEnd::Interrupted
     } else {
-        if !session.thread_reported {
-            session.thread_reported = true;
-            let activity = session.activity(ActivityKind::ThreadStarted);
+        if !*session.thread_reported {
+            *session.thread_reported = true;
+            let activity = Activity::new(
+                ActivityKind::ThreadStarted,
+                session.link.thread_id(),
+                None,
+                &session.link.accounting,
+            );
             observer.on_activity(&activity);
         }
-        session.accounting.turn_count += 1;
+        session.link.accounting.turn_count += 1;
         std::thread::scope(|scope| {
             let mut pool = Pool::new(
                 scope,
                 tools,
-                session.finished_queue(),
-                session.events_tx.clone(),
+                session.link.finished_queue(),
+                session.link.sender(),
             );
             let end = turn.drive(session, &mut pool, input, observer, limits);
             let dropped = pool.close();
             if dropped > 0 {
                 // Codex ended the turn without waiting for them; none of them ran.
                 session
+                    .link
                     .journal
                     .local("tool_calls_dropped", json!({"count": dropped}));
             }
@@ -197,23 +132,24 @@ pub(crate) fn run(
     let outcome = TurnOutcome {
         turn_id: turn.turn_id.clone(),
         end,
-        usage: session.accounting.thread_tokens.since(tokens_before),
+        usage: session.link.accounting.thread_tokens.since(tokens_before),
         duration: started.elapsed(),
-        session_ended: session.ended,
+        session_ended: session.link.is_ended(),
+        notices: std::mem::take(&mut turn.notices).into_vec(),
     };
     record(session, &outcome);
     let activity = Activity::new(
         ActivityKind::TurnCompleted,
-        session.thread_id(),
+        session.link.thread_id(),
         outcome.turn_id.as_deref(),
-        &session.accounting,
+        &session.link.accounting,
     );
     observer.on_activity(&activity);
     outcome
 }
 
 /// Journals and logs the outcome.
-fn record(session: &mut Session, outcome: &TurnOutcome) {
+fn record(session: &mut SessionView<'_>, outcome: &TurnOutcome) {
     let detail = match &outcome.end {
         TurnEnd::Completed { final_message } => json!({"final_message": final_message}),
         TurnEnd::Failed { error } => json!({
@@ -223,6 +159,7 @@ fn record(session: &mut Session, outcome: &TurnOutcome) {
         }),
         TurnEnd::Interrupted => Value::Null,
         TurnEnd::IdleTimeout { idle } => json!({"idle_ms": idle.as_millis() as u64}),
+        TurnEnd::TurnTimeout { limit } => json!({"limit_ms": limit.as_millis() as u64}),
         TurnEnd::ProcessExited { exit, .. } => json!({"exit": exit}),
         TurnEnd::ProtocolError { detail } => json!({"detail": detail}),
         TurnEnd::PolicyViolation { method, summary } => {
@@ -230,7 +167,11 @@ fn record(session: &mut Session, outcome: &TurnOutcome) {
         }
         TurnEnd::TokenBudgetExceeded { budget, used } => json!({"budget": budget, "used": used}),
     };
-    session.journal.local(
+    // A turn that completed despite codex's retry notes needs no cause.
+    let cause = outcome
+        .cause()
+        .filter(|_| !matches!(outcome.end, TurnEnd::Completed { .. }));
+    session.link.journal.local(
         "turn_outcome",
         json!({
             "turn_id": outcome.turn_id,
@@ -239,16 +180,21 @@ fn record(session: &mut Session, outcome: &TurnOutcome) {
             "usage": outcome.usage,
             "duration_ms": outcome.duration.as_millis() as u64,
             "session_ended": outcome.session_ended,
+            "error_notices": outcome.notices.len(),
+            "cause": cause.as_ref().map(|cause| &cause.text),
         }),
     );
-    session.journal.flush();
+    session.link.journal.flush();
     log::info!(
-        "turn ended thread_id={} turn_id={} outcome={} tokens={} duration_ms={}",
-        session.thread_id(),
+        "turn ended thread_id={} turn_id={} outcome={} tokens={} duration_ms={}{}",
+        session.link.thread_id(),
         outcome.turn_id.as_deref().unwrap_or("none"),
         outcome.end.kind(),
         outcome.usage.total,
-        outcome.duration.as_millis()
+        outcome.duration.as_millis(),
+        cause
+            .map(|cause| format!(" cause=\"{}\"", cause.text))
+            .unwrap_or_default()
     );
 }
 
@@ -258,6 +204,8 @@ struct Turn {
     turn_id: Option<String>,
     /// Until the `turn/start` reply arrives.
     reply_deadline: Option<Instant>,
+    /// When the wall-clock turn timeout runs out, from `turn/start`.
+    turn_deadline: Option<(Instant, Duration)>,
     last_progress: Instant,
     interrupt: Option<Interrupt>,
     interrupt_sent: bool,
@@ -267,15 +215,17 @@ struct Turn {
     in_flight: HashMap<String, String>,
     final_message: Option<String>,
     failure: Option<TurnError>,
+    notices: Notices,
     throttle: Throttle,
 }
 
 impl Turn {
-    fn new(session: &Session) -> Turn {
+    fn new(session: &SessionView<'_>) -> Turn {
         Turn {
             request_id: None,
             turn_id: None,
             reply_deadline: None,
+            turn_deadline: None,
             last_progress: Instant::now(),
             interrupt: None,
             interrupt_sent: false,
@@ -284,11 +234,12 @@ impl Turn {
             in_flight: HashMap::new(),
             final_message: None,
             failure: None,
+            notices: Notices::default(),
             throttle: Throttle::new(Duration::from_secs(1)),
         }
     }
 
-    fn stop_requested(&self, session: &Session) -> bool {
+    fn stop_requested(&self, session: &SessionView<'_>) -> bool {
         session
             .config
             .stop
@@ -298,26 +249,29 @@ impl Turn {
 
     fn drive(
         &mut self,
-        session: &mut Session,
+        session: &mut SessionView<'_>,
         pool: &mut Pool<'_, '_>,
         input: &str,
         observer: &mut dyn Observer,
         limits: TurnLimits,
     ) -> TurnEnd {
         let params = json!({
-            "threadId": session.thread_id(),
+            "threadId": session.link.thread_id(),
             "input": [{"type": "text", "text": input}],
         });
-        match session.send_request("turn/start", params) {
+        match session.link.send_request("turn/start", params) {
             Ok(id) => self.request_id = Some(id),
             Err(_) => return self.exited(session),
         }
-        let tokens_before = session.accounting.thread_tokens;
+        let tokens_before = session.link.accounting.thread_tokens;
         self.reply_deadline = Some(Instant::now() + session.config.read_timeout);
         self.last_progress = Instant::now();
+        self.turn_deadline = limits
+            .turn_timeout
+            .map(|limit| (self.last_progress + limit, limit));
         loop {
             let deadline = self.next_deadline(session);
-            let received = session.receive(deadline);
+            let received = session.link.receive(deadline);
             let now = Instant::now();
             let end = match received {
                 Received::Timeout => None,
@@ -374,16 +328,16 @@ impl Turn {
             if self.throttle.due(Instant::now()) {
                 let activity = Activity::new(
                     ActivityKind::Progress,
-                    session.thread_id(),
+                    session.link.thread_id(),
                     self.turn_id.as_deref(),
-                    &session.accounting,
+                    &session.link.accounting,
                 );
                 observer.on_activity(&activity);
             }
         }
     }
 
-    fn next_deadline(&self, session: &Session) -> Instant {
+    fn next_deadline(&self, session: &SessionView<'_>) -> Instant {
         let now = Instant::now();
         let mut deadline = now + MAX_WAIT;
         let mut consider = |candidate: Option<Instant>| {
@@ -394,6 +348,7 @@ impl Turn {
         consider(self.reply_deadline);
         consider(self.interrupt_deadline);
         if self.interrupt.is_none() {
+            consider(self.turn_deadline.map(|(deadline, _)| deadline));
             // The idle clock stops while Maestro's own tools run: then the turn waits on us.
             if self.in_flight.is_empty() {
                 consider(Some(self.last_progress + session.config.turn_idle_timeout));
@@ -406,12 +361,14 @@ impl Turn {
     }
 
     /// Deadlines that passed: escalate, or start an interrupt.
-    fn check_clocks(&mut self, session: &mut Session, now: Instant) -> Option<TurnEnd> {
+    fn check_clocks(&mut self, session: &mut SessionView<'_>, now: Instant) -> Option<TurnEnd> {
         if self
             .interrupt_deadline
             .is_some_and(|deadline| now >= deadline)
         {
-            session.kill("the turn did not end after turn/interrupt");
+            session
+                .link
+                .kill("the turn did not end after turn/interrupt");
             return Some(
                 self.interrupt
                     .as_ref()
@@ -424,12 +381,19 @@ impl Turn {
                 session.config.read_timeout.as_millis()
             );
             // Without a turn id there is nothing to interrupt: the child is unresponsive.
-            session.kill(&detail);
+            session.link.kill(&detail);
             return Some(TurnEnd::ProtocolError { detail });
         }
         if self.interrupt.is_none() {
+            let turn_timeout = self
+                .turn_deadline
+                .filter(|(deadline, _)| now >= *deadline)
+                .map(|(_, limit)| limit);
             if self.stop_requested(session) {
                 self.begin_interrupt(session, Interrupt::Stop);
+            } else if let Some(limit) = turn_timeout {
+                // Wall-clock time, busy or not: a tool call in flight does not pause it.
+                self.begin_interrupt(session, Interrupt::TurnTimeout(limit));
             } else if self.in_flight.is_empty()
                 && now.duration_since(self.last_progress) >= session.config.turn_idle_timeout
             {
@@ -440,16 +404,17 @@ impl Turn {
         None
     }
 
-    fn begin_interrupt(&mut self, session: &mut Session, reason: Interrupt) {
+    fn begin_interrupt(&mut self, session: &mut SessionView<'_>, reason: Interrupt) {
         if self.interrupt.is_some() {
             return;
         }
         session
+            .link
             .journal
             .local("interrupting", json!({"reason": format!("{reason:?}")}));
         log::info!(
             "interrupting turn thread_id={} turn_id={} reason={reason:?}",
-            session.thread_id(),
+            session.link.thread_id(),
             self.turn_id.as_deref().unwrap_or("none")
         );
         self.interrupt = Some(reason);
@@ -457,7 +422,7 @@ impl Turn {
     }
 
     /// Sends `turn/interrupt` once an interrupt is wanted and the turn id is known.
-    fn send_interrupt(&mut self, session: &mut Session) {
+    fn send_interrupt(&mut self, session: &mut SessionView<'_>) {
         if self.interrupt.is_none() || self.interrupt_sent {
             return;
         }
@@ -466,14 +431,14 @@ impl Turn {
         };
         self.interrupt_sent = true;
         self.interrupt_deadline = Some(Instant::now() + self.interrupt_grace);
-        let params = json!({"threadId": session.thread_id(), "turnId": turn_id});
+        let params = json!({"threadId": session.link.thread_id(), "turnId": turn_id});
         // A failed write means the child is gone; its stdout closing ends the turn.
-        let _ = session.send_request("turn/interrupt", params);
+        let _ = session.link.send_request("turn/interrupt", params);
     }
 
     fn on_response(
         &mut self,
-        session: &mut Session,
+        session: &mut SessionView<'_>,
         id: &Value,
         result: Result<Value, (i64, String)>,
     ) -> Option<TurnEnd> {
@@ -501,12 +466,15 @@ impl Turn {
 
     fn on_notification(
         &mut self,
-        session: &mut Session,
+        session: &mut SessionView<'_>,
         pool: &Pool<'_, '_>,
         observer: &mut dyn Observer,
         method: &str,
         params: &Value,
     ) -> Option<TurnEnd> {
+        if let Some(stage) = ItemStage::of(method) {
+            observer.on_item(stage, params.get("item").unwrap_or(&Value::Null));
+        }
         match method {
             "turn/started" => {
                 if self.turn_id.is_none() {
@@ -520,9 +488,9 @@ impl Turn {
                 self.throttle.reset(now);
                 let activity = Activity::new(
                     ActivityKind::TurnStarted,
-                    session.thread_id(),
+                    session.link.thread_id(),
                     self.turn_id.as_deref(),
-                    &session.accounting,
+                    &session.link.accounting,
                 );
                 observer.on_activity(&activity);
             }
@@ -535,13 +503,16 @@ impl Turn {
                 }
             }
             "error" => {
+                if let Some(notice) = ErrorNotice::from_params(params, crate::clock::now_ms()) {
+                    self.notices.push(notice);
+                }
                 let will_retry = params.get("willRetry").and_then(Value::as_bool);
                 let error = params.get("error").and_then(TurnError::from_value);
                 if will_retry == Some(true) {
                     // A progress note ("Reconnecting... 2/5"), not the end of the turn.
                     log::info!(
                         "app-server retrying thread_id={} note={}",
-                        session.thread_id(),
+                        session.link.thread_id(),
                         error.as_ref().map_or("", |e| e.message.as_str())
                     );
                 } else if error.is_some() {
@@ -567,7 +538,7 @@ impl Turn {
                 let thread_matches = params
                     .get("threadId")
                     .and_then(Value::as_str)
-                    .is_none_or(|thread| thread == session.thread_id());
+                    .is_none_or(|thread| thread == session.link.thread_id());
                 if ours && thread_matches {
                     if self.turn_id.is_none() {
                         self.turn_id = turn_id.map(str::to_string);
@@ -605,6 +576,14 @@ impl Turn {
                 }
             }
             "failed" => {
+                if self.notices.is_empty() {
+                    // A failure without an `error` notification still has a cause to tell.
+                    let params = json!({"error": turn.get("error"), "willRetry": false});
+                    if let Some(notice) = ErrorNotice::from_params(&params, crate::clock::now_ms())
+                    {
+                        self.notices.push(notice);
+                    }
+                }
                 let error = turn
                     .get("error")
                     .and_then(TurnError::from_value)
@@ -623,11 +602,16 @@ impl Turn {
         }
     }
 
-    fn check_budget(&mut self, session: &mut Session, limits: TurnLimits, before: TokenUsage) {
+    fn check_budget(
+        &mut self,
+        session: &mut SessionView<'_>,
+        limits: TurnLimits,
+        before: TokenUsage,
+    ) {
         let Some(budget) = limits.token_budget else {
             return;
         };
-        let used = session.accounting.thread_tokens.since(before).total;
+        let used = session.link.accounting.thread_tokens.since(before).total;
         if used > budget {
             self.begin_interrupt(session, Interrupt::Budget { budget, used });
         }
@@ -635,7 +619,7 @@ impl Turn {
 
     fn on_request(
         &mut self,
-        session: &mut Session,
+        session: &mut SessionView<'_>,
         pool: &mut Pool<'_, '_>,
         id: Value,
         method: &str,
@@ -648,18 +632,18 @@ impl Turn {
         let file_paths = params
             .get("itemId")
             .and_then(Value::as_str)
-            .and_then(|item| session.file_changes.get(item))
+            .and_then(|item| session.link.file_changes(item))
             .cloned();
         match policy::answer(method, params, file_paths.as_deref()) {
             Answer::Refuse { reply, summary } => {
-                let _ = session.send(&wire::response(&id, reply));
-                session.journal.local(
+                let _ = session.link.send(&wire::response(&id, reply));
+                session.link.journal.local(
                     "policy_violation",
                     json!({"method": method, "summary": summary}),
                 );
                 log::warn!(
                     "policy violation, refusing thread_id={} method={method} summary={summary}",
-                    session.thread_id()
+                    session.link.thread_id()
                 );
                 self.begin_interrupt(
                     session,
@@ -670,16 +654,19 @@ impl Turn {
                 );
             }
             Answer::Result(result) => {
-                let _ = session.send(&wire::response(&id, result));
+                let _ = session.link.send(&wire::response(&id, result));
             }
             Answer::Unsupported { code, message } => {
-                let _ = session.send(&wire::error_response(&id, code, &message));
+                let _ = session
+                    .link
+                    .send(&wire::error_response(&id, code, &message));
                 session
+                    .link
                     .journal
                     .local("unsupported_request", json!({"method": method}));
                 log::warn!(
                     "app-server request not handled thread_id={} method={method}",
-                    session.thread_id()
+                    session.link.thread_id()
                 );
             }
         }
@@ -687,13 +674,13 @@ impl Turn {
 
     fn dispatch_tool(
         &mut self,
-        session: &mut Session,
+        session: &mut SessionView<'_>,
         pool: &mut Pool<'_, '_>,
         id: Value,
         params: &Value,
     ) {
         let Some(call) = tools::parse_call(params) else {
-            let _ = session.send(&wire::error_response(
+            let _ = session.link.send(&wire::error_response(
                 &id,
                 -32602,
                 "item/tool/call without callId or tool",
@@ -721,7 +708,7 @@ impl Turn {
                     names.join(", ")
                 }
             ));
-            let _ = session.send(&wire::response(&id, result.to_reply()));
+            let _ = session.link.send(&wire::response(&id, result.to_reply()));
             return;
         }
         let key = id_key(&id);
@@ -731,33 +718,35 @@ impl Turn {
                 self.in_flight.insert(key, call_id);
             }
             Err(answer) => {
-                let _ = session.send(&wire::response(&id, answer.to_reply()));
+                let _ = session.link.send(&wire::response(&id, answer.to_reply()));
             }
         }
     }
 
     fn on_tool_done(
         &mut self,
-        session: &mut Session,
+        session: &mut SessionView<'_>,
         request_id: &Value,
         call_id: &str,
         result: &ToolResult,
     ) {
         if self.in_flight.remove(&id_key(request_id)).is_some() {
-            let _ = session.send(&wire::response(request_id, result.to_reply()));
+            let _ = session
+                .link
+                .send(&wire::response(request_id, result.to_reply()));
         } else {
-            session.journal.local(
+            session.link.journal.local(
                 "late_tool_result",
                 json!({"request_id": request_id, "call_id": call_id}),
             );
         }
     }
 
-    fn exited(&mut self, session: &mut Session) -> TurnEnd {
-        let exit = session.collect_exit();
+    fn exited(&mut self, session: &mut SessionView<'_>) -> TurnEnd {
+        let exit = session.link.collect_exit();
         TurnEnd::ProcessExited {
             exit,
-            stderr_tail: session.stderr_tail(),
+            stderr_tail: session.link.stderr_tail(),
         }
     }
 }

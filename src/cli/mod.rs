@@ -5,11 +5,13 @@
 //! before any config is looked at, so they work on a host with no maestro.toml. Resolving config
 //! paths and loading files is the second stage, done by each command.
 
+mod duration;
 mod help;
 
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use lexopt::prelude::*;
 
@@ -26,12 +28,18 @@ pub enum Command {
     Probe(ProbeArgs),
     /// `maestro status`.
     Status(StatusArgs),
+    /// `maestro show`.
+    Show(ShowArgs),
     /// `maestro run --once`.
     Run(RunArgs),
     /// `maestro daemon`.
     Daemon(DaemonArgs),
     /// `maestro demo`.
     Demo(DemoArgs),
+    /// `maestro doctor`.
+    Doctor(DoctorArgs),
+    /// `maestro init`.
+    Init,
 }
 
 /// Which help page to print.
@@ -41,9 +49,12 @@ pub enum Topic {
     Protocol,
     Probe,
     Status,
+    Show,
     Run,
     Daemon,
     Demo,
+    Doctor,
+    Init,
 }
 
 impl Topic {
@@ -54,9 +65,12 @@ impl Topic {
             Topic::Protocol => "maestro protocol",
             Topic::Probe => "maestro protocol probe",
             Topic::Status => "maestro status",
+            Topic::Show => "maestro show",
             Topic::Run => "maestro run",
             Topic::Daemon => "maestro daemon",
             Topic::Demo => "maestro demo",
+            Topic::Doctor => "maestro doctor",
+            Topic::Init => "maestro init",
         }
     }
 }
@@ -78,6 +92,15 @@ pub struct StatusArgs {
     pub limit: usize,
 }
 
+/// Options of `maestro show`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShowArgs {
+    pub config: Option<PathBuf>,
+    pub json: bool,
+    /// An issue identifier (its latest run) or a run id.
+    pub query: String,
+}
+
 /// Default for `status --limit`.
 pub const DEFAULT_STATUS_LIMIT: usize = 10;
 
@@ -87,6 +110,10 @@ pub struct RunArgs {
     pub config: Option<PathBuf>,
     pub dry_run: bool,
     pub json: bool,
+    /// `--issue IDENT`: take (or, with `--dry-run`, explain) exactly this issue.
+    pub issue: Option<String>,
+    /// `--deadline DURATION`: the wall-clock bound of the whole run.
+    pub deadline: Option<Duration>,
     /// Set by the daemon (hidden flags, docs/spec/daemon.md): run exactly this issue.
     pub target: Option<TargetArgs>,
 }
@@ -102,6 +129,9 @@ pub struct TargetArgs {
     pub slot: Option<(usize, i32)>,
     /// The daemon's last known good WORKFLOW.md, used instead of the repository's file.
     pub workflow_snapshot: Option<PathBuf>,
+    /// `--repair`: this run is a review repair of the issue's retained lane
+    /// (docs/spec/review.md); `attempt` is then the repair's number.
+    pub repair: bool,
 }
 
 /// Options of `maestro daemon`.
@@ -116,6 +146,14 @@ pub struct DaemonArgs {
 pub struct DemoArgs {
     /// The directory the demo world is built in (and owns).
     pub dir: PathBuf,
+}
+
+/// Options of `maestro doctor`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DoctorArgs {
+    pub config: Option<PathBuf>,
+    /// Skip the checks that need the network (Linear, GitHub).
+    pub offline: bool,
 }
 
 /// Default for `demo --dir`, relative to the current directory.
@@ -146,7 +184,15 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// The commands, in the order an operator meets them; what `maestro --help` lists.
+pub const COMMANDS: [&str; 8] = [
+    "init", "doctor", "protocol", "status", "show", "run", "daemon", "demo",
+];
+
 /// Parses the arguments after the program name.
+///
+/// Options that every project command takes (`--config PATH`) may also come before the
+/// command (`maestro --config PATH status`), since that is where people put global options.
 pub fn parse<I>(args: I) -> Result<Command, UsageError>
 where
     I: IntoIterator,
@@ -154,28 +200,130 @@ where
 {
     let mut parser = lexopt::Parser::from_args(args);
     let topic = Topic::Main;
-    let Some(arg) = next(&mut parser, topic)? else {
-        return Ok(Command::Help(Topic::Main));
-    };
-    match arg {
-        Short('h') | Long("help") => Ok(Command::Help(Topic::Main)),
-        Short('V') | Long("version") => Ok(Command::Version),
-        Value(word) => match string(word, topic)?.as_str() {
-            "protocol" => parse_protocol(&mut parser),
-            "status" => parse_status(&mut parser),
-            "run" => parse_run(&mut parser),
-            "daemon" => parse_daemon(&mut parser),
-            "demo" => parse_demo(&mut parser),
-            "help" => parse_help(&mut parser),
-            other => Err(usage(
-                topic,
-                format!(
-                    "unknown command '{other}'; expected one of: protocol, status, run, daemon, demo"
-                ),
-            )),
-        },
-        other => Err(unexpected(other, topic, &["--help", "--version"])),
+    let mut global_config = None;
+    loop {
+        let Some(arg) = next(&mut parser, topic)? else {
+            return match global_config {
+                None => Ok(Command::Help(Topic::Main)),
+                Some(_) => Err(usage(
+                    topic,
+                    "--config needs a command after it, e.g. 'maestro --config PATH status'"
+                        .to_string(),
+                )),
+            };
+        };
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(Topic::Main)),
+            Short('V') | Long("version") => return Ok(Command::Version),
+            Long("config") => {
+                if global_config.is_some() {
+                    return Err(usage(topic, "--config is given twice".to_string()));
+                }
+                global_config = Some(path_value(&mut parser, "--config", topic)?);
+            }
+            Value(word) => {
+                let command = parse_command(&string(word, topic)?, &mut parser)?;
+                return with_global_config(command, global_config);
+            }
+            other => {
+                return Err(unexpected(
+                    other,
+                    topic,
+                    &["--config", "--help", "--version"],
+                ));
+            }
+        }
     }
+}
+
+fn parse_command(word: &str, parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    match word {
+        "protocol" => parse_protocol(parser),
+        "status" => parse_status(parser),
+        "show" => parse_show(parser),
+        "run" => parse_run(parser),
+        "daemon" => parse_daemon(parser),
+        "demo" => parse_demo(parser),
+        "doctor" => parse_doctor(parser),
+        "init" => parse_init(parser),
+        "help" => parse_help(parser),
+        other => Err(usage(
+            Topic::Main,
+            format!(
+                "unknown command '{other}'{}; expected one of: {}",
+                did_you_mean(other, &COMMANDS),
+                COMMANDS.join(", ")
+            ),
+        )),
+    }
+}
+
+/// Puts a `--config` given before the command into the command's own arguments.
+fn with_global_config(
+    mut command: Command,
+    config: Option<PathBuf>,
+) -> Result<Command, UsageError> {
+    let Some(config) = config else {
+        return Ok(command);
+    };
+    let topic = command_topic(&command);
+    match command {
+        // `maestro --config X status --help` still asks for help.
+        Command::Help(_) | Command::Version => return Ok(command),
+        Command::Demo(_) | Command::Init => return Err(no_config_option(topic)),
+        _ => {}
+    }
+    let slot = match &mut command {
+        Command::Probe(args) => &mut args.config,
+        Command::Status(args) => &mut args.config,
+        Command::Show(args) => &mut args.config,
+        Command::Run(args) => &mut args.config,
+        Command::Daemon(args) => &mut args.config,
+        Command::Doctor(args) => &mut args.config,
+        Command::Help(_) | Command::Version | Command::Demo(_) | Command::Init => {
+            return Err(no_config_option(topic));
+        }
+    };
+    if slot.is_some() {
+        return Err(usage(
+            topic,
+            "--config is given twice (before and after the command); give it once".to_string(),
+        ));
+    }
+    *slot = Some(config);
+    Ok(command)
+}
+
+fn no_config_option(topic: Topic) -> UsageError {
+    usage(
+        topic,
+        format!(
+            "'--config' does not apply to '{}'; it reads no maestro.toml",
+            topic.command_words()
+        ),
+    )
+}
+
+fn command_topic(command: &Command) -> Topic {
+    match command {
+        Command::Help(topic) => *topic,
+        Command::Version => Topic::Main,
+        Command::Probe(_) => Topic::Probe,
+        Command::Status(_) => Topic::Status,
+        Command::Show(_) => Topic::Show,
+        Command::Run(_) => Topic::Run,
+        Command::Daemon(_) => Topic::Daemon,
+        Command::Demo(_) => Topic::Demo,
+        Command::Doctor(_) => Topic::Doctor,
+        Command::Init => Topic::Init,
+    }
+}
+
+/// ` (did you mean 'x'?)` when `word` is a likely typo of one of `candidates`, else nothing.
+fn did_you_mean(word: &str, candidates: &[&str]) -> String {
+    crate::toml_fields::closest(word, candidates)
+        .map(|candidate| format!(" (did you mean '{candidate}'?)"))
+        .unwrap_or_default()
 }
 
 /// `maestro help [COMMAND]` is an alias for `--help`, because people type it.
@@ -191,14 +339,19 @@ fn parse_help(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
         "protocol" => Topic::Protocol,
         "probe" => Topic::Probe,
         "status" => Topic::Status,
+        "show" => Topic::Show,
         "run" => Topic::Run,
         "daemon" => Topic::Daemon,
         "demo" => Topic::Demo,
+        "doctor" => Topic::Doctor,
+        "init" => Topic::Init,
         other => {
             return Err(usage(
                 topic,
                 format!(
-                    "no help for '{other}'; expected one of: protocol, status, run, daemon, demo"
+                    "no help for '{other}'{}; expected one of: {}",
+                    did_you_mean(other, &COMMANDS),
+                    COMMANDS.join(", ")
                 ),
             ));
         }
@@ -270,6 +423,7 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     let (mut issue_id, mut run_id, mut attempt, mut slot_fd, mut slot_index) =
         (None, None, None, None, None);
     let mut workflow_snapshot = None;
+    let mut repair = false;
     while let Some(arg) = next(parser, topic)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help(topic)),
@@ -277,7 +431,10 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Long("dry-run") => args.dry_run = true,
             Long("json") => args.json = true,
             Long("config") => args.config = Some(path_value(parser, "--config", topic)?),
-            Long("issue") => issue_id = Some(text_value(parser, "--issue", topic)?),
+            Long("issue") => args.issue = Some(text_value(parser, "--issue", topic)?),
+            Long("deadline") => args.deadline = Some(duration_value(parser, "--deadline", topic)?),
+            // The daemon's hidden flags (docs/spec/runtime.md, "Hidden daemon flags").
+            Long("issue-id") => issue_id = Some(text_value(parser, "--issue-id", topic)?),
             Long("run-id") => run_id = Some(text_value(parser, "--run-id", topic)?),
             Long("attempt") => attempt = Some(number_value(parser, "--attempt", topic, 1)?),
             Long("slot-fd") => slot_fd = Some(number_value(parser, "--slot-fd", topic, 0)?),
@@ -287,11 +444,19 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             Long("workflow-snapshot") => {
                 workflow_snapshot = Some(path_value(parser, "--workflow-snapshot", topic)?);
             }
+            Long("repair") => repair = true,
             other => {
                 return Err(unexpected(
                     other,
                     topic,
-                    &["--once", "--dry-run", "--json", "--config"],
+                    &[
+                        "--once",
+                        "--dry-run",
+                        "--json",
+                        "--issue",
+                        "--deadline",
+                        "--config",
+                    ],
                 ));
             }
         }
@@ -302,9 +467,17 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
             "'run' needs --once (for continuous operation use 'maestro daemon')".to_string(),
         ));
     }
+    // A daemon started before `--issue-id` existed passes the issue id as `--issue`, always with
+    // --run-id and --attempt: that form still means the daemon's target.
+    if issue_id.is_none() && run_id.is_some() && attempt.is_some() {
+        issue_id = args.issue.take();
+    }
     args.target = match (issue_id, run_id, attempt) {
         (None, None, None)
-            if slot_fd.is_none() && slot_index.is_none() && workflow_snapshot.is_none() =>
+            if slot_fd.is_none()
+                && slot_index.is_none()
+                && workflow_snapshot.is_none()
+                && !repair =>
         {
             None
         }
@@ -328,29 +501,69 @@ fn parse_run(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
                 attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
                 slot,
                 workflow_snapshot,
+                repair,
             })
         }
         _ => {
             return Err(usage(
                 topic,
-                "--issue, --run-id and --attempt go together (they are set by the daemon)"
+                "--issue-id, --run-id and --attempt go together (they are set by the daemon; to run one issue, use --issue IDENTIFIER)"
                     .to_string(),
             ));
         }
     };
+    if args.target.is_some() && args.issue.is_some() {
+        return Err(usage(
+            topic,
+            "--issue cannot be combined with the daemon's --issue-id".to_string(),
+        ));
+    }
     if args.target.is_some() && args.dry_run {
         return Err(usage(
             topic,
-            "--dry-run cannot be combined with the daemon's --issue".to_string(),
+            "--dry-run cannot be combined with the daemon's --issue-id".to_string(),
         ));
     }
-    if args.json && !args.dry_run {
+    if args.deadline.is_some() && args.dry_run {
         return Err(usage(
             topic,
-            "--json is only available with --dry-run".to_string(),
+            "--deadline bounds a live run; a --dry-run changes nothing and needs none".to_string(),
         ));
     }
     Ok(Command::Run(args))
+}
+
+fn parse_show(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    let topic = Topic::Show;
+    let mut config = None;
+    let mut json = false;
+    let mut query: Option<String> = None;
+    while let Some(arg) = next(parser, topic)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(topic)),
+            Long("config") => config = Some(path_value(parser, "--config", topic)?),
+            Long("json") => json = true,
+            Value(word) if query.is_none() => {
+                let word = string(word, topic)?;
+                if word.trim().is_empty() {
+                    return Err(usage(topic, "the issue or run id is empty".to_string()));
+                }
+                query = Some(word);
+            }
+            other => return Err(unexpected(other, topic, &["--config", "--json"])),
+        }
+    }
+    let Some(query) = query else {
+        return Err(usage(
+            topic,
+            "'show' needs an issue identifier (ABC-12) or a run id".to_string(),
+        ));
+    };
+    Ok(Command::Show(ShowArgs {
+        config,
+        json,
+        query,
+    }))
 }
 
 fn parse_daemon(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
@@ -395,6 +608,29 @@ fn parse_demo(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
     Ok(Command::Demo(args))
 }
 
+fn parse_doctor(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    let topic = Topic::Doctor;
+    let mut args = DoctorArgs::default();
+    while let Some(arg) = next(parser, topic)? {
+        match arg {
+            Short('h') | Long("help") => return Ok(Command::Help(topic)),
+            Long("config") => args.config = Some(path_value(parser, "--config", topic)?),
+            Long("offline") => args.offline = true,
+            other => return Err(unexpected(other, topic, &["--config", "--offline"])),
+        }
+    }
+    Ok(Command::Doctor(args))
+}
+
+fn parse_init(parser: &mut lexopt::Parser) -> Result<Command, UsageError> {
+    let topic = Topic::Init;
+    match next(parser, topic)? {
+        None => Ok(Command::Init),
+        Some(Short('h') | Long("help")) => Ok(Command::Help(topic)),
+        Some(other) => Err(unexpected(other, topic, &[])),
+    }
+}
+
 fn next(parser: &mut lexopt::Parser, topic: Topic) -> Result<Option<lexopt::Arg<'_>>, UsageError> {
     parser
         .next()
@@ -436,6 +672,28 @@ fn text_value(parser: &mut lexopt::Parser, flag: &str, topic: Topic) -> Result<S
     Ok(text)
 }
 
+fn duration_value(
+    parser: &mut lexopt::Parser,
+    flag: &str,
+    topic: Topic,
+) -> Result<Duration, UsageError> {
+    let value = parser.value().map_err(|_| {
+        usage(
+            topic,
+            format!("{flag} needs a value: a duration such as 45m, 90s or 1h30m"),
+        )
+    })?;
+    let text = string(value, topic)?;
+    duration::parse_duration(&text).ok_or_else(|| {
+        usage(
+            topic,
+            format!(
+                "{flag} expects a duration such as 45m, 90s or 1h30m (whole numbers with s, m or h), got '{text}'"
+            ),
+        )
+    })
+}
+
 fn number_value(
     parser: &mut lexopt::Parser,
     flag: &str,
@@ -468,7 +726,10 @@ fn string(value: OsString, topic: Topic) -> Result<String, UsageError> {
 fn unexpected(arg: lexopt::Arg<'_>, topic: Topic, expected: &[&str]) -> UsageError {
     let what = match arg {
         Short(c) => format!("unknown option '-{c}'"),
-        Long(name) => format!("unknown option '--{name}'"),
+        Long(name) => format!(
+            "unknown option '--{name}'{}",
+            did_you_mean(&format!("--{name}"), expected)
+        ),
         Value(value) => format!("unexpected argument '{}'", value.to_string_lossy()),
     };
     let message = if expected.is_empty() {
@@ -497,188 +758,16 @@ fn usage(topic: Topic, message: String) -> UsageError {
     UsageError { message, topic }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse_words(words: &str) -> Result<Command, UsageError> {
-        parse(words.split_whitespace())
-    }
-
-    #[test]
-    fn no_arguments_prints_main_help() {
-        assert_eq!(parse_words(""), Ok(Command::Help(Topic::Main)));
-    }
-
-    #[test]
-    fn version_flags() {
-        assert_eq!(parse_words("--version"), Ok(Command::Version));
-        assert_eq!(parse_words("-V"), Ok(Command::Version));
-    }
-
-    #[test]
-    fn help_for_each_command() {
-        assert_eq!(
-            parse_words("status --help"),
-            Ok(Command::Help(Topic::Status))
-        );
-        assert_eq!(parse_words("run -h"), Ok(Command::Help(Topic::Run)));
-        assert_eq!(
-            parse_words("daemon --help"),
-            Ok(Command::Help(Topic::Daemon))
-        );
-        assert_eq!(
-            parse_words("protocol probe --help"),
-            Ok(Command::Help(Topic::Probe))
-        );
-        assert_eq!(
-            parse_words("protocol --help"),
-            Ok(Command::Help(Topic::Protocol))
-        );
-        assert_eq!(parse_words("help run"), Ok(Command::Help(Topic::Run)));
-    }
-
-    #[test]
-    fn status_options() {
-        assert_eq!(
-            parse_words("status --json --limit 3 --config /x/maestro.toml"),
-            Ok(Command::Status(StatusArgs {
-                config: Some(PathBuf::from("/x/maestro.toml")),
-                json: true,
-                limit: 3,
-            }))
-        );
-        assert_eq!(
-            parse_words("status --limit=0"),
-            Ok(Command::Status(StatusArgs {
-                config: None,
-                json: false,
-                limit: 0
-            }))
-        );
-    }
-
-    #[test]
-    fn run_requires_once() {
-        let error = parse_words("run --dry-run").unwrap_err();
-        assert_eq!(error.topic, Topic::Run);
-        assert!(error.message.contains("needs --once"), "{error}");
-        assert_eq!(
-            parse_words("run --once --dry-run"),
-            Ok(Command::Run(RunArgs {
-                config: None,
-                dry_run: true,
-                json: false,
-                target: None,
-            }))
-        );
-    }
-
-    #[test]
-    fn daemon_targets_are_complete_or_absent() {
-        let Ok(Command::Run(args)) = parse_words(
-            "run --once --issue id-1 --run-id r1 --attempt 2 --slot-fd 5 --slot-index 0",
-        ) else {
-            panic!("targeted run parses");
-        };
-        assert_eq!(
-            args.target,
-            Some(TargetArgs {
-                issue_id: "id-1".into(),
-                run_id: "r1".into(),
-                attempt: 2,
-                slot: Some((0, 5)),
-                workflow_snapshot: None,
-            })
-        );
-        let error = parse_words("run --once --issue id-1").unwrap_err();
-        assert!(error.message.contains("go together"), "{error}");
-        let error =
-            parse_words("run --once --issue a --run-id r --attempt 1 --slot-fd 3").unwrap_err();
-        assert!(
-            error.message.contains("--slot-fd and --slot-index"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn run_json_needs_dry_run() {
-        let error = parse_words("run --once --json").unwrap_err();
-        assert!(error.message.contains("--json"), "{error}");
-    }
-
-    #[test]
-    fn daemon_poll_interval() {
-        assert_eq!(
-            parse_words("daemon --poll-interval-s 5"),
-            Ok(Command::Daemon(DaemonArgs {
-                config: None,
-                poll_interval_s: 5
-            }))
-        );
-        let error = parse_words("daemon --poll-interval-s 0").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "--poll-interval-s must be at least 1, got '0' (see 'maestro daemon --help')"
-        );
-        let error = parse_words("daemon --poll-interval-s soon").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "--poll-interval-s expects a whole number, got 'soon' (see 'maestro daemon --help')"
-        );
-    }
-
-    #[test]
-    fn unknown_things_name_what_was_expected() {
-        let error = parse_words("stauts").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "unknown command 'stauts'; expected one of: protocol, status, run, daemon, demo (see 'maestro --help')"
-        );
-        let error = parse_words("status --jsn").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "unknown option '--jsn' for 'maestro status'; expected one of: --config, --json, --limit (see 'maestro status --help')"
-        );
-        let error = parse_words("status --config").unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "--config needs a value: a path to maestro.toml (see 'maestro status --help')"
-        );
-        let error = parse_words("protocol").unwrap_err();
-        assert!(error.message.contains("expected: probe"));
-        let error = parse_words("status --json=yes").unwrap_err();
-        assert!(error.message.contains("does not take a value"), "{error}");
-    }
-
-    #[test]
-    fn demo_dir_defaults_and_overrides() {
-        assert_eq!(
-            parse_words("demo"),
-            Ok(Command::Demo(DemoArgs {
-                dir: PathBuf::from("tmp/demo")
-            }))
-        );
-        assert_eq!(
-            parse_words("demo --dir /x/world"),
-            Ok(Command::Demo(DemoArgs {
-                dir: PathBuf::from("/x/world")
-            }))
-        );
-        assert_eq!(parse_words("demo --help"), Ok(Command::Help(Topic::Demo)));
-        assert_eq!(parse_words("help demo"), Ok(Command::Help(Topic::Demo)));
-        let error = parse_words("demo --dir").unwrap_err();
-        assert!(error.message.contains("--dir needs a value"), "{error}");
-    }
-
-    #[test]
-    fn probe_options() {
-        assert_eq!(
-            parse_words("protocol probe --live"),
-            Ok(Command::Probe(ProbeArgs {
-                config: None,
-                live: true
-            }))
-        );
-    }
+/// Whether a usage error should also be reported as JSON on stdout: the command line asked for
+/// `--json` of a command whose JSON a script reads (`run`, `show`), so a script parsing stdout
+/// gets an object even when the command line was wrong.
+pub fn json_wanted(error: &UsageError, args: &[OsString]) -> bool {
+    matches!(error.topic, Topic::Run | Topic::Show)
+        && args
+            .iter()
+            .take_while(|arg| *arg != "--")
+            .any(|arg| arg == "--json")
 }
+
+#[cfg(test)]
+mod tests;

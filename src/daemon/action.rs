@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use super::children::StopReason;
+use crate::review::{Decision, IssueState as ReviewIssueState, RepairResult, ReviewRecord};
 use crate::selection::Reason;
 use crate::tracker::Issue;
 use crate::workspace::record::{RetryEntry, RunRecord, RunStatus};
@@ -22,6 +23,8 @@ pub enum Verb {
     Interrupted,
     Stalled,
     Adopted,
+    /// A step of the post-review lifecycle (merge, closeout, cleanup, human path, …).
+    Review,
 }
 
 impl Verb {
@@ -34,6 +37,7 @@ impl Verb {
             Verb::Interrupted => "interrupted",
             Verb::Stalled => "stalled",
             Verb::Adopted => "adopted",
+            Verb::Review => "review",
         }
     }
 }
@@ -156,4 +160,42 @@ pub enum Action {
         attempt: u32,
         note: Note,
     },
+    /// One step of a post-review lane (`review.rs` decided it; `review_exec.rs` carries it
+    /// out, recording each intent before its side effect).
+    Review(Box<ReviewStep>),
+}
+
+/// A post-review lane's step: its record as the tick read it, its issue's state, and what to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewStep {
+    pub record: ReviewRecord,
+    pub issue: ReviewIssueState,
+    pub step: Step,
+}
+
+/// What to do for a post-review lane.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Record the phase machine's decision, then carry out its action.
+    Decide(Decision),
+    /// Record how the current repair (`run_id`) ended.
+    RepairEnded { run_id: String, end: RepairEnd },
+    /// Start the current repair's child: under its recorded run id when it has one (it was
+    /// recorded but never started), else under a new one.
+    SpawnRepair { run_id: Option<String> },
+    /// Finish the human path: the needs-attention label and the comment.
+    Notify,
+    /// Finish a cancelled lane: remove it once no process works in it.
+    RemoveLane,
+}
+
+/// What a finished repair child means for its lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepairEnd {
+    /// The repair's result, for [`ReviewRecord::finish_repair`].
+    Result(RepairResult),
+    /// The repair's agent took the manual-attention path: the lane goes to a person.
+    AskedForHuman(String),
+    /// It was interrupted (a shutdown): the same repair starts again under a new run.
+    Respawn,
 }

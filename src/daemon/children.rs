@@ -61,6 +61,8 @@ pub struct SpawnSpec<'a> {
     pub identifier: &'a str,
     pub run_id: &'a str,
     pub attempt: u32,
+    /// A review repair (`--repair`); `attempt` is then the repair's number.
+    pub repair: bool,
 }
 
 /// Spawns `maestro run --once` for one issue with `slot` handed over. The daemon's copy of the
@@ -84,7 +86,7 @@ pub fn spawn(
         .arg("--once")
         .arg("--config")
         .arg(spec.config_path)
-        .arg("--issue")
+        .arg("--issue-id")
         .arg(spec.issue_id)
         .arg("--run-id")
         .arg(spec.run_id)
@@ -92,6 +94,7 @@ pub fn spawn(
         .arg(spec.attempt.to_string())
         .arg("--workflow-snapshot")
         .arg(spec.workflow_snapshot)
+        .args(spec.repair.then_some("--repair"))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

@@ -34,6 +34,10 @@ impl Daemon {
                     // No free slot (or no spawn): later dispatches wait for the next tick.
                     dispatching = false;
                 }
+            } else if let Action::Review(step) = action {
+                if !self.review_step(*step, dispatching) {
+                    dispatching = false;
+                }
             } else {
                 self.apply(action);
             }
@@ -44,8 +48,9 @@ impl Daemon {
     fn apply(&mut self, action: Action) {
         match action {
             Action::Stop { child, reason, why } => self.stop(&child, reason, &why),
-            // Dispatches are carried out by `execute`, which knows whether a slot ran out.
-            Action::Dispatch { .. } => {}
+            // Dispatches and review steps are carried out by `execute`, which knows whether a
+            // slot ran out.
+            Action::Dispatch { .. } | Action::Review(_) => {}
             Action::Release {
                 issue_id,
                 identifier,
@@ -119,6 +124,12 @@ impl Daemon {
                 None
             }
         };
+        if self.repair_exited(&child, record.as_ref(), code) {
+            return;
+        }
+        if let Some(run) = &record {
+            self.review_after_handoff(&child, run);
+        }
         let execution = &self.store.current().execution;
         let facts = ExitFacts {
             child: ChildRef {
@@ -222,6 +233,7 @@ impl Daemon {
             identifier: &issue.identifier,
             run_id: &run_id,
             attempt,
+            repair: false,
         };
         match children::spawn(&self.layout, &spec, slot, &self.events) {
             Ok(child) => {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::action::{Action, ChildRef, Note};
 use super::children::StopReason;
 use crate::clock;
-use crate::exit::Exit;
+use crate::exit::Written;
 use crate::selection;
 use crate::workspace::record::{
     ErrorClass, IssueState, Phase, RetryDecision, RetryEntry, RetryKind, RunRecord, RunStatus,
@@ -149,7 +149,7 @@ fn finished(facts: &ExitFacts) -> Vec<Action> {
         }
         Some(RunStatus::Running) => actions.extend(unfinished(facts, attempt)),
         Some(RunStatus::Stalled) => {}
-        None if facts.code == Some(i32::from(Exit::NothingToDo.code())) => {
+        None if Written::from_code(facts.code) == Some(Written::Nothing) => {
             actions.push(note(child, attempt, Note::NothingToDo));
         }
         None => {
@@ -362,16 +362,11 @@ fn note(child: &ChildRef, attempt: u32, note: Note) -> Action {
 /// The outcome a `run --once` exit code stands for when it is one the child only exits with
 /// after writing that outcome to the tracker (0 handoff, 5 human path, 3 nothing written).
 fn finished_as(code: Option<i32>) -> Option<RunStatus> {
-    let known = |exit: Exit| code == Some(i32::from(exit.code()));
-    if known(Exit::Success) {
-        Some(RunStatus::Handoff)
-    } else if known(Exit::HumanRequired) {
-        Some(RunStatus::HumanRequired)
-    } else if known(Exit::NothingToDo) {
-        Some(RunStatus::Skipped)
-    } else {
-        None
-    }
+    Some(match Written::from_code(code)? {
+        Written::Handoff => RunStatus::Handoff,
+        Written::HumanRequired => RunStatus::HumanRequired,
+        Written::Nothing => RunStatus::Skipped,
+    })
 }
 
 #[cfg(test)]

@@ -17,9 +17,13 @@
 
 mod action;
 mod children;
+mod error;
 mod execute;
 mod exits;
 mod plan;
+mod review;
+mod review_exec;
+mod review_read;
 mod tick;
 
 use std::collections::HashMap;
@@ -29,7 +33,6 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use crate::config::{Lookup, ServiceConfig};
-use crate::exit::Exit;
 use crate::intake::{self, Intake};
 use crate::operator_http::{self, Health};
 use crate::workflow::WorkflowStore;
@@ -38,6 +41,7 @@ use crate::workspace::{Layout, lane, record};
 use crate::{atomic_file, settings, signals, tracker};
 
 use children::{Child, StopReason};
+pub use error::{Error, Stopped};
 
 /// How long a stopped child may take to record its run and exit before its group is killed.
 const STOP_GRACE: Duration = Duration::from_secs(20);
@@ -93,64 +97,39 @@ struct Daemon {
     poll_interval: Duration,
     /// The mirror of the project's active issues every tick reads (docs/spec/tracker.md).
     intake: Intake,
+    /// The GitHub and tracker clients of this tick's post-review steps.
+    review_clients: review_read::Clients,
 }
 
-/// Runs the daemon until SIGTERM/SIGINT.
-pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) -> Exit {
+/// Runs the daemon until SIGTERM/SIGINT; an error when it cannot start.
+pub fn run(
+    explicit: Option<&Path>,
+    lookup: &Lookup,
+    poll_interval: Duration,
+) -> Result<Stopped, Error> {
     // Handlers first: a SIGTERM during startup must still mean a clean stop.
     let (events, inbox) = mpsc::channel();
     let shutdown = events.clone();
-    if let Err(error) = signals::on_termination(move |_| {
+    signals::on_termination(move |_| {
         let _ = shutdown.send(Event::Shutdown);
-    }) {
-        crate::commands::complain(&format!("cannot install signal handlers: {error}"));
-        return Exit::Failure;
-    }
-    let settings = match settings::load(explicit, lookup) {
-        Ok(settings) => settings,
-        Err(error) => {
-            crate::commands::report(&error);
-            return Exit::Usage;
-        }
-    };
-    let store = match WorkflowStore::open(&settings.workflow.path, &settings.config.repo_root) {
-        Ok(store) => store,
-        Err(error) => {
-            crate::commands::report(&error);
-            return Exit::Usage;
-        }
-    };
-    if let Err(error) = tracker::open(&settings.config, &settings.project_slug) {
-        crate::commands::report(&error);
-        return if error.is_config() {
-            Exit::Usage
-        } else {
-            Exit::Failure
-        };
-    }
+    })
+    .map_err(Error::Signals)?;
+    let settings = settings::load(explicit, lookup).map_err(Error::Settings)?;
+    let store = WorkflowStore::open(&settings.workflow.path, &settings.config.repo_root)
+        .map_err(Error::Workflow)?;
+    tracker::open(&settings.config, &settings.project_slug).map_err(Error::Tracker)?;
     let layout = Layout::new(&settings.config.workspace_root);
-    let _daemon_lock = match crate::workspace::lock::acquire_daemon_lock(&layout) {
-        Ok(lock) => lock,
-        Err(error) => {
-            crate::commands::report(&error);
-            return Exit::Failure;
-        }
-    };
+    let _daemon_lock = crate::workspace::lock::acquire_daemon_lock(&layout).map_err(Error::Lock)?;
     let health = Arc::new(Health::default());
     health.poll_interval_ms.store(
         u64::try_from(poll_interval.as_millis()).unwrap_or(u64::MAX),
         std::sync::atomic::Ordering::SeqCst,
     );
     let _http = match settings.config.operator_http {
-        Some(address) => {
-            match operator_http::start(address, settings.config.clone(), Arc::clone(&health)) {
-                Ok(server) => Some(server),
-                Err(error) => {
-                    crate::commands::report(&error);
-                    return Exit::Failure;
-                }
-            }
-        }
+        Some(address) => Some(
+            operator_http::start(address, settings.config.clone(), Arc::clone(&health))
+                .map_err(Error::OperatorHttp)?,
+        ),
         None => None,
     };
     // Orphans of a child that died without sweeping (a stall kill) are reparented here and
@@ -183,9 +162,10 @@ pub fn run(explicit: Option<&Path>, lookup: &Lookup, poll_interval: Duration) ->
         events,
         poll_interval,
         intake,
+        review_clients: review_read::Clients::default(),
     };
     daemon.start();
-    daemon.serve(&inbox)
+    Ok(daemon.serve(&inbox))
 }
 
 impl Daemon {
@@ -313,7 +293,7 @@ impl Daemon {
     }
 
     /// The event loop: ticks on schedule, child exits as they come, shutdown on a signal.
-    fn serve(&mut self, inbox: &Receiver<Event>) -> Exit {
+    fn serve(&mut self, inbox: &Receiver<Event>) -> Stopped {
         let mut next_tick = Instant::now();
         let mut last_tick: Option<Instant> = None;
         loop {
@@ -381,7 +361,7 @@ impl Daemon {
     }
 
     /// SIGTERM: stop polling, stop our children gracefully, wait (bounded), kill stragglers.
-    fn shutdown(&mut self, inbox: &Receiver<Event>) -> Exit {
+    fn shutdown(&mut self, inbox: &Receiver<Event>) -> Stopped {
         log::info!(
             "daemon stopping: stopping {} child(ren)",
             self.children.iter().filter(|c| c.spawned).count()
@@ -420,7 +400,11 @@ impl Daemon {
             log::error!("cannot save retry queue error={error}");
         }
         log::info!("daemon stopped clean={clean}");
-        if clean { Exit::Success } else { Exit::Failure }
+        if clean {
+            Stopped::Clean
+        } else {
+            Stopped::Forced
+        }
     }
 }
 

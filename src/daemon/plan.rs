@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use super::action::{Action, ChildRef, Dispatch, Release};
 use super::children::StopReason;
+use super::review::LaneView;
 use crate::claims::{LocalClaims, RecoveryFacts};
 use crate::selection::{self, Hold, Standing};
 use crate::tracker::Issue;
-use crate::workflow::{Execution, TrackerPolicy};
+use crate::workflow::{Execution, ReviewPolicy, TrackerPolicy};
 use crate::workspace::record::{IssueState, RetryEntry};
 
 /// A supervised child as the tick sees it.
@@ -29,6 +30,9 @@ pub struct ChildView {
     /// Its marker says it is writing its outcome (or has): the state it writes (`success_state`,
     /// `failure_state`) must not read as a person moving the issue away under it.
     pub writing_back: bool,
+    /// A review repair: its issue is in review by design, so reconciliation leaves it to the
+    /// lifecycle (which stops it when the issue is cancelled or moved on).
+    pub repair: bool,
 }
 
 /// A retry whose due time has come, with what the tracker and the bookkeeping say now.
@@ -50,7 +54,7 @@ pub struct Candidates {
 }
 
 /// Everything one tick decides from.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Snapshot<'a> {
     pub policy: &'a TrackerPolicy,
     pub execution: &'a Execution,
@@ -66,10 +70,17 @@ pub struct Snapshot<'a> {
     pub queue: &'a [RetryEntry],
     /// `None` when listing the candidates failed.
     pub candidates: Option<Candidates>,
+    pub review_policy: &'a ReviewPolicy,
+    /// The open post-review lanes (docs/spec/review.md); `None` when the lifecycle is off or
+    /// the mirror is not fresh (nothing is decided on it then).
+    pub review: Option<Vec<LaneView>>,
 }
 
-/// The tick's actions, in the order they are carried out.
-pub fn tick(snapshot: &Snapshot<'_>) -> Vec<Action> {
+/// The tick's actions, in the order they are carried out. Takes the snapshot: the review lanes
+/// move into their steps.
+pub fn tick(mut snapshot: Snapshot<'_>) -> Vec<Action> {
+    let review = snapshot.review.take();
+    let snapshot = &snapshot;
     let mut actions = Vec::new();
     let mut stopping: HashSet<&str> = snapshot
         .children
@@ -79,7 +90,7 @@ pub fn tick(snapshot: &Snapshot<'_>) -> Vec<Action> {
         .collect();
     if let Some(fresh) = &snapshot.running {
         for view in &snapshot.children {
-            if stopping.contains(view.child.run_id.as_str()) || view.writing_back {
+            if stopping.contains(view.child.run_id.as_str()) || view.writing_back || view.repair {
                 continue;
             }
             if let Some((reason, why)) = reconcile(snapshot.policy, &view.child, fresh) {
@@ -103,6 +114,9 @@ pub fn tick(snapshot: &Snapshot<'_>) -> Vec<Action> {
     }
     if let Some(due) = &snapshot.due {
         due_retries(snapshot, due, &mut actions);
+    }
+    if let Some(lanes) = review {
+        actions.extend(super::review::plan(snapshot.review_policy, lanes));
     }
     if let Some(candidates) = &snapshot.candidates {
         new_work(snapshot, candidates, &mut actions);
@@ -208,13 +222,18 @@ fn new_work(snapshot: &Snapshot<'_>, candidates: &Candidates, actions: &mut Vec<
             }
         }
     }
-    // A retry this tick dispatches holds a slot of its own (its queue entry holds the issue).
+    // A retry this tick dispatches holds a slot of its own (its queue entry holds the issue),
+    // and so does a review repair it starts.
     for action in actions.iter() {
         if let Action::Dispatch { issue, .. } = action {
             claims.slots.free = claims.slots.free.saturating_sub(1);
             claims.slots.charge_state(&issue.state.name);
         }
     }
+    claims.slots.free = claims
+        .slots
+        .free
+        .saturating_sub(super::review::slots_taken(actions));
     let attempt_of = |issue: &Issue| {
         candidates
             .local
@@ -353,6 +372,7 @@ mod tests {
             stopping: false,
             idle: Duration::from_secs(idle_s),
             writing_back: false,
+            repair: false,
         }
     }
 
@@ -395,7 +415,22 @@ mod tests {
             due: None,
             queue,
             candidates: None,
+            review_policy: &workflow.review,
+            review: None,
         }
+    }
+
+    /// The plan of a snapshot without review lanes (so the test keeps it to change and plan
+    /// again).
+    fn tick_of(snapshot: &Snapshot<'_>) -> Vec<Action> {
+        tick(Snapshot {
+            children: snapshot.children.clone(),
+            running: snapshot.running.clone(),
+            due: snapshot.due.clone(),
+            candidates: snapshot.candidates.clone(),
+            review: None,
+            ..*snapshot
+        })
     }
 
     /// Each action in one short line, so a test states the whole plan.
@@ -439,7 +474,7 @@ mod tests {
             issue("ABC-5", "Done"),
         ]);
         assert_eq!(
-            summary(&tick(&plan)),
+            summary(&tick_of(&plan)),
             [
                 "stop ABC-1 Terminal: issue is Done",
                 "stop ABC-2 Inactive: issue moved to Backlog",
@@ -449,7 +484,7 @@ mod tests {
         );
         // A failed refresh stops nothing.
         plan.running = None;
-        assert!(tick(&plan).is_empty());
+        assert!(tick_of(&plan).is_empty());
     }
 
     #[test]
@@ -465,7 +500,7 @@ mod tests {
             issue("ABC-2", "In Review"),
         ]);
         assert_eq!(
-            summary(&tick(&plan)),
+            summary(&tick_of(&plan)),
             ["stop ABC-2 Inactive: issue moved to In Review"]
         );
     }
@@ -481,7 +516,7 @@ mod tests {
         ];
         plan.running = Some(vec![issue("ABC-1", "Todo"), issue("ABC-2", "Todo")]);
         assert_eq!(
-            summary(&tick(&plan)),
+            summary(&tick_of(&plan)),
             [
                 "stop ABC-3 Inactive: the issue is no longer visible in the project",
                 "stop ABC-1 Stalled { idle: 300s }: no progress for 300 s",
@@ -515,7 +550,7 @@ mod tests {
             due(&queue[4], Some(issue("ABC-5", "Todo")), None),
         ]);
         assert_eq!(
-            summary(&tick(&plan)),
+            summary(&tick_of(&plan)),
             [
                 "dispatch ABC-1 attempt 2 (Retry)",
                 "release ABC-2: the issue is no longer visible",
@@ -545,7 +580,7 @@ mod tests {
         listed.local.prior_attempts.insert("id-ABC-333".into(), 2);
         plan.candidates = Some(listed);
         assert_eq!(
-            summary(&tick(&plan)),
+            summary(&tick_of(&plan)),
             [
                 "dispatch ABC-22 attempt 2 (Recovery)",
                 "dispatch ABC-1 attempt 1 (Fresh)",
@@ -577,7 +612,7 @@ mod tests {
             .collect();
         plan.candidates = Some(candidates(&workflow, issues, 3));
         assert_eq!(
-            summary(&tick(&plan)),
+            summary(&tick_of(&plan)),
             ["dispatch ABC-3 attempt 2 (Retry)"],
             "the Todo cap of 2 is taken by the unleased child and the retry"
         );
@@ -591,7 +626,7 @@ mod tests {
         listed.local.claims.slots.free = 3;
         wider.candidates = Some(listed);
         assert_eq!(
-            summary(&tick(&wider)),
+            summary(&tick_of(&wider)),
             [
                 "dispatch ABC-3 attempt 2 (Retry)",
                 "dispatch ABC-44 attempt 1 (Fresh)",

@@ -54,9 +54,16 @@ impl Daemon {
         } else {
             Answers::default()
         };
-        let snapshot = self.snapshot(answers, &workflow, &queue);
-        let actions = plan::tick(&snapshot);
+        let review = if fresh {
+            self.review_lanes(&workflow)
+        } else {
+            None
+        };
+        let mut snapshot = self.snapshot(answers, &workflow, &queue);
+        snapshot.review = review;
+        let actions = plan::tick(snapshot);
         self.execute(actions);
+        self.finish_review_tick();
         self.health.tick_finished(started.elapsed());
         log::debug!(
             "tick finished duration_ms={} children={} retries={}",
@@ -124,6 +131,8 @@ impl Daemon {
             due,
             queue,
             candidates,
+            review_policy: &workflow.review,
+            review: None,
         }
     }
 
@@ -157,6 +166,9 @@ impl Daemon {
             stopping: child.stop.is_some(),
             idle,
             writing_back,
+            repair: self
+                .repair_record_of(&child.issue_id, &child.run_id)
+                .is_some(),
         }
     }
 

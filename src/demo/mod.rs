@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 
 use crate::cli::DemoArgs;
 use crate::config::{self, Lookup};
-use crate::exit::Exit;
 use crate::mock_model::MockModel;
 use crate::{app_server, signals, status, tracker};
 
@@ -124,22 +123,25 @@ impl std::error::Error for Error {
     }
 }
 
-/// Runs the demo; progress and the report on stdout, what went wrong on stderr.
-pub fn run(args: &DemoArgs) -> Exit {
-    match demo(args) {
-        Ok(true) => Exit::Success,
-        Ok(false) => Exit::Failure,
-        Err(error) => {
-            crate::commands::report(&error);
-            if matches!(error, Error::CodexMissing { .. }) {
-                let _ = writeln!(std::io::stderr(), "{}", install_hint());
-            }
-            match error {
-                Error::DirNotOurs { .. } => Exit::Usage,
-                _ => Exit::Failure,
-            }
+/// How a demo that ran to its end went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every issue reached its expected outcome and the tracker agrees.
+    AsExpected,
+    /// Something went wrong; the report on stdout says what.
+    NotAsExpected,
+}
+
+/// Runs the demo; progress and the report on stdout. The caller reports an error (and, for a
+/// missing codex, [`install_hint`]).
+pub fn run(args: &DemoArgs) -> Result<Verdict, Error> {
+    demo(args).map(|all_expected| {
+        if all_expected {
+            Verdict::AsExpected
+        } else {
+            Verdict::NotAsExpected
         }
-    }
+    })
 }
 
 /// Where the install hint (and README's "Try it") puts the pinned codex.

@@ -18,7 +18,8 @@
 //! Files: `error.rs` the boundary's error; `http.rs` one exchange (headers, conditional GETs,
 //! statuses); `etag.rs` the ETag cache (in memory, optionally persisted); `reviews.rs` reviews
 //! and review threads (GraphQL, `graphql/review_threads.graphql`); `checks.rs` check runs and
-//! commit statuses; `land.rs` merge and branch deletion; `url.rs` parsing.
+//! commit statuses; `land.rs` merge and branch deletion; `repository.rs` whether the token can
+//! see the repository (`maestro doctor`); `url.rs` parsing.
 //!
 //! **Invariant:** only this module talks to GitHub.
 
@@ -36,6 +37,7 @@ mod error;
 mod etag;
 mod http;
 mod land;
+mod repository;
 mod reviews;
 mod url;
 
@@ -44,6 +46,7 @@ pub use error::Error;
 pub use etag::EtagCache;
 pub use http::Usage;
 pub use land::{BranchDeletion, MergeMethod, Merged};
+pub use repository::Repository;
 pub use reviews::{Review, ReviewState, ReviewThread, ThreadComment};
 pub use url::{
     PrUrlProblem, RepoRef, WebHost, parse_pr_url_on, parse_remote, shown, without_userinfo,

@@ -17,7 +17,10 @@
 //!
 //! **Invariant:** read-only. Nothing served here changes state, and no secret is in any of it.
 
+mod html;
+mod issue;
 mod render;
+mod review;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -191,7 +194,7 @@ pub fn route(method: &str, url: &str, config: &ServiceConfig, health: &Health) -
         _ => match path.strip_prefix("/api/v1/") {
             Some(identifier) if !identifier.is_empty() && !identifier.contains('/') => {
                 let snapshot = health.snapshot(config, usize::MAX);
-                match render::api_issue(&snapshot, identifier) {
+                match issue::api_issue(&snapshot, identifier, config) {
                     Some(body) => Answer::json(200, body.to_string()),
                     None => Answer::error(
                         404,

@@ -1,5 +1,6 @@
 //! Renderings of the status snapshot for the operator endpoint: the HTML dashboard, the
-//! Symphony-compatible `/api/v1/*` shapes and Prometheus text.
+//! Symphony-compatible `/api/v1/state` shape and Prometheus text (the issue detail is
+//! `issue.rs`).
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Health;
+use super::html::escape;
 use crate::clock::humanize;
 use crate::status::Snapshot;
 
@@ -63,86 +65,7 @@ pub fn api_state(snapshot: &Snapshot) -> Value {
     })
 }
 
-/// `GET /api/v1/<identifier>`, or `None` when nothing is known about the issue.
-pub fn api_issue(snapshot: &Snapshot, identifier: &str) -> Option<Value> {
-    let same = |other: &str| other.eq_ignore_ascii_case(identifier);
-    let active = snapshot
-        .active
-        .iter()
-        .find(|run| same(&run.issue_identifier));
-    let retry = snapshot
-        .retrying
-        .iter()
-        .find(|retry| same(&retry.issue_identifier));
-    let recent: Vec<_> = snapshot
-        .recent
-        .iter()
-        .filter(|run| same(&run.issue_identifier))
-        .collect();
-    let lane = snapshot
-        .lanes
-        .iter()
-        .find(|lane| lane.issue_identifier.as_deref().is_some_and(same));
-    if active.is_none() && retry.is_none() && recent.is_empty() && lane.is_none() {
-        return None;
-    }
-    let issue_id = active
-        .map(|run| run.issue_id.clone())
-        .or_else(|| retry.map(|r| r.issue_id.clone()))
-        .or_else(|| recent.first().map(|run| run.issue_id.clone()));
-    let status = if active.is_some() {
-        "running"
-    } else if retry.is_some() {
-        "retrying"
-    } else {
-        "idle"
-    };
-    let workspace_path = active
-        .map(|run| run.workspace_path.clone())
-        .or_else(|| lane.map(|lane| lane.workspace_path.clone()));
-    let last_error = recent
-        .iter()
-        .find_map(|run| run.error_class.clone())
-        .or_else(|| retry.and_then(|r| r.last_error_class.clone()));
-    Some(json!({
-        "issue_identifier": active.map(|r| r.issue_identifier.clone())
-            .or_else(|| recent.first().map(|r| r.issue_identifier.clone()))
-            .unwrap_or_else(|| identifier.to_string()),
-        "issue_id": issue_id,
-        "status": status,
-        "workspace": {"path": workspace_path},
-        "attempts": {
-            "restart_count": lane.map_or(0, |lane| lane.attempts_used.saturating_sub(1)),
-            "current_retry_attempt": active.map(|r| r.attempt).or_else(|| retry.map(|r| r.attempt)),
-        },
-        "running": active.map(|run| json!({
-            "session_id": run.thread_id,
-            "turn_count": run.turn_count,
-            "state": run.phase,
-            "started_at": run.started_at,
-            "last_event": run.last_event_type,
-            "last_message": run.wait_reason,
-            "last_event_at": run.last_event_at,
-            "tokens": tokens(run.tokens),
-            "run_id": run.run_id,
-            "owner_alive": run.owner_alive,
-        })),
-        "retry": retry.map(|retry| json!({
-            "attempt": retry.attempt,
-            "due_at": retry.next_retry_at,
-            "retry_kind": retry.retry_kind,
-            "error": retry.last_error_class,
-        })),
-        "logs": {"codex_session_logs": []},
-        "recent_events": [],
-        "recent_runs": recent,
-        "guard": lane.and_then(|lane| lane.guard.clone()),
-        "last_error": last_error,
-        "tracked": {},
-    }))
-}
-
-fn tokens(tokens: crate::workspace::record::Tokens) -> Value {
+pub(super) fn tokens(tokens: crate::workspace::record::Tokens) -> Value {
     json!({
         "input_tokens": tokens.input,
         "output_tokens": tokens.output,
@@ -286,6 +209,7 @@ pub fn metrics(snapshot: &Snapshot, health: &Health) -> String {
         "counter",
         &[(String::new(), health.ticks.load(Ordering::SeqCst))],
     );
+    super::review::metrics(&mut out, snapshot);
     out
 }
 
@@ -338,6 +262,7 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
         );
     }
     page.push_str("</table>\n");
+    super::review::dashboard(&mut page, snapshot);
     let _ = writeln!(
         page,
         "<h2>Retrying ({})</h2>\n<table><tr><th>issue</th><th>attempt</th><th>kind</th>\
@@ -365,11 +290,12 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
     );
     for run in &snapshot.recent {
         let outcome = run.outcome.as_str();
-        let detail = run
-            .pr_url
-            .as_deref()
-            .or(run.error_class.as_deref())
-            .unwrap_or("-");
+        let detail = match (&run.pr_url, &run.error_class, &run.cause) {
+            (Some(url), _, _) => url.clone(),
+            (None, Some(class), Some(cause)) => format!("{class}: {cause}"),
+            (None, Some(class), None) => class.clone(),
+            (None, None, _) => "-".to_string(),
+        };
         let _ = writeln!(
             page,
             "<tr><td><a href=\"/api/v1/{id}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -377,7 +303,7 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
             escape(outcome),
             humanize(Duration::from_secs(run.duration_seconds)),
             run.tokens.total,
-            escape(detail),
+            escape(&detail),
             id = escape(&run.issue_identifier),
         );
     }
@@ -421,25 +347,6 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
     }
     page.push_str("</body></html>\n");
     page
-}
-
-/// Escapes text for HTML element and attribute content. Control characters are first made
-/// visible ([`crate::escape::text`]): the page is read in a browser, but it is also fetched
-/// with `curl` into terminals and logs, where a raw ESC would act.
-fn escape(text: &str) -> String {
-    let text = crate::escape::text(text);
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

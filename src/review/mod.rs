@@ -4,9 +4,10 @@
 //! `phase.rs` names the phases; `signals.rs` normalizes a PR's review signals and reads them
 //! through `github`; `decide.rs` is the phase machine as pure functions; `record.rs` the
 //! per-lane phase record under `.maestro/review/`; `texts.rs` the repair input and comments.
-//! The daemon's tick drives it (not wired yet: docs/spec/review.md, "Not yet wired"): per lane
-//! in a review phase, load the record, read signals when [`read_due`], [`decide`], apply and
-//! save the decision, then execute its one action.
+//! A PR-backed handoff writes the record (`run::repair::start_review`); the daemon's tick
+//! drives it (`daemon::review_read`, `daemon::review`, `daemon::review_exec`): per open lane,
+//! load the record, read signals when [`read_due`], [`decide`], apply and save the decision,
+//! then execute its one action.
 //!
 //! **Invariant:** no I/O here except reading signals through `github` ([`signals::read`]) and
 //! the record's own file; it never touches the tracker, a lane or a process. Reviewer text is

@@ -30,8 +30,13 @@ pub struct ReviewRecord {
     pub schema_version: u32,
     pub issue_id: String,
     pub identifier: String,
-    /// The lane key ([`crate::workspace::lane::lane_key`]).
+    /// The record's file key: the issue's stable id as a file name
+    /// ([`crate::workspace::record::issue_key`]), like every other file under `.maestro/`.
     pub key: String,
+    /// The lane directory's name (the issue's first identifier, kept when it changes); `None`
+    /// in records of the first slice, whose lane is then found through the bookkeeping.
+    #[serde(default)]
+    pub lane_key: Option<String>,
     /// GitHub's `html_url` of the PR, as checked at the handoff.
     pub pr_url: String,
     /// `owner/name`.
@@ -50,6 +55,10 @@ pub struct ReviewRecord {
     /// When the PR's signals were last read (RFC 3339): the poll interval counts from it.
     #[serde(default)]
     pub last_read_at: Option<String>,
+    /// When the daemon reads the PR's signals next (RFC 3339), for `status`, which does not
+    /// read WORKFLOW.md's poll interval itself.
+    #[serde(default)]
+    pub next_read_at: Option<String>,
     #[serde(default)]
     pub repairs: Vec<Repair>,
     /// Recorded before the merge request is sent.
@@ -62,6 +71,10 @@ pub struct ReviewRecord {
     pub closeout: CloseoutProgress,
     #[serde(default)]
     pub cleanup: CleanupProgress,
+    /// The human path's steps done (the label, the comment), so a restart finishes them
+    /// without posting twice.
+    #[serde(default)]
+    pub notice: NoticeProgress,
     #[serde(default)]
     pub history: Vec<Transition>,
 }
@@ -129,6 +142,22 @@ pub struct CleanupProgress {
     pub lane_removed: bool,
 }
 
+/// Human-path steps done.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeProgress {
+    pub label_added: bool,
+    /// Set before the comment is posted; with `comment_posted` unset after a crash, the issue's
+    /// comments are searched for the human-path marker before posting again.
+    pub comment_attempted: bool,
+    pub comment_posted: bool,
+}
+
+impl NoticeProgress {
+    pub fn is_done(&self) -> bool {
+        self.label_added && self.comment_posted
+    }
+}
+
 /// One phase change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transition {
@@ -161,6 +190,7 @@ impl ReviewRecord {
             issue_id: handoff.issue_id.into(),
             identifier: handoff.identifier.into(),
             key: handoff.key.into(),
+            lane_key: None,
             pr_url: handoff.pr_url.into(),
             repo: handoff.repo.full_name(),
             number: handoff.number,
@@ -172,12 +202,38 @@ impl ReviewRecord {
             reason: format!("handed off in run {}", handoff.run_id),
             waiting_for: "the first read of the PR".into(),
             last_read_at: None,
+            next_read_at: None,
             repairs: Vec::new(),
             merge_requested: None,
             merge: None,
             closeout: CloseoutProgress::default(),
             cleanup: CleanupProgress::default(),
+            notice: NoticeProgress::default(),
             history: Vec::new(),
+        }
+    }
+
+    /// The lane directory's name: the recorded one, else the identifier's (records of the
+    /// first slice; callers that know the bookkeeping prefer its lane key).
+    pub fn lane(&self) -> String {
+        self.lane_key
+            .clone()
+            .unwrap_or_else(|| crate::workspace::lane::lane_key(&self.identifier))
+    }
+
+    /// The repair recorded as started whose result is not recorded yet.
+    pub fn current_repair(&self) -> Option<&Repair> {
+        self.repairs.last().filter(|repair| repair.result.is_none())
+    }
+
+    /// Whether the lifecycle still has something to do for this lane: a phase that is not an
+    /// ending, or an ending whose own steps are unfinished (the human path's label and comment,
+    /// a cancelled lane's removal).
+    pub fn is_open(&self) -> bool {
+        match self.phase {
+            Phase::Human => !self.notice.is_done(),
+            Phase::Cancelled => !self.cleanup.lane_removed,
+            phase => !phase.is_ending(),
         }
     }
 
@@ -274,6 +330,22 @@ impl ReviewRecord {
     /// The PR's signals were read now (successfully or not).
     pub fn mark_read(&mut self, now: &str) {
         self.last_read_at = Some(now.into());
+    }
+
+    /// When the next read is due, for `status`: `poll_interval_s` after the last read, or now
+    /// when there was none (the record was just handed off, or a repair just ended).
+    pub fn schedule_read(&mut self, policy: &ReviewPolicy, now_ms: u64) {
+        let wait = super::next_read_in(self, policy, now_ms).unwrap_or_default();
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        self.next_read_at = Some(crate::clock::format_ms(now_ms.saturating_add(wait_ms)));
+    }
+
+    /// The current repair ended while the lane had already moved on (cancelled, released, sent
+    /// to a person): its result is recorded and nothing is decided from it.
+    pub fn close_repair(&mut self, result: RepairResult) {
+        if let Some(repair) = self.repairs.last_mut().filter(|r| r.result.is_none()) {
+            repair.result = Some(result);
+        }
     }
 
     /// The current repair's child was spawned as `run_id`.

@@ -8,8 +8,8 @@
 
 use std::fmt::Write as _;
 
+use crate::bounds::quote;
 use crate::github::shown;
-use crate::run::bounds::quote;
 
 use super::phase::Phase;
 use super::record::ReviewRecord;
@@ -22,6 +22,12 @@ pub const MAX_FEEDBACK_BYTES: usize = 48 * 1024;
 /// and recording it can be recognized instead of posted twice.
 pub fn closeout_marker(record: &ReviewRecord) -> String {
     format!("closeout: {} {}", record.key, record.pr_url)
+}
+
+/// The visible line that marks the human-path comment, found the same way before it is posted
+/// again after an interruption.
+pub fn human_marker(record: &ReviewRecord) -> String {
+    format!("needs a person: {} {}", record.key, record.pr_url)
 }
 
 /// The input of a repair's first turn: what to fix, item by item.
@@ -87,6 +93,7 @@ pub fn human_comment(record: &ReviewRecord, reason: &str, open_feedback: &[Feedb
     let _ = writeln!(text, "- repairs: {}", record.repairs.len());
     let _ = writeln!(text, "- run_ids: {}", record.run_ids().join(", "));
     let _ = writeln!(text, "- reason: {}", shown_long(reason));
+    let _ = writeln!(text, "- {}", human_marker(record));
     if open_feedback.is_empty() {
         text.push_str("\nNo open review feedback.\n");
     } else {
@@ -120,7 +127,7 @@ pub fn summary_line(record: &ReviewRecord, next_read_in: Option<std::time::Durat
 
 /// A reason on one line, control characters escaped, at most 500 characters.
 fn shown_long(text: &str) -> String {
-    crate::run::bounds::excerpt(text, 500)
+    crate::bounds::excerpt(text, 500)
 }
 
 fn feedback_list(feedback: &[Feedback]) -> String {

@@ -18,6 +18,7 @@
 use std::fmt;
 
 use super::Error;
+use super::repair::Job;
 use super::verdict::Failure;
 use crate::cli::TargetArgs;
 use crate::selection::{self, Hold, Reason};
@@ -43,6 +44,37 @@ pub enum NotClaimed {
     NotRunnable { identifier: String, reason: Reason },
     /// The issue is held: another process won it, a guard stops it, its lane is busy.
     Held { identifier: String, hold: Hold },
+    /// The daemon asked for a review repair its review record does not (or no longer) want.
+    NoRepair { identifier: String, reason: String },
+    /// `--issue IDENT` named no issue of the project in the states listed.
+    NotFound {
+        identifier: String,
+        states: Vec<String>,
+    },
+    /// `--issue IDENT` named an issue that fails an eligibility rule (the dry run's reason).
+    NotEligible { identifier: String, reason: Reason },
+    /// `--deadline` passed before an issue was claimed.
+    DeadlinePassed,
+}
+
+impl NotClaimed {
+    /// The eligibility rule behind the refusal, by the name the dry run's JSON uses, when one
+    /// rule decided it.
+    pub fn rule(&self) -> Option<&'static str> {
+        match self {
+            NotClaimed::SlotsBusy { .. } | NotClaimed::HostsBusy { .. } => {
+                Some(selection::Rule::Slot.as_str())
+            }
+            NotClaimed::NotRunnable { reason, .. } | NotClaimed::NotEligible { reason, .. } => {
+                Some(reason.rule().as_str())
+            }
+            NotClaimed::Held { .. } => Some(selection::Rule::Held.as_str()),
+            NotClaimed::NoEligible { .. }
+            | NotClaimed::NotFound { .. }
+            | NotClaimed::DeadlinePassed
+            | NotClaimed::NoRepair { .. } => None,
+        }
+    }
 }
 
 impl fmt::Display for NotClaimed {
@@ -60,6 +92,20 @@ impl fmt::Display for NotClaimed {
                 write!(f, "{identifier} is no longer runnable: {reason}")
             }
             NotClaimed::Held { identifier, hold } => f.write_str(&hold.refusal(identifier)),
+            NotClaimed::NotFound { identifier, states } => write!(
+                f,
+                "no issue {identifier} among the project's issues in {} (another state or project, or not an identifier)",
+                states.join(", ")
+            ),
+            NotClaimed::NotEligible { identifier, reason } => {
+                write!(f, "{identifier} is not eligible: {reason}")
+            }
+            NotClaimed::DeadlinePassed => {
+                write!(f, "the --deadline passed before an issue was claimed")
+            }
+            NotClaimed::NoRepair { identifier, reason } => {
+                write!(f, "no repair of {identifier} is due: {reason}")
+            }
         }
     }
 }
@@ -108,6 +154,8 @@ pub(super) struct Claimed {
     pub previous_failure: Option<String>,
     /// The issue's bookkeeping before this attempt started (a died attempt already settled).
     pub previous_state: Option<IssueState>,
+    /// A review repair's job (`--repair`).
+    pub repair: Option<Job>,
 }
 
 fn lease_owner(run_id: &str, issue: &Issue) -> LeaseOwner {
@@ -134,9 +182,13 @@ pub(super) fn claim_target(
         .ok_or_else(|| Error::TargetMissing {
             issue_id: target.issue_id.clone(),
         })?;
-    if let Err(reason) =
-        selection::runnable(&issue, &settings.workflow.tracker, &settings.project_slug)
-    {
+    let policy = &settings.workflow.tracker;
+    let verdict = if target.repair {
+        selection::repairable(&issue, policy, &settings.project_slug)
+    } else {
+        selection::runnable(&issue, policy, &settings.project_slug)
+    };
+    if let Err(reason) = verdict {
         log::info!(
             "target no longer runnable issue={} reason=\"{reason}\"",
             issue.identifier
@@ -147,11 +199,32 @@ pub(super) fn claim_target(
         }
         .into());
     }
+    let repair = if target.repair {
+        match super::repair::job(layout, &target.issue_id, &target.run_id) {
+            Ok(job) => Some(job),
+            Err(reason) => {
+                log::info!(
+                    "repair not claimed issue={} run_id={} reason=\"{reason}\"",
+                    issue.identifier,
+                    target.run_id
+                );
+                return Err(NotClaimed::NoRepair {
+                    identifier: issue.identifier,
+                    reason,
+                }
+                .into());
+            }
+        }
+    } else {
+        None
+    };
     let requested = Requested {
         attempt: target.attempt,
         run_id: target.run_id.clone(),
+        repair: repair.is_some(),
     };
-    let claimed = win(settings, layout, issue, Some(requested));
+    let claimed =
+        win(settings, layout, issue, Some(requested)).map(|claimed| Claimed { repair, ..claimed });
     if let Err(ClaimError::NotClaimed(reason)) = &claimed {
         log::info!("target not claimed reason=\"{reason}\"");
     }
@@ -227,16 +300,18 @@ pub(super) fn claim_next(
 }
 
 /// The attempt and run id the daemon asked for.
-struct Requested {
+pub(super) struct Requested {
     attempt: u32,
     run_id: String,
+    /// A review repair: `attempt` is the repair's number, outside the attempt budget.
+    repair: bool,
 }
 
 /// Takes `issue` if every proof says nobody else works it: the lease (and the lease of an
 /// older version, stored under the identifier), the bookkeeping's live process, the lane lock.
 /// Then settles the previous attempt and records this one as `running`, in one
 /// read-modify-write.
-fn win(
+pub(super) fn win(
     settings: &Settings,
     layout: &Layout,
     issue: Issue,
@@ -307,11 +382,24 @@ fn win(
         if let Some(state) = previous.as_mut() {
             settle_died_attempt(layout, state);
         }
-        let selection::NextAttempt { attempt, used } = selection::next_attempt(
-            previous.as_ref(),
-            &issue.state.name,
-            requested.as_ref().map(|requested| requested.attempt),
-        );
+        let repair = requested.as_ref().filter(|requested| requested.repair);
+        let selection::NextAttempt { attempt, used } = match repair {
+            // A repair is numbered by the review record and never counts against
+            // `max_attempts`: the budget the bookkeeping holds is left as it was.
+            Some(requested) => selection::NextAttempt {
+                attempt: requested.attempt,
+                used: 0,
+            },
+            None => selection::next_attempt(
+                previous.as_ref(),
+                &issue.state.name,
+                requested.as_ref().map(|requested| requested.attempt),
+            ),
+        };
+        let attempts_used = match repair {
+            Some(_) => previous.as_ref().map_or(0, |state| state.attempts_used),
+            None => attempt,
+        };
         let run_id = match &requested {
             Some(requested) => requested.run_id.clone(),
             None if attempt == provisional_attempt => provisional.clone(),
@@ -324,7 +412,7 @@ fn win(
         let started = IssueState {
             issue_id: issue.id.clone(),
             issue_identifier: issue.identifier.clone(),
-            attempts_used: attempt,
+            attempts_used,
             last_run_id: Some(run_id.clone()),
             last_status: Some(RunStatus::Running),
             last_error_class: previous
@@ -344,7 +432,8 @@ fn win(
         )
     })?;
     let (attempt, run_id, previous_failure, previous_state) = decided.map_err(held)?;
-    if selection::within_budget(attempt, max_attempts).is_err() {
+    let repairing = requested.as_ref().is_some_and(|requested| requested.repair);
+    if !repairing && selection::within_budget(attempt, max_attempts).is_err() {
         log::warn!(
             "attempt past the budget issue={} attempt={attempt} max_attempts={max_attempts}",
             issue.identifier
@@ -362,6 +451,7 @@ fn win(
         run_id,
         previous_failure,
         previous_state,
+        repair: None,
     })
 }
 

@@ -10,6 +10,7 @@
 //! stolen after the agent deleted the lease file) never overwrites a newer attempt's state,
 //! though a guard it produced is still added.
 
+use super::cause;
 use super::progress::Progress;
 use super::verdict::{self, Failure};
 use super::{Ending, LaneRun, Outcome, Summary, tracker_failure, writeback};
@@ -29,17 +30,23 @@ impl LaneRun<'_> {
         let mut moved_by_person = false;
         // Cleared when the tracker refused the outcome write.
         let mut outcome_written = true;
+        let mut handed_off = None;
         let policy = &self.settings.workflow.tracker;
         let (status, outcome, next_action) = match ending {
             Ending::Validated(handoff) => {
                 match writeback::handoff(&target, &progress.record, &handoff) {
-                    Ok(()) => (
-                        RunStatus::Handoff,
-                        Outcome::Handoff {
-                            review: handoff.outcome_field(),
-                        },
-                        handoff.next_action(),
-                    ),
+                    Ok(()) => {
+                        handed_off = Some(handoff.handed_off());
+                        progress.record.head_sha = Some(handoff.head_sha.clone());
+                        self.start_review(&progress.record, &handoff);
+                        (
+                            RunStatus::Handoff,
+                            Outcome::Handoff {
+                                review: handoff.outcome_field(),
+                            },
+                            handoff.next_action(),
+                        )
+                    }
                     Err(writeback::HandoffWriteError::StateNotWritten(error)) => {
                         let failure = verdict::with_budget(
                             tracker_failure(&error),
@@ -142,6 +149,8 @@ impl LaneRun<'_> {
             run_id: Some(progress.record.run_id.clone()),
             outcome,
             next_action,
+            record: Some(Box::new(progress.record.clone())),
+            handoff: handed_off,
         };
         log::info!(
             "attempt finished issue={} run_id={} attempt={} status={:?}",
@@ -278,6 +287,7 @@ impl LaneRun<'_> {
     ) {
         let run_id = progress.record.run_id.clone();
         let error_class = progress.record.error_class.clone();
+        let cause = progress.record.cause.clone();
         let previous = self.previous_state.clone();
         let issue = IssueRef {
             id: &self.issue.id,
@@ -334,6 +344,14 @@ impl LaneRun<'_> {
                         .as_ref()
                         .and_then(|state| state.outcome_state.clone())
                 };
+                let idle_timeouts = cause::next_streak(
+                    error_class.as_ref(),
+                    cause.as_ref(),
+                    previous.as_ref(),
+                    self.attempt,
+                    counts,
+                    moved_by_person,
+                );
                 let state = IssueState {
                     issue_id: self.issue.id.clone(),
                     issue_identifier: self.issue.identifier.clone(),
@@ -347,6 +365,7 @@ impl LaneRun<'_> {
                     lane_key: Some(self.lane_key.to_string()),
                     owner: None,
                     outcome_state,
+                    idle_timeouts,
                     ..IssueState::default()
                 };
                 (Some(state), ())

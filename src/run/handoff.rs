@@ -15,8 +15,8 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
-use super::bounds::{self, INLINE_EXCERPT_CHARS, MAX_SHORT_BYTES};
 use super::verdict::Failure;
+use crate::bounds::{self, INLINE_EXCERPT_CHARS, MAX_SHORT_BYTES};
 use crate::config::GithubConfig;
 use crate::github::{self, RepoRef};
 use crate::shell;
@@ -73,6 +73,34 @@ impl Handoff {
         match &self.review {
             Review::PullRequest { .. } => "review the pull request".to_string(),
             Review::Branch { remote, branch } => format!("review branch {branch} on {remote}"),
+        }
+    }
+}
+
+/// What a handoff handed over for review: a pull request, or a branch pushed to origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandedOff {
+    PullRequest {
+        url: String,
+    },
+    Branch {
+        branch: String,
+        commit: String,
+        /// Origin as shown to people (no credentials; a local path relative to `repo_root`).
+        remote: String,
+    },
+}
+
+impl Handoff {
+    /// What this handoff hands over, for the summary and `--json`.
+    pub fn handed_off(&self) -> HandedOff {
+        match &self.review {
+            Review::PullRequest { url, .. } => HandedOff::PullRequest { url: url.clone() },
+            Review::Branch { remote, branch } => HandedOff::Branch {
+                branch: branch.clone(),
+                commit: self.head_sha.clone(),
+                remote: remote.clone(),
+            },
         }
     }
 }

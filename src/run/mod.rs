@@ -8,17 +8,24 @@
 //! `conclude` write the result. One attempt ends with exactly one [`Outcome`], one run record,
 //! one outcome written to the tracker, and one summary line.
 
-pub(crate) mod bounds;
+mod cause;
 mod claim;
 mod conclude;
 mod context;
+pub mod deadline;
 mod handoff;
 mod host;
+pub mod json;
+pub mod named;
 mod progress;
 mod prompt;
-mod redact;
+pub(crate) mod redact;
+mod repair;
+mod repair_prompt;
 mod tools;
+mod validation;
 mod verdict;
+pub mod watch;
 pub(crate) mod writeback;
 
 use std::fmt;
@@ -30,7 +37,6 @@ use std::time::Duration;
 use crate::app_server::{Session, SessionConfig, TurnEnd, TurnLimits};
 use crate::cli::TargetArgs;
 use crate::clock;
-use crate::exit::Exit;
 use crate::selection::{self, Standing};
 use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
@@ -38,13 +44,16 @@ use crate::worker::{self, Place};
 use crate::workspace::lane::{self, Lane, LaneSpec};
 use crate::workspace::lock::{self, LaneClaim, LaneLock, Slot};
 use crate::workspace::record::{
-    self, ErrorClass, IssueState, Phase, Reserve, RunRecord, RunStatus, ValidationRecord,
+    self, ErrorClass, IssueState, Phase, Reserve, RunRecord, RunStatus,
 };
 use crate::workspace::{self, Layout, retention};
 
 pub use claim::NotClaimed;
+pub use handoff::HandedOff;
 
 use claim::{ClaimError, Claimed, claim_next, claim_target};
+use deadline::Deadline;
+use watch::{Event, Watch};
 
 use host::place_failure;
 use progress::Progress;
@@ -59,6 +68,13 @@ pub struct Options {
     /// Set on SIGTERM/SIGINT: the running turn is interrupted and the run recorded as
     /// interrupted.
     pub stop: Arc<AtomicBool>,
+    /// `--issue IDENT`: run exactly this issue if it is eligible (`named`).
+    pub issue: Option<String>,
+    /// `--deadline`: raises `stop` when the work's time is up; the attempt then fails as
+    /// `deadline_exceeded` instead of being interrupted (`deadline`).
+    pub deadline: Option<Deadline>,
+    /// Told about each step, the tokens and the agent's activity (the progress line).
+    pub watch: Option<Arc<dyn Watch>>,
 }
 
 /// How one `run --once` ended.
@@ -79,26 +95,21 @@ pub enum Outcome {
     NothingToDo { reason: NotClaimed },
 }
 
-/// The one line `run --once` prints, and its exit code.
+/// The one line `run --once` prints (`commands` maps its outcome to the exit code); with the
+/// final record and the handoff, everything `run --once --json` reports (`json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub issue: Option<String>,
     pub run_id: Option<String>,
     pub outcome: Outcome,
     pub next_action: String,
+    /// The attempt's final run record; `None` when nothing was claimed.
+    pub record: Option<Box<RunRecord>>,
+    /// What was handed off, for a handoff.
+    pub handoff: Option<HandedOff>,
 }
 
 impl Summary {
-    pub fn exit(&self) -> Exit {
-        match self.outcome {
-            Outcome::Handoff { .. } => Exit::Success,
-            Outcome::RetryScheduled { .. } => Exit::RetryScheduled,
-            Outcome::HumanRequired { .. } => Exit::HumanRequired,
-            Outcome::Interrupted => Exit::Failure,
-            Outcome::Skipped { .. } | Outcome::NothingToDo { .. } => Exit::NothingToDo,
-        }
-    }
-
     /// `run --once: issue=ABC-12 run_id=… outcome=handoff next=…`, always one line: the
     /// identifier, PR URL and reasons come from the tracker, GitHub and the agent, so each is
     /// escaped ([`crate::escape::text`]) before shell scripts and terminals read it.
@@ -188,12 +199,23 @@ pub fn run_once(
             }
         },
     };
+    if options
+        .deadline
+        .as_ref()
+        .is_some_and(Deadline::stopped_work)
+    {
+        return Ok(nothing(NotClaimed::DeadlinePassed));
+    }
     if let Some(reason) = host::hosts_busy(settings, &layout) {
         return Ok(nothing(reason));
     }
-    let claimed = match &options.target {
-        Some(target) => claim_target(settings, tracker, &layout, target),
-        None => claim_next(settings, tracker, &layout),
+    if let Some(watch) = &options.watch {
+        watch.event(&Event::Claiming);
+    }
+    let claimed = match (&options.target, &options.issue) {
+        (Some(target), _) => claim_target(settings, tracker, &layout, target),
+        (None, Some(identifier)) => named::claim_named(settings, tracker, &layout, identifier),
+        (None, None) => claim_next(settings, tracker, &layout),
     };
     match claimed {
         Ok(claimed) => Ok(attempt(settings, tracker, &layout, claimed, options)),
@@ -209,27 +231,14 @@ fn nothing(reason: NotClaimed) -> Summary {
         run_id: None,
         next_action: "none".to_string(),
         outcome: Outcome::NothingToDo { reason },
+        record: None,
+        handoff: None,
     }
 }
 
 /// Absolute host paths and what they become in anything posted or shown to the tracker.
 fn host_paths(settings: &Settings) -> Vec<(PathBuf, String)> {
-    let mut paths = vec![(settings.config.repo_root.clone(), ".".to_string())];
-    if !settings
-        .config
-        .workspace_root
-        .starts_with(&settings.config.repo_root)
-    {
-        paths.push((
-            settings.config.workspace_root.clone(),
-            "<workspace_root>".to_string(),
-        ));
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|home| home.len() > 1) {
-        paths.push((PathBuf::from(home), "~".to_string()));
-    }
-    paths.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_os_str().len()));
-    paths
+    writeback::host_paths(&settings.config)
 }
 
 /// Everything after the lease: lane, agent, verdict, writeback, records.
@@ -249,6 +258,7 @@ fn attempt(
         run_id,
         previous_failure,
         previous_state,
+        repair,
     } = claimed;
     let config = &settings.config;
     let issue_key = record::issue_key(&issue.id);
@@ -265,6 +275,7 @@ fn attempt(
         branch: branch.clone(),
         workspace_path: Layout::relative_to(&lane_dir, &config.repo_root),
         started_at: clock::now_rfc3339(),
+        review_repair: repair.as_ref().map(|job| job.attempt),
         ..RunRecord::default()
     };
     log::info!(
@@ -275,6 +286,7 @@ fn attempt(
     let mut progress = Progress::start(layout, &issue_key, record);
     progress.hold(lease, Reserve::create(layout, &run_id));
     let hosts = host::assign_host(settings, layout, previous_state.as_ref());
+    progress.watch(options.watch.clone());
     let run = LaneRun {
         settings,
         tracker,
@@ -288,10 +300,15 @@ fn attempt(
         options,
         host_paths: host::with_hosts(host_paths(settings), settings),
         hosts,
+        repair,
     };
     let mut lane_lock = lane_lock;
     let ending = run.execute(&mut progress, &mut lane_lock);
-    let summary = run.conclude(&mut progress, ending);
+    let ending = deadline::judge(ending, options.deadline.as_ref(), progress.record.phase);
+    let summary = match &run.repair {
+        Some(job) => run.conclude_repair(&mut progress, ending, job),
+        None => run.conclude(&mut progress, ending),
+    };
     progress.release();
     drop(lane_lock);
     match retention::prune(layout, &settings.config.retention) {
@@ -341,6 +358,9 @@ struct LaneRun<'a> {
     host_paths: Vec<(PathBuf, String)>,
     /// The attempt's ssh host (`[worker]`); `None` for local lanes.
     hosts: Option<std::cell::RefCell<worker::assign::AttemptHost>>,
+    /// Set on a review repair (`--repair`): the retained lane is re-entered for the PR's
+    /// feedback (`repair.rs`).
+    repair: Option<repair::Job>,
 }
 
 impl LaneRun<'_> {
@@ -354,7 +374,7 @@ impl LaneRun<'_> {
     fn execute(&self, progress: &mut Progress, lane_lock: &mut Option<LaneLock>) -> Ending {
         let workflow = &self.settings.workflow;
         let max_attempts = workflow.execution.max_attempts;
-        if selection::within_budget(self.attempt, max_attempts).is_err() {
+        if self.repair.is_none() && selection::within_budget(self.attempt, max_attempts).is_err() {
             // Only an attempt that died without an outcome gets here (every recorded failure
             // on the last attempt already went to a human): no agent run, straight to a human.
             return Ending::Failed(Failure::human(
@@ -377,6 +397,13 @@ impl LaneRun<'_> {
             hooks: &workflow.hooks,
             remove_env: &secrets,
         };
+        if self.repair.is_some() && !self.layout.lane_dir(self.lane_key).is_dir() {
+            // A fresh clone would not hold the PR branch's work: a repair needs the lane kept.
+            return Ending::Failed(Failure::retryable(
+                ErrorClass::RepairLaneMissing,
+                format!("the retained lane {} is gone", self.lane_key),
+            ));
+        }
         let (place, lane) = match self.prepare_lane(progress, &spec) {
             Ok(Some(prepared)) => prepared,
             Ok(None) => return self.no_host(progress),
@@ -426,12 +453,18 @@ impl LaneRun<'_> {
         let Some(fresh) = fresh else {
             return Ending::Skipped("the issue is no longer visible in the project".to_string());
         };
-        if let Err(reason) =
-            selection::runnable(&fresh, &workflow.tracker, &self.settings.project_slug)
-        {
+        let slug = &self.settings.project_slug;
+        let verdict = match &self.repair {
+            Some(_) => selection::repairable(&fresh, &workflow.tracker, slug),
+            None => selection::runnable(&fresh, &workflow.tracker, slug),
+        };
+        if let Err(reason) = verdict {
             return Ending::Skipped(reason.to_string());
         }
-        let ending = self.agent(progress, &place, &lane, &fresh);
+        let ending = match &self.repair {
+            Some(job) => self.repair_agent(progress, &lane, &fresh, job),
+            None => self.agent(progress, &place, &lane, &fresh),
+        };
         if let Some(script) = &workflow.hooks.after_run {
             // after_run failures are logged by run_hook and never change the outcome.
             let _ = place.run_hook("after_run", script, &lane, &workflow.hooks, &secrets);
@@ -441,6 +474,10 @@ impl LaneRun<'_> {
 
     /// The agent session: turns until finalized, out of turns, or the issue leaves.
     fn agent(&self, progress: &mut Progress, place: &Place, lane: &Lane, issue: &Issue) -> Ending {
+        // A stop raised while the lane was set up (a signal, the deadline) starts no agent.
+        if self.options.stop.load(Ordering::SeqCst) {
+            return Ending::Interrupted;
+        }
         let workflow = &self.settings.workflow;
         let config = &self.settings.config;
         let secrets = redact::Secrets::from_env(&self.secrets());
@@ -487,6 +524,7 @@ impl LaneRun<'_> {
                 .collect(),
             stop: Arc::clone(&stop),
             secrets: secrets.clone(),
+            repair_of: None,
         });
         let ending = self.turns(progress, &mut session, &tools, lane, issue, &secrets);
         let _ = session.shutdown();
@@ -524,8 +562,12 @@ impl LaneRun<'_> {
                 token_budget: execution
                     .token_budget
                     .map(|budget| budget.saturating_sub(spent)),
+                turn_timeout: Some(Duration::from_millis(workflow.agent.turn_timeout_ms)),
             };
-            progress.phase(Phase::Executing);
+            progress.step(
+                Phase::Executing,
+                &format!("turn {turn}/{}", execution.max_turns),
+            );
             let outcome = session.run_turn(&input, tools, progress, limits);
             progress.record.tool_calls = tools.state().calls;
             progress.save_record();
@@ -550,7 +592,26 @@ impl LaneRun<'_> {
                 return Ending::Interrupted;
             }
             if let Some(failure) = verdict::turn_failure(&outcome.end) {
-                return Ending::Failed(self.turn_failure(failure, &outcome.end));
+                // A dropped ssh connection is the host's failure, not the agent's.
+                let failure = self.turn_failure(failure, &outcome.end);
+                // What codex said while the turn went wrong: in the record, and so in the
+                // comment and status; a streak of idle timeouts with one cause ends in a human.
+                progress.record.cause = outcome.cause().as_ref().map(cause::recorded);
+                if let Some(cause) = &progress.record.cause {
+                    log::warn!(
+                        "turn failed issue={} run_id={} error_class={} cause=\"{}\"",
+                        issue.identifier,
+                        progress.record.run_id,
+                        failure.error_class,
+                        cause.message
+                    );
+                }
+                return Ending::Failed(cause::escalate(
+                    failure,
+                    progress.record.cause.as_ref(),
+                    self.previous_state.as_ref(),
+                    self.attempt,
+                ));
             }
             // An agent that already finalized gets no fallback: its outcome is written next, and
             // a "working on this issue" note after the work is done only confuses the timeline.
@@ -616,103 +677,6 @@ impl LaneRun<'_> {
             }
             Declared::ManualAttention => Ending::ManualAttention,
             Declared::ReviewHandoff(handoff) => self.validate(progress, tools, lane, handoff),
-        }
-    }
-
-    /// Validation commands in the lane, then the handoff (PR or branch) re-checked against the
-    /// lane HEAD.
-    fn validate(
-        &self,
-        progress: &mut Progress,
-        tools: &IssueTools<'_>,
-        lane: &Lane,
-        handoff: tools::Handoff,
-    ) -> Ending {
-        progress.phase(Phase::Validating);
-        progress.record.pr_url = handoff.pr_url().map(str::to_string);
-        // The agent had the lane to itself: it is checked again (not a symlink, git metadata
-        // inside it) before Maestro runs anything there.
-        let Some(place) = self.place() else {
-            return Ending::Interrupted;
-        };
-        if let Err(error) = place.verify_git_metadata(lane) {
-            return Ending::Failed(place_failure(&error));
-        }
-        let execution = &self.settings.workflow.execution;
-        let timeout = Duration::from_millis(execution.validation_timeout_ms);
-        for command in &execution.validation_commands {
-            let result = match place.run_command(
-                command,
-                lane,
-                &self.secrets(),
-                timeout,
-                &self.options.stop,
-            ) {
-                Ok(outcome) => ValidationRecord {
-                    command: command.clone(),
-                    exit_code: outcome.exit_code,
-                    timed_out: outcome.timed_out,
-                    duration_ms: u64::try_from(outcome.duration.as_millis()).unwrap_or(u64::MAX),
-                    output_tail: writeback::scrub(&outcome.output_tail, &self.host_paths),
-                    escaped: outcome.escaped,
-                },
-                // The host went away or refused the lane: the attempt ends with that cause, not
-                // as a failed command.
-                Err(error @ (worker::Error::Ssh { .. } | worker::Error::Unsafe { .. })) => {
-                    return Ending::Failed(place_failure(&error));
-                }
-                Err(error) => ValidationRecord {
-                    command: command.clone(),
-                    exit_code: None,
-                    timed_out: false,
-                    duration_ms: 0,
-                    output_tail: format!("could not start: {error}"),
-                    escaped: false,
-                },
-            };
-            if self.options.stop.load(std::sync::atomic::Ordering::SeqCst) {
-                // SIGTERM during validation: the command was killed; the attempt is interrupted,
-                // not failed, and nothing is written to the tracker.
-                progress.record.validation.push(result);
-                progress.save_record();
-                return Ending::Interrupted;
-            }
-            let passed = result.exit_code == Some(0) && !result.timed_out;
-            log::info!(
-                "validation command issue={} command=\"{command}\" exit_code={:?} timed_out={}",
-                self.issue.identifier,
-                result.exit_code,
-                result.timed_out
-            );
-            progress.record.validation.push(result);
-            progress.save_record();
-            if !passed {
-                let summary = writeback::validation_summary(&progress.record.validation);
-                let tail = progress
-                    .record
-                    .validation
-                    .last()
-                    .map(|r| {
-                        r.output_tail
-                            .lines()
-                            .rev()
-                            .take(15)
-                            .collect::<Vec<_>>()
-                            .into_iter()
-                            .rev()
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    })
-                    .unwrap_or_default();
-                return Ending::Failed(Failure::retryable(
-                    ErrorClass::ValidationFailed,
-                    format!("validation {summary}\n\n```\n{tail}\n```"),
-                ));
-            }
-        }
-        match tools.recheck(&handoff) {
-            Ok(()) => Ending::Validated(handoff),
-            Err(failure) => Ending::Failed(failure),
         }
     }
 

@@ -9,13 +9,22 @@
 //!
 //! Progress also holds the attempt's lease and re-checks it at every phase change and activity
 //! report: an agent that deletes the lease file gets it re-taken within about a second.
+//!
+//! Each step (a phase, or a finer step inside one: `turn 2/3`, `validation 1/2: cargo test`) is
+//! appended to the record's timeline with its time and told to the caller's [`Watch`], if any,
+//! together with the agent's tokens and current item.
 
-use crate::app_server::{Activity, Observer};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::watch::{self, Event, Watch};
+use crate::app_server::{Activity, ItemStage, Observer};
 use crate::clock;
 use crate::workspace::Layout;
 use crate::workspace::lock::{Lease, LeaseCheck};
 use crate::workspace::record::{
-    self, ActivityMarker, Phase, Reserve, RunRecord, RunStatus, Tokens,
+    self, ActivityMarker, Phase, Reserve, RunRecord, RunStatus, TimelineEntry, Tokens,
 };
 
 /// The live record of one attempt.
@@ -30,12 +39,20 @@ pub struct Progress {
     /// The last lease check that was not `Intact`, so each change is logged once.
     lease_problem: Option<LeaseCheck>,
     reserve: Option<Reserve>,
+    /// Who is told about each step, the tokens and the agent's items (the progress line).
+    watch: Option<Arc<dyn Watch>>,
 }
 
 impl Progress {
-    /// Starts tracking `record` (already filled in by the caller) and writes it.
-    pub fn start(layout: &Layout, issue_key: &str, record: RunRecord) -> Progress {
+    /// Starts tracking `record` (already filled in by the caller) and writes it, its timeline
+    /// opened with the first step.
+    pub fn start(layout: &Layout, issue_key: &str, mut record: RunRecord) -> Progress {
         let now = clock::now_rfc3339();
+        record.timeline.push(TimelineEntry {
+            at: now.clone(),
+            phase: record.phase,
+            step: watch::step_name(record.phase).to_string(),
+        });
         let marker = ActivityMarker {
             schema_version: record::SCHEMA_VERSION,
             run_id: record.run_id.clone(),
@@ -62,6 +79,7 @@ impl Progress {
             lease: None,
             lease_problem: None,
             reserve: None,
+            watch: None,
         };
         progress.save_record();
         progress.save_marker();
@@ -116,16 +134,59 @@ impl Progress {
         self.lease_problem = Some(check);
     }
 
+    /// Tells `watch` about every step from now on, starting with the current one.
+    pub fn watch(&mut self, watch: Option<Arc<dyn Watch>>) {
+        self.watch = watch;
+        self.tell_step();
+    }
+
     /// Moves to `phase`; a phase change counts as progress.
     pub fn phase(&mut self, phase: Phase) {
+        self.step(phase, watch::step_name(phase));
+    }
+
+    /// Moves to `phase` at the step `step` (`turn 2/3`, `validation 1/2: cargo test`): the
+    /// record's timeline gets it with the time, the watcher hears of it. Counts as progress.
+    pub fn step(&mut self, phase: Phase, step: &str) {
         self.verify_lease();
         self.record.phase = phase;
         self.marker.phase = phase;
         let now = clock::now_rfc3339();
+        self.push_timeline(&now, phase, step);
         self.marker.last_progress_at = now.clone();
         self.marker.updated_at = now;
         self.save_record();
         self.save_marker();
+        self.tell_step();
+    }
+
+    /// Appends a step unless it repeats the last one; past [`record::MAX_TIMELINE`] the last
+    /// entry is replaced, so the newest step is always there.
+    fn push_timeline(&mut self, at: &str, phase: Phase, step: &str) {
+        let timeline = &mut self.record.timeline;
+        if timeline
+            .last()
+            .is_some_and(|last| last.phase == phase && last.step == step)
+        {
+            return;
+        }
+        if timeline.len() >= record::MAX_TIMELINE {
+            timeline.pop();
+        }
+        timeline.push(TimelineEntry {
+            at: at.to_string(),
+            phase,
+            step: step.to_string(),
+        });
+    }
+
+    fn tell_step(&self) {
+        if let (Some(watch), Some(entry)) = (&self.watch, self.record.timeline.last()) {
+            watch.event(&Event::Step {
+                record: &self.record,
+                entry,
+            });
+        }
     }
 
     /// Writes the record as it is now.
@@ -153,7 +214,9 @@ impl Progress {
         self.verify_lease();
         self.record.status = status;
         self.record.phase = Phase::Finished;
-        self.record.finished_at = Some(clock::now_rfc3339());
+        let now = clock::now_rfc3339();
+        self.push_timeline(&now, Phase::Finished, status.as_str());
+        self.record.finished_at = Some(now);
         self.marker.phase = Phase::Finished;
         self.marker.updated_at = clock::now_rfc3339();
         let saved = match self.reserve.as_mut() {
@@ -167,6 +230,7 @@ impl Progress {
             );
         }
         self.save_marker();
+        self.tell_step();
     }
 }
 
@@ -201,5 +265,28 @@ impl Observer for Progress {
             // The thread id belongs in the record as soon as it exists.
             self.save_record();
         }
+        if let Some(watch) = &self.watch {
+            watch.event(&Event::Tokens {
+                tokens,
+                turn_count: self.record.turn_count,
+            });
+        }
+    }
+
+    fn on_item(&mut self, stage: ItemStage, item: &Value) {
+        let Some(watch) = &self.watch else {
+            return;
+        };
+        // The prompt codex echoes back is not something the agent does.
+        if item.get("type").and_then(Value::as_str) == Some("userMessage") {
+            return;
+        }
+        let mut activity = crate::app_server::describe_item(item);
+        if stage == ItemStage::Started && activity.starts_with("command ") {
+            activity = format!("running {activity}");
+        }
+        watch.event(&Event::Agent {
+            activity: &activity,
+        });
     }
 }

@@ -11,7 +11,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use super::bounds::{MAX_BODY_BYTES, MAX_LABELS_PER_ATTEMPT, MAX_SHORT_BYTES, MAX_SUMMARY_BYTES};
+use crate::bounds::{MAX_BODY_BYTES, MAX_LABELS_PER_ATTEMPT, MAX_SHORT_BYTES, MAX_SUMMARY_BYTES};
 use serde_json::{Value, json};
 
 use super::context::{self, ContextEntry};

@@ -19,13 +19,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 
-use super::bounds::{self, INLINE_EXCERPT_CHARS, MAX_LABELS_PER_ATTEMPT, RECORD_EXCERPT_CHARS};
 pub use super::handoff::Handoff;
 use super::handoff::{Checker, HandoffProblem, Review};
 use super::prompt::{TOOL_COMMENT, TOOL_FINALIZE, TOOL_HANDOFF, TOOL_LABEL, TOOL_TRANSITION};
 use super::redact::Secrets;
 use super::verdict::Failure;
 use crate::app_server::{ToolCall, ToolDispatch, ToolResult};
+use crate::bounds::{self, INLINE_EXCERPT_CHARS, MAX_LABELS_PER_ATTEMPT, RECORD_EXCERPT_CHARS};
 use crate::config::GithubConfig;
 use crate::github;
 use crate::tracker::{self, Issue, Tracker};
@@ -33,9 +33,13 @@ use crate::workflow::{HandoffMode, TrackerPolicy, same_state};
 use crate::workspace::record::{ErrorClass, ToolCallRecord};
 use crate::{clock, tracker::normalize_label};
 
-/// The two legal ways to finish.
+/// The two legal ways to finish an attempt, and the one that ends a review repair (with
+/// `manual_attention`).
 pub const PATH_REVIEW: &str = "review_handoff";
 pub const PATH_MANUAL: &str = "manual_attention";
+/// The tool that ends a review repair.
+pub const TOOL_REPAIR_COMPLETE: &str = "issue_review_repair_complete";
+pub const PATH_REPAIR: &str = "review_repair";
 
 /// Everything the agent did through the tools.
 #[derive(Debug, Clone, Default)]
@@ -83,6 +87,10 @@ pub struct ToolContext<'a> {
     pub stop: Arc<AtomicBool>,
     /// Secret values scrubbed from results, records and comment bodies.
     pub secrets: Secrets,
+    /// Set on a review repair: the PR under review (its `html_url`, as the lane's review
+    /// record holds it). The repair finishes with `issue_review_repair_complete` for that PR,
+    /// never hands off again, and leaves the issue's state alone.
+    pub repair_of: Option<String>,
 }
 
 /// The tools for one attempt, with what the agent has done through them.
@@ -360,14 +368,64 @@ impl<'a> IssueTools<'a> {
         self.checker().recheck(handoff)
     }
 
+    /// A review repair's end: the PR (the one under review) checked against the lane now, as
+    /// a handoff is, and recorded for validation.
+    fn repair_complete(&self, arguments: &Value) -> ToolResult {
+        let Some(expected) = &self.context.repair_of else {
+            return failure(&format!(
+                "refused: {TOOL_REPAIR_COMPLETE} ends a review repair, and this is not one; call {TOOL_HANDOFF}"
+            ));
+        };
+        let (Some(named), Some(summary)) = (
+            string_arg(arguments, "pr_url"),
+            string_arg(arguments, "summary"),
+        ) else {
+            return failure("missing argument `pr_url` or `summary`");
+        };
+        let summary = self.context.secrets.scrub(summary);
+        match self.checker().check(named) {
+            Ok(handoff) if handoff.pr_url() != Some(expected.as_str()) => failure(&format!(
+                "refused: this repair is for the pull request {expected}, not the one named"
+            )),
+            Ok(handoff) => {
+                let result = json!({
+                    "issue": self.context.issue.identifier,
+                    "pr_url": expected,
+                    "head_sha": handoff.head_sha,
+                    "recorded": true,
+                });
+                self.lock().handoff = Some(Handoff {
+                    summary: summary.trim().to_string(),
+                    ..handoff
+                });
+                ok(result)
+            }
+            Err(HandoffProblem::Credentials {
+                error_class,
+                message,
+            }) => {
+                self.lock().github_credentials = Some((error_class, message.clone()));
+                failure(&format!("cannot check the pull request: {message}"))
+            }
+            Err(HandoffProblem::Rejected(reasons)) => {
+                failure(&format!("repair not recorded: {}", reasons.join("; ")))
+            }
+        }
+    }
+
     fn finalize(&self, arguments: &Value) -> ToolResult {
         let Some(path) = string_arg(arguments, "path") else {
             return failure("missing argument `path`");
         };
         let path = path.trim();
-        if path != PATH_REVIEW && path != PATH_MANUAL {
+        let (finish, other) = if self.context.repair_of.is_some() {
+            (PATH_REPAIR, PATH_MANUAL)
+        } else {
+            (PATH_REVIEW, PATH_MANUAL)
+        };
+        if path != finish && path != other {
             return failure(&format!(
-                "unknown path `{path}`; expected \"{PATH_REVIEW}\" or \"{PATH_MANUAL}\""
+                "unknown path `{path}`; expected \"{finish}\" or \"{other}\""
             ));
         }
         self.lock().finalized.push(path.to_string());
@@ -382,10 +440,14 @@ impl ToolDispatch for IssueTools<'_> {
             None => match bounds::oversized_argument(&call.arguments) {
                 Some(refusal) => failure(&refusal),
                 None => match call.tool.as_str() {
+                    TOOL_TRANSITION | TOOL_HANDOFF if self.context.repair_of.is_some() => {
+                        failure(REFUSED_IN_REPAIR)
+                    }
                     TOOL_TRANSITION => self.transition(&call.arguments),
                     TOOL_COMMENT => self.comment(&call.arguments),
                     TOOL_LABEL => self.label(&call.arguments),
                     TOOL_HANDOFF => self.handoff(&call.arguments),
+                    TOOL_REPAIR_COMPLETE => self.repair_complete(&call.arguments),
                     TOOL_FINALIZE => self.finalize(&call.arguments),
                     other => failure(&format!(
                         "unknown tool `{}`",
@@ -413,6 +475,9 @@ impl ToolDispatch for IssueTools<'_> {
         result
     }
 }
+
+/// What a review repair's agent hears when it asks to hand off again or to move the issue.
+const REFUSED_IN_REPAIR: &str = "refused: this is a review repair; the issue stays in review and the pull request is already handed off. Push your fix to the lane branch, then call issue_review_repair_complete and finalize with review_repair";
 
 /// The tool name of the run record's last entry once calls stop being recorded one by one.
 pub const NOT_RECORDED: &str = "(not recorded)";
@@ -556,6 +621,13 @@ mod tests {
                 messages: vec![format!("key {SECRET} refused")],
             })
         }
+        fn comments_containing(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<Vec<tracker::Comment>, tracker::Error> {
+            Ok(Vec::new())
+        }
         fn add_label(&self, _: &str, _: &str) -> Result<(), tracker::Error> {
             self.labels_added.fetch_add(1, Ordering::SeqCst);
             Ok(())
@@ -626,6 +698,7 @@ mod tests {
             host_paths: Vec::new(),
             stop: Arc::new(AtomicBool::new(false)),
             secrets: Secrets::from_values([SECRET.to_string()]),
+            repair_of: None,
         });
         check(&tools, &stub);
     }

@@ -7,7 +7,7 @@
 //! needs-attention path.
 
 use super::handoff::Handoff;
-use super::tools::{PATH_MANUAL, PATH_REVIEW, ToolState};
+use super::tools::{PATH_MANUAL, PATH_REPAIR, PATH_REVIEW, ToolState};
 use crate::app_server::TurnEnd;
 use crate::tracker::normalize_label;
 use crate::workflow::TrackerPolicy;
@@ -78,6 +78,42 @@ pub fn declared(state: &ToolState, policy: &TrackerPolicy) -> Declared {
     }
 }
 
+/// Judges a review repair's tool state: `review_repair` after a recorded
+/// `issue_review_repair_complete` (as [`Declared::ReviewHandoff`], the handoff of the repaired
+/// head), or `manual_attention` with its label and comment; anything else is invalid.
+pub fn declared_repair(state: &ToolState, policy: &TrackerPolicy) -> Declared {
+    let attention = normalize_label(&policy.needs_attention_label);
+    let labelled = state.labels.contains(&attention);
+    let mut paths = state.finalized.clone();
+    paths.dedup();
+    match paths.as_slice() {
+        [path] if path == PATH_REPAIR => match (&state.handoff, labelled) {
+            (Some(handoff), false) => Declared::ReviewHandoff(handoff.clone()),
+            (None, _) => Declared::Invalid(
+                "finalized review_repair without a recorded repair (issue_review_repair_complete never succeeded)"
+                    .to_string(),
+            ),
+            (Some(_), true) => Declared::Invalid(format!(
+                "finalized review_repair but also added the {} label (both paths)",
+                policy.needs_attention_label
+            )),
+        },
+        [path] if path == PATH_MANUAL => {
+            // The manual path's rules are the attempt's; a recorded repair is simply not used.
+            let without_repair = ToolState {
+                handoff: None,
+                ..state.clone()
+            };
+            declared(&without_repair, policy)
+        }
+        [] => Declared::Invalid("the agent never called issue_terminal_finalize".to_string()),
+        _ => Declared::Invalid(format!(
+            "finalized more than one way ({})",
+            paths.join(", ")
+        )),
+    }
+}
+
 /// A failure's class and whether another attempt could help.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -122,6 +158,13 @@ pub fn turn_failure(end: &TurnEnd) -> Option<Failure> {
             format!(
                 "no progress for {} s; the turn was interrupted",
                 idle.as_secs()
+            ),
+        ),
+        TurnEnd::TurnTimeout { limit } => Failure::retryable(
+            ErrorClass::TurnTimeout,
+            format!(
+                "the turn ran for its whole limit of {} s (WORKFLOW.md [agent] turn_timeout_ms) and was interrupted",
+                limit.as_secs()
             ),
         ),
         TurnEnd::ProcessExited { exit, stderr_tail } => Failure::retryable(

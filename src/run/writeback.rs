@@ -12,12 +12,16 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use super::bounds;
 use super::handoff::{Handoff, Review};
+use crate::bounds;
 use crate::clock;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workflow::TrackerPolicy;
 use crate::workspace::record::{RunRecord, ValidationRecord};
+
+/// The most of a cause a comment shows (the cause itself quotes at most 240 characters of
+/// codex's text inside its own sentence).
+const MAX_CAUSE_CHARS: usize = 400;
 
 /// Where and for whom the outcome is written.
 #[derive(Debug)]
@@ -27,6 +31,24 @@ pub struct Target<'a> {
     pub policy: &'a TrackerPolicy,
     /// Absolute host paths to rewrite before anything is posted: (absolute, replacement).
     pub host_paths: &'a [(PathBuf, String)],
+}
+
+/// Absolute host paths and what they become in anything posted or shown to others: the
+/// repository root `.`, a workspace root outside it `<workspace_root>`, `$HOME` `~`; longest
+/// first, so a path under another is rewritten whole.
+pub fn host_paths(config: &crate::config::ServiceConfig) -> Vec<(PathBuf, String)> {
+    let mut paths = vec![(config.repo_root.clone(), ".".to_string())];
+    if !config.workspace_root.starts_with(&config.repo_root) {
+        paths.push((
+            config.workspace_root.clone(),
+            "<workspace_root>".to_string(),
+        ));
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|home| home.len() > 1) {
+        paths.push((PathBuf::from(home), "~".to_string()));
+    }
+    paths.sort_by_key(|(path, _)| std::cmp::Reverse(path.as_os_str().len()));
+    paths
 }
 
 /// Replaces absolute host paths with their repository-relative (or placeholder) forms.
@@ -72,13 +94,23 @@ pub fn claim_fallback(
         );
     }
     if !agent_commented {
-        let body = format!(
-            "**Maestro: working on this issue**\n\n- run_id: `{}`\n- attempt: {}\n- branch: `{}`\n- workspace_path: `{}`\n",
-            record.run_id, record.attempt, record.branch, record.workspace_path
-        );
+        let body = agent_start_comment(record);
         target.tracker.add_comment(&target.issue.id, &body)?;
     }
     Ok(())
+}
+
+/// The agent-start comment, with the fields the peer implementation's carries (`started_at`,
+/// `transport`, run id, attempt, branch) and the lane.
+fn agent_start_comment(record: &RunRecord) -> String {
+    let mut body = String::from("**Maestro: working on this issue**\n\n");
+    let _ = writeln!(body, "- run_id: `{}`", record.run_id);
+    let _ = writeln!(body, "- attempt: {}", record.attempt);
+    let _ = writeln!(body, "- started_at: {}", record.started_at);
+    let _ = writeln!(body, "- transport: `{}`", crate::config::STDIO_TRANSPORT);
+    let _ = writeln!(body, "- branch: `{}`", record.branch);
+    let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
+    body
 }
 
 /// Why a completed handoff could not be written.
@@ -184,7 +216,7 @@ pub fn retry(
 ) -> Result<(), tracker::Error> {
     ensure_in_progress(target)?;
     let title = format!("attempt {} failed, retrying", record.attempt);
-    let mut body = failure_facts(&title, record, error_class, next_action);
+    let mut body = failure_facts(&title, record, error_class, next_action, target.host_paths);
     body.push_str(&failure_message(message, target.host_paths));
     target.tracker.add_comment(&target.issue.id, &body)?;
     Ok(())
@@ -197,13 +229,27 @@ fn failure_message(message: &str, host_paths: &[(PathBuf, String)]) -> String {
     format!("\n{}", bounds::quote(&scrub(message, host_paths)))
 }
 
-/// The title and fact list every failure comment starts with.
-fn failure_facts(title: &str, record: &RunRecord, error_class: &str, next_action: &str) -> String {
+/// The title and fact list every failure comment starts with. The cause, when codex gave one,
+/// quotes codex's words: one bounded line, escaped, host paths rewritten.
+fn failure_facts(
+    title: &str,
+    record: &RunRecord,
+    error_class: &str,
+    next_action: &str,
+    host_paths: &[(PathBuf, String)],
+) -> String {
     let mut body = format!("**Maestro: {title}**\n\n");
     let _ = writeln!(body, "- run_id: `{}`", record.run_id);
     let _ = writeln!(body, "- attempt: {}", record.attempt);
     let _ = writeln!(body, "- failed_at: {}", clock::now_rfc3339());
     let _ = writeln!(body, "- error_class: `{error_class}`");
+    if let Some(cause) = &record.cause {
+        let _ = writeln!(
+            body,
+            "- cause: {}",
+            bounds::excerpt(&scrub(&cause.message, host_paths), MAX_CAUSE_CHARS)
+        );
+    }
     let _ = writeln!(body, "- next_action: {next_action}");
     let _ = writeln!(body, "- workspace_path: `{}`", record.workspace_path);
     body
@@ -249,12 +295,21 @@ pub fn human(
         }
         Err(error) => return Err(not_placed(error)),
     };
-    let mut body = failure_facts("needs attention", record, error_class, next_action);
+    let mut body = failure_facts(
+        "needs attention",
+        record,
+        error_class,
+        next_action,
+        target.host_paths,
+    );
     if let Some(reason) = &guard_reason {
         let _ = writeln!(
             body,
-            "- guard: the issue stays in {} and Maestro will not pick it up again automatically ({reason}; the guard is `.maestro/issues/<lane>.json`)",
-            target.policy.in_progress_state
+            "- guard: the issue stays in {} and Maestro will not pick it up again automatically ({reason}; the guard is `{}`)",
+            target.policy.in_progress_state,
+            crate::workspace::Layout::relative()
+                .issue_file("<lane>")
+                .display()
         );
     }
     body.push_str(&failure_message(message, target.host_paths));

@@ -22,7 +22,9 @@ use crate::workflow::{Execution, TrackerPolicy, same_state};
 
 pub use budget::{NextAttempt, attempts_in_budget, next_attempt, within_budget};
 pub use reason::{Hold, Reason, Rule};
-pub use resume::{Bookkeeping, Standing, claimable, recovery, retry_due, runnable, standing};
+pub use resume::{
+    Bookkeeping, Standing, claimable, recovery, repairable, retry_due, runnable, standing,
+};
 
 /// What is already taken, as plain data from whoever tracks it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -162,6 +162,10 @@ pub enum Reason {
     Inactive {
         state: String,
     },
+    /// A review repair's issue is no longer in `success_state` (and not terminal).
+    NotInReview {
+        state: String,
+    },
     /// The run a queued retry follows, or a later one, recorded an outcome that ended the
     /// episode (`handoff`, `human_required`, `stalled`).
     EpisodeEnded {
@@ -185,7 +189,7 @@ impl Reason {
             Reason::BlockedBy { .. } => Rule::Blocked,
             Reason::Held(_) => Rule::Held,
             Reason::NoSlot { .. } => Rule::Slot,
-            Reason::Inactive { .. } => Rule::Active,
+            Reason::Inactive { .. } | Reason::NotInReview { .. } => Rule::Active,
             Reason::EpisodeEnded { .. } => Rule::Episode,
             Reason::BudgetSpent { .. } => Rule::Budget,
         }
@@ -226,6 +230,9 @@ impl fmt::Display for Reason {
             }
             Reason::Inactive { state } => {
                 write!(f, "state {state} is neither startable nor in progress")
+            }
+            Reason::NotInReview { state } => {
+                write!(f, "state {state} is not the review state a repair works in")
             }
             Reason::EpisodeEnded { run_id, status } => write!(
                 f,

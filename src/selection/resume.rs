@@ -56,6 +56,26 @@ pub fn runnable(issue: &Issue, policy: &TrackerPolicy, project_slug: &str) -> Re
     check(issue, policy, project_slug, &BTreeMap::new())
 }
 
+/// Whether a review repair (docs/spec/review.md) may work on `issue`: in the project, still in
+/// `success_state` where the handoff left it (a person who moved it on takes the lane back),
+/// without the opt-out or needs-attention label. A repair has its own budget, `[review]
+/// max_repairs`, kept in the lane's review record; it never counts against `max_attempts`.
+pub fn repairable(issue: &Issue, policy: &TrackerPolicy, project_slug: &str) -> Result<(), Reason> {
+    in_project(issue, project_slug)?;
+    let state = &issue.state.name;
+    if policy.is_terminal(state) {
+        return Err(Reason::Terminal {
+            state: state.clone(),
+        });
+    }
+    if !crate::workflow::same_state(state, &policy.success_state) {
+        return Err(Reason::NotInReview {
+            state: state.clone(),
+        });
+    }
+    labels(issue, policy)
+}
+
 /// An in-progress issue to pick up again before fresh work: not held, in the project, without
 /// the opt-out or needs-attention label, and left for another try — its bookkeeping says the
 /// last attempt was retried, interrupted, failed, or died while running (no guard, no live

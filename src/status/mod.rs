@@ -8,6 +8,7 @@
 //!
 //! **Invariant:** no secret can appear here: records hold none, and this module reads nothing else.
 
+mod review;
 mod text;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +23,7 @@ use crate::workspace::record::{self, ActivityMarker, Phase, RunRecord, RunStatus
 use crate::workspace::retry_queue::{self, RetryKind};
 use crate::workspace::{Layout, lane, lock};
 
+pub use review::{ReviewLane, ReviewTotals};
 pub use text::render_text;
 
 /// Version of the snapshot document.
@@ -50,6 +52,13 @@ pub struct Snapshot {
     pub hosts: Vec<HostState>,
     /// State files that could not be read (each names the file and what to do).
     pub problems: Vec<String>,
+    /// Post-review lanes the lifecycle works on or a person must act on (docs/spec/review.md);
+    /// left out of the JSON when there is none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub review: Vec<ReviewLane>,
+    /// Every review record counted by phase, merges and repairs; left out when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_totals: Option<ReviewTotals>,
 }
 
 /// A live (or orphaned) attempt.
@@ -115,6 +124,10 @@ pub struct FinishedRun {
     pub duration_seconds: u64,
     pub tokens: Tokens,
     pub next_action: Option<String>,
+    /// What codex said about why the failing turn failed (the record's `cause.message`);
+    /// absent when it said nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 /// A retained lane.
@@ -228,6 +241,7 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
                 duration_seconds,
                 tokens: run.tokens,
                 next_action,
+                cause: run.cause.as_ref().map(|cause| cause.message.clone()),
             });
         }
     }
@@ -261,6 +275,7 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
 
     let lanes = lanes(&layout, &config.repo_root, &issues.items);
     let hosts = hosts(config, &layout, now_ms, &mut problems);
+    let (review, review_totals) = review::build(&layout, now_ms, &mut problems);
     Snapshot {
         schema_version: SCHEMA_VERSION,
         generated_at: clock::format_ms(now_ms),
@@ -273,6 +288,8 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
         tracker_budget: budget,
         hosts,
         problems,
+        review,
+        review_totals,
     }
 }
 
@@ -352,10 +369,11 @@ fn owner_alive(layout: &Layout, run: &RunRecord, problems: &mut Vec<String>) -> 
     });
     if process.is_some_and(|process| process.is_alive()) {
         problems.push(format!(
-            "{} (run {}): its lease is not held but its process (pid {}) is alive; its lease file under .maestro/leases/ was removed or replaced",
+            "{} (run {}): its lease is not held but its process (pid {}) is alive; its lease file under {}/ was removed or replaced",
             run.issue_identifier,
             run.run_id,
             run.pid,
+            Layout::relative().leases_dir().display(),
         ));
         return true;
     }

@@ -113,6 +113,12 @@ pub fn render_text(snapshot: &Snapshot) -> String {
         if let Some(host) = &run.host {
             let _ = writeln!(out, "    host {}", clip(host, 69));
         }
+        if let Some(cause) = &run.cause {
+            // The whole sentence matters (it ends with what to check), so it wraps, not clips.
+            for line in wrap_words(&format!("cause: {}", text(cause)), 74, 4) {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
     }
 
     let _ = writeln!(out, "\nLANES ({})", snapshot.lanes.len());
@@ -137,6 +143,7 @@ pub fn render_text(snapshot: &Snapshot) -> String {
         }
     }
 
+    super::review::render_text(&mut out, &snapshot.review);
     if !snapshot.hosts.is_empty() {
         let _ = writeln!(out, "\nHOSTS ({})", snapshot.hosts.len());
     }
@@ -264,6 +271,28 @@ fn wrap(items: &[String], width: usize) -> Vec<String> {
     lines
 }
 
+/// `value` (already escaped) in lines of at most `width` characters, broken between words, at
+/// most `max_lines` of them (the last cut with a visible mark).
+fn wrap_words(value: &str, width: usize, max_lines: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in value.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.chars().take(width).collect()),
+        }
+    }
+    if lines.len() > max_lines {
+        lines.truncate(max_lines);
+        if let Some(last) = lines.last_mut() {
+            *last = clip(&format!("{last} …"), width);
+        }
+    }
+    lines
+}
+
 /// `value` escaped, then cut to `width` characters with a visible mark.
 fn clip(value: &str, width: usize) -> String {
     let value = text(value);
@@ -285,6 +314,28 @@ mod tests {
         assert_eq!(compact(950), "950");
         assert_eq!(compact(12_345), "12.3k");
         assert_eq!(compact(4_500_000), "4.5M");
+    }
+
+    #[test]
+    fn causes_wrap_between_words() {
+        let lines = wrap_words(
+            "cause: model endpoint unreachable (codex: a b); check it",
+            20,
+            4,
+        );
+        assert_eq!(
+            lines,
+            [
+                "cause: model",
+                "endpoint unreachable",
+                "(codex: a b); check",
+                "it"
+            ]
+        );
+        assert!(lines.iter().all(|line| line.chars().count() <= 20));
+        let cut = wrap_words(&"word ".repeat(100), 20, 2);
+        assert_eq!(cut.len(), 2);
+        assert!(cut[1].ends_with('…'), "{cut:?}");
     }
 
     #[test]

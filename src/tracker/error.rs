@@ -202,10 +202,15 @@ impl fmt::Display for Error {
                 timed_out,
             } => {
                 if *timed_out {
-                    write!(f, "linear did not answer {operation} in time: {detail}")
+                    write!(f, "linear did not answer {operation} in time: {detail}")?;
                 } else {
-                    write!(f, "cannot reach linear for {operation}: {detail}")
+                    write!(f, "cannot reach linear for {operation}: {detail}")?;
                 }
+                // The usual causes, in the order an operator can rule them out.
+                write!(
+                    f,
+                    "; check this host's network and DNS, the proxy variables (HTTPS_PROXY, ALL_PROXY, NO_PROXY) and tracker.api_url"
+                )
             }
             Error::Status {
                 operation,

@@ -68,6 +68,12 @@ pub trait Tracker: Send + Sync + std::fmt::Debug {
     /// Posts a Markdown comment on an issue.
     fn add_comment(&self, issue_id: &str, body: &str) -> Result<CommentRef, Error>;
 
+    /// The comments of an issue whose body contains `text` (compared exactly), oldest first,
+    /// all pages. Maestro finds a comment of its own by its marker line this way before it
+    /// posts it again (a closeout interrupted between posting and recording it), so the read
+    /// asks only for the matching comments, not the whole thread.
+    fn comments_containing(&self, issue_id: &str, text: &str) -> Result<Vec<Comment>, Error>;
+
     /// Adds the label called `label_name` (trimmed, case-insensitive), keeping the issue's
     /// other labels; adding a label the issue already has succeeds. An unknown name is
     /// [`Error::UnknownLabel`], so the caller can fall back to another marker.
@@ -150,6 +156,12 @@ impl Issue {
     pub fn has_label(&self, label: &str) -> bool {
         let wanted = normalize_label(label);
         self.labels.contains(&wanted)
+    }
+
+    /// Whether `identifier` names this issue (trimmed, case-insensitive: `abc-12` is `ABC-12`),
+    /// as `run --once --issue` and the dry run take it.
+    pub fn is_named(&self, identifier: &str) -> bool {
+        self.identifier.eq_ignore_ascii_case(identifier.trim())
     }
 }
 
@@ -241,6 +253,14 @@ pub struct CommentRef {
     pub id: String,
     /// Where a person can read it (Linear: the comment URL; local: the comments file).
     pub url: Option<String>,
+}
+
+/// A comment on an issue, as [`Tracker::comments_containing`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub id: String,
+    /// Markdown, as posted.
+    pub body: String,
 }
 
 /// The one label form Maestro compares: trimmed and lowercased.

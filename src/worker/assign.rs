@@ -12,10 +12,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::{HostConfig, WorkerConfig};
 use super::place::Place;
 use super::ssh::Remote;
 use super::{health, host_key};
+use crate::config::worker::{HostConfig, WorkerConfig};
 use crate::workspace::lock::{self, Slot};
 use crate::workspace::{Error, Layout};
 

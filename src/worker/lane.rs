@@ -176,7 +176,7 @@ pub fn prepare(spec: &RemoteLaneSpec<'_>) -> Result<RemoteLane, Error> {
         .layout
         .remote_lane_marker_file(&host_key(&remote.host), spec.key);
     let marker = load_marker(&marker_path);
-    let staging = format!(".{}.cloning-{}", spec.key, unique());
+    let staging = Layout::staging_name(spec.key, &unique());
     let (old_staging, old_identity) = marker
         .as_ref()
         .and_then(|marker| marker.staging.clone().map(|s| (s, marker.identity.clone())))

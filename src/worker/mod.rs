@@ -6,7 +6,7 @@
 //! hooks and validation commands run there, and codex app-server runs there over ssh stdio
 //! while the session, its reader threads and the issue tools stay here (`place`). The ssh
 //! command line, quoting and bounded remote execution are `ssh`'s; host health (connect
-//! failures, backoff) is `health`'s; the `[worker]` table is `config`'s.
+//! failures, backoff) is `health`'s; the `[worker]` table is `config::worker`'s.
 //!
 //! What never leaves the controller: tool calls, tracker and GitHub requests, secrets (no
 //! secret value is on a command line or in a host's environment; a host's codex uses its own
@@ -15,7 +15,6 @@
 //! (`app_server`).
 
 pub mod assign;
-pub mod config;
 pub mod health;
 pub mod lane;
 pub mod place;
@@ -23,7 +22,7 @@ pub mod ssh;
 
 use std::fmt;
 
-pub use config::{HostConfig, WorkerConfig};
+pub use crate::config::worker::{HostConfig, WorkerConfig};
 pub use place::Place;
 pub use ssh::Remote;
 

@@ -25,7 +25,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::Error;
-use super::config::{HostConfig, WorkerConfig};
+use crate::config::worker::{HostConfig, WorkerConfig};
 use crate::shell::{self, ShellOutcome};
 use crate::workspace::Layout;
 

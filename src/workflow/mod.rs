@@ -4,9 +4,10 @@
 //! A snapshot ([`Workflow`]) is immutable once parsed. The daemon re-reads the file every tick
 //! through [`WorkflowStore::reload`], which keeps the last known good snapshot when an edit is
 //! broken, so a typo in WORKFLOW.md never stops running lanes or drops a tick. Parsing lives in
-//! `parse.rs`, the `[review]` table in `review.rs`; this file holds the snapshot types, their
-//! queries and the store.
+//! `parse.rs`, the `[agent]` table in `agent.rs`, the `[review]` table in `review.rs`; this file
+//! holds the snapshot types, their queries and the store.
 
+mod agent;
 mod parse;
 mod review;
 
@@ -63,11 +64,29 @@ pub struct TrackerPolicy {
     pub needs_attention_label: String,
 }
 
-/// `[agent]`: style hints passed to `thread/start`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `[agent]`: style hints passed to `thread/start`, and the wall-clock limit of one turn.
+/// (`transport`, which files written for a peer implementation carry, is validated and has
+/// nothing to hold: the only transport is [`crate::config::STDIO_TRANSPORT`].)
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentStyle {
     pub personality: Option<Personality>,
     pub service_tier: Option<String>,
+    /// The longest one turn may run, busy or not, before it is interrupted and the attempt
+    /// fails as `turn_timeout` (retried with backoff). Symphony's default: one hour.
+    pub turn_timeout_ms: u64,
+}
+
+/// One hour, as in Symphony.
+pub const DEFAULT_TURN_TIMEOUT_MS: u64 = 3_600_000;
+
+impl Default for AgentStyle {
+    fn default() -> Self {
+        AgentStyle {
+            personality: None,
+            service_tier: None,
+            turn_timeout_ms: DEFAULT_TURN_TIMEOUT_MS,
+        }
+    }
 }
 
 /// Codex `personality` values.

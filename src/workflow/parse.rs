@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
+use super::agent::read_agent;
 use super::review::{check_review, read_review};
 use super::{
-    AgentStyle, Error, Execution, HandoffMode, Hooks, Personality, ReviewPolicy, SUPPORTED_VERSION,
+    AgentStyle, Error, Execution, HandoffMode, Hooks, ReviewPolicy, SUPPORTED_VERSION,
     TrackerPolicy, Workflow, same_state,
 };
 use crate::config::{Provider, repo_relative};
@@ -433,39 +434,7 @@ fn read_tracker(
     }
 }
 
-fn read_agent(table: &mut Table<'_, '_>, agent: &mut AgentStyle, problems: &mut Vec<Problem>) {
-    if let Some(value) = table.string("personality", problems) {
-        agent.personality = match value.get_ref().trim() {
-            "none" => Some(Personality::None),
-            "friendly" => Some(Personality::Friendly),
-            "pragmatic" => Some(Personality::Pragmatic),
-            other => {
-                problems.push(Problem {
-                    span: value.span(),
-                    field: table.field("personality"),
-                    message: format!(
-                        "unknown personality `{other}`; expected one of: none, friendly, pragmatic"
-                    ),
-                });
-                None
-            }
-        };
-    }
-    if let Some(value) = table.string("service_tier", problems) {
-        let tier = value.get_ref().trim();
-        if tier.is_empty() {
-            problems.push(Problem {
-                span: value.span(),
-                field: table.field("service_tier"),
-                message: "must not be empty; omit the key instead".into(),
-            });
-        } else {
-            agent.service_tier = Some(tier.to_string());
-        }
-    }
-}
-
-fn positive(
+pub(super) fn positive(
     table: &mut Table<'_, '_>,
     key: &'static str,
     problems: &mut Vec<Problem>,

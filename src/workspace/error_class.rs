@@ -31,6 +31,10 @@ pub enum ErrorClass {
     CodexTurnInterrupted,
     /// No progress for `turn_idle_timeout_ms`.
     TurnIdleTimeout,
+    /// The turn ran past `[agent] turn_timeout_ms` (wall clock).
+    TurnTimeout,
+    /// The run's `--deadline` passed before the attempt ended; the work was stopped.
+    DeadlineExceeded,
     /// The codex child died.
     AppServerExited,
     /// The codex child spoke out of protocol.
@@ -75,6 +79,11 @@ pub enum ErrorClass {
     /// The ssh connection to the lane's host failed or dropped during the attempt (`[worker]`):
     /// the agent, a hook or a validation command was cut off.
     AgentDisconnected,
+    /// A review repair ended without pushing a new head to the PR branch.
+    RepairPushedNothing,
+    /// A review repair found no retained lane to work in (it never clones a new one: a fresh
+    /// clone would not hold the PR branch's work).
+    RepairLaneMissing,
     /// A daemon child ended with its record still running: `child_exited_<code>`, or
     /// `child_exited_by_signal` without a code.
     ChildExited(Option<i32>),
@@ -86,13 +95,15 @@ pub enum ErrorClass {
 }
 
 /// Every class without data, for parsing names back.
-const UNIT: [ErrorClass; 26] = [
+const UNIT: [ErrorClass; 30] = [
     ErrorClass::ValidationFailed,
     ErrorClass::PrCheckFailed,
     ErrorClass::BranchCheckFailed,
     ErrorClass::CodexTurnFailed,
     ErrorClass::CodexTurnInterrupted,
     ErrorClass::TurnIdleTimeout,
+    ErrorClass::TurnTimeout,
+    ErrorClass::DeadlineExceeded,
     ErrorClass::AppServerExited,
     ErrorClass::AppServerProtocolError,
     ErrorClass::AppServerStartFailed,
@@ -113,6 +124,8 @@ const UNIT: [ErrorClass; 26] = [
     ErrorClass::IssueLeftActiveStates,
     ErrorClass::StalledRunDetected,
     ErrorClass::AgentDisconnected,
+    ErrorClass::RepairPushedNothing,
+    ErrorClass::RepairLaneMissing,
 ];
 
 /// Every tracker category, for parsing `tracker_<category>` back (see the exhaustiveness test).
@@ -156,6 +169,8 @@ impl ErrorClass {
             ErrorClass::CodexTurnFailed => "codex_turn_failed",
             ErrorClass::CodexTurnInterrupted => "codex_turn_interrupted",
             ErrorClass::TurnIdleTimeout => "turn_idle_timeout",
+            ErrorClass::TurnTimeout => "turn_timeout",
+            ErrorClass::DeadlineExceeded => "deadline_exceeded",
             ErrorClass::AppServerExited => "app_server_exited",
             ErrorClass::AppServerProtocolError => "app_server_protocol_error",
             ErrorClass::AppServerStartFailed => "app_server_start_failed",
@@ -176,6 +191,8 @@ impl ErrorClass {
             ErrorClass::IssueLeftActiveStates => "issue_left_active_states",
             ErrorClass::StalledRunDetected => "stalled_run_detected",
             ErrorClass::AgentDisconnected => "agent_disconnected",
+            ErrorClass::RepairPushedNothing => "repair_pushed_nothing",
+            ErrorClass::RepairLaneMissing => "repair_lane_missing",
             ErrorClass::Tracker(_)
             | ErrorClass::ChildExited(_)
             | ErrorClass::ChildFailedBeforeRecord(_)
@@ -300,6 +317,7 @@ mod tests {
             ),
             (ErrorClass::StalledRunDetected, "stalled_run_detected"),
             (ErrorClass::AgentDisconnected, "agent_disconnected"),
+            (ErrorClass::DeadlineExceeded, "deadline_exceeded"),
         ];
         for (class, name) in cases {
             assert_eq!(class.to_string(), name);

@@ -65,6 +65,14 @@ impl Layout {
         }
     }
 
+    /// The layout relative to `workspace_root` (`.maestro/leases`), for text that names a state
+    /// path without the host's absolute path.
+    pub fn relative() -> Layout {
+        Layout {
+            root: PathBuf::new(),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -160,6 +168,19 @@ impl Layout {
         self.review_dir().join(format!("{key}.json"))
     }
 
+    /// The turn input of repair `attempt` of lane record `key`: the feedback as
+    /// `review::texts::repair_input` wrote it, handed to the repair child. Written before the
+    /// repair is recorded, so a daemon restarted between the two still has it.
+    pub fn review_repair_input_file(&self, key: &str, attempt: u32) -> PathBuf {
+        self.review_dir().join(format!("{key}.repair-{attempt}.md"))
+    }
+
+    /// The human-path comment of lane record `key`, written before the phase is recorded so a
+    /// restarted daemon posts the same text.
+    pub fn review_human_comment_file(&self, key: &str) -> PathBuf {
+        self.review_dir().join(format!("{key}.human.md"))
+    }
+
     /// The persisted GitHub ETag cache (see `crate::github::EtagCache`), shared by the daemon
     /// and its children so a restart or a `run --once` still gets free 304s.
     pub fn github_etag_cache_file(&self) -> PathBuf {
@@ -212,6 +233,16 @@ impl Layout {
             .join(format!("{key}.json"))
     }
 
+    /// The run id a journal's file name in `runs/` stands for (`<run_id>.journal.jsonl`).
+    pub fn journal_run_id(file_name: &str) -> Option<&str> {
+        file_name.strip_suffix(".journal.jsonl")
+    }
+
+    /// The run id a log's file name in `logs/` stands for (`<run_id>.log`).
+    pub fn log_run_id(file_name: &str) -> Option<&str> {
+        file_name.strip_suffix(".log")
+    }
+
     /// The file key a lease lock file's name stands for (`<key>.lock`), if it is one.
     pub fn lease_key(file_name: &str) -> Option<&str> {
         file_name.strip_suffix(".lock")
@@ -239,6 +270,12 @@ impl Layout {
     }
 
     /// The hidden directory process `pid` clones lane `key` into before moving it into place.
+    /// The name of a staging directory for lane `key`, told apart by `unique` (a pid locally;
+    /// on an ssh host, where the controller's pid means nothing, any unique token).
+    pub fn staging_name(key: &str, unique: &str) -> String {
+        format!(".{key}{STAGING_INFIX}{unique}")
+    }
+
     pub fn staging_dir(&self, key: &str, pid: u32) -> PathBuf {
         self.root.join(format!(".{key}{STAGING_INFIX}{pid}"))
     }
@@ -395,6 +432,11 @@ mod tests {
                 layout.remote_lane_marker_file("build-1", "ABC-1"),
                 "/w/.maestro/hosts/build-1/lanes/ABC-1.json",
             ),
+            (Layout::relative().leases_dir(), ".maestro/leases"),
+            (
+                Layout::relative().issue_file("<lane>"),
+                ".maestro/issues/<lane>.json",
+            ),
         ];
         for (path, expected) in cases {
             assert_eq!(path, Path::new(expected));
@@ -404,5 +446,10 @@ mod tests {
         assert!(Layout::is_state_file("r1.json"));
         assert!(!Layout::is_state_file("r1.journal.jsonl"));
         assert!(!Layout::is_state_file(".r1.json.tmp"));
+        let journal = layout.journal_file("r1");
+        let journal = journal.file_name().and_then(|name| name.to_str());
+        assert_eq!(journal.and_then(Layout::journal_run_id), Some("r1"));
+        assert_eq!(Layout::log_run_id("r1.log"), Some("r1"));
+        assert_eq!(Layout::journal_run_id("r1.json"), None);
     }
 }

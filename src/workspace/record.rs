@@ -90,6 +90,9 @@ impl RunStatus {
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
     ReviewHandoff,
+    /// A review repair finished: `issue_review_repair_complete`, then the `review_repair`
+    /// path (docs/spec/review.md).
+    ReviewRepair,
     ManualAttention,
     /// Neither, both, or a finalize that does not match what was recorded.
     Invalid,
@@ -136,6 +139,39 @@ pub struct ValidationRecord {
     pub escaped: bool,
 }
 
+/// What codex said about why a turn failed or timed out: its most telling error notice, as
+/// `crate::app_server::Cause` words it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureCause {
+    /// `model_unreachable`, `model_auth`, `model_rate_limited`, `model_http_error` or
+    /// `codex_error`; causes of attempts are compared by it.
+    pub kind: String,
+    /// One line for the operator: what it means, codex's words, what to check.
+    pub message: String,
+}
+
+/// Consecutive idle timeouts of one issue with the same cause (see `run::cause`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdleTimeoutStreak {
+    /// The [`FailureCause::kind`] they share.
+    pub cause: String,
+    pub count: u32,
+}
+
+/// One step of an attempt as it happened: the phase it belongs to and what it was (`lane`,
+/// `turn 2/3`, `validation 1/2: cargo test`, `PR check`, `writeback`, the final status). The
+/// record keeps them in order, so another process can show the attempt's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: String,
+    pub phase: Phase,
+    pub step: String,
+}
+
+/// The most timeline entries one record keeps; later steps replace the last one, so a record
+/// stays small whatever `max_turns` says.
+pub const MAX_TIMELINE: usize = 200;
+
 /// What happens next to the issue after this attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryDecision {
@@ -180,6 +216,10 @@ pub struct RunRecord {
     pub error_class: Option<ErrorClass>,
     #[serde(default)]
     pub error_message: Option<String>,
+    /// Why the failing turn failed, when codex said (its most telling error notice); absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<FailureCause>,
     /// read_first files that were skipped (a symlink out of the lane, not a regular file, over
     /// the size limit, …); empty and absent from the file when every one was read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -190,8 +230,19 @@ pub struct RunRecord {
     pub validation: Vec<ValidationRecord>,
     #[serde(default)]
     pub pr_url: Option<String>,
+    /// The lane `HEAD` the handed-off PR was validated at (a PR handoff or a review repair):
+    /// the only commit the post-review lifecycle will merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_sha: Option<String>,
+    /// Set on a review repair's run: which repair of the lane's review record it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_repair: Option<u32>,
     #[serde(default)]
     pub retry: Option<RetryDecision>,
+    /// The attempt's steps with their times, oldest first (at most [`MAX_TIMELINE`]); absent in
+    /// records of older versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<TimelineEntry>,
     /// The process that ran the attempt.
     pub pid: u32,
     /// That process's start time (clock ticks since boot), so liveness checks never mistake a
@@ -225,11 +276,15 @@ impl Default for RunRecord {
             disposition: None,
             error_class: None,
             error_message: None,
+            cause: None,
             context_skipped: Vec::new(),
             tool_calls: Vec::new(),
             validation: Vec::new(),
             pr_url: None,
+            head_sha: None,
+            review_repair: None,
             retry: None,
+            timeline: Vec::new(),
             pid: std::process::id(),
             pid_start_time: OwnerProcess::current().map(|process| process.start_time),
         }
@@ -308,6 +363,10 @@ pub struct IssueState {
     /// next claim means a person moved the issue, which starts a fresh attempt budget.
     #[serde(default)]
     pub outcome_state: Option<String>,
+    /// The idle timeouts in a row this episode, with the cause they share; absent when the last
+    /// counted attempt ended otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeouts: Option<IdleTimeoutStreak>,
 }
 
 impl Default for IssueState {
@@ -326,6 +385,7 @@ impl Default for IssueState {
             lane_key: None,
             owner: None,
             outcome_state: None,
+            idle_timeouts: None,
         }
     }
 }

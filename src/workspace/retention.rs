@@ -201,16 +201,14 @@ fn decide(runs: &[Run<'_>], retention: &RetentionConfig) -> Vec<Fate> {
 /// Journals and logs on disk, by run id.
 fn run_files(layout: &Layout) -> Vec<(String, PathBuf)> {
     let mut files = Vec::new();
-    for (dir, suffix) in [
-        (layout.runs_dir(), ".journal.jsonl"),
-        (layout.logs_dir(), ".log"),
-    ] {
+    let journals: (PathBuf, fn(&str) -> Option<&str>) = (layout.runs_dir(), Layout::journal_run_id);
+    for (dir, run_id_of) in [journals, (layout.logs_dir(), Layout::log_run_id)] {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let Some(run_id) = name.to_str().and_then(|name| name.strip_suffix(suffix)) else {
+            let Some(run_id) = name.to_str().and_then(run_id_of) else {
                 continue;
             };
             if !run_id.is_empty() && !run_id.starts_with('.') {

@@ -4,8 +4,10 @@
 //! through [`crate::atomic_file`] (temp file, fsync, rename), and a file that does not parse is
 //! reported as [`Error::Corrupt`] naming it. The types themselves and their JSON shape are
 //! `record`'s; this module only moves them between memory and disk, so no other code calls
-//! `serde_json` or `atomic_file` for state (the lane ownership marker, `ownership`'s own
-//! promise, is the one exception).
+//! `serde_json` or `atomic_file` for state. Four files keep their own atomic, versioned writer
+//! (docs/index.md, `workspace/`; `tests/tidy.rs` holds the list): the lane ownership marker
+//! (`ownership`'s own promise), the intake's budget report, review records and the GitHub ETag
+//! cache.
 
 use std::path::Path;
 

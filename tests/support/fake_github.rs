@@ -1,6 +1,7 @@
 //! A fake GitHub: the REST routes and the GraphQL query Maestro uses, from an in-memory table,
 //! loopback only, every request recorded (through `fake_http`).
 //!
+//! - `GET /repos/{o}/{r}`: a repository the token can see ([`FakeGithub::add_repo`]);
 //! - `GET /repos/{o}/{r}/pulls/{n}`: the PR, its head either fixed or read live from a bare git
 //!   repository (so a test's agent can push and the PR follows, and a force-push between
 //!   handoff and validation is real);
@@ -151,6 +152,8 @@ impl Pull {
 /// A route a fault can be injected on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Route {
+    /// `GET /repos/{o}/{r}`: a repository added with [`FakeGithub::add_repo`] (or holding a PR).
+    Repo,
     Pull,
     Reviews,
     Threads,
@@ -188,12 +191,17 @@ struct State {
     later: Option<(usize, Later)>,
     /// Per route: the status to answer and how many more times.
     faults: HashMap<Route, (u16, usize)>,
+    /// Per route: how long to hold the answer (the request is applied first, as on a server
+    /// whose answer is lost) and how many more times.
+    slow: HashMap<Route, (std::time::Duration, usize)>,
     /// Moved onto the PR's head when a merge request arrives, before it is judged.
     head_on_merge: Option<String>,
     /// Answer `reviewThreads` with `hasNextPage` and the same cursor forever.
     broken_thread_cursor: bool,
     /// Rate-limit points charged (every answer but a 304).
     rate_used: u64,
+    /// Repositories the token can see (`owner/repo`, lowercase) beyond those holding a PR.
+    repos: HashSet<String>,
 }
 
 /// The running fake.
@@ -284,6 +292,15 @@ impl FakeGithub {
         statuses.push((context.into(), state.into(), description.into()));
     }
 
+    /// Makes `repo` (`owner/name`) a repository the token can see.
+    pub fn add_repo(&self, repo: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .repos
+            .insert(repo.to_ascii_lowercase());
+    }
+
     /// Whether `branch` exists in `repo`.
     pub fn has_branch(&self, repo: &str, branch: &str) -> bool {
         self.state
@@ -300,6 +317,25 @@ impl FakeGithub {
             .unwrap()
             .faults
             .insert(route, (status, times));
+    }
+
+    /// Holds the answer of the next `times` requests on `route` for `delay`, after applying
+    /// them: a client killed meanwhile never learns what the server did.
+    pub fn slow(&self, route: Route, delay: std::time::Duration, times: usize) {
+        self.state
+            .lock()
+            .unwrap()
+            .slow
+            .insert(route, (delay, times));
+    }
+
+    /// Requests on `route` so far (method and path as the fake routes them).
+    pub fn requests_on(&self, method: &str, path: &str) -> usize {
+        self.http
+            .requests()
+            .iter()
+            .filter(|request| request.method == method && request.path() == path)
+            .count()
     }
 
     /// When a merge request arrives, the PR's head first moves to `sha` (a push that lands
@@ -357,6 +393,7 @@ fn answer(state: &mut State, request: &Recorded) -> Reply {
     }
     let parts: Vec<&str> = request.path().trim_matches('/').split('/').collect();
     let route = match (request.method.as_str(), parts.as_slice()) {
+        ("GET", ["repos", _, _]) => Route::Repo,
         ("GET", ["repos", _, _, "pulls", _]) => Route::Pull,
         ("GET", ["repos", _, _, "pulls", _, "reviews"]) => Route::Reviews,
         ("POST", ["graphql"]) => Route::Threads,
@@ -380,7 +417,15 @@ fn answer(state: &mut State, request: &Recorded) -> Reply {
             };
         }
     }
+    let delay = match state.slow.get_mut(&route) {
+        Some((delay, times)) if *times > 0 => {
+            *times -= 1;
+            Some(*delay)
+        }
+        _ => None,
+    };
     let reply = match route {
+        Route::Repo => repository(state, &parts),
         Route::Pull => pull(state, &parts),
         Route::Reviews => reviews(state, &parts, request),
         Route::Threads => threads(state, request),
@@ -389,7 +434,11 @@ fn answer(state: &mut State, request: &Recorded) -> Reply {
         Route::Merge => merge(state, &parts, request),
         Route::DeleteRef => delete_ref(state, &parts),
     };
-    conditional(request, reply)
+    let reply = conditional(request, reply);
+    match delay {
+        Some(delay) => reply.delayed(delay),
+        None => reply,
+    }
 }
 
 /// Adds an ETag to a GET's 200 and turns it into a 304 when the client already has it.
@@ -412,6 +461,23 @@ fn conditional(request: &Recorded, reply: Reply) -> Reply {
         };
     }
     reply.with_header("ETag", &etag)
+}
+
+fn repository(state: &State, parts: &[&str]) -> Reply {
+    let full_name = format!("{}/{}", parts[1], parts[2]);
+    let key = full_name.to_ascii_lowercase();
+    let known = state.repos.contains(&key) || state.pulls.keys().any(|(repo, _)| *repo == key);
+    if !known {
+        return not_found();
+    }
+    Reply::json(
+        200,
+        &json!({
+            "full_name": full_name,
+            "private": true,
+            "permissions": {"admin": false, "push": true, "pull": true},
+        }),
+    )
 }
 
 fn find<'a>(state: &'a State, owner: &str, repo: &str, number: &str) -> Option<&'a Pull> {

@@ -39,6 +39,9 @@ pub use world::{FakeComment, FakeIssue, FakeTeam, SLUG_ID, World};
 /// The API key the fake accepts.
 pub const API_KEY: &str = "lin_test_fake_key";
 
+/// The name of the user [`API_KEY`] authenticates as (`viewer`).
+pub const VIEWER_NAME: &str = "Fake Operator";
+
 /// A fault answered instead of the real reply.
 #[derive(Debug, Clone)]
 pub enum Fault {
@@ -292,7 +295,9 @@ fn respond(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>, n
     };
     let operation = body["operationName"].as_str().unwrap_or("").to_string();
     let query = body["query"].as_str().unwrap_or("");
+    // An operation without variables (`Viewer`) has no parentheses.
     if !query.contains(&format!("query {operation}("))
+        && !query.contains(&format!("query {operation} {{"))
         && !query.contains(&format!("mutation {operation}("))
     {
         return violation(format!("document does not define operation `{operation}`"));
@@ -388,6 +393,7 @@ fn respond(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>, n
     }
     let mut world = world.lock().unwrap();
     let result = match operation.as_str() {
+        "Viewer" => Ok(json!({"viewer": {"id": "user-1", "name": VIEWER_NAME}})),
         "ProjectBySlugId" => project(&world, &variables),
         "ProjectIssuesByStateNames" => {
             issues_page(&world, query, &variables, cursor_fault.as_ref())
@@ -402,6 +408,7 @@ fn respond(request: &Recorded, world: &Mutex<World>, control: &Mutex<Control>, n
         "LabelsUsableByTeam" => labels(&world, &variables),
         "IssueSetState" => set_state(&mut world, &variables, now),
         "CommentCreate" => comment(&mut world, &variables),
+        "IssueComments" => issue_comments(&world, &variables),
         "IssueAddLabel" => add_label(&mut world, &variables, now),
         other => Err(format!("unknown operation `{other}`")),
     };
@@ -739,6 +746,25 @@ fn comment(world: &mut World, variables: &Value) -> Result<Value, String> {
         "id": id,
         "url": format!("https://linear.app/fake/issue/{}#comment-{id}", world.issues[index].identifier),
     }}}))
+}
+
+/// `issue(id).comments(filter: { body: { contains } })`, oldest first, paged.
+fn issue_comments(world: &World, variables: &Value) -> Result<Value, String> {
+    let Ok(index) = issue_index(world, variables) else {
+        return Ok(json!({"issue": null}));
+    };
+    let contains = string_var(variables, "contains")?;
+    let first = first_var(variables)?;
+    let offset = offset_of(variables)?;
+    let issue = &world.issues[index];
+    let matching: Vec<Value> = world
+        .comments
+        .iter()
+        .filter(|comment| comment.issue_id == issue.id && comment.body.contains(contains))
+        .map(|comment| json!({"id": comment.id, "body": comment.body}))
+        .collect();
+    let (nodes, info) = page(&matching, offset, first);
+    Ok(json!({"issue": {"id": issue.id, "comments": {"pageInfo": info, "nodes": nodes}}}))
 }
 
 fn add_label(world: &mut World, variables: &Value, now: u64) -> Result<Value, String> {

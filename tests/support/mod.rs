@@ -10,14 +10,17 @@ pub mod fake_github;
 pub mod fake_http;
 pub mod fake_linear;
 pub mod git;
+pub mod landing;
 pub mod procs;
 pub mod run_world;
+pub mod source_tree;
 pub mod sshd;
 pub mod state;
 pub mod tree;
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// The `maestro` binary built for this test run.
 pub fn maestro_bin() -> &'static Path {
@@ -42,6 +45,13 @@ pub fn maestro_command(cwd: &Path, args: &[&str]) -> Command {
         .env("HOME", cwd.join("home"))
         .env_remove("RUST_LOG");
     command
+}
+
+/// A deliberate pause that is itself a test's input (a client that dribbles, a slow tool, a
+/// kill point), never a wait for something to happen: that polls its condition with a bound
+/// (`run_world::wait_until`). The tidy tests allow a sleep only here, in `support/`.
+pub fn pause(duration: Duration) {
+    std::thread::sleep(duration);
 }
 
 /// stdout as text.

@@ -7,8 +7,10 @@
 //! owns the payload types. It holds no state beyond one run's caches and what the answers said
 //! they cost, and writes nothing to disk.
 
+mod comments;
 mod http;
 mod poll;
+mod viewer;
 mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -18,13 +20,14 @@ use std::time::Duration;
 use serde_json::json;
 
 pub use http::ApiKey;
+pub use viewer::Viewer;
 
 use self::http::Transport;
 use self::wire::{Connection, Invalid, WireIssue, WireName, WireRelation};
 use crate::config::Provider;
 use crate::tracker::{
-    CommentRef, Error, Issue, IssueState, Label, ProjectScope, Stamps, TeamMetadata, TeamRef,
-    Tracker, Usage, WorkflowState,
+    Comment, CommentRef, Error, Issue, IssueState, Label, ProjectScope, Stamps, TeamMetadata,
+    TeamRef, Tracker, Usage, WorkflowState,
 };
 use crate::workflow::same_state;
 
@@ -45,6 +48,7 @@ mod documents {
     pub const ISSUE_CHANGES: &str = include_str!("graphql/issue_changes.graphql");
     pub const PROJECT_ISSUE_STAMPS: &str = include_str!("graphql/project_issue_stamps.graphql");
     pub const ISSUE_SUMMARIES_BY_IDS: &str = include_str!("graphql/issue_summaries_by_ids.graphql");
+    pub const ISSUE_COMMENTS: &str = include_str!("graphql/issue_comments.graphql");
 }
 
 /// Linear's largest page.
@@ -533,6 +537,10 @@ impl Tracker for Client {
         }
     }
 
+    fn comments_containing(&self, issue_id: &str, text: &str) -> Result<Vec<Comment>, Error> {
+        self.comments_matching(issue_id, text)
+    }
+
     fn add_label(&self, issue_id: &str, label_name: &str) -> Result<(), Error> {
         const OPERATION: &str = "IssueAddLabel";
         let team = self.team_of(issue_id)?;
@@ -674,6 +682,7 @@ mod tests {
             ("IssueChanges", documents::ISSUE_CHANGES),
             ("ProjectIssueStamps", documents::PROJECT_ISSUE_STAMPS),
             ("IssueSummariesByIds", documents::ISSUE_SUMMARIES_BY_IDS),
+            ("IssueComments", documents::ISSUE_COMMENTS),
         ] {
             assert!(
                 document.contains(&format!("query {name}("))

@@ -22,8 +22,8 @@ use serde::Deserialize;
 use self::file::{IssueFile, comments_path, toml_string, toml_string_list};
 use crate::config::Provider;
 use crate::tracker::{
-    Blocker, CommentRef, Error, Issue, IssueState, Label, ProjectScope, Stamp, Stamps, Team,
-    TeamMetadata, TeamRef, Tracker, WorkflowState, normalize_label, normalize_labels,
+    Blocker, Comment, CommentRef, Error, Issue, IssueState, Label, ProjectScope, Stamp, Stamps,
+    Team, TeamMetadata, TeamRef, Tracker, WorkflowState, normalize_label, normalize_labels,
 };
 
 /// The optional team description inside the issues directory.
@@ -404,6 +404,20 @@ impl Tracker for LocalTracker {
         })
     }
 
+    fn comments_containing(&self, issue_id: &str, text: &str) -> Result<Vec<Comment>, Error> {
+        let file = self.file_of(issue_id)?;
+        let path = comments_path(&file.path);
+        let all = match std::fs::read_to_string(&path) {
+            Ok(all) => all,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(Error::Io { path, source }),
+        };
+        Ok(split_comments(issue_id, &all)
+            .into_iter()
+            .filter(|comment| comment.body.contains(text))
+            .collect())
+    }
+
     fn add_label(&self, issue_id: &str, label_name: &str) -> Result<(), Error> {
         let metadata = self.team_metadata(TEAM_ID)?;
         let label = metadata.label(label_name)?;
@@ -492,3 +506,20 @@ fn stamps(issues: &[Issue]) -> Stamps {
 
 /// Opens every comment in a comments file; the number that follows counts them.
 const COMMENT_MARKER: &str = "<!-- maestro comment";
+
+/// The comments of a comments file, in order, each body without its header line. A header is
+/// only ever written by `add_comment`, which also neutralizes `<!--` in agent text, so a body
+/// cannot start a comment of its own.
+fn split_comments(issue_id: &str, text: &str) -> Vec<Comment> {
+    text.split(COMMENT_MARKER)
+        .skip(1)
+        .enumerate()
+        .map(|(index, chunk)| {
+            let body = chunk.split_once("-->").map_or("", |(_, body)| body);
+            Comment {
+                id: format!("{issue_id}#comment-{}", index + 1),
+                body: body.trim().to_string(),
+            }
+        })
+        .collect()
+}

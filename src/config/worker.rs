@@ -1,14 +1,14 @@
 //! `[worker]` in maestro.toml: the SSH hosts lanes run on, the per-host cap, the workspace root
 //! on each host and the ssh command.
 //!
-//! This file owns the table's keys and their validation, nothing else: `crate::config` calls
+//! This file owns the table's keys and their validation, nothing else: `config::parse` calls
 //! [`read`] from its root table and keeps the result in `ServiceConfig.worker`. A host string
 //! or a remote path is later put on an ssh command line and into a remote shell, so both are
 //! checked strictly here: a host never starts with `-` (it would be read as an option) and a
 //! remote root is an absolute path without `..`, control characters or quotes that a reader
 //! could misjudge.
 
-use crate::config::split_command;
+use super::split_command;
 use crate::toml_fields::{Problem, Table};
 
 /// The ssh program when `ssh_command` is not set.

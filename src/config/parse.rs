@@ -1,295 +1,20 @@
-//! The service config, `maestro.toml`: where it is found, what it may say, what it means.
+//! maestro.toml's text to a [`ServiceConfig`]: table by table, every problem collected with
+//! its span so the operator sees them all at once, in file order.
 //!
-//! This module owns config resolution (`--config`, `./tmp/maestro.toml`, the XDG path) and the
-//! validated [`ServiceConfig`]. It reads one file and touches nothing else: WORKFLOW.md belongs to
-//! [`crate::workflow`], and the cross-checks between the two live in [`crate::settings`].
-//! Secrets are never read here; the config only names the environment variables that hold them.
+//! It reads no file and no environment variable: relative paths resolve against the config
+//! file's directory, `~/` against the `home` it is given.
 
-use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
+use super::paths::{expand_home, normalize, repo_relative, workspace_overlap};
+use super::{
+    AgentConfig, DEFAULT_AGENT_COMMAND, DEFAULT_GITHUB_API_URL, DEFAULT_LINEAR_API_URL,
+    DEFAULT_READ_TIMEOUT_MS, DEFAULT_RESYNC_INTERVAL_MS, DEFAULT_STALL_TIMEOUT_MS,
+    DEFAULT_TURN_IDLE_TIMEOUT_MS, DEFAULT_WORKSPACE_DIR, Error, GithubConfig, Provider,
+    RetentionConfig, STDIO_TRANSPORT, ServiceConfig, TrackerConfig,
+};
 use crate::toml_fields::{self, Diagnostic, Problem, Table};
-
-/// Default Linear GraphQL endpoint.
-pub const DEFAULT_LINEAR_API_URL: &str = "https://api.linear.app/graphql";
-/// Default GitHub REST endpoint.
-pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
-/// Default app-server command.
-pub const DEFAULT_AGENT_COMMAND: &str = "codex app-server";
-/// The only transport Maestro speaks to the app-server.
-pub const STDIO_TRANSPORT: &str = "stdio://";
-/// Default per-request timeout for app-server JSON-RPC calls.
-pub const DEFAULT_READ_TIMEOUT_MS: u64 = 30_000;
-/// Default time a turn may go without progress before it is interrupted.
-pub const DEFAULT_TURN_IDLE_TIMEOUT_MS: u64 = 300_000;
-/// The default `workspace_root`, relative to `repo_root`.
-pub const DEFAULT_WORKSPACE_DIR: &str = ".workspaces";
-/// Default time a lane may go without progress before the daemon declares it stalled.
-pub const DEFAULT_STALL_TIMEOUT_MS: u64 = 900_000;
-/// Default time between the daemon's full resyncs of the project's issues.
-pub const DEFAULT_RESYNC_INTERVAL_MS: u64 = 1_800_000;
-
-/// A validated maestro.toml.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceConfig {
-    /// The file this came from (as resolved, not canonicalized).
-    pub path: PathBuf,
-    /// Project id, `[a-z0-9-]+`: used in lane branch names and to scope state.
-    pub id: String,
-    /// Absolute path of the source git checkout (a relative value in the file resolves against
-    /// the config file's directory).
-    pub repo_root: PathBuf,
-    /// WORKFLOW.md, relative to `repo_root`.
-    pub workflow_path: PathBuf,
-    /// Absolute directory holding lanes and `.maestro/` state.
-    pub workspace_root: PathBuf,
-    pub tracker: TrackerConfig,
-    pub github: GithubConfig,
-    pub agent: AgentConfig,
-    /// Read-only operator HTTP endpoint; `None` keeps it disabled.
-    pub operator_http: Option<SocketAddr>,
-    pub retention: RetentionConfig,
-    /// `[worker]`: SSH hosts lanes run on (`crate::worker::config`); `None` runs them locally.
-    pub worker: Option<crate::worker::WorkerConfig>,
-}
-
-/// `[retention]`: how much of `.maestro/` survives each attempt (`workspace::retention`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetentionConfig {
-    /// Finished runs kept per issue, newest first.
-    pub keep_per_issue: u64,
-    /// Finished and live runs kept in all.
-    pub keep_total: u64,
-    /// What the kept runs (records, journals, child logs) may weigh together.
-    pub max_total_bytes: u64,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        RetentionConfig {
-            keep_per_issue: 10,
-            keep_total: 500,
-            max_total_bytes: 2 * 1024 * 1024 * 1024,
-        }
-    }
-}
-
-/// `[tracker]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrackerConfig {
-    pub provider: Provider,
-    /// May also come from WORKFLOW.md; see [`crate::settings`].
-    pub project_slug: Option<String>,
-    /// Name of the environment variable holding the Linear API key (required for linear).
-    pub api_key_env_var: Option<String>,
-    pub api_url: String,
-    /// Absolute directory of issue files; set exactly when `provider` is [`Provider::Local`].
-    pub issues_dir: Option<PathBuf>,
-    /// Time between the daemon's full resyncs; between them it asks only what changed.
-    pub resync_interval_ms: u64,
-}
-
-/// Which tracker backs the project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Provider {
-    /// Linear's GraphQL API.
-    Linear,
-    /// Markdown issue files in `[tracker] issues_dir`: demos, scripts, no account needed.
-    Local,
-}
-
-impl Provider {
-    /// Every provider, for messages that list the accepted values.
-    pub const ALL: [Provider; 2] = [Provider::Linear, Provider::Local];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Provider::Linear => "linear",
-            Provider::Local => "local",
-        }
-    }
-
-    /// The provider called `name` (trimmed, exact case).
-    pub fn from_name(name: &str) -> Option<Provider> {
-        Provider::ALL
-            .into_iter()
-            .find(|provider| provider.name() == name.trim())
-    }
-}
-
-/// `[github]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GithubConfig {
-    /// Name of the environment variable holding the GitHub token.
-    pub token_env_var: Option<String>,
-    pub api_url: String,
-}
-
-/// `[agent]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AgentConfig {
-    /// Program and arguments, split on whitespace (no shell is involved).
-    pub command: Vec<String>,
-    pub read_timeout_ms: u64,
-    pub turn_idle_timeout_ms: u64,
-    pub stall_timeout_ms: u64,
-}
-
-impl Default for AgentConfig {
-    fn default() -> Self {
-        AgentConfig {
-            command: split_command(DEFAULT_AGENT_COMMAND),
-            read_timeout_ms: DEFAULT_READ_TIMEOUT_MS,
-            turn_idle_timeout_ms: DEFAULT_TURN_IDLE_TIMEOUT_MS,
-            stall_timeout_ms: DEFAULT_STALL_TIMEOUT_MS,
-        }
-    }
-}
-
-impl ServiceConfig {
-    /// Environment variables that hold secrets: never logged, never passed to the agent.
-    pub fn secret_env_vars(&self) -> Vec<String> {
-        let mut names: Vec<String> = [&self.tracker.api_key_env_var, &self.github.token_env_var]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    }
-
-    /// Absolute path of WORKFLOW.md.
-    pub fn workflow_file(&self) -> PathBuf {
-        self.repo_root.join(&self.workflow_path)
-    }
-
-    /// Maestro's own state directory, `<workspace_root>/.maestro`.
-    pub fn state_dir(&self) -> PathBuf {
-        self.workspace_root.join(".maestro")
-    }
-}
-
-/// Why a config could not be used.
-#[derive(Debug)]
-pub enum Error {
-    /// No config file exists at any candidate path.
-    NotFound { tried: Vec<PathBuf> },
-    /// The file exists but could not be read.
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// The file was read but breaks the contract; every problem is listed.
-    Invalid {
-        path: PathBuf,
-        diagnostics: Vec<Diagnostic>,
-    },
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::NotFound { tried } => {
-                let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
-                write!(
-                    f,
-                    "no maestro config found (tried: {}); pass --config PATH or copy maestro.example.toml to one of those paths",
-                    tried.join(", ")
-                )
-            }
-            Error::Read { path, source } => {
-                write!(f, "cannot read config {}: {source}", path.display())
-            }
-            Error::Invalid { path, diagnostics } => {
-                let count = diagnostics.len();
-                let noun = if count == 1 { "problem" } else { "problems" };
-                write!(
-                    f,
-                    "invalid config {} ({count} {noun}):\n{}",
-                    path.display(),
-                    toml_fields::format_diagnostics(path, diagnostics)
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Read { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-/// What config resolution may look at; a struct so tests need not touch the process environment.
-#[derive(Debug, Clone)]
-pub struct Lookup {
-    pub cwd: PathBuf,
-    pub xdg_config_home: Option<PathBuf>,
-    pub home: Option<PathBuf>,
-}
-
-impl Lookup {
-    /// The real process environment.
-    pub fn from_env() -> Lookup {
-        let non_empty = |name: &str| {
-            std::env::var_os(name)
-                .filter(|value| !value.is_empty())
-                .map(PathBuf::from)
-        };
-        Lookup {
-            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-            xdg_config_home: non_empty("XDG_CONFIG_HOME"),
-            home: non_empty("HOME"),
-        }
-    }
-
-    /// Candidate paths in resolution order (without `--config`).
-    pub fn candidates(&self) -> Vec<PathBuf> {
-        let mut paths = vec![self.cwd.join("tmp").join("maestro.toml")];
-        let config_home = self
-            .xdg_config_home
-            .clone()
-            .or_else(|| self.home.as_ref().map(|home| home.join(".config")));
-        if let Some(config_home) = config_home {
-            paths.push(config_home.join("maestro").join("maestro.toml"));
-        }
-        paths
-    }
-}
-
-/// Finds the config file: `--config PATH` when given (it must exist), else the first candidate
-/// that exists.
-pub fn resolve(explicit: Option<&Path>, lookup: &Lookup) -> Result<PathBuf, Error> {
-    if let Some(path) = explicit {
-        let path = lookup.cwd.join(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(Error::NotFound { tried: vec![path] })
-        };
-    }
-    let tried = lookup.candidates();
-    tried
-        .iter()
-        .find(|path| path.is_file())
-        .cloned()
-        .ok_or(Error::NotFound { tried })
-}
-
-/// Resolves and loads the config in one step.
-pub fn load(explicit: Option<&Path>, lookup: &Lookup) -> Result<ServiceConfig, Error> {
-    let path = resolve(explicit, lookup)?;
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
-        path: path.clone(),
-        source,
-    })?;
-    parse(&path, &text, lookup.home.as_deref())
-}
 
 /// Parses config text that came from `path` (used to resolve relative paths and in messages).
 pub fn parse(path: &Path, text: &str, home: Option<&Path>) -> Result<ServiceConfig, Error> {
@@ -422,7 +147,7 @@ fn read_config(
     let agent = read_agent(&mut root, problems);
     let operator_http = read_operator_http(&mut root, problems);
     let retention = read_retention(&mut root, problems);
-    let worker = crate::worker::config::read(&mut root, problems);
+    let worker = super::worker::read(&mut root, problems);
     root.finish(problems);
 
     Some(ServiceConfig {
@@ -787,26 +512,6 @@ fn positive_ms(
     }
 }
 
-/// Why `workspace_root` may not be used with `repo_root`, judged on the paths as written: it is
-/// the repository itself or contains it. Maestro removes lanes under `workspace_root`, so the
-/// two must never share a tree ([`crate::settings`] checks the same with symlinks resolved,
-/// and that a root inside the repository is outside its tracked tree).
-pub fn workspace_overlap(workspace_root: &Path, repo_root: &Path) -> Option<String> {
-    let fix = "set workspace_root to a directory outside the repository, or omit it to use <repo_root>/.workspaces";
-    if workspace_root == repo_root {
-        Some(format!(
-            "is repo_root itself; lanes would be created and removed among the repository's own files: {fix}"
-        ))
-    } else if repo_root.starts_with(workspace_root) {
-        Some(format!(
-            "contains repo_root ({}); lanes would be created and removed around the repository: {fix}",
-            repo_root.display()
-        ))
-    } else {
-        None
-    }
-}
-
 /// `[a-z0-9-]+`.
 pub fn is_project_id(id: &str) -> bool {
     !id.is_empty()
@@ -820,71 +525,9 @@ pub fn split_command(command: &str) -> Vec<String> {
     command.split_whitespace().map(str::to_string).collect()
 }
 
-/// Expands a leading `~` or `~/` using `home`.
-pub fn expand_home(value: &str, home: Option<&Path>) -> PathBuf {
-    match (value.strip_prefix('~'), home) {
-        (Some(""), Some(home)) => home.to_path_buf(),
-        (Some(rest), Some(home)) if rest.starts_with('/') => home.join(&rest[1..]),
-        _ => PathBuf::from(value),
-    }
-}
-
-/// Checks that `value` is a relative path that stays inside its base directory.
-pub fn repo_relative(value: &str) -> Result<PathBuf, String> {
-    let path = Path::new(value.trim());
-    if value.trim().is_empty() {
-        return Err("must not be empty".into());
-    }
-    if path.is_absolute() || value.trim().starts_with('~') {
-        return Err(format!(
-            "`{value}` is absolute; give a path relative to the repository root"
-        ));
-    }
-    if path
-        .components()
-        .any(|component| matches!(component, Component::ParentDir))
-    {
-        return Err(format!(
-            "`{value}` leaves the repository ('..' is not allowed); give a path inside it"
-        ));
-    }
-    Ok(path.to_path_buf())
-}
-
-/// Removes `.` and resolves `..` lexically (no filesystem access, symlinks untouched).
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn expand_home_forms() {
-        let home = Path::new("/home/op");
-        assert_eq!(expand_home("~", Some(home)), PathBuf::from("/home/op"));
-        assert_eq!(expand_home("~/w", Some(home)), PathBuf::from("/home/op/w"));
-        assert_eq!(expand_home("~x/w", Some(home)), PathBuf::from("~x/w"));
-        assert_eq!(expand_home("/abs", Some(home)), PathBuf::from("/abs"));
-    }
-
-    #[test]
-    fn normalize_is_lexical() {
-        assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
-    }
 
     #[test]
     fn project_ids() {
