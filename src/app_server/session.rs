@@ -59,9 +59,17 @@ impl Session {
     /// `initialized`) and starts a thread in `config.cwd` with the configured instructions and
     /// dynamic tools. Sandbox and approval policy are not sent: the child keeps its own.
     pub fn start(config: SessionConfig) -> Result<Session, Error> {
+        Session::start_with(config, &child::Launcher::Local)
+    }
+
+    /// [`Session::start`] through `launcher`: with [`child::Launcher::Remote`] the app-server
+    /// runs on another host over a local command's stdio (ssh), and `config.cwd` is the
+    /// thread's directory there. Everything else — the handshake, the readers, turns, tools,
+    /// the journal — is the same and stays in this process.
+    pub fn start_with(config: SessionConfig, launcher: &child::Launcher) -> Result<Session, Error> {
         let mut journal = Journal::open(&config.journal_path)?;
         let env_names: Vec<&str> = config.extra_env.iter().map(|(k, _)| k.as_str()).collect();
-        let spawned = match child::spawn(&config) {
+        let spawned = match child::spawn(&config, launcher) {
             Ok(spawned) => spawned,
             Err(error) => {
                 journal.local("spawn_failed", json!({"error": error.to_string()}));
@@ -76,6 +84,7 @@ impl Session {
                 "cwd": config.cwd,
                 "removed_env": config.remove_env,
                 "added_env": env_names,
+                "host": spawned.child.host(),
             }),
         );
         log::debug!(

@@ -192,6 +192,15 @@ impl Daemon {
     /// slot.
     fn dispatch(&mut self, issue: &Issue, attempt: u32, why: Dispatch) -> bool {
         let max = self.store.current().execution.max_concurrent_agents as usize;
+        // With ssh hosts, a lane needs a host that is up with a free slot too: when every host
+        // is down or full, dispatch waits (the child takes its host slot itself).
+        if let Some(worker) = &self.config.worker {
+            let cap = crate::worker::assign::cap(worker, max as u32);
+            if !crate::worker::assign::has_capacity(&self.layout, worker, cap, clock::now_ms()) {
+                log::debug!("dispatch waits: every ssh host is down or at its per-host cap");
+                return false;
+            }
+        }
         let slot = match lock::acquire_slot(&self.layout, max) {
             Ok(Some(slot)) => slot,
             Ok(None) => return false,
@@ -340,6 +349,12 @@ impl Daemon {
                 child.lane_key.clone()
             }
         };
+        crate::worker::lane::remove_everywhere(
+            &self.layout,
+            &self.config,
+            &lane_key,
+            &workflow.hooks,
+        );
         match lane::remove(&self.layout, &lane_key, &workflow.hooks, &secrets) {
             Ok(()) => log::info!(
                 "lane removed issue={} run_id={} attempt={} action={} reason=\"issue is terminal\"",

@@ -233,7 +233,12 @@ impl Daemon {
         let candidates: Vec<&record::IssueState> = states
             .iter()
             .filter(|state| {
-                self.layout.lane_dir(&state.lane()).is_dir()
+                (self.layout.lane_dir(&state.lane()).is_dir()
+                    || crate::worker::lane::on_some_host(
+                        &self.layout,
+                        self.config.worker.as_ref(),
+                        &state.lane(),
+                    ))
                     && !state.owner_alive()
                     && !self
                         .children
@@ -261,6 +266,12 @@ impl Daemon {
             .map(|state| (state.issue_id.clone(), state.lane()))
             .collect();
         for swept in plan::sweep(&workflow.tracker, &lanes, &fresh) {
+            crate::worker::lane::remove_everywhere(
+                &self.layout,
+                &self.config,
+                &swept.lane_key,
+                &workflow.hooks,
+            );
             match lane::remove(
                 &self.layout,
                 &swept.lane_key,
