@@ -218,12 +218,29 @@ pub struct RetainedLane {
     pub mark: Option<TerminalLane>,
 }
 
+/// Whether some ssh host holds lane `key`, by the creation markers the controller keeps
+/// (`.maestro/hosts/<host>/lanes/<key>.json`, `[worker]`): such a lane is retained like a local
+/// one, and removed on its host.
+fn on_a_host(layout: &Layout, key: &str) -> bool {
+    let Ok(hosts) = std::fs::read_dir(layout.hosts_dir()) else {
+        return false;
+    };
+    hosts.flatten().any(|host| {
+        host.file_name()
+            .to_str()
+            .is_some_and(|host_key| layout.remote_lane_marker_file(host_key, key).exists())
+    })
+}
+
 /// Every lane directory on disk that an issue's bookkeeping names, with who works in it.
 pub fn retained_lanes(layout: &Layout) -> Vec<RetainedLane> {
     record::list_issue_states(layout)
         .items
         .into_iter()
-        .filter(|state| !state.issue_id.is_empty() && layout.lane_dir(&state.lane()).is_dir())
+        .filter(|state| {
+            !state.issue_id.is_empty()
+                && (layout.lane_dir(&state.lane()).is_dir() || on_a_host(layout, &state.lane()))
+        })
         .map(|state| {
             let lane_key = state.lane();
             let key = record::issue_key(&state.issue_id);

@@ -42,5 +42,6 @@ pub mod status;
 pub mod terminal;
 pub mod toml_fields;
 pub mod tracker;
+pub mod worker;
 pub mod workflow;
 pub mod workspace;

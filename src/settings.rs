@@ -64,6 +64,12 @@ pub enum Error {
         issues_dir: PathBuf,
         relative: String,
     },
+    /// `[worker] ssh_hosts` with WORKFLOW.md's `[review] repair`: a review repair re-enters
+    /// the retained lane, which this version keeps only for local lanes.
+    RemoteRepairs {
+        config_path: PathBuf,
+        workflow_path: PathBuf,
+    },
     /// maestro.toml and WORKFLOW.md name different tracker providers.
     ProviderConflict {
         config_path: PathBuf,
@@ -127,6 +133,15 @@ impl fmt::Display for Error {
                 "invalid config {config}: field `tracker.issues_dir` ({}) holds files git tracks in repo_root (`{relative}`); a live run writes issue states, labels and comments into them and would dirty the checkout: copy the directory somewhere untracked (for example `cp -r {relative} tmp/issues`) and point issues_dir at the copy, or use `run --once --dry-run`, which writes nothing",
                 issues_dir.display(),
                 config = config_path.display(),
+            ),
+            Error::RemoteRepairs {
+                config_path,
+                workflow_path,
+            } => write!(
+                f,
+                "{config} runs lanes on [worker] ssh_hosts but {workflow} turns on review repairs ([review] enabled = true with repair = true); repairs re-enter a retained lane, which this version supports only for local lanes: set repair = false under [review] in {workflow}, or remove [worker] ssh_hosts from {config}",
+                config = config_path.display(),
+                workflow = workflow_path.display()
             ),
             Error::ProviderConflict {
                 config_path,
@@ -388,6 +403,16 @@ pub fn combine(config: ServiceConfig, workflow: Workflow) -> Result<Settings, Er
                 workflow_provider: workflow_provider.name().to_string(),
             });
         }
+    }
+    let remote = config
+        .worker
+        .as_ref()
+        .is_some_and(|worker| !worker.hosts.is_empty());
+    if remote && workflow.review.enabled && workflow.review.repair {
+        return Err(Error::RemoteRepairs {
+            config_path: config.path.clone(),
+            workflow_path: workflow.path.clone(),
+        });
     }
     Ok(Settings {
         config,

@@ -93,6 +93,19 @@ pub fn run_program(
     run_inner(program, args, cwd, remove_env, set_env, timeout, None)
 }
 
+/// Like [`run_program`], and also killed (group and all) soon after `stop` is raised (a remote
+/// command through ssh: killing the ssh client ends it on the host too).
+pub fn run_program_stoppable(
+    program: &str,
+    args: &[&str],
+    cwd: &Path,
+    remove_env: &[String],
+    timeout: Duration,
+    stop: Option<&AtomicBool>,
+) -> std::io::Result<ShellOutcome> {
+    run_inner(program, args, cwd, remove_env, &[], timeout, stop)
+}
+
 /// How long the output may wait quietly before the loop looks at the child and the clocks again
 /// (the child's exit usually closes the pipe and wakes the loop at once).
 const CHECK_INTERVAL: Duration = Duration::from_millis(50);

@@ -310,6 +310,35 @@ impl<'t, 'i> Table<'t, 'i> {
         Some(entries)
     }
 
+    /// A table of string keys to strings (for per-host settings).
+    pub fn string_map(
+        &mut self,
+        key: &'static str,
+        problems: &mut Vec<Problem>,
+    ) -> Option<Vec<(Spanned<String>, Spanned<String>)>> {
+        let value = self.value(key)?;
+        let DeValue::Table(table) = value.get_ref() else {
+            problems.push(self.wrong_type(key, value, "a table of strings"));
+            return None;
+        };
+        let mut entries = Vec::with_capacity(table.len());
+        for (name, item) in table.iter() {
+            let field = format!("{}.{}", self.field(key), name.get_ref());
+            let name = Spanned::new(name.span(), name.get_ref().to_string());
+            match item.get_ref() {
+                DeValue::String(text) => {
+                    entries.push((name, Spanned::new(item.span(), text.to_string())))
+                }
+                other => problems.push(Problem {
+                    span: item.span(),
+                    field,
+                    message: format!("expected a string, found {}", other.type_str()),
+                }),
+            }
+        }
+        Some(entries)
+    }
+
     /// A sub-table.
     pub fn table(
         &mut self,

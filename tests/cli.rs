@@ -441,6 +441,33 @@ fn a_provider_conflict_names_both_ways_out() {
     );
 }
 
+/// Review repairs re-enter the retained lane, which only local lanes keep: SSH worker hosts
+/// with `[review] repair` is refused at load, naming both ways out, instead of failing every
+/// repair later.
+#[test]
+fn review_repairs_with_ssh_hosts_are_refused_at_load() {
+    let dir = local_project(
+        "cli-remote-repairs",
+        "[review]\nenabled = true\n[tracker]\nterminal_states = [\"Done\"]\n",
+    );
+    let config = dir.join("repo/tmp/maestro.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}[worker]\nssh_hosts = [\"build-1\"]\nworkspace_root = \"/srv/lanes\"\n"),
+    )
+    .unwrap();
+    let output = maestro(&dir.join("repo"), &["run", "--once", "--dry-run"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("runs lanes on [worker] ssh_hosts")
+            && text.contains("set repair = false under [review]")
+            && text.contains("remove [worker] ssh_hosts"),
+        "{text}"
+    );
+}
+
 /// `MAESTRO_CODEX_BIN` worked for the tests but not for the binary. It now names the codex to
 /// run wherever `[agent] command`'s program is the bare word `codex`; an explicit path wins.
 #[test]

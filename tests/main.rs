@@ -101,5 +101,17 @@ mod tidy;
 mod tracker_linear;
 /// The local file tracker: reading, write-backs, comments, format errors.
 mod tracker_local;
+/// codex app-server on an ssh host over ssh stdio (real sshd, codex and scripted model): tools
+/// stay in the controller, a dropped connection is a disconnect and leaves nothing behind.
+mod worker_agent;
+/// Lanes on ssh hosts against real sshd and git: clone from origin, reuse, hooks on the host,
+/// containment with resolved paths, removal guarded by the creation marker.
+mod worker_lane;
+/// The SSH worker end to end (real maestro, sshd hosts, codex, scripted model): per-host caps,
+/// a refusing host, a killed sshd mid-turn, containment and secrets on the host, `status`.
+mod worker_remote;
+/// The SSH worker's plumbing against real sshd on loopback: the test servers, the ssh command
+/// line, bounded remote execution, host health and per-host slots.
+mod worker_ssh;
 /// WORKFLOW.md: front matter, every validation rule, last-known-good reload.
 mod workflow;

@@ -45,6 +45,7 @@ pub use accounting::{
     Accounting, Activity, ActivityKind, ItemStage, NoopObserver, Observer, RateLimitSnapshot,
     RateLimitWindow, TokenUsage,
 };
+pub use child::{Launcher, RemoteLaunch};
 pub use error::Error;
 pub use events::{EventSummary, command_text, describe_item, recent_events};
 pub use journal::{

@@ -70,21 +70,28 @@ impl Session {
     /// `initialized`) and starts a thread in `config.cwd` with the configured instructions and
     /// dynamic tools. Sandbox and approval policy are not sent: the child keeps its own.
     pub fn start(config: SessionConfig) -> Result<Session, Error> {
-        Session::start_resuming(config, None)
+        Session::start_with(config, &child::Launcher::Local, None)
     }
 
-    /// [`Session::start`], resuming `resume`'s thread when given (`thread/resume`: codex
-    /// reloads the thread's history and dynamic tools; the developer instructions stay those
-    /// the thread started with). A thread codex refuses to resume (its rollout is gone, another
-    /// `CODEX_HOME`) is journaled and logged, and a new thread starts instead; see
-    /// [`Session::resumed`].
-    pub fn start_resuming(
+    /// [`Session::start`] through `launcher`, resuming `resume`'s thread when given.
+    ///
+    /// With [`child::Launcher::Remote`] the app-server runs on another host over a local
+    /// command's stdio (ssh), and `config.cwd` is the thread's directory there. Everything else
+    /// — the handshake, the readers, turns, tools, the journal — is the same and stays in this
+    /// process.
+    ///
+    /// `resume` (`thread/resume`): codex reloads the thread's history and dynamic tools; the
+    /// developer instructions stay those the thread started with. A thread codex refuses to
+    /// resume (its rollout is gone, another `CODEX_HOME`) is journaled and logged, and a new
+    /// thread starts instead; see [`Session::resumed`].
+    pub fn start_with(
         config: SessionConfig,
+        launcher: &child::Launcher,
         resume: Option<&Resume>,
     ) -> Result<Session, Error> {
         let mut journal = Journal::open(&config.journal_path)?;
         let env_names: Vec<&str> = config.extra_env.iter().map(|(k, _)| k.as_str()).collect();
-        let spawned = match child::spawn(&config) {
+        let spawned = match child::spawn(&config, launcher) {
             Ok(spawned) => spawned,
             Err(error) => {
                 journal.local("spawn_failed", json!({"error": error.to_string()}));
@@ -99,6 +106,7 @@ impl Session {
                 "cwd": config.cwd,
                 "removed_env": config.remove_env,
                 "added_env": env_names,
+                "host": spawned.child.host(),
             }),
         );
         log::debug!(

@@ -14,6 +14,7 @@ mod error;
 mod parse;
 mod paths;
 mod resolve;
+pub mod worker;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +63,8 @@ pub struct ServiceConfig {
     /// Read-only operator HTTP endpoint; `None` keeps it disabled.
     pub operator_http: Option<SocketAddr>,
     pub retention: RetentionConfig,
+    /// `[worker]`: SSH hosts lanes run on (`config/worker.rs`); `None` runs them locally.
+    pub worker: Option<worker::WorkerConfig>,
 }
 
 /// `[retention]`: how much of `.maestro/` survives each attempt (`workspace::retention`).

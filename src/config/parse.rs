@@ -147,6 +147,7 @@ fn read_config(
     let agent = read_agent(&mut root, problems);
     let operator_http = read_operator_http(&mut root, problems);
     let retention = read_retention(&mut root, problems);
+    let worker = super::worker::read(&mut root, problems);
     root.finish(problems);
 
     Some(ServiceConfig {
@@ -160,6 +161,7 @@ fn read_config(
         agent: agent?,
         operator_http: operator_http?,
         retention: retention?,
+        worker: worker?,
     })
 }
 

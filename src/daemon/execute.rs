@@ -112,6 +112,13 @@ impl Daemon {
         match step {
             Sweep::Remove { state } => {
                 let hooks = &self.store.current().hooks;
+                // A lane on an ssh host goes there first (guarded by its creation marker).
+                crate::worker::lane::remove_everywhere(
+                    &self.layout,
+                    &self.config,
+                    &lane.lane_key,
+                    hooks,
+                );
                 let secrets = self.config.secret_env_vars();
                 sweep::remove(&self.layout, target, &state, hooks, &secrets);
             }
@@ -214,6 +221,15 @@ impl Daemon {
     /// slot.
     fn dispatch(&mut self, issue: &Issue, attempt: u32, why: Dispatch) -> bool {
         let max = self.store.current().execution.max_concurrent_agents as usize;
+        // With ssh hosts, a lane needs a host that is up with a free slot too: when every host
+        // is down or full, dispatch waits (the child takes its host slot itself).
+        if let Some(worker) = &self.config.worker {
+            let cap = crate::worker::assign::cap(worker, max as u32);
+            if !crate::worker::assign::has_capacity(&self.layout, worker, cap, clock::now_ms()) {
+                log::debug!("dispatch waits: every ssh host is down or at its per-host cap");
+                return false;
+            }
+        }
         let slot = match lock::acquire_slot(&self.layout, max) {
             Ok(Some(slot)) => slot,
             Ok(None) => return false,
@@ -362,6 +378,12 @@ impl Daemon {
                 child.lane_key.clone()
             }
         };
+        crate::worker::lane::remove_everywhere(
+            &self.layout,
+            &self.config,
+            &lane_key,
+            &workflow.hooks,
+        );
         match lane::remove(&self.layout, &lane_key, &workflow.hooks, &secrets) {
             Ok(()) => log::info!(
                 "lane removed issue={} run_id={} attempt={} action={} reason=\"issue is terminal\"",

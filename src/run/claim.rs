@@ -35,6 +35,8 @@ use crate::{claims, clock};
 pub enum NotClaimed {
     /// Every dispatch slot is held by another process.
     SlotsBusy { limit: u32 },
+    /// Every ssh host (`[worker]`) is down or at its per-host cap.
+    HostsBusy { hosts: usize },
     /// No candidate could be won. `held` names up to three visible issues Maestro holds, as
     /// `ABC-1 leased by run … (pid …)` or the refusal a claim met.
     NoEligible { held: Vec<String> },
@@ -60,7 +62,9 @@ impl NotClaimed {
     /// rule decided it.
     pub fn rule(&self) -> Option<&'static str> {
         match self {
-            NotClaimed::SlotsBusy { .. } => Some(selection::Rule::Slot.as_str()),
+            NotClaimed::SlotsBusy { .. } | NotClaimed::HostsBusy { .. } => {
+                Some(selection::Rule::Slot.as_str())
+            }
             NotClaimed::NotRunnable { reason, .. } | NotClaimed::NotEligible { reason, .. } => {
                 Some(reason.rule().as_str())
             }
@@ -77,6 +81,9 @@ impl fmt::Display for NotClaimed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NotClaimed::SlotsBusy { limit } => write!(f, "all {limit} dispatch slots are busy"),
+            NotClaimed::HostsBusy { hosts } => {
+                write!(f, "all {hosts} ssh hosts are down or at their per-host cap")
+            }
             NotClaimed::NoEligible { held } if held.is_empty() => write!(f, "no eligible issue"),
             NotClaimed::NoEligible { held } => {
                 write!(f, "no eligible issue; held: {}", held.join("; "))

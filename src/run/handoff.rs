@@ -123,6 +123,8 @@ pub enum HandoffProblem {
 pub struct Checker<'a> {
     pub mode: HandoffMode,
     pub lane: &'a Path,
+    /// Where the lane lives: its `HEAD` is read there (on an ssh host, over ssh).
+    pub place: &'a crate::worker::Place,
     /// The source checkout: its `origin` is the repository the handoff must be in.
     pub repo_root: &'a Path,
     /// The lane branch Maestro created; the only branch that may be handed off.
@@ -203,7 +205,10 @@ impl Checker<'_> {
                 .to_string(),
             )
         })?;
-        let head_sha = lane::head_sha(self.lane).map_err(|error| rejected(error.to_string()))?;
+        let head_sha = self
+            .place
+            .head_sha(self.lane)
+            .map_err(|error| rejected(error.to_string()))?;
         let client = github::Client::from_config(self.github).map_err(|error| {
             HandoffProblem::Credentials {
                 error_class: ErrorClass::GithubTokenMissing,
@@ -259,7 +264,10 @@ impl Checker<'_> {
             )
         })?;
         let remote = display_remote(&origin, self.repo_root);
-        let head_sha = lane::head_sha(self.lane).map_err(|error| rejected(error.to_string()))?;
+        let head_sha = self
+            .place
+            .head_sha(self.lane)
+            .map_err(|error| rejected(error.to_string()))?;
         let push = format!("git push origin HEAD:refs/heads/{}", self.branch);
         match ls_remote(self.repo_root, self.branch, self.remove_env) {
             Err(detail) => Err(rejected(format!(

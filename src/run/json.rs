@@ -164,6 +164,7 @@ fn named_issue(reason: &NotClaimed) -> Option<String> {
         | NotClaimed::NotEligible { identifier, .. }
         | NotClaimed::NoRepair { identifier, .. } => Some(identifier.clone()),
         NotClaimed::SlotsBusy { .. }
+        | NotClaimed::HostsBusy { .. }
         | NotClaimed::NoEligible { .. }
         | NotClaimed::DeadlinePassed => None,
     }

@@ -15,6 +15,7 @@ mod context;
 mod continuation;
 pub mod deadline;
 mod handoff;
+mod host;
 pub mod json;
 pub mod named;
 mod progress;
@@ -41,6 +42,7 @@ use crate::clock;
 use crate::selection::{self, Standing};
 use crate::settings::Settings;
 use crate::tracker::{self, Issue, Tracker};
+use crate::worker::{self, Place};
 use crate::workspace::lane::{self, Lane, LaneSpec};
 use crate::workspace::lock::{self, LaneClaim, LaneLock, Slot};
 use crate::workspace::record::{
@@ -55,6 +57,7 @@ use claim::{ClaimError, Claimed, claim_next, claim_target};
 use deadline::Deadline;
 use watch::{Event, Watch};
 
+use host::place_failure;
 use progress::Progress;
 use tools::{IssueTools, ToolContext};
 use verdict::{Declared, Failure};
@@ -205,6 +208,9 @@ pub fn run_once(
     {
         return Ok(nothing(NotClaimed::DeadlinePassed));
     }
+    if let Some(reason) = host::hosts_busy(settings, &layout) {
+        return Ok(nothing(reason));
+    }
     if let Some(watch) = &options.watch {
         watch.event(&Event::Claiming);
     }
@@ -292,6 +298,7 @@ fn attempt(
     );
     let mut progress = Progress::start(layout, &issue_key, record);
     progress.hold(lease, Reserve::create(layout, &run_id));
+    let hosts = host::assign_host(settings, layout, previous_state.as_ref());
     progress.watch(options.watch.clone());
     let run = LaneRun {
         settings,
@@ -304,7 +311,8 @@ fn attempt(
         previous_failure,
         previous_state,
         options,
-        host_paths: host_paths(settings),
+        host_paths: host::with_hosts(host_paths(settings), settings),
+        hosts,
         repair,
     };
     let mut lane_lock = lane_lock;
@@ -374,6 +382,8 @@ struct LaneRun<'a> {
     previous_state: Option<IssueState>,
     options: &'a Options,
     host_paths: Vec<(PathBuf, String)>,
+    /// The attempt's ssh host (`[worker]`); `None` for local lanes.
+    hosts: Option<std::cell::RefCell<worker::assign::AttemptHost>>,
     /// Set on a review repair (`--repair`): the retained lane is re-entered for the PR's
     /// feedback (`repair.rs`).
     repair: Option<repair::Job>,
@@ -420,13 +430,14 @@ impl LaneRun<'_> {
                 format!("the retained lane {} is gone", self.lane_key),
             ));
         }
-        let lane = match lane::prepare(&spec)
-            .and_then(|lane| lane::verify_git_metadata(&lane.path).map(|()| lane))
-        {
-            Ok(lane) => lane,
-            Err(error) => return Ending::Failed(lane_failure(&error)),
+        let (place, lane) = match self.prepare_lane(progress, &spec) {
+            Ok(Some(prepared)) => prepared,
+            Ok(None) => return self.no_host(progress),
+            Err(failure) => return Ending::Failed(failure),
         };
-        if lane_lock.is_none() {
+        // A lane on a host is locked by nothing here: the lease and the attempt's process
+        // hold the issue, and nothing on the host can reach this controller's files.
+        if lane_lock.is_none() && matches!(place, Place::Local) {
             match lock::lock_lane(self.layout, self.lane_key) {
                 Ok(LaneClaim::Locked(lock)) => *lane_lock = Some(lock),
                 Ok(LaneClaim::Busy) => {
@@ -448,16 +459,16 @@ impl LaneRun<'_> {
             }
         }
         if let Some(script) = &workflow.hooks.before_run {
-            match lane::run_hook("before_run", script, &lane.path, &workflow.hooks, &secrets) {
+            match place.run_hook("before_run", script, &lane, &workflow.hooks, &secrets) {
                 Ok(outcome) if outcome.success() => {}
                 Ok(outcome) => {
-                    let error = lane::hook_error("before_run", &lane.path, &outcome);
+                    let error = place.hook_error("before_run", &lane, &outcome);
                     return Ending::Failed(Failure::retryable(
                         ErrorClass::HookFailed,
                         error.to_string(),
                     ));
                 }
-                Err(error) => return Ending::Failed(lane_failure(&error)),
+                Err(error) => return Ending::Failed(place_failure(&error)),
             }
         }
         // The issue may have moved while the lane was prepared.
@@ -478,17 +489,17 @@ impl LaneRun<'_> {
         }
         let ending = match &self.repair {
             Some(job) => self.repair_agent(progress, &lane, &fresh, job),
-            None => self.agent(progress, &lane, &fresh),
+            None => self.agent(progress, &place, &lane, &fresh),
         };
         if let Some(script) = &workflow.hooks.after_run {
             // after_run failures are logged by run_hook and never change the outcome.
-            let _ = lane::run_hook("after_run", script, &lane.path, &workflow.hooks, &secrets);
+            let _ = place.run_hook("after_run", script, &lane, &workflow.hooks, &secrets);
         }
         ending
     }
 
     /// The agent session: turns until finalized, out of turns, or the issue leaves.
-    fn agent(&self, progress: &mut Progress, lane: &Lane, issue: &Issue) -> Ending {
+    fn agent(&self, progress: &mut Progress, place: &Place, lane: &Lane, issue: &Issue) -> Ending {
         // A stop raised while the lane was set up (a signal, the deadline) starts no agent.
         if self.options.stop.load(Ordering::SeqCst) {
             return Ending::Interrupted;
@@ -496,8 +507,9 @@ impl LaneRun<'_> {
         let workflow = &self.settings.workflow;
         let config = &self.settings.config;
         let secrets = redact::Secrets::from_env(&self.secrets());
+        let local_lane = matches!(place, Place::Local).then_some(lane.path.as_path());
         let instructions =
-            prompt::developer_instructions(workflow, &lane.path, &issue.identifier, &secrets);
+            prompt::developer_instructions(workflow, local_lane, &issue.identifier, &secrets);
         progress.record.context_skipped = instructions.skipped;
         let stop = Arc::clone(&self.options.stop);
         let session_config = SessionConfig {
@@ -520,15 +532,17 @@ impl LaneRun<'_> {
             self.previous_state.as_ref(),
             self.lane_key,
         );
-        let started = Session::start_resuming(session_config, resume.as_ref().map(|(r, _)| r));
+        // On a host, the thread's rollout is that host's: a retry on another host cannot
+        // resume it, and codex's refusal starts a new thread with the issue's brief.
+        let launcher = place.launcher(lane, &config.agent.command);
+        let started = Session::start_with(
+            session_config,
+            &launcher,
+            resume.as_ref().map(|(resume, _)| resume),
+        );
         let mut session = match started {
             Ok(session) => session,
-            Err(error) => {
-                return Ending::Failed(Failure::retryable(
-                    ErrorClass::AppServerStartFailed,
-                    error.to_string(),
-                ));
-            }
+            Err(error) => return Ending::Failed(host::start_failure(place, &error)),
         };
         if session.resumed() {
             progress.record.resumed = resume.map(|(_, resumed)| resumed);
@@ -538,6 +552,7 @@ impl LaneRun<'_> {
             issue,
             policy: &workflow.tracker,
             lane: &lane.path,
+            place,
             repo_root: &config.repo_root,
             branch: self.branch,
             handoff: workflow.handoff,
@@ -622,6 +637,8 @@ impl LaneRun<'_> {
                 return Ending::Interrupted;
             }
             if let Some(failure) = verdict::turn_failure(&outcome.end) {
+                // A dropped ssh connection is the host's failure, not the agent's.
+                let failure = self.turn_failure(failure, &outcome.end);
                 // What codex said while the turn went wrong: in the record, and so in the
                 // comment and status; a streak of idle timeouts with one cause ends in a human.
                 progress.record.cause = outcome.cause().as_ref().map(cause::recorded);

@@ -41,9 +41,12 @@ pub struct Instructions {
 /// repository, under the rules of [`context`]) + the tool contract, with every secret value
 /// scrubbed. A read_first file that cannot be read safely is skipped: the text says so where
 /// the file would have been, so the agent knows it is missing rather than empty.
+///
+/// `lane` is `None` for a lane on an ssh host: its files are not read from the controller
+/// (a local path of the same name would be another file), so each read_first file is skipped.
 pub fn developer_instructions(
     workflow: &Workflow,
-    lane: &Path,
+    lane: Option<&Path>,
     issue_identifier: &str,
     secrets: &Secrets,
 ) -> Instructions {
@@ -53,7 +56,20 @@ pub fn developer_instructions(
         text.push_str(&workflow.body);
         text.push_str("\n\n");
     }
-    for entry in context::read_all(lane, &workflow.read_first) {
+    let entries = match lane {
+        Some(lane) => context::read_all(lane, &workflow.read_first),
+        None => workflow
+            .read_first
+            .iter()
+            .map(|relative| {
+                ContextEntry::Skipped(crate::workspace::record::ContextSkip {
+                    path: relative.display().to_string(),
+                    reason: "is in a lane on an ssh host, and maestro reads read_first files from local lanes only".to_string(),
+                })
+            })
+            .collect(),
+    };
+    for entry in entries {
         match entry {
             ContextEntry::Read {
                 path,

@@ -173,6 +173,8 @@ impl LaneRun<'_> {
             issue,
             policy: &workflow.tracker,
             lane: &lane.path,
+            // Repairs run in local lanes only (settings refuse `[review] repair` with `[worker]`).
+            place: &crate::worker::Place::Local,
             repo_root: &config.repo_root,
             branch: self.branch,
             handoff: workflow.handoff,

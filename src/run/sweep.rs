@@ -49,6 +49,13 @@ pub fn terminal_lanes(settings: &Settings, tracker: &dyn Tracker, layout: &Layou
         match selection::lane_fate(policy, state, lane.worked_by.as_deref(), lane.review_open) {
             LaneFate::Remove { state } => {
                 let hooks = &settings.workflow.hooks;
+                // A lane on an ssh host goes there first (guarded by its creation marker).
+                crate::worker::lane::remove_everywhere(
+                    layout,
+                    &settings.config,
+                    &lane.lane_key,
+                    hooks,
+                );
                 sweep::remove(layout, target, &state, hooks, &secrets);
             }
             LaneFate::Wait { state, why } => sweep::keep(layout, target, &state, &why),

@@ -70,6 +70,8 @@ pub struct ToolContext<'a> {
     pub issue: &'a Issue,
     pub policy: &'a TrackerPolicy,
     pub lane: &'a Path,
+    /// Where the lane lives (here or on an ssh host); the tools themselves always run here.
+    pub place: &'a crate::worker::Place,
     /// The source checkout. Its `origin` names the repository a handoff must be in: the lane's
     /// own `origin` is the agent's to rewrite (`git remote set-url`), so it proves nothing.
     pub repo_root: &'a Path,
@@ -311,6 +313,7 @@ impl<'a> IssueTools<'a> {
         Checker {
             mode: self.context.handoff,
             lane: self.context.lane,
+            place: self.context.place,
             repo_root: self.context.repo_root,
             branch: self.context.branch,
             github: self.context.github,
@@ -686,6 +689,7 @@ mod tests {
             issue: &issue,
             policy: &policy,
             lane: Path::new("/nonexistent"),
+            place: &crate::worker::Place::Local,
             repo_root: Path::new("/nonexistent"),
             branch: "x/demo-abc-1",
             handoff: HandoffMode::PullRequest,

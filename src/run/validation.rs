@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::progress::Progress;
 use super::tools::{self, IssueTools};
 use super::verdict::Failure;
-use super::{Ending, LaneRun, lane_failure, writeback};
-use crate::shell;
-use crate::workspace::lane::{self, Lane};
+use super::{Ending, LaneRun, place_failure, writeback};
+use crate::worker;
+use crate::workspace::lane::Lane;
 use crate::workspace::record::{ErrorClass, Phase, ValidationRecord};
 
 impl LaneRun<'_> {
@@ -26,8 +26,11 @@ impl LaneRun<'_> {
         progress.record.pr_url = handoff.pr_url().map(str::to_string);
         // The agent had the lane to itself: it is checked again (not a symlink, git metadata
         // inside it) before Maestro runs anything there.
-        if let Err(error) = lane::verify_git_metadata(&lane.path) {
-            return Ending::Failed(lane_failure(&error));
+        let Some(place) = self.place() else {
+            return Ending::Interrupted;
+        };
+        if let Err(error) = place.verify_git_metadata(lane) {
+            return Ending::Failed(place_failure(&error));
         }
         let execution = &self.settings.workflow.execution;
         let timeout = Duration::from_millis(execution.validation_timeout_ms);
@@ -37,9 +40,9 @@ impl LaneRun<'_> {
                 Phase::Validating,
                 &format!("validation {}/{total}: {command}", index + 1),
             );
-            let result = match shell::run_stoppable(
+            let result = match place.run_command(
                 command,
-                &lane.path,
+                lane,
                 &self.secrets(),
                 timeout,
                 &self.options.stop,
@@ -52,6 +55,11 @@ impl LaneRun<'_> {
                     output_tail: writeback::scrub(&outcome.output_tail, &self.host_paths),
                     escaped: outcome.escaped,
                 },
+                // The host went away or refused the lane: the attempt ends with that cause, not
+                // as a failed command.
+                Err(error @ (worker::Error::Ssh { .. } | worker::Error::Unsafe { .. })) => {
+                    return Ending::Failed(place_failure(&error));
+                }
                 Err(error) => ValidationRecord {
                     command: command.clone(),
                     exit_code: None,
@@ -110,7 +118,9 @@ impl LaneRun<'_> {
             // The head the PR was just checked against is the validated one (the lifecycle
             // merges nothing else).
             Ok(()) => Ending::Validated(tools::Handoff {
-                head_sha: lane::head_sha(&lane.path).unwrap_or(handoff.head_sha.clone()),
+                head_sha: place
+                    .head_sha(&lane.path)
+                    .unwrap_or(handoff.head_sha.clone()),
                 ..handoff
             }),
             Err(failure) => Ending::Failed(failure),

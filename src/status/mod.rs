@@ -50,6 +50,9 @@ pub struct Snapshot {
     /// What the daemon's tracker requests cost and the key's budget left, as the daemon last
     /// wrote it; `None` when no daemon has run.
     pub tracker_budget: Option<tracker_budget::Report>,
+    /// The ssh hosts lanes run on (`[worker]`): health and slots; absent without hosts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostState>,
     /// State files that could not be read (each names the file and what to do).
     pub problems: Vec<String>,
     /// Post-review lanes the lifecycle works on or a person must act on (docs/spec/review.md);
@@ -71,6 +74,9 @@ pub struct ActiveRun {
     pub thread_id: Option<String>,
     pub branch: String,
     pub workspace_path: String,
+    /// The ssh host the attempt runs on; absent for a local lane.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub attempt: u32,
     /// `preparing`, `executing`, `waiting_continuation`, `validating`, `writing_back`, or
     /// `stalled` when no progress was seen for the stall timeout, or `orphaned` when the owner
@@ -122,6 +128,9 @@ pub struct FinishedRun {
     pub run_id: String,
     pub issue_id: String,
     pub issue_identifier: String,
+    /// The ssh host the attempt ran on; absent for a local lane.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub attempt: u32,
     pub outcome: RunStatus,
     pub thread_id: Option<String>,
@@ -156,6 +165,22 @@ pub struct LaneState {
     /// Its issue was seen in a terminal state and the lane is still on disk: `state`,
     /// `seen_at`, and `kept` (why it is still there); `null` otherwise.
     pub pending_removal: Option<record::TerminalLane>,
+}
+
+/// An ssh host's health and slots.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostState {
+    pub host: String,
+    /// `up`, or `down` while the host is in its backoff after connect failures.
+    pub health: String,
+    /// Connect failures in a row.
+    pub failures: u32,
+    /// When a down host is tried again.
+    pub down_until: Option<String>,
+    pub last_error: Option<String>,
+    /// Per-host slots held now, and how many there are.
+    pub slots_busy: usize,
+    pub slots: usize,
 }
 
 /// Sums over every record on disk.
@@ -229,6 +254,7 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
                 run_id: run.run_id.clone(),
                 issue_id: run.issue_id.clone(),
                 issue_identifier: run.issue_identifier.clone(),
+                host: run.host.clone(),
                 attempt: run.attempt,
                 outcome: run.status,
                 thread_id: run.thread_id.clone(),
@@ -273,6 +299,7 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
     ));
 
     let lanes = lanes(&layout, &config.repo_root, &issues.items);
+    let hosts = hosts(config, &layout, now_ms, &mut problems);
     let (review, review_totals) = review::build(&layout, now_ms, &mut problems);
     Snapshot {
         schema_version: SCHEMA_VERSION,
@@ -284,10 +311,64 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
         lanes,
         totals,
         tracker_budget: budget,
+        hosts,
         problems,
         review,
         review_totals,
     }
+}
+
+/// Every configured ssh host with its health and per-host slots, from `.maestro/hosts/`.
+fn hosts(
+    config: &ServiceConfig,
+    layout: &Layout,
+    now_ms: u64,
+    problems: &mut Vec<String>,
+) -> Vec<HostState> {
+    let Some(worker) = &config.worker else {
+        return Vec::new();
+    };
+    // The slot count needs WORKFLOW.md's cap when the per-host one is unset; status reads no
+    // WORKFLOW.md, so it counts the slot files that exist.
+    worker
+        .hosts
+        .iter()
+        .map(|host| {
+            let health = crate::worker::health::load(layout, &host.name);
+            let key = crate::worker::host_key(&host.name);
+            let slots = worker
+                .max_concurrent_agents_per_host
+                .map_or_else(|| slot_files(layout, &key), |cap| cap as usize);
+            let slots_busy = lock::host_slots_held(layout, &key, slots).unwrap_or_else(|error| {
+                problems.push(error.to_string());
+                0
+            });
+            let down = health.is_down(now_ms);
+            HostState {
+                host: host.name.clone(),
+                health: if down { "down" } else { "up" }.to_string(),
+                failures: health.failures,
+                down_until: down.then(|| clock::format_ms(health.down_until_ms)),
+                last_error: health.last_error,
+                slots_busy,
+                slots,
+            }
+        })
+        .collect()
+}
+
+/// How many per-host slot files host `key` has on disk.
+fn slot_files(layout: &Layout, key: &str) -> usize {
+    std::fs::read_dir(layout.host_dir(key)).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .filter(|entry| {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with("slot-") && name.ends_with(".lock")
+            })
+            .count()
+    })
 }
 
 /// Whether the process running `run` is alive: its lease is held (under the issue's id, or the
@@ -370,6 +451,7 @@ fn active_run(
             .or_else(|| run.thread_id.clone()),
         branch: run.branch.clone(),
         workspace_path: run.workspace_path.clone(),
+        host: run.host.clone(),
         attempt: run.attempt,
         phase: phase_name,
         retry_at: None,

@@ -157,6 +157,8 @@ pub fn in_backoff(
                 issue_id: retry.issue_id.clone(),
                 issue_identifier: retry.issue_identifier.clone(),
                 issue_url: last.and_then(|run| run.issue_url.clone()),
+                // A retry prefers the host its last attempt ran on.
+                host: last.and_then(|run| run.host.clone()),
                 thread_id: last.and_then(|run| run.thread_id.clone()),
                 branch: last.map_or_else(
                     || lane::branch_name(project_id, &lane_key),

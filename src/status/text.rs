@@ -65,6 +65,9 @@ pub fn render_text(snapshot: &Snapshot) -> String {
             text(&run.workspace_path),
             text(&run.branch)
         );
+        if let Some(host) = &run.host {
+            let _ = writeln!(out, "    host {}", text(host));
+        }
         if let Some(reason) = &run.wait_reason {
             let _ = writeln!(out, "    {}", clip(reason, 74));
         }
@@ -115,6 +118,9 @@ pub fn render_text(snapshot: &Snapshot) -> String {
         if let Some(detail) = detail {
             let _ = writeln!(out, "    {}", clip(&detail, 74));
         }
+        if let Some(host) = &run.host {
+            let _ = writeln!(out, "    host {}", clip(host, 69));
+        }
         if let Some(cause) = &run.cause {
             // The whole sentence matters (it ends with what to check), so it wraps, not clips.
             for line in wrap_words(&format!("cause: {}", text(cause)), 74, 4) {
@@ -151,6 +157,28 @@ pub fn render_text(snapshot: &Snapshot) -> String {
     }
 
     super::review::render_text(&mut out, &snapshot.review);
+    if !snapshot.hosts.is_empty() {
+        let _ = writeln!(out, "\nHOSTS ({})", snapshot.hosts.len());
+    }
+    for host in &snapshot.hosts {
+        let down = host.health == "down";
+        let _ = writeln!(
+            out,
+            "{}{:<28} {:<5} slots {}/{}  failures {}",
+            if down { "!!" } else { "  " },
+            clip(&host.host, 28),
+            host.health,
+            host.slots_busy,
+            host.slots,
+            host.failures
+        );
+        if let Some(until) = &host.down_until {
+            let _ = writeln!(out, "    tried again at {}", text(until));
+        }
+        if let Some(error) = host.last_error.as_ref().filter(|_| host.failures > 0) {
+            let _ = writeln!(out, "    {}", clip(error, 74));
+        }
+    }
 
     let totals = &snapshot.totals;
     let _ = writeln!(

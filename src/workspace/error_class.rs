@@ -80,6 +80,9 @@ pub enum ErrorClass {
     IssueLeftActiveStates,
     /// The daemon saw no progress for `stall_timeout_ms`.
     StalledRunDetected,
+    /// The ssh connection to the lane's host failed or dropped during the attempt (`[worker]`):
+    /// the agent, a hook or a validation command was cut off.
+    AgentDisconnected,
     /// A review repair ended without pushing a new head to the PR branch.
     RepairPushedNothing,
     /// A review repair found no retained lane to work in (it never clones a new one: a fresh
@@ -96,7 +99,7 @@ pub enum ErrorClass {
 }
 
 /// Every class without data, for parsing names back.
-const UNIT: [ErrorClass; 30] = [
+const UNIT: [ErrorClass; 31] = [
     ErrorClass::ValidationFailed,
     ErrorClass::PrCheckFailed,
     ErrorClass::BranchCheckFailed,
@@ -125,6 +128,7 @@ const UNIT: [ErrorClass; 30] = [
     ErrorClass::IssueTerminal,
     ErrorClass::IssueLeftActiveStates,
     ErrorClass::StalledRunDetected,
+    ErrorClass::AgentDisconnected,
     ErrorClass::RepairPushedNothing,
     ErrorClass::RepairLaneMissing,
 ];
@@ -192,6 +196,7 @@ impl ErrorClass {
             ErrorClass::IssueTerminal => "issue_terminal",
             ErrorClass::IssueLeftActiveStates => "issue_left_active_states",
             ErrorClass::StalledRunDetected => "stalled_run_detected",
+            ErrorClass::AgentDisconnected => "agent_disconnected",
             ErrorClass::RepairPushedNothing => "repair_pushed_nothing",
             ErrorClass::RepairLaneMissing => "repair_lane_missing",
             ErrorClass::Tracker(_)
@@ -317,6 +322,7 @@ mod tests {
                 "child_failed_before_record_signal",
             ),
             (ErrorClass::StalledRunDetected, "stalled_run_detected"),
+            (ErrorClass::AgentDisconnected, "agent_disconnected"),
             (ErrorClass::DeadlineExceeded, "deadline_exceeded"),
         ];
         for (class, name) in cases {

@@ -123,6 +123,34 @@ pub fn slot_is_held(layout: &Layout, index: usize) -> Result<bool, Error> {
     is_held(&layout.slot_file(index))
 }
 
+/// Takes the first free of `count` slots of the SSH worker host with file key `host_key`, or
+/// `None` when all are held. Held like a dispatch slot, for the attempt's whole life.
+pub fn acquire_host_slot(
+    layout: &Layout,
+    host_key: &str,
+    count: usize,
+) -> Result<Option<Slot>, Error> {
+    for index in 0..count {
+        let path = layout.host_slot_file(host_key, index);
+        let file = open_lock_file(&path)?;
+        if try_lock(&file, &path)? {
+            return Ok(Some(Slot { file, index }));
+        }
+    }
+    Ok(None)
+}
+
+/// How many of `count` slots of host `host_key` are held right now.
+pub fn host_slots_held(layout: &Layout, host_key: &str, count: usize) -> Result<usize, Error> {
+    let mut held = 0;
+    for index in 0..count {
+        if is_held(&layout.host_slot_file(host_key, index))? {
+            held += 1;
+        }
+    }
+    Ok(held)
+}
+
 /// The one daemon per workspace root. Held for the daemon's life; a second daemon refuses to
 /// start instead of racing the first over the retry queue.
 #[derive(Debug)]
@@ -500,6 +528,20 @@ mod tests {
         let again = acquire_slot(&layout, 2).unwrap().unwrap();
         assert_eq!(again.index(), 0);
         drop((second, again));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn host_slots_are_counted_per_host() {
+        let (layout, dir) = layout("host-slots");
+        let first = acquire_host_slot(&layout, "build-1", 1).unwrap().unwrap();
+        assert!(acquire_host_slot(&layout, "build-1", 1).unwrap().is_none());
+        assert_eq!(host_slots_held(&layout, "build-1", 1).unwrap(), 1);
+        let other = acquire_host_slot(&layout, "build-2", 1).unwrap().unwrap();
+        assert_eq!(host_slots_held(&layout, "build-2", 2).unwrap(), 1);
+        drop(first);
+        assert_eq!(host_slots_held(&layout, "build-1", 1).unwrap(), 0);
+        drop(other);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -22,6 +22,9 @@
 //!     workflow-snapshot.md           the daemon's last known good WORKFLOW.md, read by children
 //!     logs/<run_id>.log              stdout and stderr of each daemon child
 //!     daemon.lock, daemon.pid        the one daemon per workspace root, and its pid
+//!     hosts/<host>/health.json       an SSH worker host's health (connect failures, backoff)
+//!     hosts/<host>/slot-<n>.lock     per-host slots ([worker] max_concurrent_agents_per_host)
+//!     hosts/<host>/lanes/<key>.json  the creation marker of a lane Maestro made on that host
 //! ```
 //!
 //! `<key>` under `.maestro/` is the issue's file key ([`record::issue_key`]): the tracker's stable
@@ -203,6 +206,34 @@ impl Layout {
         self.logs_dir().join(format!("{run_id}.log"))
     }
 
+    /// SSH worker hosts' state on the controller: `hosts/<host key>/` (see `crate::worker`).
+    pub fn hosts_dir(&self) -> PathBuf {
+        self.state_dir().join("hosts")
+    }
+
+    /// The directory of one host, by its file key (`worker::host_key`).
+    pub fn host_dir(&self, host_key: &str) -> PathBuf {
+        self.hosts_dir().join(host_key)
+    }
+
+    /// A host's health: connect failures and the backoff that keeps it out of dispatch.
+    pub fn host_health_file(&self, host_key: &str) -> PathBuf {
+        self.host_dir(host_key).join("health.json")
+    }
+
+    /// Per-host slot `index`: at most `max_concurrent_agents_per_host` lanes run on a host.
+    pub fn host_slot_file(&self, host_key: &str, index: usize) -> PathBuf {
+        self.host_dir(host_key).join(format!("slot-{index}.lock"))
+    }
+
+    /// The creation marker of lane `key` on a host (the remote directory's identity), kept on
+    /// the controller where nothing on the host can forge it.
+    pub fn remote_lane_marker_file(&self, host_key: &str, key: &str) -> PathBuf {
+        self.host_dir(host_key)
+            .join("lanes")
+            .join(format!("{key}.json"))
+    }
+
     /// The run id a journal's file name in `runs/` stands for (`<run_id>.journal.jsonl`).
     pub fn journal_run_id(file_name: &str) -> Option<&str> {
         file_name.strip_suffix(".journal.jsonl")
@@ -240,6 +271,12 @@ impl Layout {
     }
 
     /// The hidden directory process `pid` clones lane `key` into before moving it into place.
+    /// The name of a staging directory for lane `key`, told apart by `unique` (a pid locally;
+    /// on an ssh host, where the controller's pid means nothing, any unique token).
+    pub fn staging_name(key: &str, unique: &str) -> String {
+        format!(".{key}{STAGING_INFIX}{unique}")
+    }
+
     pub fn staging_dir(&self, key: &str, pid: u32) -> PathBuf {
         self.root.join(format!(".{key}{STAGING_INFIX}{pid}"))
     }
@@ -383,6 +420,18 @@ mod tests {
             (
                 layout.lease_owner_file("id-1"),
                 "/w/.maestro/leases/id-1.json",
+            ),
+            (
+                layout.host_health_file("build-1"),
+                "/w/.maestro/hosts/build-1/health.json",
+            ),
+            (
+                layout.host_slot_file("build-1", 0),
+                "/w/.maestro/hosts/build-1/slot-0.lock",
+            ),
+            (
+                layout.remote_lane_marker_file("build-1", "ABC-1"),
+                "/w/.maestro/hosts/build-1/lanes/ABC-1.json",
             ),
             (Layout::relative().leases_dir(), ".maestro/leases"),
             (

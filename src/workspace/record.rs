@@ -211,8 +211,12 @@ pub struct RunRecord {
     pub issue_url: Option<String>,
     pub attempt: u32,
     pub branch: String,
-    /// The lane, relative to the repository root (never an absolute host path).
+    /// The lane, relative to the repository root (never an absolute host path); for a lane on
+    /// an ssh host, `<host>:<workspace_root>/<key>`.
     pub workspace_path: String,
+    /// The ssh host the attempt ran on (`[worker]`); absent for a local lane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub started_at: String,
     #[serde(default)]
     pub finished_at: Option<String>,
@@ -281,6 +285,7 @@ impl Default for RunRecord {
             issue_url: None,
             attempt: 1,
             branch: String::new(),
+            host: None,
             workspace_path: String::new(),
             started_at: String::new(),
             finished_at: None,

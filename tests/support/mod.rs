@@ -14,6 +14,7 @@ pub mod landing;
 pub mod procs;
 pub mod run_world;
 pub mod source_tree;
+pub mod sshd;
 pub mod state;
 pub mod tree;
 

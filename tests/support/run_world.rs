@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use maestro::mock_model::{MockModel, ModelRequest, Step};
+use maestro::mock_model::{MockModel, ModelRequest, Route, Step};
 use maestro::workspace::Layout;
 use maestro::workspace::record::{self, IssueState, RunRecord};
 use serde_json::{Value, json};
@@ -54,6 +54,8 @@ validation_timeout_ms = 60000
 
 /// Makes the model's script from `repo_root`.
 type Script = Box<dyn FnOnce(&Path) -> Vec<Step>>;
+/// Makes the model's routed scripts (one per conversation) from `repo_root`.
+type Routes = Box<dyn FnOnce(&Path) -> Vec<Route>>;
 
 /// What a world is made of, before it starts.
 pub struct RunWorldBuilder {
@@ -64,6 +66,7 @@ pub struct RunWorldBuilder {
     body: String,
     files: Vec<(String, String)>,
     steps: Script,
+    routes: Option<Routes>,
     github_token: bool,
     read_timeout_ms: u64,
     turn_idle_timeout_ms: u64,
@@ -112,6 +115,13 @@ impl RunWorldBuilder {
         self
     }
 
+    /// The model's scripts per conversation ([`MockModel::start_routed`]), instead of one
+    /// script for every call: for several issues at once.
+    pub fn routes(mut self, routes: Vec<Route>) -> Self {
+        self.routes = Some(Box::new(move |_| routes));
+        self
+    }
+
     /// Leaves the GitHub token variable unset in maestro's environment.
     pub fn without_github_token(mut self) -> Self {
         self.github_token = false;
@@ -127,7 +137,11 @@ impl RunWorldBuilder {
     pub fn build(self) -> RunWorld {
         let dir = TestDir::new(&self.name);
         let source = dir.join("source");
-        let mock = MockModel::start((self.steps)(&source)).expect("mock model starts");
+        let mock = match self.routes {
+            Some(routes) => MockModel::start_routed(routes(&source)),
+            None => MockModel::start((self.steps)(&source)),
+        }
+        .expect("mock model starts");
         let linear = FakeLinear::start(self.linear);
         let github = FakeGithub::start();
 
@@ -260,6 +274,7 @@ impl RunWorld {
             body: "Work in small steps. Keep the tests green.".to_string(),
             files: Vec::new(),
             steps: Box::new(|_| Vec::new()),
+            routes: None,
             github_token: true,
             read_timeout_ms: 20_000,
             turn_idle_timeout_ms: 30_000,
