@@ -4,7 +4,8 @@
 //! leases (another process is working the issue), bookkeeping naming a live process, guard
 //! markers (automatic reselection stopped), queued retries (the daemon owns the issue until it
 //! redispatches or releases it), busy slot files, per-issue attempts used, and the bookkeeping
-//! and lanes recovery is judged from. The dry run, the live run and the daemon all call
+//! and lanes recovery is judged from, and the lanes kept on disk with who works in them (for
+//! the terminal-lane rule). The dry run, the live run and the daemon all call
 //! [`gather`] and [`recovery_candidate`], so they judge issues the same way. It decides nothing
 //! itself: each fact becomes a [`Hold`] or a count, and selection says what it means.
 //!
@@ -14,10 +15,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::review::ReviewRecord;
 use crate::selection::{self, Bookkeeping, Claims, Hold, Slots};
 use crate::tracker::Issue;
 use crate::workflow::{Execution, TrackerPolicy};
-use crate::workspace::record::{self, IssueRef, IssueState};
+use crate::workspace::record::{self, IssueRef, IssueState, TerminalLane};
 use crate::workspace::{Layout, lock, retry_queue};
 
 /// What local state says, ready for selection.
@@ -197,4 +199,81 @@ pub fn recovery_candidate(
         facts.bookkeeping(),
         facts.lane_on_disk,
     )
+}
+
+/// A lane kept on disk after its attempts, with what the terminal-lane rule
+/// ([`selection::lane_fate`]) needs from local state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetainedLane {
+    pub issue_id: String,
+    pub identifier: String,
+    pub lane_key: String,
+    /// What works in it now, if anything: the holder of its lease, the process its bookkeeping
+    /// names, or whoever holds the lane directory's lock.
+    pub worked_by: Option<String>,
+    /// An open review record names it (an unreadable one counts as open): the post-review
+    /// lifecycle's lane.
+    pub review_open: bool,
+    /// The terminal mark its bookkeeping carries.
+    pub mark: Option<TerminalLane>,
+}
+
+/// Whether some ssh host holds lane `key`, by the creation markers the controller keeps
+/// (`.maestro/hosts/<host>/lanes/<key>.json`, `[worker]`): such a lane is retained like a local
+/// one, and removed on its host.
+fn on_a_host(layout: &Layout, key: &str) -> bool {
+    let Ok(hosts) = std::fs::read_dir(layout.hosts_dir()) else {
+        return false;
+    };
+    hosts.flatten().any(|host| {
+        host.file_name()
+            .to_str()
+            .is_some_and(|host_key| layout.remote_lane_marker_file(host_key, key).exists())
+    })
+}
+
+/// Every lane directory on disk that an issue's bookkeeping names, with who works in it.
+pub fn retained_lanes(layout: &Layout) -> Vec<RetainedLane> {
+    record::list_issue_states(layout)
+        .items
+        .into_iter()
+        .filter(|state| {
+            !state.issue_id.is_empty()
+                && (layout.lane_dir(&state.lane()).is_dir() || on_a_host(layout, &state.lane()))
+        })
+        .map(|state| {
+            let lane_key = state.lane();
+            let key = record::issue_key(&state.issue_id);
+            let leased = [key.as_str(), lane_key.as_str()]
+                .iter()
+                .find_map(|key| lock::lease_holder(layout, key).ok().flatten());
+            let worked_by = if let Some(owner) = leased {
+                Some(format!(
+                    "run {} (pid {}) holds its lease",
+                    owner.run_id, owner.pid
+                ))
+            } else if state.owner_alive() {
+                Some(format!(
+                    "its attempt's process (pid {}) still runs",
+                    state.owner.map_or(0, |owner| owner.pid)
+                ))
+            } else if lock::lane_is_locked(layout, &lane_key) {
+                Some("a process holds the lane's lock".to_string())
+            } else {
+                None
+            };
+            let review_open = match ReviewRecord::load(layout, &key) {
+                Ok(record) => record.is_some_and(|record| record.is_open()),
+                Err(_) => true,
+            };
+            RetainedLane {
+                issue_id: state.issue_id.clone(),
+                identifier: state.issue_identifier.clone(),
+                lane_key,
+                worked_by,
+                review_open,
+                mark: state.terminal,
+            }
+        })
+        .collect()
 }

@@ -326,7 +326,7 @@ fn the_demo_hands_one_off_sends_one_to_a_human_and_hands_one_off_after_a_retry()
             "DEMO-3  attempt 1  failed (validation_failed)",
             "DEMO-3  attempt 2  handed off: review branch x/demo-demo-3 on ../origin.git",
             "maestro demo: all three issues reached their expected outcome",
-            "RECENT (4)",
+            "Recent Runs (4)",
             "records ",
             "journals",
         ],

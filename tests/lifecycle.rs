@@ -302,11 +302,11 @@ fn a_peer_workflow_loads_and_the_agent_start_comment_has_the_peer_fields() {
         .issues(vec![FakeIssue::new("ABC-1", "Todo")])
         .front_matter("version = 1\n\n[agent]\ntransport = \"stdio://\"\n")
         // The agent neither claims, comments nor finalizes: Maestro's fallback posts the
-        // agent-start comment after the turn.
+        // agent-start comment after the turn (and the attempt is a continuation, item 2).
         .steps(vec![Step::message("Looking around first.")])
         .build();
     let output = world.run_once();
-    assert_exit(&output, 5);
+    assert_exit(&output, 4);
     let record = world.only_run();
     let comments = world.comments("ABC-1");
     let start = &comments[0];

@@ -33,6 +33,9 @@ mod cli;
 mod codex;
 /// maestro.toml: resolution order, defaults, every validation rule.
 mod config;
+/// Turns that run out are a continuation (#13 item 2): `continuation_pending`, the thread
+/// resumed by `run --once` and by the daemon's 1 s continuation, the budget's last attempt paged.
+mod continuation;
 /// `maestro daemon` with the fake app-server and fake Linear: dispatch, reconcile, retries.
 mod daemon;
 /// `maestro demo`: the throwaway world, the real daemon and codex with the scripted agent, the
@@ -87,6 +90,9 @@ mod selection_resume;
 mod show;
 /// `maestro status` from fixture state: phases, retries, limit, golden JSON, text view.
 mod status;
+/// Terminal lanes are cleaned as they go (#13 item 1): the daemon's tick and `run --once`
+/// remove the lanes of issues now Done or Canceled; a held lane waits, shown pending removal.
+mod terminal_lanes;
 /// The tidy tests: docs/index.md's rules about the source tree checked against it as text
 /// (exit codes, state paths, fs2, signals, spawns, prints, unwraps, sleeps, headers, sizes,
 /// import cycles, the code map).

@@ -113,7 +113,15 @@ fn a_missing_needs_attention_label_leaves_a_guard_instead() {
                 .workspace_labels
                 .retain(|(_, name)| name != ATTENTION)
         })
-        .steps(vec![Step::message("Nothing to finalize.")])
+        // A finalize that matches nothing recorded: the human path, whose label is missing.
+        .steps(vec![
+            Step::tool_call(
+                "call_finalize",
+                "issue_terminal_finalize",
+                serde_json::json!({"path": "review_handoff"}),
+            ),
+            Step::message("Finalized."),
+        ])
         .build();
 
     let output = world.run_once();
@@ -267,7 +275,7 @@ fn secrets_never_reach_the_agent_hooks_records_comments_or_logs() {
         .build();
 
     let output = world.run_once();
-    assert_exit(&output, 5);
+    assert_exit(&output, 4);
     let agent_env = world.tool_output("call_env");
     let hook_env = std::fs::read_to_string(world.workspace_root.join("hook-env.txt")).unwrap();
     for (what, env) in [("agent", &agent_env), ("hook", &hook_env)] {
@@ -573,4 +581,9 @@ fn an_issue_moved_to_done_during_the_attempt_is_left_alone() {
         world.linear.operations()
     );
     assert_eq!(world.issue_state("ABC-1").unwrap().attempts_used, 0);
+    // Its lane goes with it: the run sweeps the lanes of terminal issues it keeps (#13 item 1).
+    assert!(!world.lane("ABC-1").exists(), "{}", stderr(&output));
+    assert!(stderr(&output).contains(
+        "lane removed issue=ABC-1 lane=ABC-1 action=terminated reason=\"issue is Done\""
+    ));
 }

@@ -36,6 +36,9 @@ fn snapshot_covers_every_section_and_phase() {
             ("ABC-2", "validating", true),
             ("ABC-3", "stalled", true),
             ("ABC-4", "orphaned", false),
+            // The queued retries, soonest first, each on its issue's entry (#13 item 5).
+            ("ABC-8", "retry_backoff", false),
+            ("ABC-7", "retry_backoff", false),
         ]
     );
     let first = &snapshot.active[0];
@@ -79,11 +82,15 @@ fn limit_truncates_only_recent() {
     let _leases = populate(&config);
     let snapshot = status::build_at(&config, 2, NOW_MS);
     assert_eq!(snapshot.recent.len(), 2);
-    assert_eq!(snapshot.active.len(), 4);
+    assert_eq!(
+        snapshot.active.len(),
+        6,
+        "four running, two in retry backoff"
+    );
     assert_eq!(snapshot.retrying.len(), 2);
     let none = status::build_at(&config, 0, NOW_MS);
     assert!(none.recent.is_empty());
-    assert_eq!(none.active.len(), 4);
+    assert_eq!(none.active.len(), 6);
 }
 
 #[test]
@@ -121,7 +128,7 @@ fn text_view_fits_80_columns_and_marks_trouble() {
     assert!(text.contains("STALLED"), "{text}");
     assert!(text.contains("ORPHANED"), "{text}");
     assert!(text.contains("!! GUARD"), "{text}");
-    assert!(text.contains("RETRYING (2)"), "{text}");
+    assert!(text.contains("Retrying (2)"), "{text}");
     assert!(text.contains("10m 0s"), "idle humanized: {text}");
 }
 
@@ -138,7 +145,7 @@ fn status_command_prints_json_and_text_without_secrets() {
     assert_eq!(output.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["schema_version"], 1);
-    assert_eq!(json["active"].as_array().unwrap().len(), 4);
+    assert_eq!(json["active"].as_array().unwrap().len(), 6);
     assert_eq!(json["recent"].as_array().unwrap().len(), 1);
     assert!(!stdout(&output).contains(secret));
 
@@ -232,4 +239,127 @@ fn marker_event_count(state_dir: &std::path::Path) -> Option<u64> {
         .filter_map(|entry| std::fs::read(entry.path()).ok())
         .filter_map(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .find_map(|marker| marker["event_count"].as_u64())
+}
+
+/// #13 item 5: a queued retry is also its issue's entry among the active runs (phase
+/// `retry_backoff`, `retry_at`, the attempt it will run), recent runs carry their thread,
+/// branch and lane, and the text view's headers read as the spec names the sections.
+#[test]
+fn a_queued_retry_shows_on_its_issues_entry_and_recent_runs_carry_their_lane() {
+    let dir = TestDir::new("status-retry-entry");
+    let config = config_for(&dir);
+    let _leases = populate(&config);
+    let snapshot = status::build_at(&config, 10, NOW_MS);
+    let json: serde_json::Value = serde_json::from_str(&status::to_json(&snapshot)).unwrap();
+    let entry = |identifier: &str| {
+        json["active"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|run| run["issue_identifier"] == identifier)
+            .cloned()
+            .unwrap_or_else(|| panic!("no active entry for {identifier}: {json:#}"))
+    };
+    let failure = entry("ABC-7");
+    assert_eq!(failure["phase"], "retry_backoff");
+    assert_eq!(failure["retry_at"], "2026-11-26T00:10:20.000Z");
+    assert_eq!(failure["attempt"], 2);
+    assert_eq!(failure["owner_alive"], false);
+    let continuation = entry("ABC-8");
+    assert_eq!(continuation["phase"], "retry_backoff");
+    assert_eq!(continuation["retry_at"], "2026-11-26T00:10:01.000Z");
+    assert_eq!(entry("ABC-1")["retry_at"], serde_json::Value::Null);
+    assert_eq!(
+        json["retrying"].as_array().unwrap().len(),
+        2,
+        "still listed there"
+    );
+    assert_eq!(json["retrying"][0]["scheduled_by"], "daemon");
+
+    let newest = &json["recent"][0];
+    assert_eq!(newest["run_id"], "done-11");
+    assert_eq!(newest["thread_id"], "thread-done-11");
+    assert_eq!(newest["branch"], "x/demo-abc-9");
+    assert_eq!(newest["workspace_path"], ".workspaces/ABC-9");
+
+    let text = status::render_text(&snapshot);
+    for header in [
+        "\nActive Runs (6)\n",
+        "\nRetrying (2)\n",
+        "\nRecent Runs (10)\n",
+    ] {
+        assert!(text.contains(header), "{header:?} missing:\n{text}");
+    }
+    assert!(
+        text.contains("ABC-7        attempt 2  retry_backoff        due 2026-11-26T00:10:20.000Z"),
+        "{text}"
+    );
+}
+
+/// #13 item 5: `run --once` that schedules a retry shows it in `status` although no daemon
+/// runs (no queue file): under Retrying and as the issue's active entry, due when the
+/// daemon's backoff would make it due.
+#[test]
+fn a_retry_scheduled_by_run_once_shows_in_status_without_a_daemon() {
+    use maestro::mock_model::Step;
+
+    use crate::support::run_world::RunWorld;
+
+    let codex = crate::codex_or_skip!();
+    let world = RunWorld::builder("status-run-once-retry", &codex)
+        .issues(vec![crate::support::fake_linear::FakeIssue::new(
+            "ABC-1", "Todo",
+        )])
+        .steps(vec![Step::http_error(500, "the model is overloaded")])
+        .build();
+    let output = world.run_once();
+    assert_eq!(
+        output.status.code(),
+        Some(4),
+        "{}",
+        crate::support::stderr(&output)
+    );
+    assert!(
+        !world.layout().retry_queue_file().exists(),
+        "no daemon queue"
+    );
+    let record = world.only_run();
+    let due = record.retry.as_ref().and_then(|retry| retry.due_at.clone());
+    assert!(due.is_some(), "{record:#?}");
+
+    let json = world.command(&["status", "--json"]).output().unwrap();
+    assert_eq!(json.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let retrying = json["retrying"].as_array().unwrap();
+    assert_eq!(retrying.len(), 1, "{json:#}");
+    assert_eq!(retrying[0]["issue_identifier"], "ABC-1");
+    assert_eq!(retrying[0]["attempt"], 2);
+    assert_eq!(retrying[0]["retry_kind"], "failure");
+    assert_eq!(retrying[0]["scheduled_by"], "run");
+    assert_eq!(retrying[0]["last_run_id"], record.run_id.as_str());
+    assert_eq!(retrying[0]["next_retry_at"], due.as_deref().unwrap());
+    assert_eq!(retrying[0]["last_error_class"], "codex_turn_failed");
+    let active = json["active"].as_array().unwrap();
+    assert_eq!(active.len(), 1, "{json:#}");
+    assert_eq!(active[0]["phase"], "retry_backoff");
+    assert_eq!(active[0]["attempt"], 2);
+    assert_eq!(active[0]["retry_at"], due.as_deref().unwrap());
+    assert_eq!(active[0]["workspace_path"], ".workspaces/ABC-1");
+    assert_eq!(active[0]["thread_id"], record.thread_id.as_deref().unwrap());
+
+    let text = world.command(&["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("\nRetrying (1)\n"), "{text}");
+    assert!(text.contains("(run)"), "{text}");
+
+    // The next run takes it: the retry is no longer listed while that attempt is the issue's.
+    let again = world.run_once();
+    assert_eq!(again.status.code(), Some(4));
+    let json = world.command(&["status", "--json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["retrying"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        json["retrying"][0]["attempt"], 3,
+        "the second attempt's retry"
+    );
 }

@@ -93,7 +93,7 @@ impl AgentHost {
     fn start(&self) -> Session {
         let config = self.session_config();
         let launcher = self.place.launcher(&self.lane, &config.command.clone());
-        Session::start_with(config, &launcher).expect("remote session starts")
+        Session::start_with(config, &launcher, None).expect("remote session starts")
     }
 }
 

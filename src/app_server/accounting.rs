@@ -92,8 +92,9 @@ impl RateLimitSnapshot {
 /// Everything counted over a session's life.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Accounting {
-    /// Cumulative for the thread, from `thread/tokenUsage/updated` `total` (never a sum of
-    /// `last`, which codex re-sends unchanged when a response had no usage).
+    /// Cumulative for the thread in this session, from `thread/tokenUsage/updated` `total`
+    /// (never a sum of `last`, which codex re-sends unchanged when a response had no usage),
+    /// less what a resumed thread had spent before it.
     pub thread_tokens: TokenUsage,
     pub model_context_window: Option<u64>,
     pub rate_limits: Option<RateLimitSnapshot>,
@@ -105,6 +106,10 @@ pub struct Accounting {
     pub last_event_at_ms: Option<u64>,
     /// The last event that counted as progress (see [`is_progress`]).
     pub last_progress_at_ms: Option<u64>,
+    /// What a resumed thread had spent before this session: codex's totals include it, this
+    /// session's [`Accounting::thread_tokens`] do not.
+    #[serde(skip)]
+    pub(crate) tokens_before: TokenUsage,
 }
 
 impl Accounting {
@@ -146,7 +151,7 @@ impl Accounting {
         }
         match usage.get("total").and_then(TokenUsage::from_breakdown) {
             Some(total) => {
-                self.thread_tokens = total;
+                self.thread_tokens = total.since(self.tokens_before);
                 true
             }
             None => false,

@@ -55,7 +55,7 @@ pub use notices::{Cause, CauseKind, ErrorNotice};
 pub use oneshot::{OneShotError, codex_prefix, codex_version, generate_schema};
 pub use outcome::{TurnEnd, TurnError, TurnLimits, TurnOutcome};
 pub use reader::MAX_LINE_BYTES;
-pub use session::{Session, ShutdownReport};
+pub use session::{Resume, Session, ShutdownReport};
 pub use tools::{ToolCall, ToolDispatch, ToolResult};
 
 /// Everything needed to start one app-server session in one lane.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::accounting::{Accounting, Activity, ActivityKind};
+use super::accounting::{Accounting, Activity, ActivityKind, TokenUsage};
 use super::child::{self, Stdin, describe_exit};
 use super::journal::Journal;
 use super::link::{Link, Received};
@@ -40,6 +40,17 @@ pub struct Session {
     stopped: bool,
     /// Defers custody sweeps after other commands while the agent runs (`custody`).
     custody_hold: Option<crate::custody::SessionHold>,
+    /// The thread was resumed (`thread/resume`), not started.
+    resumed: bool,
+}
+
+/// A thread to resume instead of starting a new one: an earlier session's thread, whose
+/// history (and dynamic tools) codex reloads from its rollout under `CODEX_HOME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    pub thread_id: String,
+    /// What the thread had spent before: codex counts it in the resumed thread's totals.
+    pub tokens_before: TokenUsage,
 }
 
 /// How a session's child ended.
@@ -59,14 +70,25 @@ impl Session {
     /// `initialized`) and starts a thread in `config.cwd` with the configured instructions and
     /// dynamic tools. Sandbox and approval policy are not sent: the child keeps its own.
     pub fn start(config: SessionConfig) -> Result<Session, Error> {
-        Session::start_with(config, &child::Launcher::Local)
+        Session::start_with(config, &child::Launcher::Local, None)
     }
 
-    /// [`Session::start`] through `launcher`: with [`child::Launcher::Remote`] the app-server
-    /// runs on another host over a local command's stdio (ssh), and `config.cwd` is the
-    /// thread's directory there. Everything else — the handshake, the readers, turns, tools,
-    /// the journal — is the same and stays in this process.
-    pub fn start_with(config: SessionConfig, launcher: &child::Launcher) -> Result<Session, Error> {
+    /// [`Session::start`] through `launcher`, resuming `resume`'s thread when given.
+    ///
+    /// With [`child::Launcher::Remote`] the app-server runs on another host over a local
+    /// command's stdio (ssh), and `config.cwd` is the thread's directory there. Everything else
+    /// — the handshake, the readers, turns, tools, the journal — is the same and stays in this
+    /// process.
+    ///
+    /// `resume` (`thread/resume`): codex reloads the thread's history and dynamic tools; the
+    /// developer instructions stay those the thread started with. A thread codex refuses to
+    /// resume (its rollout is gone, another `CODEX_HOME`) is journaled and logged, and a new
+    /// thread starts instead; see [`Session::resumed`].
+    pub fn start_with(
+        config: SessionConfig,
+        launcher: &child::Launcher,
+        resume: Option<&Resume>,
+    ) -> Result<Session, Error> {
         let mut journal = Journal::open(&config.journal_path)?;
         let env_names: Vec<&str> = config.extra_env.iter().map(|(k, _)| k.as_str()).collect();
         let spawned = match child::spawn(&config, launcher) {
@@ -106,17 +128,18 @@ impl Session {
             thread_reported: false,
             stopped: false,
             custody_hold: Some(crate::custody::SessionHold::new()),
+            resumed: false,
         };
         // From here on, an early return drops `session`, which stops the child.
         let stdout = reader::spawn_stdout(spawned.stdout, session.link.sender());
         session.readers.push(stdout.map_err(Error::ReaderThread)?);
         let stderr = reader::spawn_stderr(spawned.stderr, session.link.sender());
         session.readers.push(stderr.map_err(Error::ReaderThread)?);
-        session.handshake()?;
+        session.handshake(resume)?;
         Ok(session)
     }
 
-    fn handshake(&mut self) -> Result<(), Error> {
+    fn handshake(&mut self, resume: Option<&Resume>) -> Result<(), Error> {
         self.request(
             "initialize",
             json!({
@@ -130,6 +153,11 @@ impl Session {
             }),
         )?;
         self.notify("initialized")?;
+        if let Some(resume) = resume {
+            if self.resume_thread(resume)? {
+                return Ok(());
+            }
+        }
         let mut params = json!({"cwd": self.config.cwd});
         if !self.config.developer_instructions.is_empty() {
             params["developerInstructions"] = json!(self.config.developer_instructions);
@@ -180,6 +208,55 @@ impl Session {
         Ok(())
     }
 
+    /// `thread/resume` of `resume`'s thread in this lane: true when codex resumed it, false
+    /// when it refused (the caller starts a new thread); an error when the child went away.
+    fn resume_thread(&mut self, resume: &Resume) -> Result<bool, Error> {
+        let params = json!({"threadId": resume.thread_id, "cwd": self.config.cwd});
+        let result = match self.request("thread/resume", params) {
+            Ok(result) => result,
+            Err(Error::Rpc { code, message, .. }) => {
+                self.link.journal.local(
+                    "thread_resume_refused",
+                    json!({"thread_id": resume.thread_id, "code": code, "message": message}),
+                );
+                log::warn!(
+                    "app-server refused to resume the thread, starting a new one thread_id={} error=\"{message}\"",
+                    resume.thread_id
+                );
+                return Ok(false);
+            }
+            Err(error) => return Err(error),
+        };
+        let Some(thread_id) = result.pointer("/thread/id").and_then(Value::as_str) else {
+            return Err(Error::Protocol {
+                method: "thread/resume".into(),
+                detail: "the result has no thread.id".into(),
+            });
+        };
+        self.link.set_thread_id(thread_id.to_string());
+        self.link.accounting.tokens_before = resume.tokens_before;
+        self.model = result
+            .get("model")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        self.resumed = true;
+        self.link.journal.local(
+            "thread_resumed",
+            json!({"thread_id": self.link.thread_id(), "model": self.model}),
+        );
+        log::info!(
+            "app-server thread resumed thread_id={} model={}",
+            self.link.thread_id(),
+            self.model.as_deref().unwrap_or("unknown")
+        );
+        Ok(true)
+    }
+
+    /// Whether the thread was resumed rather than started ([`Session::start_resuming`]).
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
     /// Runs one turn on this session's thread and returns how it ended. Callable again after
     /// any outcome; once the child is gone every call returns [`super::TurnEnd::ProcessExited`].
     pub fn run_turn(
@@ -197,7 +274,7 @@ impl Session {
         turn::run(&mut view, input, tools, observer, limits)
     }
 
-    /// The thread id from `thread/start`.
+    /// The thread id from `thread/start` (or `thread/resume`).
     pub fn thread_id(&self) -> &str {
         self.link.thread_id()
     }

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use super::children::StopReason;
+use crate::claims::RetainedLane;
 use crate::review::{Decision, IssueState as ReviewIssueState, RepairResult, ReviewRecord};
 use crate::selection::Reason;
 use crate::tracker::Issue;
@@ -163,6 +164,24 @@ pub enum Action {
     /// One step of a post-review lane (`review.rs` decided it; `review_exec.rs` carries it
     /// out, recording each intent before its side effect).
     Review(Box<ReviewStep>),
+    /// A retained lane whose issue is terminal, or no longer is (`selection::lane_fate`).
+    SweepLane {
+        lane: Box<RetainedLane>,
+        sweep: Sweep,
+    },
+}
+
+/// What to do with a retained lane whose issue was seen terminal (docs/spec/daemon.md,
+/// "Terminal lanes"); `workspace::sweep` carries it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sweep {
+    /// Nothing works in it: remove it (`before_remove` first; only a lane Maestro can prove it
+    /// created), and record that its issue was seen in `state`.
+    Remove { state: String },
+    /// A process still works in it: record why it stays for now.
+    Keep { state: String, why: String },
+    /// Its issue is visible again and not terminal: forget the mark.
+    Forget,
 }
 
 /// A post-review lane's step: its record as the tick read it, its issue's state, and what to do.

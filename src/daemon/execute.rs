@@ -3,20 +3,22 @@
 //! into [`ExitFacts`] for [`exits::decide`].
 //!
 //! Everything with a side effect lives here: signals to children, slots and spawns, the retry
-//! queue on disk, run records, lane removal, and the tracker writes of a stalled lane. What to
+//! queue on disk, run records, lane removal (a finished child's, and the retained lanes of
+//! terminal issues through `workspace::sweep`), and the tracker writes of a stalled lane. What to
 //! do was decided before, by pure functions; a dispatch that finds no free slot (or cannot
 //! spawn) ends this tick's dispatching, and the issue stays eligible, its retry queued.
 
 use std::time::Instant;
 
 use super::Daemon;
-use super::action::{Action, ChildRef, Dispatch, Note, Verb};
+use super::action::{Action, ChildRef, Dispatch, Note, Sweep, Verb};
 use super::children::{self, SpawnSpec, StopReason};
 use super::exits::{self, ExitFacts};
+use crate::claims::RetainedLane;
 use crate::run::writeback;
 use crate::tracker::Issue;
 use crate::workspace::record::{self, ErrorClass, IssueRef, RetryEntry, RunRecord};
-use crate::workspace::{lane, lock, retry_queue};
+use crate::workspace::{lane, lock, retry_queue, sweep};
 use crate::{clock, selection, tracker};
 
 impl Daemon {
@@ -95,6 +97,33 @@ impl Daemon {
                 attempt,
                 note,
             } => log_note(&child, attempt, &note),
+            Action::SweepLane { lane, sweep } => self.sweep_lane(&lane, sweep),
+        }
+    }
+
+    /// A retained lane of a terminal issue: removed, kept saying why, or its mark forgotten
+    /// (`workspace::sweep` logs each change once).
+    fn sweep_lane(&self, lane: &RetainedLane, step: Sweep) {
+        let target = sweep::LaneRef {
+            issue_id: &lane.issue_id,
+            identifier: &lane.identifier,
+            lane_key: &lane.lane_key,
+        };
+        match step {
+            Sweep::Remove { state } => {
+                let hooks = &self.store.current().hooks;
+                // A lane on an ssh host goes there first (guarded by its creation marker).
+                crate::worker::lane::remove_everywhere(
+                    &self.layout,
+                    &self.config,
+                    &lane.lane_key,
+                    hooks,
+                );
+                let secrets = self.config.secret_env_vars();
+                sweep::remove(&self.layout, target, &state, hooks, &secrets);
+            }
+            Sweep::Keep { state, why } => sweep::keep(&self.layout, target, &state, &why),
+            Sweep::Forget => sweep::forget(&self.layout, target),
         }
     }
 

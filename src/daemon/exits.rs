@@ -108,15 +108,14 @@ fn finished(facts: &ExitFacts) -> Vec<Action> {
         }
         Some(RunStatus::RetryScheduled | RunStatus::Failed) => {
             let next = attempt + 1;
+            // Out of turns is not a failure: the next attempt continues after 1 s.
+            let kind = if error_class == Some(ErrorClass::ContinuationPending) {
+                RetryKind::Continuation
+            } else {
+                RetryKind::Failure
+            };
             actions.push(match selection::within_budget(next, facts.max_attempts) {
-                Ok(()) => queue(
-                    facts,
-                    next,
-                    RetryKind::Failure,
-                    attempt,
-                    error_class,
-                    run_id,
-                ),
+                Ok(()) => queue(facts, next, kind, attempt, error_class, run_id),
                 Err(_) => note(
                     child,
                     next,
@@ -286,6 +285,7 @@ fn stalled(facts: &ExitFacts, idle: Duration) -> Action {
         retry: false,
         next_action: next_action.clone(),
         reason: class.to_string(),
+        ..RetryDecision::default()
     });
     Action::Stall {
         issue_id: child.issue_id.clone(),
@@ -463,6 +463,18 @@ mod tests {
                 vec![
                     "early exits None",
                     "note attempt 4 BudgetSpent { max_attempts: 3 }",
+                ],
+            ),
+            (
+                // Out of turns: the next attempt continues after 1 s, and it counts.
+                record(
+                    RunStatus::RetryScheduled,
+                    2,
+                    Some(ErrorClass::ContinuationPending),
+                ),
+                vec![
+                    "early exits None",
+                    "queue attempt 3 continuation after 1 s (continuation_pending)",
                 ],
             ),
             (

@@ -37,7 +37,7 @@ use crate::intake::{self, Intake};
 use crate::operator_http::{self, Health};
 use crate::workflow::WorkflowStore;
 use crate::workspace::retry_queue::{self, RetryQueue};
-use crate::workspace::{Layout, lane, record};
+use crate::workspace::{Layout, lane};
 use crate::{atomic_file, settings, signals, tracker};
 
 use children::{Child, StopReason};
@@ -169,8 +169,7 @@ pub fn run(
 }
 
 impl Daemon {
-    /// Restores the retry queue, adopts live lanes, sweeps staging clones of dead processes and
-    /// lanes of finished issues.
+    /// Restores the retry queue, adopts live lanes, sweeps staging clones of dead processes.
     fn start(&mut self) {
         log::info!(
             "daemon starting project={} poll_interval_s={} workspace_root={}",
@@ -222,74 +221,8 @@ impl Daemon {
             );
             self.children.push(child);
         }
+        // Lanes of issues already terminal go at the first tick (immediate), as at every tick.
         lane::sweep_staging(&self.layout);
-        self.sweep_terminal_lanes();
-    }
-
-    /// Removes lanes of issues already terminal (no live owner). `lane::remove` removes only a
-    /// lane Maestro can prove it created; any other directory is kept and logged.
-    fn sweep_terminal_lanes(&mut self) {
-        let states = record::list_issue_states(&self.layout).items;
-        let candidates: Vec<&record::IssueState> = states
-            .iter()
-            .filter(|state| {
-                (self.layout.lane_dir(&state.lane()).is_dir()
-                    || crate::worker::lane::on_some_host(
-                        &self.layout,
-                        self.config.worker.as_ref(),
-                        &state.lane(),
-                    ))
-                    && !state.owner_alive()
-                    && !self
-                        .children
-                        .iter()
-                        .any(|child| child.issue_id == state.issue_id)
-            })
-            .collect();
-        if candidates.is_empty() {
-            return;
-        }
-        let ids: Vec<String> = candidates
-            .iter()
-            .map(|state| state.issue_id.clone())
-            .collect();
-        let fresh = match self.intake.refresh(&ids) {
-            Ok(fresh) => fresh,
-            Err(error) => {
-                log::warn!("startup sweep skipped, refresh failed: {error}");
-                return;
-            }
-        };
-        let workflow = self.store.current();
-        let lanes: Vec<(String, String)> = candidates
-            .iter()
-            .map(|state| (state.issue_id.clone(), state.lane()))
-            .collect();
-        for swept in plan::sweep(&workflow.tracker, &lanes, &fresh) {
-            crate::worker::lane::remove_everywhere(
-                &self.layout,
-                &self.config,
-                &swept.lane_key,
-                &workflow.hooks,
-            );
-            match lane::remove(
-                &self.layout,
-                &swept.lane_key,
-                &workflow.hooks,
-                &self.config.secret_env_vars(),
-            ) {
-                Ok(()) => log::info!(
-                    "lane removed issue={} action={} reason=\"issue is {}\"",
-                    swept.identifier,
-                    action::Verb::Terminated.as_str(),
-                    swept.state
-                ),
-                Err(error) => log::warn!(
-                    "cannot remove lane issue={} error={error}",
-                    swept.identifier
-                ),
-            }
-        }
     }
 
     /// The event loop: ticks on schedule, child exits as they come, shutdown on a signal.

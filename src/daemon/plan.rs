@@ -2,19 +2,20 @@
 //! and `.maestro/` said into the [`Action`]s the executor carries out.
 //!
 //! In order: reconcile running lanes (terminal → stop and remove, moved on → stop and keep),
-//! stop stalled lanes, redispatch or release due retries, then fill free slots with recovery
-//! candidates and fresh eligible work. Every rule is [`selection`]'s; this module only puts
+//! stop stalled lanes, redispatch or release due retries, the post-review lanes' steps, then
+//! fill free slots with recovery candidates and fresh eligible work, and last remove the
+//! retained lanes of issues now terminal. Every rule is [`selection`]'s; this module only puts
 //! them in the daemon's order and accounts for what the tick itself dispatches. It does no
 //! I/O: a part of the snapshot the tracker could not give is `None`, and that step is skipped.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::action::{Action, ChildRef, Dispatch, Release};
+use super::action::{Action, ChildRef, Dispatch, Release, Sweep};
 use super::children::StopReason;
 use super::review::LaneView;
-use crate::claims::{LocalClaims, RecoveryFacts};
-use crate::selection::{self, Hold, Standing};
+use crate::claims::{LocalClaims, RecoveryFacts, RetainedLane};
+use crate::selection::{self, Hold, LaneFate, Standing};
 use crate::tracker::Issue;
 use crate::workflow::{Execution, ReviewPolicy, TrackerPolicy};
 use crate::workspace::record::{IssueState, RetryEntry};
@@ -53,6 +54,14 @@ pub struct Candidates {
     pub recovery: Vec<RecoveryFacts>,
 }
 
+/// A lane kept on disk after its attempts, with its issue's state as the mirror says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetainedView {
+    pub lane: RetainedLane,
+    /// `None`: the tracker does not show the issue (its state is not known).
+    pub state: Option<String>,
+}
+
 /// Everything one tick decides from.
 #[derive(Debug)]
 pub struct Snapshot<'a> {
@@ -74,6 +83,9 @@ pub struct Snapshot<'a> {
     /// The open post-review lanes (docs/spec/review.md); `None` when the lifecycle is off or
     /// the mirror is not fresh (nothing is decided on it then).
     pub review: Option<Vec<LaneView>>,
+    /// The lanes kept on disk with their issues' states; `None` when the mirror is not fresh or
+    /// the read of their issues failed.
+    pub lanes: Option<Vec<RetainedView>>,
 }
 
 /// The tick's actions, in the order they are carried out. Takes the snapshot: the review lanes
@@ -121,7 +133,46 @@ pub fn tick(mut snapshot: Snapshot<'_>) -> Vec<Action> {
     if let Some(candidates) = &snapshot.candidates {
         new_work(snapshot, candidates, &mut actions);
     }
+    if let Some(lanes) = &snapshot.lanes {
+        actions.extend(terminal_lanes(snapshot.policy, lanes));
+    }
     actions
+}
+
+/// The retained lanes of issues now terminal: removed when nothing works in them, else kept
+/// saying why (once: an unchanged reason is not written again); a lane whose issue is back in
+/// another state forgets its mark. A lane the post-review lifecycle holds is left to it.
+fn terminal_lanes<'a>(
+    policy: &'a TrackerPolicy,
+    lanes: &'a [RetainedView],
+) -> impl Iterator<Item = Action> + 'a {
+    lanes.iter().filter_map(|view| {
+        let lane = &view.lane;
+        let fate = selection::lane_fate(
+            policy,
+            view.state.as_deref(),
+            lane.worked_by.as_deref(),
+            lane.review_open,
+        );
+        let sweep = match fate {
+            LaneFate::Remove { state } => Sweep::Remove { state },
+            LaneFate::Wait { state, why } => {
+                let recorded = lane.mark.as_ref().is_some_and(|mark| {
+                    mark.state == state && mark.kept.as_deref() == Some(why.as_str())
+                });
+                if recorded {
+                    return None;
+                }
+                Sweep::Keep { state, why }
+            }
+            LaneFate::Stays { visible: true } if lane.mark.is_some() => Sweep::Forget,
+            LaneFate::Stays { .. } | LaneFate::Lifecycle => return None,
+        };
+        Some(Action::SweepLane {
+            lane: Box::new(lane.clone()),
+            sweep,
+        })
+    })
 }
 
 /// Why a running lane must stop, if it must: its issue is gone, terminal or moved on.
@@ -290,32 +341,6 @@ fn new_work(snapshot: &Snapshot<'_>, candidates: &Candidates, actions: &mut Vec<
     }
 }
 
-/// Lanes the startup sweep removes: those of issues already terminal. `lanes` are (issue id,
-/// lane key) of lanes on disk that no live process works.
-pub fn sweep(policy: &TrackerPolicy, lanes: &[(String, String)], fresh: &[Issue]) -> Vec<Swept> {
-    fresh
-        .iter()
-        .filter(|issue| selection::standing(policy, &issue.state.name) == Standing::Terminal)
-        .filter_map(|issue| {
-            let (_, lane_key) = lanes.iter().find(|(id, _)| *id == issue.id)?;
-            Some(Swept {
-                identifier: issue.identifier.clone(),
-                lane_key: lane_key.clone(),
-                state: issue.state.name.clone(),
-            })
-        })
-        .collect()
-}
-
-/// A lane the startup sweep removes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Swept {
-    pub identifier: String,
-    pub lane_key: String,
-    /// The terminal state its issue is in.
-    pub state: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,6 +442,7 @@ mod tests {
             candidates: None,
             review_policy: &workflow.review,
             review: None,
+            lanes: None,
         }
     }
 
@@ -429,6 +455,7 @@ mod tests {
             due: snapshot.due.clone(),
             candidates: snapshot.candidates.clone(),
             review: None,
+            lanes: snapshot.lanes.clone(),
             ..*snapshot
         })
     }
@@ -636,25 +663,61 @@ mod tests {
     }
 
     #[test]
-    fn the_startup_sweep_removes_only_lanes_of_terminal_issues() {
+    fn retained_lanes_of_terminal_issues_go_unless_worked_or_the_lifecycles() {
         let workflow = workflow("");
-        let lanes = vec![
-            ("id-ABC-1".to_string(), "ABC-1".to_string()),
-            ("id-ABC-2".to_string(), "OLD-2".to_string()),
+        let mut plan = snapshot(&workflow, &[]);
+        let lane = |identifier: &str, state: Option<&str>| RetainedView {
+            lane: RetainedLane {
+                issue_id: format!("id-{identifier}"),
+                identifier: identifier.into(),
+                lane_key: identifier.into(),
+                worked_by: None,
+                review_open: false,
+                mark: None,
+            },
+            state: state.map(str::to_string),
+        };
+        let mut lanes = vec![
+            lane("ABC-1", Some("Done")),
+            lane("ABC-2", Some("Canceled")),
+            lane("ABC-3", Some("Done")),
+            lane("ABC-4", Some("Todo")),
+            lane("ABC-5", Some("Done")),
+            lane("ABC-6", None),
+            lane("ABC-7", Some("In Review")),
         ];
-        let fresh = [
-            issue("ABC-1", "Todo"),
-            issue("ABC-2", "Done"),
-            issue("ABC-3", "Done"),
-        ];
+        lanes[1].lane.worked_by = Some("run r2 of this daemon".into());
+        lanes[2].lane.worked_by = Some("run r3 of this daemon".into());
+        let mark = |kept: &str| crate::workspace::record::TerminalLane {
+            state: "Done".into(),
+            seen_at: "t".into(),
+            kept: Some(kept.into()),
+        };
+        lanes[2].lane.mark = Some(mark("run r3 of this daemon"));
+        lanes[3].lane.mark = Some(mark("x"));
+        lanes[4].lane.review_open = true;
+        lanes[5].lane.mark = Some(mark("x"));
+        plan.lanes = Some(lanes);
+        let steps: Vec<String> = tick_of(&plan)
+            .iter()
+            .map(|action| match action {
+                Action::SweepLane { lane, sweep } => format!("{} {sweep:?}", lane.identifier),
+                other => format!("{other:?}"),
+            })
+            .collect();
         assert_eq!(
-            sweep(&workflow.tracker, &lanes, &fresh),
-            [Swept {
-                identifier: "ABC-2".into(),
-                lane_key: "OLD-2".into(),
-                state: "Done".into(),
-            }]
+            steps,
+            [
+                "ABC-1 Remove { state: \"Done\" }",
+                "ABC-2 Keep { state: \"Canceled\", why: \"run r2 of this daemon\" }",
+                "ABC-4 Forget",
+            ],
+            "ABC-3's reason is recorded already; ABC-5 is the lifecycle's; ABC-6's issue is \
+             not visible (its mark stays); ABC-7 is not terminal"
         );
+        // The mirror was not fresh: no lane is judged.
+        plan.lanes = None;
+        assert!(tick_of(&plan).is_empty());
     }
 
     fn books(status: RunStatus, attempts: u32) -> IssueState {

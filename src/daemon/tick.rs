@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::Daemon;
 use super::action::ChildRef;
-use super::plan::{self, Candidates, ChildView, DueRetry, Snapshot};
+use super::plan::{self, Candidates, ChildView, DueRetry, RetainedView, Snapshot};
 use crate::intake;
 use crate::tracker::{self, Issue};
 use crate::workflow::Workflow;
@@ -59,8 +59,10 @@ impl Daemon {
         } else {
             None
         };
+        let lanes = if fresh { self.retained_lanes() } else { None };
         let mut snapshot = self.snapshot(answers, &workflow, &queue);
         snapshot.review = review;
+        snapshot.lanes = lanes;
         let actions = plan::tick(snapshot);
         self.execute(actions);
         self.finish_review_tick();
@@ -133,7 +135,40 @@ impl Daemon {
             candidates,
             review_policy: &workflow.review,
             review: None,
+            lanes: None,
         }
+    }
+
+    /// The lanes kept on disk, each with its issue's state from the mirror: an issue outside
+    /// the active states (in review, failed to a person, finished) is read once after each
+    /// resync and then followed by the every-poll question, so a quiet tick costs nothing
+    /// here. A child of this daemon works in its issue's lane even before it holds the lease.
+    fn retained_lanes(&mut self) -> Option<Vec<RetainedView>> {
+        let lanes = claims::retained_lanes(&self.layout);
+        if lanes.is_empty() {
+            return Some(Vec::new());
+        }
+        let ids: Vec<String> = lanes.iter().map(|lane| lane.issue_id.clone()).collect();
+        let answer = self.intake.issues(&ids);
+        let issues = self.ask(answer, "read of the retained lanes' issues")?;
+        let views = lanes
+            .into_iter()
+            .map(|mut lane| {
+                if lane.worked_by.is_none() {
+                    lane.worked_by = self
+                        .children
+                        .iter()
+                        .find(|child| child.issue_id == lane.issue_id)
+                        .map(|child| format!("run {} of this daemon", child.run_id));
+                }
+                let state = issues
+                    .iter()
+                    .find(|issue| issue.id == lane.issue_id)
+                    .map(|issue| issue.state.name.clone());
+                RetainedView { lane, state }
+            })
+            .collect();
+        Some(views)
     }
 
     /// A child as the tick sees it: its idle time from its lane's activity marker (not daemon

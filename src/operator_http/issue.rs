@@ -27,7 +27,7 @@ pub fn api_issue(snapshot: &Snapshot, identifier: &str, config: &ServiceConfig) 
     let active = snapshot
         .active
         .iter()
-        .find(|run| same(&run.issue_identifier));
+        .find(|run| same(&run.issue_identifier) && !run.is_retry());
     let retry = snapshot
         .retrying
         .iter()

@@ -15,9 +15,12 @@ use crate::status::Snapshot;
 
 /// `GET /api/v1/state` in Symphony's shape (SPEC §13.7.2), plus Maestro's own fields.
 pub fn api_state(snapshot: &Snapshot) -> Value {
+    // Symphony's `running` lists running sessions; an issue waiting for its retry is in
+    // `retrying` (Maestro's `active` lists both).
     let running: Vec<Value> = snapshot
         .active
         .iter()
+        .filter(|run| !run.is_retry())
         .map(|run| {
             json!({
                 "issue_id": run.issue_id,
@@ -111,7 +114,7 @@ pub fn metrics(snapshot: &Snapshot, health: &Health) -> String {
     );
     gauge(
         "maestro_retries_queued",
-        "Retries waiting in the daemon's queue.",
+        "Retries waiting: the daemon's queue and those only a run record holds.",
         "gauge",
         &[(String::new(), snapshot.retrying.len() as u64)],
     );

@@ -16,9 +16,12 @@ use super::verdict::{self, Failure};
 use super::{Ending, LaneRun, Outcome, Summary, tracker_failure, writeback};
 use crate::clock;
 use crate::tracker;
+use std::time::Duration;
+
 use crate::workspace::record::{
-    self, ErrorClass, Guard, IssueRef, IssueState, Phase, RetryDecision, RunStatus,
+    self, ErrorClass, Guard, IssueRef, IssueState, Phase, RetryDecision, RetryKind, RunStatus,
 };
+use crate::workspace::retry_queue;
 
 impl LaneRun<'_> {
     /// Writes the one outcome, finishes the record and the bookkeeping.
@@ -117,6 +120,7 @@ impl LaneRun<'_> {
                 )
             }
         };
+        let (kind, due_at) = self.retry_due(status, progress.record.error_class.as_ref());
         progress.record.retry = Some(RetryDecision {
             retry: status == RunStatus::RetryScheduled,
             next_action: next_action.clone(),
@@ -125,6 +129,8 @@ impl LaneRun<'_> {
                 .error_class
                 .as_ref()
                 .map_or_else(|| "none".to_string(), ToString::to_string),
+            kind,
+            due_at,
         });
         progress.finish(status);
         // Where the written outcome left the issue: a person who moves it elsewhere starts a new
@@ -183,7 +189,11 @@ impl LaneRun<'_> {
             failure.retryable
         );
         if failure.retryable {
-            let next_action = format!("retry attempt {}", self.attempt + 1);
+            let next_action = if failure.error_class == ErrorClass::ContinuationPending {
+                format!("continue in attempt {}", self.attempt + 1)
+            } else {
+                format!("retry attempt {}", self.attempt + 1)
+            };
             match writeback::retry(
                 target,
                 &progress.record,
@@ -250,6 +260,27 @@ impl LaneRun<'_> {
                 }
             }
         }
+    }
+
+    /// A retry's kind and when the daemon's backoff makes it due (the same rule the daemon
+    /// queues it by), so `status` shows a retry that no daemon queued.
+    fn retry_due(
+        &self,
+        status: RunStatus,
+        class: Option<&ErrorClass>,
+    ) -> (Option<RetryKind>, Option<String>) {
+        if status != RunStatus::RetryScheduled {
+            return (None, None);
+        }
+        let kind = if class == Some(&ErrorClass::ContinuationPending) {
+            RetryKind::Continuation
+        } else {
+            RetryKind::Failure
+        };
+        let cap = Duration::from_millis(self.settings.workflow.execution.max_retry_backoff_ms);
+        let delay = retry_queue::backoff(kind, self.attempt, cap);
+        let due_ms = clock::now_ms() + u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        (Some(kind), Some(clock::format_ms(due_ms)))
     }
 
     fn writeback_failed(

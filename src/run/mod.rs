@@ -12,6 +12,7 @@ mod cause;
 mod claim;
 mod conclude;
 mod context;
+mod continuation;
 pub mod deadline;
 mod handoff;
 mod host;
@@ -22,6 +23,7 @@ mod prompt;
 pub(crate) mod redact;
 mod repair;
 mod repair_prompt;
+mod sweep;
 mod tools;
 mod validation;
 mod verdict;
@@ -217,11 +219,22 @@ pub fn run_once(
         (None, Some(identifier)) => named::claim_named(settings, tracker, &layout, identifier),
         (None, None) => claim_next(settings, tracker, &layout),
     };
-    match claimed {
-        Ok(claimed) => Ok(attempt(settings, tracker, &layout, claimed, options)),
-        Err(ClaimError::NotClaimed(reason)) => Ok(nothing(reason)),
-        Err(ClaimError::Failed(error)) => Err(error),
+    let summary = match claimed {
+        Ok(claimed) => attempt(settings, tracker, &layout, claimed, options),
+        Err(ClaimError::NotClaimed(reason)) => nothing(reason),
+        Err(ClaimError::Failed(error)) => return Err(error),
+    };
+    // From a shell, the lanes of issues now terminal go too (the daemon's tick does it for its
+    // children); not when a signal or the deadline asks the run to end.
+    let ending = options.stop.load(Ordering::SeqCst)
+        || options
+            .deadline
+            .as_ref()
+            .is_some_and(Deadline::stopped_work);
+    if options.target.is_none() && !ending {
+        sweep::terminal_lanes(settings, tracker, &layout);
     }
+    Ok(summary)
 }
 
 fn nothing(reason: NotClaimed) -> Summary {
@@ -339,6 +352,19 @@ enum Ending {
         status: RunStatus,
         reason: String,
     },
+}
+
+impl Ending {
+    /// A failure the needs-attention label turns into the human path
+    /// ([`verdict::flagged_for_human`]); any other ending as it is.
+    fn flagged(self, labels: &[String], policy: &crate::workflow::TrackerPolicy) -> Ending {
+        match self {
+            Ending::Failed(failure) => {
+                Ending::Failed(verdict::flagged_for_human(failure, labels, policy))
+            }
+            ending => ending,
+        }
+    }
 }
 
 /// One attempt's context.
@@ -501,11 +527,26 @@ impl LaneRun<'_> {
             stop: Some(Arc::clone(&stop)),
         };
         progress.phase(Phase::Executing);
+        let resume = continuation::thread_to_resume(
+            self.layout,
+            self.previous_state.as_ref(),
+            self.lane_key,
+        );
+        // On a host, the thread's rollout is that host's: a retry on another host cannot
+        // resume it, and codex's refusal starts a new thread with the issue's brief.
         let launcher = place.launcher(lane, &config.agent.command);
-        let mut session = match Session::start_with(session_config, &launcher) {
+        let started = Session::start_with(
+            session_config,
+            &launcher,
+            resume.as_ref().map(|(resume, _)| resume),
+        );
+        let mut session = match started {
             Ok(session) => session,
             Err(error) => return Ending::Failed(host::start_failure(place, &error)),
         };
+        if session.resumed() {
+            progress.record.resumed = resume.map(|(_, resumed)| resumed);
+        }
         let tools = IssueTools::new(ToolContext {
             tracker: self.tracker,
             issue,
@@ -529,7 +570,7 @@ impl LaneRun<'_> {
         let ending = self.turns(progress, &mut session, &tools, lane, issue, &secrets);
         let _ = session.shutdown();
         let state = tools.state();
-        let ending = flagged_for_human(ending, &state.labels, &workflow.tracker);
+        let ending = ending.flagged(&state.labels, &workflow.tracker);
         progress.record.tool_calls = state.calls;
         progress.save_record();
         ending
@@ -554,7 +595,11 @@ impl LaneRun<'_> {
             lane: &lane.path,
             previous_failure: self.previous_failure.clone(),
         };
-        let mut input = prompt::first_turn(&brief, secrets);
+        let mut input = if session.resumed() {
+            prompt::resumed(&brief, execution.max_turns, secrets)
+        } else {
+            prompt::first_turn(&brief, secrets)
+        };
         let mut claim_checked = false;
         for turn in 1..=execution.max_turns {
             let spent = session.accounting().thread_tokens.total;
@@ -669,6 +714,13 @@ impl LaneRun<'_> {
         if let Some((error_class, message)) = &state.github_credentials {
             return Ending::Failed(Failure::human(error_class.clone(), message.clone()));
         }
+        if state.finalized.is_empty() {
+            // Out of turns, not out of ideas: the next attempt continues (continuation.rs).
+            return Ending::Failed(continuation::out_of_turns(
+                execution.max_turns,
+                self.attempt,
+            ));
+        }
         let declared = verdict::declared(&state, &workflow.tracker);
         progress.record.disposition = Some(declared.disposition());
         match declared {
@@ -690,30 +742,6 @@ impl LaneRun<'_> {
     }
 }
 
-/// The needs-attention label means a human: when the agent added it and the attempt then
-/// failed in a way that would otherwise be retried, the outcome is the human path, so the
-/// comment, the label and the issue's state agree (a retry comment on an issue the label keeps
-/// out of selection would promise a retry that never comes).
-fn flagged_for_human(
-    ending: Ending,
-    labels: &[String],
-    policy: &crate::workflow::TrackerPolicy,
-) -> Ending {
-    let attention = crate::tracker::normalize_label(&policy.needs_attention_label);
-    match ending {
-        Ending::Failed(failure) if failure.retryable && labels.contains(&attention) => {
-            Ending::Failed(Failure::human(
-                failure.error_class,
-                format!(
-                    "{}; the agent had added the {} label, so a human decides instead of a retry",
-                    failure.message, policy.needs_attention_label
-                ),
-            ))
-        }
-        ending => ending,
-    }
-}
-
 fn lane_failure(error: &workspace::Error) -> Failure {
     match error {
         workspace::Error::Unsafe { .. } => {
@@ -732,49 +760,5 @@ fn tracker_failure(error: &tracker::Error) -> Failure {
         Failure::retryable(class, error.to_string())
     } else {
         Failure::human(class, error.to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn policy() -> crate::workflow::TrackerPolicy {
-        crate::workflow::parse(
-            std::path::Path::new("/w/WORKFLOW.md"),
-            "body",
-            std::path::Path::new("/w"),
-        )
-        .unwrap()
-        .tracker
-    }
-
-    fn class_and_retry(ending: &Ending) -> Option<(ErrorClass, bool)> {
-        match ending {
-            Ending::Failed(failure) => Some((failure.error_class.clone(), failure.retryable)),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn the_needs_attention_label_turns_a_retry_into_the_human_path() {
-        let policy = policy();
-        let crashed =
-            || Ending::Failed(Failure::retryable(ErrorClass::AppServerExited, "exited 3"));
-        let labelled = vec!["maestro:needs-attention".to_string()];
-        let ending = flagged_for_human(crashed(), &labelled, &policy);
-        assert_eq!(
-            class_and_retry(&ending),
-            Some((ErrorClass::AppServerExited, false))
-        );
-        let ending = flagged_for_human(crashed(), &[], &policy);
-        assert_eq!(
-            class_and_retry(&ending),
-            Some((ErrorClass::AppServerExited, true))
-        );
-        assert!(matches!(
-            flagged_for_human(Ending::Interrupted, &labelled, &policy),
-            Ending::Interrupted
-        ));
     }
 }

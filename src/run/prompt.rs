@@ -127,8 +127,9 @@ issue to \"{success}\".\n\
 2. `manual_attention`: you cannot finish without a human; add the label \"{attention}\" with \
 `{TOOL_LABEL}`, explain what is needed with `{TOOL_COMMENT}`, then \
 `{TOOL_FINALIZE}(\"manual_attention\")`.\n\n\
-Anything else (no finalize, both paths, or a finalize that does not match what you recorded) \
-fails the attempt. Tool results are JSON; `success: false` explains what went wrong. Other \
+Running out of turns without finalizing continues the work in a new attempt (it counts \
+against the attempts); anything else (both paths, or a finalize that does not match what you \
+recorded) fails the attempt. Tool results are JSON; `success: false` explains what went wrong. Other \
 arguments are at most {MAX_SHORT_BYTES} bytes each; a longer one is refused.\n",
         in_progress = policy.in_progress_state,
         success = policy.success_state,
@@ -207,6 +208,25 @@ pub fn first_turn(brief: &IssueBrief<'_>, secrets: &Secrets) -> String {
         text.push_str(issue.description.trim());
         text.push('\n');
     }
+    secrets.scrub(&text).into_owned()
+}
+
+/// The first turn of an attempt that resumed the previous attempt's thread (it ran out of
+/// turns without finalizing): the thread already holds the issue and the work so far, so this
+/// says only where the attempt stands and how to finish, secret values scrubbed.
+pub fn resumed(brief: &IssueBrief<'_>, max_turns: u32, secrets: &Secrets) -> String {
+    let text = format!(
+        "Maestro continues your work on {identifier} in a new attempt (attempt {attempt} of \
+         {max_attempts}, {max_turns} turn(s)): the previous attempt used all its turns before you \
+         finalized. The lane and this conversation are as you left them; the issue is now in \
+         state {state}. Continue from where you stopped. When the work is done, push, record the \
+         handoff and finalize with review_handoff; if you need a human, take the \
+         manual_attention path.",
+        identifier = brief.issue.identifier,
+        attempt = brief.attempt,
+        max_attempts = brief.max_attempts,
+        state = brief.issue.state.name,
+    );
     secrets.scrub(&text).into_owned()
 }
 

@@ -192,7 +192,7 @@ impl LaneRun<'_> {
         let ending = self.repair_turns(progress, &mut session, &tools, lane, issue, job, &secrets);
         let _ = session.shutdown();
         let state = tools.state();
-        let ending = super::flagged_for_human(ending, &state.labels, &workflow.tracker);
+        let ending = ending.flagged(&state.labels, &workflow.tracker);
         progress.record.tool_calls = state.calls;
         progress.save_record();
         ending
@@ -424,6 +424,7 @@ impl LaneRun<'_> {
                 .error_class
                 .as_ref()
                 .map_or_else(|| "none".to_string(), ToString::to_string),
+            ..RetryDecision::default()
         });
         progress.finish(status);
         self.save_repair_bookkeeping(progress, status, &next_action);

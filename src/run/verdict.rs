@@ -189,6 +189,25 @@ pub fn turn_failure(end: &TurnEnd) -> Option<Failure> {
     })
 }
 
+/// The needs-attention label means a human: when the agent added it and the attempt then
+/// failed in a way that would otherwise be retried, the outcome is the human path, so the
+/// comment, the label and the issue's state agree (a retry comment on an issue the label keeps
+/// out of selection would promise a retry that never comes).
+pub fn flagged_for_human(failure: Failure, labels: &[String], policy: &TrackerPolicy) -> Failure {
+    let attention = normalize_label(&policy.needs_attention_label);
+    if failure.retryable && labels.contains(&attention) {
+        Failure::human(
+            failure.error_class,
+            format!(
+                "{}; the agent had added the {} label, so a human decides instead of a retry",
+                failure.message, policy.needs_attention_label
+            ),
+        )
+    } else {
+        failure
+    }
+}
+
 /// Turns a retryable failure into a human one when the attempt budget is spent.
 pub fn with_budget(failure: Failure, attempt: u32, max_attempts: u32) -> Failure {
     if failure.retryable && attempt >= max_attempts {
@@ -319,6 +338,24 @@ mod tests {
             &[],
             0
         )));
+    }
+
+    #[test]
+    fn the_needs_attention_label_turns_a_retry_into_the_human_path() {
+        let policy = policy();
+        let crashed = || Failure::retryable(ErrorClass::AppServerExited, "exited 3");
+        let labelled = vec!["maestro:needs-attention".to_string()];
+        let flagged = flagged_for_human(crashed(), &labelled, &policy);
+        assert_eq!(flagged.error_class, ErrorClass::AppServerExited);
+        assert!(!flagged.retryable);
+        assert!(
+            flagged
+                .message
+                .contains("so a human decides instead of a retry")
+        );
+        assert!(flagged_for_human(crashed(), &[], &policy).retryable);
+        let human = Failure::human(ErrorClass::PolicyViolation, "no");
+        assert_eq!(flagged_for_human(human.clone(), &labelled, &policy), human);
     }
 
     #[test]

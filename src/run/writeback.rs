@@ -17,7 +17,7 @@ use crate::bounds;
 use crate::clock;
 use crate::tracker::{self, Issue, Tracker};
 use crate::workflow::TrackerPolicy;
-use crate::workspace::record::{RunRecord, ValidationRecord};
+use crate::workspace::record::{ErrorClass, RunRecord, ValidationRecord};
 
 /// The most of a cause a comment shows (the cause itself quotes at most 240 characters of
 /// codex's text inside its own sentence).
@@ -215,7 +215,12 @@ pub fn retry(
     next_action: &str,
 ) -> Result<(), tracker::Error> {
     ensure_in_progress(target)?;
-    let title = format!("attempt {} failed, retrying", record.attempt);
+    // Running out of turns is not a failure: the work continues (run/continuation.rs).
+    let title = if error_class == ErrorClass::ContinuationPending.to_string() {
+        format!("attempt {} ran out of turns, continuing", record.attempt)
+    } else {
+        format!("attempt {} failed, retrying", record.attempt)
+    };
     let mut body = failure_facts(&title, record, error_class, next_action, target.host_paths);
     body.push_str(&failure_message(message, target.host_paths));
     target.tracker.add_comment(&target.issue.id, &body)?;

@@ -23,7 +23,8 @@ use crate::workflow::{Execution, TrackerPolicy, same_state};
 pub use budget::{NextAttempt, attempts_in_budget, next_attempt, within_budget};
 pub use reason::{Hold, Reason, Rule};
 pub use resume::{
-    Bookkeeping, Standing, claimable, recovery, repairable, retry_due, runnable, standing,
+    Bookkeeping, LaneFate, Standing, claimable, lane_fate, recovery, repairable, retry_due,
+    runnable, standing,
 };
 
 /// What is already taken, as plain data from whoever tracks it.

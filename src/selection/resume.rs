@@ -179,6 +179,51 @@ pub fn claimable(state: &IssueState, other_owner_alive: bool) -> Result<(), Hold
     Ok(())
 }
 
+/// What becomes of a lane kept on disk after its attempts (docs/spec/daemon.md, "Terminal
+/// lanes"), from its issue's state (`None`: the tracker did not show it) and what works in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaneFate {
+    /// Its issue is not known terminal: the lane stays (a terminal mark it carries is
+    /// forgotten when the issue is visible again and not terminal).
+    Stays { visible: bool },
+    /// Terminal, and nothing works in it: removed (`before_remove` first, and only a lane
+    /// Maestro can prove it created).
+    Remove { state: String },
+    /// Terminal, but a process still works in it: removed once it is done.
+    Wait { state: String, why: String },
+    /// An open review record names it: the post-review lifecycle removes it in its cleanup
+    /// (or keeps it for a person), never this rule.
+    Lifecycle,
+}
+
+/// The fate of a retained lane: `state` is its issue's state as last read, `worked_by` what
+/// works in it now, `review_open` whether the post-review lifecycle holds it.
+pub fn lane_fate(
+    policy: &TrackerPolicy,
+    state: Option<&str>,
+    worked_by: Option<&str>,
+    review_open: bool,
+) -> LaneFate {
+    if review_open {
+        return LaneFate::Lifecycle;
+    }
+    let Some(state) = state else {
+        return LaneFate::Stays { visible: false };
+    };
+    if standing(policy, state) != Standing::Terminal {
+        return LaneFate::Stays { visible: true };
+    }
+    match worked_by {
+        Some(why) => LaneFate::Wait {
+            state: state.to_string(),
+            why: why.to_string(),
+        },
+        None => LaneFate::Remove {
+            state: state.to_string(),
+        },
+    }
+}
+
 /// Rule 1: the configured project.
 pub(super) fn in_project(issue: &Issue, project_slug: &str) -> Result<(), Reason> {
     if issue.project_slug.as_deref() == Some(project_slug) {

@@ -8,6 +8,7 @@
 //!
 //! **Invariant:** no secret can appear here: records hold none, and this module reads nothing else.
 
+mod retry;
 mod review;
 mod text;
 
@@ -23,6 +24,7 @@ use crate::workspace::record::{self, ActivityMarker, Phase, RunRecord, RunStatus
 use crate::workspace::retry_queue::{self, RetryKind};
 use crate::workspace::{Layout, lane, lock};
 
+pub use retry::{RETRY_BACKOFF, ScheduledBy};
 pub use review::{ReviewLane, ReviewTotals};
 pub use text::render_text;
 
@@ -35,9 +37,10 @@ pub struct Snapshot {
     pub schema_version: u32,
     pub generated_at: String,
     pub project_id: String,
-    /// Every leased or still-running attempt, never truncated.
+    /// Every leased or still-running attempt, then every issue waiting for a retry (phase
+    /// `retry_backoff`); never truncated.
     pub active: Vec<ActiveRun>,
-    /// Queued retries.
+    /// Retries: the daemon's queue, and those a `run --once` scheduled that no daemon queued.
     pub retrying: Vec<QueuedRetry>,
     /// Finished attempts, newest first, truncated to `--limit`.
     pub recent: Vec<FinishedRun>,
@@ -61,7 +64,7 @@ pub struct Snapshot {
     pub review_totals: Option<ReviewTotals>,
 }
 
-/// A live (or orphaned) attempt.
+/// A live (or orphaned) attempt, or an issue waiting for its retry (`retry_backoff`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ActiveRun {
     pub run_id: String,
@@ -77,8 +80,11 @@ pub struct ActiveRun {
     pub attempt: u32,
     /// `preparing`, `executing`, `waiting_continuation`, `validating`, `writing_back`, or
     /// `stalled` when no progress was seen for the stall timeout, or `orphaned` when the owner
-    /// process is gone.
+    /// process is gone; `retry_backoff` for an issue waiting for its retry (then `run_id` is
+    /// the run it follows, `attempt` the one it will run, and nothing runs).
     pub phase: String,
+    /// When the retry is due, for `retry_backoff`; `null` for a running attempt.
+    pub retry_at: Option<String>,
     pub wait_reason: Option<String>,
     pub started_at: String,
     pub last_run_activity_at: Option<String>,
@@ -103,6 +109,17 @@ pub struct QueuedRetry {
     pub retry_kind: RetryKind,
     pub next_retry_at: String,
     pub last_error_class: Option<String>,
+    /// `daemon` (its queue) or `run` (only the run record: no daemon queued it).
+    pub scheduled_by: ScheduledBy,
+    /// The run the retry follows; `null` when its child ended before recording one.
+    pub last_run_id: Option<String>,
+}
+
+impl ActiveRun {
+    /// Whether this is an issue waiting for its retry rather than a running attempt.
+    pub fn is_retry(&self) -> bool {
+        self.phase == RETRY_BACKOFF
+    }
 }
 
 /// A finished attempt.
@@ -116,6 +133,10 @@ pub struct FinishedRun {
     pub host: Option<String>,
     pub attempt: u32,
     pub outcome: RunStatus,
+    pub thread_id: Option<String>,
+    pub branch: String,
+    /// The lane, relative to the repository root.
+    pub workspace_path: String,
     pub disposition: Option<record::Disposition>,
     pub error_class: Option<String>,
     pub pr_url: Option<String>,
@@ -141,6 +162,9 @@ pub struct LaneState {
     pub last_run_id: Option<String>,
     pub next_action: Option<String>,
     pub guard: Option<record::Guard>,
+    /// Its issue was seen in a terminal state and the lane is still on disk: `state`,
+    /// `seen_at`, and `kept` (why it is still there); `null` otherwise.
+    pub pending_removal: Option<record::TerminalLane>,
 }
 
 /// An ssh host's health and slots.
@@ -233,6 +257,9 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
                 host: run.host.clone(),
                 attempt: run.attempt,
                 outcome: run.status,
+                thread_id: run.thread_id.clone(),
+                branch: run.branch.clone(),
+                workspace_path: run.workspace_path.clone(),
                 disposition: run.disposition,
                 error_class: run.error_class.as_ref().map(ToString::to_string),
                 pr_url: run.pr_url.clone(),
@@ -260,18 +287,16 @@ pub fn build_at(config: &ServiceConfig, limit: usize, now_ms: u64) -> Snapshot {
     finished.truncate(limit);
     active.sort_by(|a, b| a.started_at.cmp(&b.started_at));
 
-    let retrying = queue
-        .entries
-        .iter()
-        .map(|entry| QueuedRetry {
-            issue_id: entry.issue_id.clone(),
-            issue_identifier: entry.issue_identifier.clone(),
-            attempt: entry.attempt,
-            retry_kind: entry.kind,
-            next_retry_at: entry.due_at.clone(),
-            last_error_class: entry.last_error_class.as_ref().map(ToString::to_string),
-        })
-        .collect();
+    let retrying = retry::list(&queue, &runs.items, &issues.items, &active);
+    active.extend(retry::in_backoff(
+        &retrying,
+        &runs.items,
+        &queue,
+        &layout,
+        &config.repo_root,
+        &config.id,
+        now_ms,
+    ));
 
     let lanes = lanes(&layout, &config.repo_root, &issues.items);
     let hosts = hosts(config, &layout, now_ms, &mut problems);
@@ -429,6 +454,7 @@ fn active_run(
         host: run.host.clone(),
         attempt: run.attempt,
         phase: phase_name,
+        retry_at: None,
         wait_reason,
         started_at: run.started_at.clone(),
         last_run_activity_at: marker.map(|m| m.updated_at.clone()),
@@ -480,6 +506,7 @@ fn lanes(layout: &Layout, repo_root: &Path, issues: &[record::IssueState]) -> Ve
                 last_run_id: state.and_then(|s| s.last_run_id.clone()),
                 next_action: state.and_then(|s| s.next_action.clone()),
                 guard: state.and_then(|s| s.guard.clone()),
+                pending_removal: state.and_then(|s| s.terminal.clone()),
                 key,
             }
         })

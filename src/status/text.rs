@@ -23,11 +23,15 @@ pub fn render_text(snapshot: &Snapshot) -> String {
         text(&snapshot.generated_at)
     );
 
-    let _ = writeln!(out, "\nACTIVE ({})", snapshot.active.len());
+    let _ = writeln!(out, "\nActive Runs ({})", snapshot.active.len());
     if snapshot.active.is_empty() {
         let _ = writeln!(out, "  no lane is running");
     }
     for run in &snapshot.active {
+        if run.is_retry() {
+            retry_entry(&mut out, run);
+            continue;
+        }
         let flagged = matches!(run.phase.as_str(), "stalled" | "orphaned");
         let mark = if flagged { "!!" } else { "  " };
         let phase = if flagged {
@@ -69,12 +73,16 @@ pub fn render_text(snapshot: &Snapshot) -> String {
         }
     }
 
-    let _ = writeln!(out, "\nRETRYING ({})", snapshot.retrying.len());
+    let _ = writeln!(out, "\nRetrying ({})", snapshot.retrying.len());
     for retry in &snapshot.retrying {
         let kind = retry.retry_kind.as_str();
+        let by = match retry.scheduled_by {
+            super::ScheduledBy::Daemon => "daemon",
+            super::ScheduledBy::Run => "run",
+        };
         let _ = writeln!(
             out,
-            "  {:<12} attempt {:<2} {:<12} due {}",
+            "  {:<12} attempt {:<2} {:<12} due {} ({by})",
             clip(&retry.issue_identifier, 12),
             retry.attempt,
             kind,
@@ -85,7 +93,7 @@ pub fn render_text(snapshot: &Snapshot) -> String {
         }
     }
 
-    let _ = writeln!(out, "\nRECENT ({})", snapshot.recent.len());
+    let _ = writeln!(out, "\nRecent Runs ({})", snapshot.recent.len());
     for run in &snapshot.recent {
         let outcome = run.outcome.as_str();
         let flag = if matches!(outcome, "human_required" | "failed" | "stalled") {
@@ -141,6 +149,11 @@ pub fn render_text(snapshot: &Snapshot) -> String {
         if let Some(guard) = &lane.guard {
             let _ = writeln!(out, "    {}", clip(&guard.reason, 74));
         }
+        if let Some(terminal) = &lane.pending_removal {
+            let why = terminal.kept.as_deref().unwrap_or("removing");
+            let line = format!("pending removal: issue {}; {why}", terminal.state);
+            let _ = writeln!(out, "    {}", clip(&line, 74));
+        }
     }
 
     super::review::render_text(&mut out, &snapshot.review);
@@ -191,6 +204,27 @@ pub fn render_text(snapshot: &Snapshot) -> String {
         let _ = writeln!(out, "\n!! {}", text(problem));
     }
     out
+}
+
+/// An issue waiting for its retry, in the active list: when it is due and what it follows.
+fn retry_entry(out: &mut String, run: &super::ActiveRun) {
+    let _ = writeln!(
+        out,
+        "  {:<12} attempt {:<2} {:<20} due {}",
+        clip(&run.issue_identifier, 12),
+        run.attempt,
+        super::RETRY_BACKOFF,
+        text(run.retry_at.as_deref().unwrap_or("-"))
+    );
+    if let Some(reason) = &run.wait_reason {
+        let _ = writeln!(out, "    {}", clip(reason, 74));
+    }
+    let _ = writeln!(
+        out,
+        "    lane {} ({})",
+        text(&run.workspace_path),
+        text(&run.branch)
+    );
 }
 
 /// What the daemon's tracker requests cost in the last hour and what the key has left.

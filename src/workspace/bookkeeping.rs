@@ -22,6 +22,21 @@ pub fn issue_key(issue_id: &str) -> String {
     lane::lane_key(issue_id)
 }
 
+/// Maestro saw the issue in a terminal state while its lane was on disk (docs/spec/daemon.md,
+/// "Terminal lanes"): the lane is removed as soon as nothing works in it. While the lane stays,
+/// `kept` says why and `status` lists it as pending removal. The next attempt clears it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TerminalLane {
+    /// The terminal state the issue was seen in.
+    pub state: String,
+    /// When Maestro first saw it there.
+    pub seen_at: String,
+    /// Why the lane is still on disk (a process works in it, Maestro cannot prove it created
+    /// it, the removal failed); absent once it was removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<String>,
+}
+
 /// Which issue a bookkeeping lookup is for: the stable id, and the identifier it has now (the
 /// name files of older versions were stored under).
 #[derive(Debug, Clone, Copy)]

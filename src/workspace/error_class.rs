@@ -51,6 +51,10 @@ pub enum ErrorClass {
     ProcessDied,
     /// The outcome could not be written to the tracker (fallback class).
     TrackerWritebackFailed,
+    /// The agent used all of an attempt's `max_turns` without calling
+    /// `issue_terminal_finalize`: the work continues in the next attempt (retryable, a
+    /// continuation on the same lane and thread).
+    ContinuationPending,
     /// The agent's declaration does not match what it recorded.
     InvalidDisposition,
     /// The agent asked for a human.
@@ -95,7 +99,7 @@ pub enum ErrorClass {
 }
 
 /// Every class without data, for parsing names back.
-const UNIT: [ErrorClass; 30] = [
+const UNIT: [ErrorClass; 31] = [
     ErrorClass::ValidationFailed,
     ErrorClass::PrCheckFailed,
     ErrorClass::BranchCheckFailed,
@@ -112,6 +116,7 @@ const UNIT: [ErrorClass; 30] = [
     ErrorClass::TrackerUnavailable,
     ErrorClass::ProcessDied,
     ErrorClass::TrackerWritebackFailed,
+    ErrorClass::ContinuationPending,
     ErrorClass::InvalidDisposition,
     ErrorClass::ManualAttention,
     ErrorClass::PolicyViolation,
@@ -179,6 +184,7 @@ impl ErrorClass {
             ErrorClass::TrackerUnavailable => "tracker_unavailable",
             ErrorClass::ProcessDied => "process_died",
             ErrorClass::TrackerWritebackFailed => "tracker_writeback_failed",
+            ErrorClass::ContinuationPending => "continuation_pending",
             ErrorClass::InvalidDisposition => "invalid_disposition",
             ErrorClass::ManualAttention => "manual_attention",
             ErrorClass::PolicyViolation => "policy_violation",

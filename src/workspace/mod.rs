@@ -45,6 +45,7 @@ pub mod record;
 pub mod retention;
 pub mod retry_queue;
 pub mod state_file;
+pub mod sweep;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -21,8 +21,8 @@ pub use super::error_class::ErrorClass;
 pub use super::state_file::SCHEMA_VERSION;
 
 pub use super::bookkeeping::{
-    IssueRef, Reserve, find_issue_state, issue_key, list_issue_states, save_run_reserving,
-    update_issue_state,
+    IssueRef, Reserve, TerminalLane, find_issue_state, issue_key, list_issue_states,
+    save_run_reserving, update_issue_state,
 };
 use crate::clock;
 
@@ -173,12 +173,30 @@ pub struct TimelineEntry {
 pub const MAX_TIMELINE: usize = 200;
 
 /// What happens next to the issue after this attempt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetryDecision {
     pub retry: bool,
     /// Operator-facing next step, e.g. `retry attempt 2` or `human: see the failure comment`.
     pub next_action: String,
     pub reason: String,
+    /// A retry's kind: `continuation` after `continuation_pending`, else `failure`. Absent
+    /// when there is no retry, and in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<RetryKind>,
+    /// When the daemon's backoff makes the retry due, counted from the attempt's end (a
+    /// `run --once` may take it sooner); `status` shows it for a retry no daemon queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<String>,
+}
+
+/// The thread a continuation attempt resumed (docs/spec/runtime.md, "Continuations").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumedThread {
+    /// The run whose thread this attempt resumed.
+    pub from_run_id: String,
+    /// What the thread had spent in earlier attempts: codex counts it in the thread's totals,
+    /// this record's `tokens` do not.
+    pub tokens_before: Tokens,
 }
 
 /// One attempt at one issue.
@@ -239,6 +257,9 @@ pub struct RunRecord {
     pub review_repair: Option<u32>,
     #[serde(default)]
     pub retry: Option<RetryDecision>,
+    /// Set on a continuation that resumed the previous attempt's codex thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<ResumedThread>,
     /// The attempt's steps with their times, oldest first (at most [`MAX_TIMELINE`]); absent in
     /// records of older versions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -284,6 +305,7 @@ impl Default for RunRecord {
             head_sha: None,
             review_repair: None,
             retry: None,
+            resumed: None,
             timeline: Vec::new(),
             pid: std::process::id(),
             pid_start_time: OwnerProcess::current().map(|process| process.start_time),
@@ -367,6 +389,9 @@ pub struct IssueState {
     /// counted attempt ended otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeouts: Option<IdleTimeoutStreak>,
+    /// The issue was seen terminal while its lane was on disk; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal: Option<TerminalLane>,
 }
 
 impl Default for IssueState {
@@ -386,6 +411,7 @@ impl Default for IssueState {
             owner: None,
             outcome_state: None,
             idle_timeouts: None,
+            terminal: None,
         }
     }
 }

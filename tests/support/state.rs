@@ -58,6 +58,7 @@ fn run(run_id: &str, identifier: &str, attempt: u32, started: u64, status: RunSt
         pr_url: (status == RunStatus::Handoff)
             .then(|| format!("https://github.com/acme/widgets/pull/{attempt}")),
         pid: 4242,
+        thread_id: Some(format!("thread-{run_id}")),
         ..RunRecord::default()
     }
 }
@@ -149,6 +150,7 @@ pub fn populate(config: &ServiceConfig) -> Vec<lock::Lease> {
                 retry: true,
                 next_action: format!("retry attempt {}", n + 2),
                 reason: "validation_failed".into(),
+                ..RetryDecision::default()
             });
         }
         record::save_run(&layout, &record).unwrap();
