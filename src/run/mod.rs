@@ -8,6 +8,7 @@
 //! `conclude` write the result. One attempt ends with exactly one [`Outcome`], one run record,
 //! one outcome written to the tracker, and one summary line.
 
+mod agent;
 mod cause;
 mod claim;
 mod conclude;
@@ -36,7 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::app_server::{Session, SessionConfig, TurnEnd, TurnLimits};
+use crate::app_server::{Session, TurnEnd, TurnLimits};
 use crate::cli::TargetArgs;
 use crate::clock;
 use crate::selection::{self, Standing};
@@ -59,7 +60,7 @@ use watch::{Event, Watch};
 
 use host::place_failure;
 use progress::Progress;
-use tools::{IssueTools, ToolContext};
+use tools::IssueTools;
 use verdict::{Declared, Failure};
 
 /// Options beyond the settings.
@@ -512,20 +513,13 @@ impl LaneRun<'_> {
             prompt::developer_instructions(workflow, local_lane, &issue.identifier, &secrets);
         progress.record.context_skipped = instructions.skipped;
         let stop = Arc::clone(&self.options.stop);
-        let session_config = SessionConfig {
-            command: config.agent.command.clone(),
-            cwd: lane.path.clone(),
-            remove_env: self.secrets(),
-            extra_env: Vec::new(),
-            developer_instructions: instructions.text,
-            personality: workflow.agent.personality.map(|p| p.as_str().to_string()),
-            service_tier: workflow.agent.service_tier.clone(),
-            dynamic_tools: prompt::definitions(workflow),
-            journal_path: self.layout.journal_file(&progress.record.run_id),
-            read_timeout: Duration::from_millis(config.agent.read_timeout_ms),
-            turn_idle_timeout: Duration::from_millis(config.agent.turn_idle_timeout_ms),
-            stop: Some(Arc::clone(&stop)),
-        };
+        let session_config = self.session_config(
+            progress,
+            lane,
+            instructions.text,
+            prompt::definitions(workflow),
+            &stop,
+        );
         progress.phase(Phase::Executing);
         let resume = continuation::thread_to_resume(
             self.layout,
@@ -547,33 +541,9 @@ impl LaneRun<'_> {
         if session.resumed() {
             progress.record.resumed = resume.map(|(_, resumed)| resumed);
         }
-        let tools = IssueTools::new(ToolContext {
-            tracker: self.tracker,
-            issue,
-            policy: &workflow.tracker,
-            lane: &lane.path,
-            place,
-            repo_root: &config.repo_root,
-            branch: self.branch,
-            handoff: workflow.handoff,
-            github: &config.github,
-            remove_env: self.secrets(),
-            host_paths: self
-                .host_paths
-                .iter()
-                .map(|(path, _)| path.clone())
-                .collect(),
-            stop: Arc::clone(&stop),
-            secrets: secrets.clone(),
-            repair_of: None,
-        });
+        let tools = IssueTools::new(self.tool_context(issue, lane, place, &stop, &secrets, None));
         let ending = self.turns(progress, &mut session, &tools, lane, issue, &secrets);
-        let _ = session.shutdown();
-        let state = tools.state();
-        let ending = ending.flagged(&state.labels, &workflow.tracker);
-        progress.record.tool_calls = state.calls;
-        progress.save_record();
-        ending
+        self.end_session(progress, session, &tools, ending)
     }
 
     fn turns(

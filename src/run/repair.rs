@@ -13,13 +13,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use super::progress::Progress;
-use super::tools::{IssueTools, ToolContext};
+use super::tools::IssueTools;
 use super::verdict::{self, Declared, Failure};
 use super::{Ending, LaneRun, Outcome, Summary, redact, repair_prompt, tracker_failure};
-use crate::app_server::{Session, SessionConfig, TurnLimits};
+use crate::app_server::{Session, TurnLimits};
 use crate::review::{Phase as ReviewPhase, ReviewRecord};
 use crate::selection;
 use crate::tracker::Issue;
@@ -133,7 +132,6 @@ impl LaneRun<'_> {
         job: &Job,
     ) -> Ending {
         let workflow = &self.settings.workflow;
-        let config = &self.settings.config;
         let secrets = redact::Secrets::from_env(&self.secrets());
         let instructions = repair_prompt::instructions(
             workflow,
@@ -144,20 +142,13 @@ impl LaneRun<'_> {
         );
         progress.record.context_skipped = instructions.skipped;
         let stop = Arc::clone(&self.options.stop);
-        let session_config = SessionConfig {
-            command: config.agent.command.clone(),
-            cwd: lane.path.clone(),
-            remove_env: self.secrets(),
-            extra_env: Vec::new(),
-            developer_instructions: instructions.text,
-            personality: workflow.agent.personality.map(|p| p.as_str().to_string()),
-            service_tier: workflow.agent.service_tier.clone(),
-            dynamic_tools: repair_prompt::definitions(),
-            journal_path: self.layout.journal_file(&progress.record.run_id),
-            read_timeout: Duration::from_millis(config.agent.read_timeout_ms),
-            turn_idle_timeout: Duration::from_millis(config.agent.turn_idle_timeout_ms),
-            stop: Some(Arc::clone(&stop)),
-        };
+        let session_config = self.session_config(
+            progress,
+            lane,
+            instructions.text,
+            repair_prompt::definitions(),
+            &stop,
+        );
         progress.phase(Phase::Executing);
         let mut session = match Session::start(session_config) {
             Ok(session) => session,
@@ -168,34 +159,18 @@ impl LaneRun<'_> {
                 ));
             }
         };
-        let tools = IssueTools::new(ToolContext {
-            tracker: self.tracker,
+        // Repairs run in local lanes only (settings refuse `[review] repair` with `[worker]`).
+        let place = crate::worker::Place::Local;
+        let tools = IssueTools::new(self.tool_context(
             issue,
-            policy: &workflow.tracker,
-            lane: &lane.path,
-            // Repairs run in local lanes only (settings refuse `[review] repair` with `[worker]`).
-            place: &crate::worker::Place::Local,
-            repo_root: &config.repo_root,
-            branch: self.branch,
-            handoff: workflow.handoff,
-            github: &config.github,
-            remove_env: self.secrets(),
-            host_paths: self
-                .host_paths
-                .iter()
-                .map(|(path, _)| path.clone())
-                .collect(),
-            stop: Arc::clone(&stop),
-            secrets: secrets.clone(),
-            repair_of: Some(job.record.pr_url.clone()),
-        });
+            lane,
+            &place,
+            &stop,
+            &secrets,
+            Some(job.record.pr_url.clone()),
+        ));
         let ending = self.repair_turns(progress, &mut session, &tools, lane, issue, job, &secrets);
-        let _ = session.shutdown();
-        let state = tools.state();
-        let ending = ending.flagged(&state.labels, &workflow.tracker);
-        progress.record.tool_calls = state.calls;
-        progress.save_record();
-        ending
+        self.end_session(progress, session, &tools, ending)
     }
 
     #[allow(clippy::too_many_arguments)] // One repair's context; a struct would only rename it.
