@@ -50,6 +50,25 @@ pub fn developer_instructions(
     issue_identifier: &str,
     secrets: &Secrets,
 ) -> Instructions {
+    with_contract(
+        workflow,
+        lane,
+        issue_identifier,
+        &tool_contract(workflow, issue_identifier),
+        secrets,
+    )
+}
+
+/// WORKFLOW.md body + read_first files + `contract`, scrubbed: the developer instructions of
+/// an attempt ([`developer_instructions`]) and of a review repair, which differ only in their
+/// tool contract.
+pub(super) fn with_contract(
+    workflow: &Workflow,
+    lane: Option<&Path>,
+    issue_identifier: &str,
+    contract: &str,
+    secrets: &Secrets,
+) -> Instructions {
     let mut text = String::new();
     let mut skipped = Vec::new();
     if !workflow.body.is_empty() {
@@ -97,7 +116,7 @@ pub fn developer_instructions(
             }
         }
     }
-    text.push_str(&tool_contract(workflow, issue_identifier));
+    text.push_str(contract);
     Instructions {
         text: secrets.scrub(&text).into_owned(),
         skipped,

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::context::{self, ContextEntry};
 use super::prompt::{Instructions, TOOL_COMMENT, TOOL_FINALIZE, TOOL_LABEL};
 use super::redact::Secrets;
 use super::tools::{Handoff, PATH_MANUAL, PATH_REPAIR, TOOL_REPAIR_COMPLETE};
@@ -27,7 +26,7 @@ use crate::clock;
 use crate::workflow::Workflow;
 use crate::workspace::record::RunRecord;
 
-/// WORKFLOW.md's body, the read_first files (under the rules of [`context`]) and the repair's
+/// WORKFLOW.md's body, the read_first files (under the rules of `run::context`) and the repair's
 /// tool contract, secret values scrubbed.
 pub fn instructions(
     workflow: &Workflow,
@@ -36,45 +35,13 @@ pub fn instructions(
     max_repairs: u32,
     secrets: &Secrets,
 ) -> Instructions {
-    let mut text = String::new();
-    let mut skipped = Vec::new();
-    if !workflow.body.is_empty() {
-        text.push_str(&workflow.body);
-        text.push_str("\n\n");
-    }
-    for entry in context::read_all(lane, &workflow.read_first) {
-        match entry {
-            ContextEntry::Read {
-                path,
-                text: contents,
-            } => {
-                let _ = write!(
-                    text,
-                    "## Context: {}\n\n{}\n\n",
-                    path.display(),
-                    contents.trim_end()
-                );
-            }
-            ContextEntry::Skipped(skip) => {
-                log::warn!(
-                    "read_first file skipped issue={identifier} path=\"{}\" reason=\"{}\"",
-                    skip.path,
-                    skip.reason
-                );
-                let _ = write!(
-                    text,
-                    "## Context: {}\n\n(Maestro skipped this file: it {}. Its contents are not part of these instructions.)\n\n",
-                    skip.path, skip.reason
-                );
-                skipped.push(skip);
-            }
-        }
-    }
-    text.push_str(&contract(workflow, identifier, max_repairs));
-    Instructions {
-        text: secrets.scrub(&text).into_owned(),
-        skipped,
-    }
+    super::prompt::with_contract(
+        workflow,
+        Some(lane),
+        identifier,
+        &contract(workflow, identifier, max_repairs),
+        secrets,
+    )
 }
 
 fn contract(workflow: &Workflow, identifier: &str, max_repairs: u32) -> String {
