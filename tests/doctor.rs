@@ -16,16 +16,16 @@ use crate::support::{maestro_command, stderr, stdout};
 
 const KEY_VAR: &str = "MAESTRO_TEST_LINEAR_KEY";
 const TOKEN_VAR: &str = "MAESTRO_TEST_GITHUB_TOKEN";
-const TOKEN: &str = "ghp_doctor_test_token_never_printed";
+pub(crate) const TOKEN: &str = "ghp_doctor_test_token_never_printed";
 
 /// A project whose every check can pass: a checkout with WORKFLOW.md and a GitHub-shaped
 /// origin, the fakes, and a maestro.toml naming them.
-struct Project {
-    dir: TestDir,
+pub(crate) struct Project {
+    pub(crate) dir: TestDir,
     linear: FakeLinear,
     github: FakeGithub,
-    config: PathBuf,
-    source: PathBuf,
+    pub(crate) config: PathBuf,
+    pub(crate) source: PathBuf,
 }
 
 /// `workflow` is extra WORKFLOW.md front matter; `config` replaces lines of maestro.toml.
@@ -81,12 +81,17 @@ fn project(name: &str, workflow: &str, edit: impl Fn(String) -> String) -> Proje
     }
 }
 
-fn plain(name: &str) -> Project {
+pub(crate) fn plain(name: &str) -> Project {
     project(name, "", |text| text)
 }
 
 /// Runs `maestro doctor --config <config> <extra>` with the key and token set as given.
-fn doctor(project: &Project, extra: &[&str], key: Option<&str>, token: Option<&str>) -> Output {
+pub(crate) fn doctor(
+    project: &Project,
+    extra: &[&str],
+    key: Option<&str>,
+    token: Option<&str>,
+) -> Output {
     let config = project.config.display().to_string();
     let mut args = vec!["doctor", "--config", config.as_str()];
     args.extend(extra);
@@ -102,7 +107,7 @@ fn doctor(project: &Project, extra: &[&str], key: Option<&str>, token: Option<&s
 }
 
 /// The line of check `name` (`"ok    name: …"`), and the `fix:` line under it, if any.
-fn check<'a>(text: &'a str, name: &str) -> (&'a str, Option<&'a str>) {
+pub(crate) fn check<'a>(text: &'a str, name: &str) -> (&'a str, Option<&'a str>) {
     let lines: Vec<&str> = text.lines().collect();
     let index = lines
         .iter()
@@ -117,7 +122,7 @@ fn check<'a>(text: &'a str, name: &str) -> (&'a str, Option<&'a str>) {
     (lines[index], fix)
 }
 
-fn assert_status(text: &str, name: &str, status: &str) {
+pub(crate) fn assert_status(text: &str, name: &str, status: &str) {
     let (line, _) = check(text, name);
     assert!(
         line.starts_with(&format!("{status:<5} {name}: ")),

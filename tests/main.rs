@@ -43,6 +43,8 @@ mod daemon;
 mod demo;
 /// `maestro doctor` (#16): every check against a real checkout, the fake Linear and GitHub.
 mod doctor;
+/// `maestro doctor`'s five checks of each ssh host (#17), against real sshd hosts.
+mod doctor_hosts;
 /// `run --once --dry-run`: demo output (text, JSON), zero mutations, exit codes.
 mod dry_run;
 /// Fault matrix rows that need whole processes (docs/spec/faults.md).

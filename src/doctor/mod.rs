@@ -3,15 +3,20 @@
 //!
 //! `local.rs` holds the checks that need no network (config, repository, WORKFLOW.md,
 //! `workspace_root`, codex, secrets, the operator address); `remote.rs` the ones that ask the
-//! tracker and GitHub (skipped with `--offline`, except a local tracker, which is files). Each
+//! tracker and GitHub (skipped with `--offline`, except a local tracker, which is files);
+//! `hosts.rs` five per `[worker] ssh_hosts` host (ssh, git, codex, its workspace root, origin
+//! from there; skipped with `--offline` too, so a host that is down never stops a unit's
+//! `ExecStartPre` — the daemon sidelines such a host itself). Each
 //! check is a function returning an [`Outcome`]; this file runs them, prints them and returns
 //! the [`Tally`] (`commands` exits 0 when nothing failed, 1 otherwise).
 //!
 //! It changes nothing: it reads both files, asks git, runs `codex --version`, binds and releases
 //! the operator address, and sends Linear and GitHub read-only queries. The one thing it writes
 //! is a probe file proving `workspace_root` (or the parent that will hold it) writable, removed
-//! at once. Secret values are read only to be sent where the run would send them; never printed.
+//! at once, here and under each ssh host's root. Secret values are read only to be sent where the
+//! run would send them; never printed.
 
+mod hosts;
 mod local;
 mod remote;
 
@@ -111,7 +116,7 @@ pub fn run(args: &DoctorArgs, lookup: &Lookup) -> Tally {
         "workspace_root",
         local::workspace_root(&config, repo.exists),
     );
-    printer.check("codex", local::codex(&config));
+    printer.check("codex", local_codex(&config));
     let handoff = settings.as_ref().map(|settings| settings.workflow.handoff);
     for (variable, outcome) in local::secrets(&config, handoff) {
         printer.check(&format!("secret {variable}"), outcome);
@@ -126,8 +131,27 @@ pub fn run(args: &DoctorArgs, lookup: &Lookup) -> Tally {
     for (name, outcome) in remote::tracker(&facts) {
         printer.check(name, outcome);
     }
+    // A lane on a host comes after the tracker and before the handoff, as in a run.
+    hosts::check(
+        &config,
+        repo.origin.as_deref(),
+        args.offline,
+        &mut |name, outcome| printer.check(name, outcome),
+    );
     printer.check("github", remote::github(&facts));
     printer.finish()
+}
+
+/// The controller's own codex, unless lanes run on ssh hosts: then no codex runs here (there is
+/// no fallback to local execution) and each host's `codex` line says what its lanes would run.
+fn local_codex(config: &ServiceConfig) -> Outcome {
+    match &config.worker {
+        Some(_) => Outcome::Skip(
+            "lanes run on the [worker] ssh_hosts, never here; each host's codex is checked below"
+                .into(),
+        ),
+        None => local::codex(config),
+    }
 }
 
 fn config_failure(error: &config::Error) -> Outcome {
