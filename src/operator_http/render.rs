@@ -22,7 +22,7 @@ pub fn api_state(snapshot: &Snapshot) -> Value {
         .iter()
         .filter(|run| !run.is_retry())
         .map(|run| {
-            json!({
+            let mut entry = json!({
                 "issue_id": run.issue_id,
                 "issue_identifier": run.issue_identifier,
                 "state": run.phase,
@@ -36,7 +36,12 @@ pub fn api_state(snapshot: &Snapshot) -> Value {
                 "run_id": run.run_id,
                 "attempt": run.attempt,
                 "owner_alive": run.owner_alive,
-            })
+            });
+            // The ssh host that owns the run (`[worker]`); no key for a local lane.
+            if let (Some(host), Some(fields)) = (&run.host, entry.as_object_mut()) {
+                fields.insert("host".into(), json!(host));
+            }
+            entry
         })
         .collect();
     let retrying: Vec<Value> = snapshot
@@ -53,7 +58,7 @@ pub fn api_state(snapshot: &Snapshot) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut state = json!({
         "generated_at": snapshot.generated_at,
         "counts": {"running": running.len(), "retrying": retrying.len()},
         "running": running,
@@ -65,7 +70,12 @@ pub fn api_state(snapshot: &Snapshot) -> Value {
             "seconds_running": snapshot.totals.runtime_seconds,
         },
         "rate_limits": snapshot.totals.rate_limits,
-    })
+    });
+    // The ssh hosts' health and slots, as `status --json` has them; no key without `[worker]`.
+    if let (false, Some(fields)) = (snapshot.hosts.is_empty(), state.as_object_mut()) {
+        fields.insert("hosts".into(), json!(snapshot.hosts));
+    }
+    state
 }
 
 pub(super) fn tokens(tokens: crate::workspace::record::Tokens) -> Value {
@@ -212,8 +222,43 @@ pub fn metrics(snapshot: &Snapshot, health: &Health) -> String {
         "counter",
         &[(String::new(), health.ticks.load(Ordering::SeqCst))],
     );
+    if !snapshot.hosts.is_empty() {
+        let per_host = |value: &dyn Fn(&crate::status::HostState) -> u64| -> Vec<(String, u64)> {
+            snapshot
+                .hosts
+                .iter()
+                .map(|host| (format!("{{host=\"{}\"}}", label(&host.host)), value(host)))
+                .collect()
+        };
+        gauge(
+            "maestro_host_up",
+            "1 while the ssh host is up, 0 while it is down in its backoff after connect failures.",
+            "gauge",
+            &per_host(&|host| u64::from(host.health == "up")),
+        );
+        gauge(
+            "maestro_host_slots_busy",
+            "Per-host slots held now.",
+            "gauge",
+            &per_host(&|host| host.slots_busy as u64),
+        );
+        gauge(
+            "maestro_host_slots",
+            "Per-host slots: the most lanes the host runs at once.",
+            "gauge",
+            &per_host(&|host| host.slots as u64),
+        );
+    }
     super::review::metrics(&mut out, snapshot);
     out
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped (format 0.0.4).
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// The dashboard: one server-rendered page, no JavaScript, refreshing itself every 5 s.
@@ -363,5 +408,109 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
         assert_eq!(escape("a\u{1b}[2J\r\n<b>"), "a\\u{1b}[2J\\r\\n&lt;b&gt;");
+    }
+
+    fn run(identifier: &str, host: Option<&str>) -> crate::status::ActiveRun {
+        crate::status::ActiveRun {
+            run_id: format!("run-{identifier}"),
+            issue_id: format!("id-{identifier}"),
+            issue_identifier: identifier.into(),
+            issue_url: None,
+            thread_id: None,
+            branch: format!("x/{identifier}"),
+            workspace_path: format!(".workspaces/{identifier}"),
+            host: host.map(str::to_string),
+            attempt: 1,
+            phase: "executing".into(),
+            retry_at: None,
+            wait_reason: None,
+            started_at: "2026-12-01T00:00:00Z".into(),
+            last_run_activity_at: None,
+            last_protocol_activity_at: None,
+            idle_for_seconds: 0,
+            event_count: 0,
+            last_event_type: None,
+            last_event_at: None,
+            turn_count: 1,
+            tokens: crate::workspace::record::Tokens::default(),
+            owner_alive: true,
+            pid: 1,
+        }
+    }
+
+    fn host(name: &str, health: &str, busy: usize) -> crate::status::HostState {
+        crate::status::HostState {
+            host: name.into(),
+            health: health.into(),
+            failures: u32::from(health == "down"),
+            down_until: None,
+            last_error: None,
+            slots_busy: busy,
+            slots: 2,
+        }
+    }
+
+    fn snapshot(
+        active: Vec<crate::status::ActiveRun>,
+        hosts: Vec<crate::status::HostState>,
+    ) -> Snapshot {
+        Snapshot {
+            schema_version: crate::status::SCHEMA_VERSION,
+            generated_at: "2026-12-01T00:00:00Z".into(),
+            project_id: "demo".into(),
+            active,
+            retrying: Vec::new(),
+            recent: Vec::new(),
+            lanes: Vec::new(),
+            totals: crate::status::Totals::default(),
+            tracker_budget: None,
+            hosts,
+            problems: Vec::new(),
+            review: Vec::new(),
+            review_totals: None,
+        }
+    }
+
+    #[test]
+    fn api_state_names_each_runs_host_and_the_hosts_health() {
+        let state = api_state(&snapshot(
+            vec![run("ABC-1", Some("build1")), run("ABC-2", None)],
+            vec![host("build1", "up", 1), host("build2", "down", 0)],
+        ));
+        assert_eq!(state["running"][0]["host"], "build1");
+        assert!(
+            state["running"][1].get("host").is_none(),
+            "a local lane has no host key: {state}"
+        );
+        assert_eq!(state["hosts"][0]["host"], "build1");
+        assert_eq!(state["hosts"][0]["slots_busy"], 1);
+        assert_eq!(state["hosts"][1]["health"], "down");
+
+        let local = api_state(&snapshot(vec![run("ABC-2", None)], Vec::new()));
+        assert!(
+            local.get("hosts").is_none(),
+            "no hosts key without [worker]"
+        );
+    }
+
+    #[test]
+    fn metrics_carry_each_hosts_health_and_slots_with_escaped_labels() {
+        let text = metrics(
+            &snapshot(
+                vec![run("ABC-1", Some("build1"))],
+                vec![host("build1", "up", 1), host("we\"ird\\", "down", 0)],
+            ),
+            &Health::default(),
+        );
+        for line in [
+            "maestro_host_up{host=\"build1\"} 1",
+            "maestro_host_up{host=\"we\\\"ird\\\\\"} 0",
+            "maestro_host_slots_busy{host=\"build1\"} 1",
+            "maestro_host_slots{host=\"build1\"} 2",
+        ] {
+            assert!(text.lines().any(|got| got == line), "{line} in:\n{text}");
+        }
+        let local = metrics(&snapshot(Vec::new(), Vec::new()), &Health::default());
+        assert!(!local.contains("maestro_host_"), "{local}");
     }
 }
