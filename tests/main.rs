@@ -110,7 +110,8 @@ mod worker_agent;
 /// containment with resolved paths, removal guarded by the creation marker.
 mod worker_lane;
 /// The SSH worker end to end (real maestro, sshd hosts, codex, scripted model): per-host caps,
-/// a refusing host, a killed sshd mid-turn, containment and secrets on the host, `status`.
+/// a refusing host, a killed sshd mid-turn, a retry back on its last host, containment and
+/// secrets on the host, `status`.
 mod worker_remote;
 /// The SSH worker's plumbing against real sshd on loopback: the test servers, the ssh command
 /// line, bounded remote execution, host health and per-host slots.

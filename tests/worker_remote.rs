@@ -583,3 +583,79 @@ fn with_every_host_down_the_attempt_waits_and_never_runs_locally() {
         "nothing claimed while the host is down"
     );
 }
+
+/// A retry prefers the host its last attempt ran on while that host is up with room, even when
+/// another host comes first in configuration order: attempt 1 runs on host-b (host-a's only
+/// slot is held elsewhere), attempt 2 finds host-a free and still goes to host-b, into the same
+/// lane, whose earlier work is there.
+#[test]
+fn a_retry_goes_back_to_the_host_of_the_last_attempt() {
+    let codex = codex_or_skip!();
+    let sshd = sshd_or_skip!();
+    let mut second = vec![Step::exec_command("call_look", "cat work.txt")];
+    second.extend(handoff_steps(&branch("ABC-1"), 1));
+    let builder = RunWorld::builder("remote-prefer", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .routes(vec![
+            route(
+                "ABC-1",
+                Some(1),
+                vec![
+                    Step::exec_command("call_draft", "echo draft > work.txt"),
+                    Step::http_error(500, "the model is overloaded"),
+                ],
+            ),
+            route("ABC-1", Some(2), second),
+        ]);
+    let world = remote_world(builder, &sshd, &[("host-a", false), ("host-b", false)], 1);
+    world.run.open_pull(1, &branch("ABC-1"));
+    let layout = maestro::workspace::Layout::new(&world.run.workspace_root);
+    let held = maestro::workspace::lock::acquire_host_slot(
+        &layout,
+        &maestro::worker::host_key("host-a"),
+        1,
+    )
+    .unwrap()
+    .expect("host-a's only slot is free before the run");
+    let output = world.run.run_once();
+    let line = summary_line(&output);
+    assert!(
+        line.contains("outcome=retry_scheduled error=codex_turn_failed"),
+        "{line}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let first = world.run.only_run();
+    assert_eq!(first.host.as_deref(), Some("host-b"), "host-a was full");
+    drop(held);
+
+    let output = world.run.run_once();
+    let line = summary_line(&output);
+    assert!(
+        line.contains("outcome=handoff"),
+        "{line}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let runs = world.run.runs();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    let retry = runs.iter().find(|run| run.run_id != first.run_id).unwrap();
+    assert_eq!(retry.attempt, 2);
+    assert_eq!(
+        retry.host.as_deref(),
+        Some("host-b"),
+        "the retry prefers its last host over host-a, free and first in order"
+    );
+    assert!(
+        world
+            .ssh
+            .host("host-b")
+            .root
+            .join("ABC-1")
+            .join("work.txt")
+            .is_file(),
+        "the same lane, with attempt 1's work"
+    );
+    assert!(
+        !world.ssh.host("host-a").root.join("ABC-1").exists(),
+        "nothing ran on host-a"
+    );
+}
