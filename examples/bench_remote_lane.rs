@@ -16,6 +16,10 @@
 #[path = "../tests/support/sshd.rs"]
 mod sshd;
 
+#[allow(dead_code)] // sshd.rs's ports; the benchmark needs no dead port itself.
+#[path = "../tests/support/ports.rs"]
+mod ports;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -347,11 +347,8 @@ fn unreachable_model_ends_in_idle_timeout_and_a_clean_interrupt() {
     let codex = codex_or_skip!();
     // A port nothing listens on, with codex's retry-forever default left on: only Maestro's
     // idle timeout can end this turn.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let mut config = CodexConfig::new(&format!("http://127.0.0.1:{port}/v1"));
+    let dead = crate::support::ports::DeadPort::new();
+    let mut config = CodexConfig::new(&format!("http://127.0.0.1:{}/v1", dead.port()));
     config.unbounded_connection_retries = true;
     let world = CodexWorld::new("real-unreachable", &codex, &config);
     let mut session_config = world.session_config();

@@ -345,11 +345,8 @@ fn a_config_path_that_does_not_exist_is_named_as_such() {
 #[test]
 fn an_unreachable_linear_says_what_to_check() {
     let dir = TestDir::new("cli-linear-unreachable");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dead = crate::support::ports::DeadPort::new();
+    let port = dead.port();
     dir.write("repo/WORKFLOW.md", "+++\nversion = 1\n+++\nWork.\n");
     crate::support::git::git(&dir.join("repo"), &["init", "--quiet"]);
     dir.write(

@@ -55,11 +55,7 @@ fn project(name: &str, workflow: &str, edit: impl Fn(String) -> String) -> Proje
     let linear = FakeLinear::start(World::standard());
     let github = FakeGithub::start();
     github.add_repo("acme/widgets");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::ports::free_port();
     let text = format!(
         "id = \"demo\"\nrepo_root = \"{}\"\n\
          [tracker]\napi_key_env_var = \"{KEY_VAR}\"\napi_url = \"{}\"\n\
@@ -365,11 +361,8 @@ fn branch_handoff_needs_no_github_token() {
 #[test]
 fn an_unreachable_linear_says_what_to_check() {
     let project = plain("doctor-unreachable");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dead = crate::support::ports::DeadPort::new();
+    let port = dead.port();
     let config = std::fs::read_to_string(&project.config).unwrap().replace(
         &project.linear.url(),
         &format!("http://127.0.0.1:{port}/graphql"),

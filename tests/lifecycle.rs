@@ -17,7 +17,8 @@ use crate::codex_or_skip;
 use crate::support::app_server::{RecordingTools, received, sent};
 use crate::support::codex::{CodexWorld, unattended};
 use crate::support::fake_linear::FakeIssue;
-use crate::support::run_world::{RunWorld, summary_line};
+use crate::support::ports::DeadPort;
+use crate::support::run_world::{RUN_DEADLINE, RunWorld, summary_line, wait_until};
 use crate::support::{stderr, stdout};
 
 /// The exit code, with the summary line and the log when it is not the expected one.
@@ -46,12 +47,6 @@ fn deltas_journaled(entries: &[app_server::JournalEntry]) -> u64 {
         .filter_map(|entry| entry.deltas.as_ref())
         .map(|run| run.count)
         .sum()
-}
-
-/// A port nothing listens on.
-fn dead_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 /// Item 3: a turn that streams forever never goes idle; the turn timeout interrupts it.
@@ -159,11 +154,15 @@ fn run_once_interrupts_a_busy_turn_at_turn_timeout_ms_and_schedules_a_retry() {
 }
 
 /// The codex config of a world whose model endpoint is a port nothing listens on, with codex's
-/// retry-forever default on: every turn ends at Maestro's idle timeout.
-fn unreachable_model(world: &RunWorld) {
-    let mut config: CodexConfig = unattended(&format!("http://127.0.0.1:{}/v1", dead_port()));
+/// retry-forever default on: every turn ends at Maestro's idle timeout. The port stays dead
+/// while the returned guard lives.
+#[must_use]
+fn unreachable_model(world: &RunWorld) -> DeadPort {
+    let dead = DeadPort::new();
+    let mut config: CodexConfig = unattended(&format!("http://127.0.0.1:{}/v1", dead.port()));
     config.unbounded_connection_retries = true;
     std::fs::write(world.codex_home.join("config.toml"), config.to_toml()).unwrap();
+    dead
 }
 
 fn assert_unreachable_cause(cause: &str) {
@@ -178,7 +177,8 @@ fn assert_unreachable_cause(cause: &str) {
 #[test]
 fn an_idle_timeout_against_an_unreachable_model_carries_its_cause() {
     let codex = codex_or_skip!();
-    let mut config = CodexConfig::new(&format!("http://127.0.0.1:{}/v1", dead_port()));
+    let dead = DeadPort::new();
+    let mut config = CodexConfig::new(&format!("http://127.0.0.1:{}/v1", dead.port()));
     config.unbounded_connection_retries = true;
     let world = CodexWorld::new("life-unreachable-session", &codex, &config);
     let mut session_config = world.session_config();
@@ -220,7 +220,7 @@ fn idle_timeouts_say_why_and_the_third_with_one_cause_goes_to_a_human() {
         .front_matter("version = 1\n\n[execution]\nmax_attempts = 5\n")
         .turn_idle_timeout_ms(4000)
         .build();
-    unreachable_model(&world);
+    let _dead = unreachable_model(&world);
     for attempt in 1..=2u32 {
         let output = world.run_once();
         let line = assert_exit(&output, 4);
@@ -291,6 +291,54 @@ fn idle_timeouts_say_why_and_the_third_with_one_cause_goes_to_a_human() {
             .contains(&"maestro:needs-attention".to_string())
     );
     world.assert_comments_clean();
+}
+
+/// Item 4's streak survives a crash: a `run --once` killed (SIGKILL) between two idle timeouts
+/// leaves the streak in the bookkeeping, so the next idle timeout with the same cause is still
+/// the third in a row and goes to a human.
+#[test]
+fn a_run_killed_between_idle_timeouts_does_not_restart_the_streak() {
+    let codex = codex_or_skip!();
+    let world = RunWorld::builder("life-streak-crash", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .front_matter("version = 1\n\n[execution]\nmax_attempts = 6\n")
+        .turn_idle_timeout_ms(4000)
+        .build();
+    let _dead = unreachable_model(&world);
+    for _ in 1..=2 {
+        let line = assert_exit(&world.run_once(), 4);
+        assert!(line.contains("error=turn_idle_timeout"), "{line}");
+    }
+    let before = world.issue_state("ABC-1").unwrap();
+    assert_eq!(before.idle_timeouts.as_ref().map(|s| s.count), Some(2));
+
+    let running = world.spawn_run_once();
+    let started = wait_until(RUN_DEADLINE, || {
+        world.issue_state("ABC-1").is_some_and(|state| {
+            state.last_status == Some(RunStatus::Running) && state.last_run_id != before.last_run_id
+        })
+    });
+    assert!(started, "the third attempt started");
+    running.signal(libc::SIGKILL);
+    let _ = running.finish(RUN_DEADLINE);
+    let crashed = world.issue_state("ABC-1").unwrap();
+    assert_eq!(
+        crashed.idle_timeouts, before.idle_timeouts,
+        "the streak is kept while an attempt runs, and so survives its crash"
+    );
+
+    let output = world.run_once();
+    let line = summary_line(&output);
+    assert!(
+        line.contains("outcome=human_required error=turn_idle_timeout"),
+        "{line}\n{}",
+        stderr(&output)
+    );
+    let human = world.comments("ABC-1").pop().unwrap();
+    assert!(
+        human.contains("3 idle timeouts in a row with the same cause (model_unreachable)"),
+        "{human}"
+    );
 }
 
 /// Item 7: a WORKFLOW.md written for the peer implementation (`[agent] transport =

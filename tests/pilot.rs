@@ -73,11 +73,7 @@ fn the_pilot_runbook_end_to_end() {
         .build();
     world.open_pull(1, "x/demo-abc-1");
     world.open_pull(2, "x/demo-abc-2");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::ports::free_port();
     let mut config = std::fs::OpenOptions::new()
         .append(true)
         .open(&world.config)

@@ -167,6 +167,50 @@ fn tests_wait_on_conditions_not_on_sleeps() {
     );
 }
 
+/// Whether the statement that binds port 0 at `at` in `text` only reads the port: the chain
+/// ends in `.port()`, or the listener is bound in a block whose value is its port.
+fn only_reads_the_port(text: &str, at: usize) -> bool {
+    let rest = &text[at..];
+    let end = rest.find(';').unwrap_or(rest.len());
+    let squeezed = |part: &str| part.split_whitespace().collect::<String>();
+    if squeezed(&rest[..end]).ends_with(".port()") {
+        return true;
+    }
+    // `{ let listener = bind(..).unwrap(); listener.local_addr().unwrap().port() }`
+    let after = &rest[(end + 1).min(rest.len())..];
+    let next = after
+        .find(['}', ';'])
+        .map_or(after, |close| &after[..close]);
+    squeezed(next).ends_with(".port()")
+}
+
+#[test]
+fn tests_never_take_a_dead_port_by_dropping_a_listener() {
+    let mut violations = Vec::new();
+    for file in source_tree::rust_files("tests") {
+        if file.path == "tests/support/ports.rs" {
+            continue;
+        }
+        let text: String = file
+            .all_lines(View::CodeAndStrings)
+            .map(|(_, line)| format!("{line}\n"))
+            .collect();
+        let mut from = 0;
+        while let Some(found) = text[from..].find("\"127.0.0.1:0\"") {
+            let at_byte = from + found;
+            if only_reads_the_port(&text, at_byte) {
+                let line = text[..at_byte].matches('\n').count() + 1;
+                violations.push(at(&file, line, "a port from a dropped listener"));
+            }
+            from = at_byte + 1;
+        }
+    }
+    assert_kept(
+        "tests take a port nothing listens on from support::ports::DeadPort (kept bound, never listening) and a port for a later server from support::ports::free_port; a port read from a dropped listener can be handed to another test's server at once (docs/index.md, Tests)",
+        &violations,
+    );
+}
+
 #[test]
 fn no_test_is_ignored_or_expected_to_panic() {
     let mut violations = Vec::new();

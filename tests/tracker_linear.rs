@@ -554,12 +554,8 @@ fn a_reply_slower_than_the_call_deadline_is_a_timeout() {
 
 #[test]
 fn an_unreachable_endpoint_is_a_transport_error() {
-    // Bind and drop a listener to get a loopback port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let dead = crate::support::ports::DeadPort::new();
+    let port = dead.port();
     let options = Options::new(
         &format!("http://127.0.0.1:{port}/graphql"),
         ApiKey::new(API_KEY.into()),

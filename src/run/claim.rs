@@ -424,6 +424,11 @@ pub(super) fn win(
             lane_key: Some(lane_key.clone()),
             owner: me,
             outcome_state: None,
+            // Kept while the attempt runs, so a process that dies before its outcome does not
+            // restart the streak; the outcome decides from the state before this attempt.
+            idle_timeouts: previous
+                .as_ref()
+                .and_then(|state| state.idle_timeouts.clone()),
             ..IssueState::default()
         };
         (

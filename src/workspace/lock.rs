@@ -515,6 +515,23 @@ mod tests {
         }
     }
 
+    /// Polls `check` until it holds, for at most 10 s. A lock released by `drop` can stay
+    /// held a moment longer: a process that another test of this binary is spawning right
+    /// then carries a copy of every descriptor between its fork and its exec (close-on-exec
+    /// closes it only at exec).
+    fn eventually(mut check: impl FnMut() -> bool) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if check() {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+
     #[test]
     fn slots_fill_up_and_free_on_drop() {
         let (layout, dir) = layout("slots");
@@ -524,8 +541,13 @@ mod tests {
         assert!(acquire_slot(&layout, 2).unwrap().is_none());
         assert!(slot_is_held(&layout, 0).unwrap());
         drop(first);
-        assert!(!slot_is_held(&layout, 0).unwrap());
-        let again = acquire_slot(&layout, 2).unwrap().unwrap();
+        assert!(eventually(|| !slot_is_held(&layout, 0).unwrap()));
+        let mut again = None;
+        assert!(eventually(|| {
+            again = acquire_slot(&layout, 2).unwrap();
+            again.is_some()
+        }));
+        let again = again.unwrap();
         assert_eq!(again.index(), 0);
         drop((second, again));
         std::fs::remove_dir_all(dir).unwrap();
@@ -540,7 +562,9 @@ mod tests {
         let other = acquire_host_slot(&layout, "build-2", 1).unwrap().unwrap();
         assert_eq!(host_slots_held(&layout, "build-2", 2).unwrap(), 1);
         drop(first);
-        assert_eq!(host_slots_held(&layout, "build-1", 1).unwrap(), 0);
+        assert!(eventually(|| host_slots_held(&layout, "build-1", 1)
+            .unwrap()
+            == 0));
         drop(other);
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -584,7 +608,9 @@ mod tests {
             Some("run-1".to_string())
         );
         drop(lease);
-        assert_eq!(lease_holder(&layout, "ABC-1").unwrap(), None);
+        assert!(eventually(|| lease_holder(&layout, "ABC-1")
+            .unwrap()
+            .is_none()));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -635,7 +661,7 @@ mod tests {
             LaneClaim::Busy
         ));
         drop(held);
-        assert!(!lane_is_locked(&layout, "ABC-1"));
+        assert!(eventually(|| !lane_is_locked(&layout, "ABC-1")));
         std::os::unix::fs::symlink(layout.lane_dir("ABC-1"), layout.lane_dir("LINK")).unwrap();
         assert!(matches!(
             lock_lane(&layout, "LINK").unwrap(),

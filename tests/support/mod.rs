@@ -11,6 +11,7 @@ pub mod fake_http;
 pub mod fake_linear;
 pub mod git;
 pub mod landing;
+pub mod ports;
 pub mod procs;
 pub mod run_world;
 pub mod source_tree;

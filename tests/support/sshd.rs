@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::ports::{DeadPort, free_port};
+
 /// The sshd binary to test against, if there is one (and ssh and ssh-keygen beside it).
 pub fn sshd_bin() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("MAESTRO_SSHD_BIN").filter(|v| !v.is_empty()) {
@@ -105,6 +107,8 @@ pub struct Host {
     log: PathBuf,
     env: Vec<(String, String)>,
     server: Option<Child>,
+    /// A refusing host's port, kept bound (not listening) so no other test's server gets it.
+    _refusing: Option<DeadPort>,
 }
 
 impl Host {
@@ -161,14 +165,16 @@ impl SshWorld {
         for spec in hosts {
             let root = dir.join(format!("remote-{}", spec.alias));
             std::fs::create_dir_all(&root).expect("create remote root");
+            let refusing = spec.refusing.then(DeadPort::new);
             let mut host = Host {
                 alias: spec.alias.clone(),
-                port: free_port(),
+                port: refusing.as_ref().map_or_else(free_port, DeadPort::port),
                 root,
                 config: ssh_dir.join(format!("sshd_config-{}", spec.alias)),
                 log: ssh_dir.join(format!("sshd-{}.log", spec.alias)),
                 env: spec.env.clone(),
                 server: None,
+                _refusing: refusing,
             };
             if !spec.refusing {
                 world.launch(&mut host);
@@ -467,12 +473,6 @@ fn wait_listening(host: &mut Host) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
     false
-}
-
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    listener.local_addr().expect("local addr").port()
 }
 
 fn keygen(path: &Path) {
