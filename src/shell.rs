@@ -77,6 +77,7 @@ pub fn run_stoppable(
         &[],
         timeout,
         Some(stop),
+        OUTPUT_TAIL_BYTES,
     )
 }
 
@@ -90,11 +91,22 @@ pub fn run_program(
     set_env: &[(&str, &str)],
     timeout: Duration,
 ) -> std::io::Result<ShellOutcome> {
-    run_inner(program, args, cwd, remove_env, set_env, timeout, None)
+    run_inner(
+        program,
+        args,
+        cwd,
+        remove_env,
+        set_env,
+        timeout,
+        None,
+        OUTPUT_TAIL_BYTES,
+    )
 }
 
-/// Like [`run_program`], and also killed (group and all) soon after `stop` is raised (a remote
-/// command through ssh: killing the ssh client ends it on the host too).
+/// Like [`run_program`], also killed (group and all) soon after `stop` is raised (a remote
+/// command through ssh: killing the ssh client ends it on the host too), keeping the last
+/// `keep` bytes of output: [`OUTPUT_TAIL_BYTES`] for a log tail, more for a command whose
+/// output is the answer (files read on an ssh host). Memory stays bounded by twice `keep`.
 pub fn run_program_stoppable(
     program: &str,
     args: &[&str],
@@ -102,8 +114,9 @@ pub fn run_program_stoppable(
     remove_env: &[String],
     timeout: Duration,
     stop: Option<&AtomicBool>,
+    keep: usize,
 ) -> std::io::Result<ShellOutcome> {
-    run_inner(program, args, cwd, remove_env, &[], timeout, stop)
+    run_inner(program, args, cwd, remove_env, &[], timeout, stop, keep)
 }
 
 /// How long the output may wait quietly before the loop looks at the child and the clocks again
@@ -116,6 +129,7 @@ pub const EOF_GRACE: Duration = Duration::from_secs(1);
 /// sleep; the caller is not held up by that).
 const KILL_WAIT: Duration = Duration::from_secs(5);
 
+#[allow(clippy::too_many_arguments)] // The public entry points each fix some of these.
 fn run_inner(
     program: &str,
     args: &[&str],
@@ -124,6 +138,7 @@ fn run_inner(
     set_env: &[(&str, &str)],
     timeout: Duration,
     stop: Option<&AtomicBool>,
+    keep: usize,
 ) -> std::io::Result<ShellOutcome> {
     let started = Instant::now();
     let deadline = started + timeout;
@@ -149,7 +164,10 @@ fn run_inner(
     drop(command);
     let pid = child.id();
 
-    let mut tail = Tail::default();
+    let mut tail = Tail {
+        bytes: Vec::new(),
+        keep,
+    };
     let mut exit: Option<(ExitStatus, Instant)> = None;
     let mut eof = false;
     let mut killed_at: Option<Instant> = None;
@@ -304,20 +322,22 @@ fn read_some(
 #[derive(Default)]
 struct Tail {
     bytes: Vec<u8>,
+    /// How many of the last bytes are kept.
+    keep: usize,
 }
 
 impl Tail {
     fn push(&mut self, chunk: &[u8]) {
         self.bytes.extend_from_slice(chunk);
-        // Trim in bulk, not per read, so a chatty command costs one copy per 8 KiB.
-        if self.bytes.len() > 2 * OUTPUT_TAIL_BYTES {
-            self.bytes.drain(..self.bytes.len() - OUTPUT_TAIL_BYTES);
+        // Trim in bulk, not per read, so a chatty command costs one copy per `keep` bytes.
+        if self.bytes.len() > 2 * self.keep {
+            self.bytes.drain(..self.bytes.len() - self.keep);
         }
     }
 
     fn into_string(mut self) -> String {
-        if self.bytes.len() > OUTPUT_TAIL_BYTES {
-            self.bytes.drain(..self.bytes.len() - OUTPUT_TAIL_BYTES);
+        if self.bytes.len() > self.keep {
+            self.bytes.drain(..self.bytes.len() - self.keep);
         }
         String::from_utf8_lossy(&self.bytes).into_owned()
     }

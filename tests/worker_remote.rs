@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use crate::support::fake_linear::{API_KEY, FakeIssue};
 use crate::support::run_world::{
-    GITHUB_TOKEN, RUN_DEADLINE, RunWorld, RunWorldBuilder, handoff_steps, summary_line, wait_until,
+    DEFAULT_FRONT_MATTER, GITHUB_TOKEN, RUN_DEADLINE, RunWorld, RunWorldBuilder, handoff_steps,
+    summary_line, wait_until,
 };
 use crate::support::sshd::{HostSpec, SshWorld, descendants};
 use crate::{codex_or_skip, sshd_or_skip};
@@ -657,5 +658,91 @@ fn a_retry_goes_back_to_the_host_of_the_last_attempt() {
     assert!(
         !world.ssh.host("host-a").root.join("ABC-1").exists(),
         "nothing ran on host-a"
+    );
+}
+
+/// read_first in a lane on a host, under the rules of a local lane: attempt 1 reads the real
+/// files there; the agent then swaps one for a symlink out of the lane, one for a FIFO and grows
+/// one over the size cap, and attempt 2 skips each with the local lane's reason, tells the
+/// agent, and runs.
+#[test]
+fn read_first_files_are_read_from_the_lane_on_the_host_under_the_local_rules() {
+    let codex = codex_or_skip!();
+    let sshd = sshd_or_skip!();
+    let builder = RunWorld::builder("remote-read-first", &codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .file("NOTES.md", "notes on the host\n")
+        .file("BIG.md", "small for now\n")
+        .front_matter(&format!(
+            "{DEFAULT_FRONT_MATTER}\n[context]\nread_first = [\"README.md\", \"NOTES.md\", \"BIG.md\"]\n"
+        ))
+        .routes(vec![
+            route(
+                "ABC-1",
+                Some(1),
+                vec![
+                    Step::exec_command(
+                        "call_swap",
+                        "ln -sf /etc/hostname README.md && mv NOTES.md old.md && mkfifo NOTES.md && head -c 70000 /dev/zero | tr '\\0' x > BIG.md && ls -l",
+                    ),
+                    Step::http_error(500, "the model is overloaded"),
+                ],
+            ),
+            route("ABC-1", Some(2), vec![Step::message("Nothing more to do.")]),
+        ]);
+    let world = remote_world(builder, &sshd, &[("host-a", false)], 1);
+    let first = world.run.run_once();
+    assert!(
+        summary_line(&first).contains("outcome=retry_scheduled"),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(world.run.tool_output("call_swap").contains("prw"));
+    let first_prompt = world.run.model_calls()[0].body.clone();
+    assert!(
+        first_prompt.contains("## Context: README.md\\n\\nwidgets")
+            && first_prompt.contains("## Context: NOTES.md\\n\\nnotes on the host"),
+        "attempt 1 read the lane's files on the host: {first_prompt}"
+    );
+    let calls_in_first = world.run.model_calls().len();
+
+    // Bounded by the world's run deadline: a blocking read of the FIFO would hang here.
+    let second = world.run.run_once();
+    assert!(
+        summary_line(&second).contains("outcome=retry_scheduled"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let runs = world.run.runs();
+    assert_eq!(runs.len(), 2);
+    let skip = |path: &str, reason: &str| maestro::workspace::record::ContextSkip {
+        path: path.into(),
+        reason: reason.into(),
+    };
+    assert!(runs[0].context_skipped.is_empty(), "{:?}", runs[0]);
+    assert_eq!(
+        runs[1].context_skipped,
+        [
+            skip("README.md", "leads outside the lane (through a symlink)"),
+            skip("NOTES.md", "is not a regular file"),
+            skip(
+                "BIG.md",
+                "is 70000 bytes, over the 65536-byte limit per read_first file"
+            ),
+        ]
+    );
+    assert_eq!(runs[1].host.as_deref(), Some("host-a"));
+    let second_prompt = &world.run.model_calls()[calls_in_first].body;
+    assert!(
+        second_prompt.contains(
+            "## Context: README.md\\n\\n(Maestro skipped this file: it leads outside the lane (through a symlink)."
+        ),
+        "the agent is told the file was skipped"
+    );
+    let hostname = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    assert!(
+        hostname.trim().is_empty()
+            || !second_prompt.contains(&format!("\\n\\n{}", hostname.trim())),
+        "the symlink's target is not read"
     );
 }

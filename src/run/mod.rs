@@ -22,6 +22,7 @@ pub mod named;
 mod progress;
 mod prompt;
 pub(crate) mod redact;
+mod remote_context;
 mod repair;
 mod repair_prompt;
 mod sweep;
@@ -508,9 +509,14 @@ impl LaneRun<'_> {
         let workflow = &self.settings.workflow;
         let config = &self.settings.config;
         let secrets = redact::Secrets::from_env(&self.secrets());
-        let local_lane = matches!(place, Place::Local).then_some(lane.path.as_path());
+        let context = match place {
+            Place::Local => context::read_all(&lane.path, &workflow.read_first),
+            Place::Remote(remote) => {
+                remote_context::read_all(remote, &lane.key, &workflow.read_first)
+            }
+        };
         let instructions =
-            prompt::developer_instructions(workflow, local_lane, &issue.identifier, &secrets);
+            prompt::developer_instructions(workflow, context, &issue.identifier, &secrets);
         progress.record.context_skipped = instructions.skipped;
         let stop = Arc::clone(&self.options.stop);
         let session_config = self.session_config(

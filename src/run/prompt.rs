@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::bounds::{MAX_BODY_BYTES, MAX_LABELS_PER_ATTEMPT, MAX_SHORT_BYTES, MAX_SUMMARY_BYTES};
 use serde_json::{Value, json};
 
-use super::context::{self, ContextEntry};
+use super::context::ContextEntry;
 use super::redact::Secrets;
 use super::tools::{PATH_MANUAL, PATH_REVIEW};
 use crate::app_server::DynamicTool;
@@ -37,22 +37,20 @@ pub struct Instructions {
     pub skipped: Vec<ContextSkip>,
 }
 
-/// WORKFLOW.md body + read_first files (read from the lane, which is the agent's view of the
-/// repository, under the rules of [`context`]) + the tool contract, with every secret value
-/// scrubbed. A read_first file that cannot be read safely is skipped: the text says so where
-/// the file would have been, so the agent knows it is missing rather than empty.
-///
-/// `lane` is `None` for a lane on an ssh host: its files are not read from the controller
-/// (a local path of the same name would be another file), so each read_first file is skipped.
+/// WORKFLOW.md body + read_first files (`context`, read from the lane, which is the agent's view
+/// of the repository: by `context::read_all` here or `remote_context::read_all` on an ssh
+/// host) + the tool contract, with every secret value scrubbed. A read_first file that could not
+/// be read safely is skipped: the text says so where the file would have been, so the agent
+/// knows it is missing rather than empty.
 pub fn developer_instructions(
     workflow: &Workflow,
-    lane: Option<&Path>,
+    context: Vec<ContextEntry>,
     issue_identifier: &str,
     secrets: &Secrets,
 ) -> Instructions {
     with_contract(
         workflow,
-        lane,
+        context,
         issue_identifier,
         &tool_contract(workflow, issue_identifier),
         secrets,
@@ -64,7 +62,7 @@ pub fn developer_instructions(
 /// tool contract.
 pub(super) fn with_contract(
     workflow: &Workflow,
-    lane: Option<&Path>,
+    context: Vec<ContextEntry>,
     issue_identifier: &str,
     contract: &str,
     secrets: &Secrets,
@@ -75,20 +73,7 @@ pub(super) fn with_contract(
         text.push_str(&workflow.body);
         text.push_str("\n\n");
     }
-    let entries = match lane {
-        Some(lane) => context::read_all(lane, &workflow.read_first),
-        None => workflow
-            .read_first
-            .iter()
-            .map(|relative| {
-                ContextEntry::Skipped(crate::workspace::record::ContextSkip {
-                    path: relative.display().to_string(),
-                    reason: "is in a lane on an ssh host, and maestro reads read_first files from local lanes only".to_string(),
-                })
-            })
-            .collect(),
-    };
-    for entry in entries {
+    for entry in context {
         match entry {
             ContextEntry::Read {
                 path,

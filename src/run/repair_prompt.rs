@@ -37,7 +37,7 @@ pub fn instructions(
 ) -> Instructions {
     super::prompt::with_contract(
         workflow,
-        Some(lane),
+        super::context::read_all(lane, &workflow.read_first),
         identifier,
         &contract(workflow, identifier, max_repairs),
         secrets,

@@ -267,6 +267,31 @@ impl Remote {
         timeout: Duration,
         stop: Option<&AtomicBool>,
     ) -> Result<Ran, Error> {
+        self.run_keeping(key, script, args, timeout, stop, shell::OUTPUT_TAIL_BYTES)
+    }
+
+    /// [`Remote::run_args`] whose output is the answer: up to its last `keep` bytes are kept
+    /// (not only the log tail), and no stop flag (the step is short and bounded by `timeout`).
+    pub fn read_args(
+        &self,
+        key: Option<&str>,
+        script: &str,
+        args: &[&str],
+        timeout: Duration,
+        keep: usize,
+    ) -> Result<Ran, Error> {
+        self.run_keeping(key, script, args, timeout, None, keep)
+    }
+
+    fn run_keeping(
+        &self,
+        key: Option<&str>,
+        script: &str,
+        args: &[&str],
+        timeout: Duration,
+        stop: Option<&AtomicBool>,
+        keep: usize,
+    ) -> Result<Ran, Error> {
         let mut command = vec!["sh", "-c", script, "maestro-step"];
         command.extend_from_slice(args);
         let remote = self.wrapped(Mode::Run, key, &command);
@@ -279,6 +304,7 @@ impl Remote {
             &env_to_remove(),
             timeout,
             stop,
+            keep,
         )
         .map_err(|source| Error::Start {
             host: self.host.clone(),
