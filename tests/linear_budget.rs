@@ -705,3 +705,26 @@ fn the_daemon_dispatches_an_issue_that_becomes_eligible_between_polls() {
     );
     assert!(!world.log().contains("dispatched issue=ABC-2"));
 }
+
+/// The daemon's other tracker clients (the review lifecycle's writes, a stall's write-back)
+/// book what they spent with the intake, so the ledger matches every request the fake saw.
+#[test]
+fn another_clients_requests_are_booked_in_the_same_ledger() {
+    let mut poller = Poller::start(
+        World::standard().with(FakeIssue::new("ABC-1", "Todo")),
+        intake::DEFAULT_RESYNC_INTERVAL,
+    );
+    assert_eq!(poller.poll(), Outcome::Fresh);
+    let writer = (linear_opener(poller.fake.url()))().unwrap();
+    let issue = writer.refresh(&["id-ABC-1".to_string()]).unwrap();
+    writer.add_comment(&issue[0].id, "a closeout").unwrap();
+    poller.intake.book(&writer.usage());
+    let spent = poller.fake.spent();
+    let ledger = poller.intake.spent_last_hour();
+    assert!(writer.usage().requests >= 2, "{:?}", writer.usage());
+    assert_eq!(
+        (ledger.requests, ledger.points),
+        (spent.requests, spent.points),
+        "the intake's and the writer's requests, all of them"
+    );
+}

@@ -401,7 +401,7 @@ impl Daemon {
 
     /// A stalled lane: its record, the needs-attention path in the tracker, the bookkeeping.
     fn record_stall(
-        &self,
+        &mut self,
         issue_id: &str,
         identifier: &str,
         record: &RunRecord,
@@ -439,6 +439,9 @@ impl Daemon {
                         );
                     }
                 }
+                // Counted with the intake's requests: every request the daemon sends is in
+                // the budget.
+                self.intake.book(&tracker.usage());
             }
             Err(error) => self.tracker_error("stall writeback", &error),
         }

@@ -27,6 +27,8 @@ pub struct Clients {
     github: Option<Result<github::Client, ()>>,
     pub(super) tracker: Option<Box<dyn tracker::Tracker>>,
     tracker_opened: Option<std::time::Instant>,
+    /// The tracker client's usage already booked with the intake.
+    tracker_counted: tracker::Usage,
 }
 
 impl std::fmt::Debug for Clients {
@@ -153,12 +155,17 @@ impl Daemon {
             .review_clients
             .tracker_opened
             .is_some_and(|opened| opened.elapsed() < max_age);
-        if let Some(tracker) = self.review_clients.tracker.take().filter(|_| fresh) {
+        if !fresh {
+            self.book_review_tracker();
+            self.review_clients.tracker = None;
+        }
+        if let Some(tracker) = self.review_clients.tracker.take() {
             return Some(tracker);
         }
         match tracker::open(&self.config, &self.project_slug) {
             Ok(tracker) => {
                 self.review_clients.tracker_opened = Some(std::time::Instant::now());
+                self.review_clients.tracker_counted = tracker.usage();
                 Some(tracker)
             }
             Err(error) => {
@@ -168,8 +175,21 @@ impl Daemon {
         }
     }
 
-    /// The end of a tick: the ETag cache saved once, the GitHub client dropped.
+    /// Books what the lifecycle's tracker client spent since it was last booked with the
+    /// intake, so the budget counts the lifecycle's writes too.
+    fn book_review_tracker(&mut self) {
+        if let Some(tracker) = &self.review_clients.tracker {
+            let usage = tracker.usage();
+            let spent = usage.since(&self.review_clients.tracker_counted);
+            self.review_clients.tracker_counted = usage;
+            self.intake.book(&spent);
+        }
+    }
+
+    /// The end of a tick: the lifecycle's tracker requests booked, the ETag cache saved once,
+    /// the GitHub client dropped.
     pub(super) fn finish_review_tick(&mut self) {
+        self.book_review_tracker();
         if let Some(Ok(client)) = &self.review_clients.github {
             if let Err(error) = client.save_etag_cache() {
                 log::warn!(

@@ -291,6 +291,13 @@ impl Intake {
         self.call(|tracker| tracker.refresh(issue_ids))
     }
 
+    /// Books what another tracker client of this daemon spent (the review lifecycle's writes,
+    /// a stall's write-back), so the ledger, the report and the pacing count every request the
+    /// daemon sends, not only the intake's.
+    pub fn book(&mut self, spent: &tracker::Usage) {
+        self.ledger.record(self.clock.wall_ms(), spent);
+    }
+
     /// What the intake's requests cost in the hour before now.
     pub fn spent_last_hour(&self) -> Spent {
         self.ledger.last_hour(self.clock.wall_ms())
