@@ -69,6 +69,18 @@ fn remote_world(
     RemoteWorld { run, ssh }
 }
 
+/// The summary line of a run's `output`, which must contain `wanted` (else the test fails with
+/// the line and the run's log).
+fn expect_outcome(output: &std::process::Output, wanted: &str) -> String {
+    let line = summary_line(output);
+    assert!(
+        line.contains(wanted),
+        "{line}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    line
+}
+
 fn branch(identifier: &str) -> String {
     format!("x/demo-{}", identifier.to_lowercase())
 }
@@ -391,12 +403,7 @@ fn a_killed_sshd_ends_the_attempt_as_disconnected_and_the_retry_is_a_new_attempt
     assert!(inspected > 4, "the host's processes were read");
     world.ssh.kill_host("host-a");
     let output = running.finish(RUN_DEADLINE);
-    let line = summary_line(&output);
-    assert!(
-        line.contains("outcome=retry_scheduled error=agent_disconnected"),
-        "{line}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    expect_outcome(&output, "outcome=retry_scheduled error=agent_disconnected");
     let left = {
         let mut left = working_in(&lane_a);
         let _ = wait_until(Duration::from_secs(20), || {
@@ -412,12 +419,7 @@ fn a_killed_sshd_ends_the_attempt_as_disconnected_and_the_retry_is_a_new_attempt
     assert_eq!(first.error_class, Some(ErrorClass::AgentDisconnected));
 
     let output = world.run.run_once();
-    let line = summary_line(&output);
-    assert!(
-        line.contains("outcome=handoff"),
-        "{line}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    expect_outcome(&output, "outcome=handoff");
     let runs = world.run.runs();
     assert_eq!(runs.len(), 2, "{runs:#?}");
     let second = runs.iter().find(|run| run.run_id != first.run_id).unwrap();
@@ -447,12 +449,7 @@ fn a_symlinked_lane_on_the_host_is_refused() {
     std::fs::create_dir_all(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, world.ssh.host("host-a").root.join("ABC-1")).unwrap();
     let output = world.run.run_once();
-    let line = summary_line(&output);
-    assert!(
-        line.contains("outcome=human_required error=policy_violation"),
-        "{line}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    expect_outcome(&output, "outcome=human_required error=policy_violation");
     assert_eq!(
         std::fs::read_dir(&outside).unwrap().count(),
         0,
@@ -541,12 +538,7 @@ fn with_every_host_down_the_attempt_waits_and_never_runs_locally() {
         )]);
     let world = remote_world(builder, &sshd, &[("host-down", true)], 1);
     let output = world.run.run_once();
-    let line = summary_line(&output);
-    assert!(
-        line.contains("outcome=interrupted"),
-        "{line}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    expect_outcome(&output, "outcome=interrupted");
     let run = world.run.only_run();
     assert_eq!(run.status, RunStatus::Interrupted);
     assert!(
@@ -619,23 +611,13 @@ fn a_retry_goes_back_to_the_host_of_the_last_attempt() {
     .unwrap()
     .expect("host-a's only slot is free before the run");
     let output = world.run.run_once();
-    let line = summary_line(&output);
-    assert!(
-        line.contains("outcome=retry_scheduled error=codex_turn_failed"),
-        "{line}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    expect_outcome(&output, "outcome=retry_scheduled error=codex_turn_failed");
     let first = world.run.only_run();
     assert_eq!(first.host.as_deref(), Some("host-b"), "host-a was full");
     drop(held);
 
     let output = world.run.run_once();
-    let line = summary_line(&output);
-    assert!(
-        line.contains("outcome=handoff"),
-        "{line}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    expect_outcome(&output, "outcome=handoff");
     let runs = world.run.runs();
     assert_eq!(runs.len(), 2, "{runs:#?}");
     let retry = runs.iter().find(|run| run.run_id != first.run_id).unwrap();
@@ -692,11 +674,7 @@ fn read_first_files_are_read_from_the_lane_on_the_host_under_the_local_rules() {
         ]);
     let world = remote_world(builder, &sshd, &[("host-a", false)], 1);
     let first = world.run.run_once();
-    assert!(
-        summary_line(&first).contains("outcome=retry_scheduled"),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
-    );
+    expect_outcome(&first, "outcome=retry_scheduled");
     assert!(world.run.tool_output("call_swap").contains("prw"));
     let first_prompt = world.run.model_calls()[0].body.clone();
     assert!(
@@ -708,11 +686,7 @@ fn read_first_files_are_read_from_the_lane_on_the_host_under_the_local_rules() {
 
     // Bounded by the world's run deadline: a blocking read of the FIFO would hang here.
     let second = world.run.run_once();
-    assert!(
-        summary_line(&second).contains("outcome=retry_scheduled"),
-        "{}",
-        String::from_utf8_lossy(&second.stderr)
-    );
+    expect_outcome(&second, "outcome=retry_scheduled");
     let runs = world.run.runs();
     assert_eq!(runs.len(), 2);
     let skip = |path: &str, reason: &str| maestro::workspace::record::ContextSkip {
