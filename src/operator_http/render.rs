@@ -381,6 +381,7 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
         );
     }
     page.push_str("</table>\n");
+    hosts_table(&mut page, snapshot);
     let totals = &snapshot.totals;
     let _ = writeln!(
         page,
@@ -395,6 +396,39 @@ pub fn dashboard(snapshot: &Snapshot) -> String {
     }
     page.push_str("</body></html>\n");
     page
+}
+
+/// The ssh hosts' health and slots (`[worker]`); nothing without hosts. A host that is down is
+/// highlighted like a stalled lane.
+fn hosts_table(page: &mut String, snapshot: &Snapshot) {
+    if snapshot.hosts.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        page,
+        "<h2>Hosts ({})</h2>\n<table><tr><th>host</th><th>health</th><th>slots busy</th>\
+         <th>failures</th><th>down until</th><th>last error</th></tr>",
+        snapshot.hosts.len()
+    );
+    for host in &snapshot.hosts {
+        let class = if host.health == "up" {
+            ""
+        } else {
+            " class=\"stalled\""
+        };
+        let _ = writeln!(
+            page,
+            "<tr{class}><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&host.host),
+            escape(&host.health),
+            host.slots_busy,
+            host.slots,
+            host.failures,
+            escape(host.down_until.as_deref().unwrap_or("-")),
+            escape(host.last_error.as_deref().unwrap_or("-")),
+        );
+    }
+    page.push_str("</table>\n");
 }
 
 #[cfg(test)]
@@ -490,6 +524,30 @@ mod tests {
         assert!(
             local.get("hosts").is_none(),
             "no hosts key without [worker]"
+        );
+    }
+
+    #[test]
+    fn the_dashboard_lists_the_hosts_and_marks_one_that_is_down() {
+        let page = dashboard(&snapshot(
+            vec![run("ABC-1", Some("build1"))],
+            vec![host("build1", "up", 1), host("<b>build2</b>", "down", 0)],
+        ));
+        assert!(page.contains("<h2>Hosts (2)</h2>"), "{page}");
+        assert!(
+            page.contains("<tr><td>build1</td><td>up</td><td>1/2</td><td>0</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "<tr class=\"stalled\"><td>&lt;b&gt;build2&lt;/b&gt;</td><td>down</td><td>0/2</td><td>1</td>"
+            ),
+            "{page}"
+        );
+        let local = dashboard(&snapshot(vec![run("ABC-1", None)], Vec::new()));
+        assert!(
+            !local.contains("<h2>Hosts"),
+            "no hosts table without [worker]"
         );
     }
 
