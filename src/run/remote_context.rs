@@ -155,17 +155,30 @@ fn ask(remote: &Remote, key: &str, sent: &[(usize, &str)]) -> Vec<Answer> {
         }
         Err(error) => return failed(format!("cannot be read: {error}")),
     };
-    let mut answers: Vec<Answer> = output
+    answers(&output, sent.len()).unwrap_or_else(|parts| {
+        failed(format!(
+            "cannot be read: the answer from {} was not understood ({parts} parts for {} files)",
+            remote.host,
+            sent.len()
+        ))
+    })
+}
+
+/// The step's output cut into one answer per path, or how many parts it had instead. Answers
+/// are matched to paths by position, so an output with parts missing or extra (its start cut
+/// off, something else printing the marker) is refused whole: it could name one file's bytes
+/// after another.
+fn answers(output: &str, count: usize) -> Result<Vec<Answer>, usize> {
+    let answers: Vec<Answer> = output
         .split("maestro-context-next\n")
         .skip(1)
         .map(|part| Ok(part.trim().to_string()))
         .collect();
-    answers.resize(
-        sent.len(),
-        Err("cannot be read: the host's answer was cut short".into()),
-    );
-    answers.truncate(sent.len());
-    answers
+    if answers.len() == count {
+        Ok(answers)
+    } else {
+        Err(answers.len())
+    }
 }
 
 /// The file's text from one answer, or why it was skipped (the same sentences as a local lane).
@@ -273,6 +286,21 @@ mod tests {
             ),
             Err("cannot be read: ssh to b failed (x)".to_string())
         );
+    }
+
+    #[test]
+    fn an_answer_is_one_part_per_path_or_refused_whole() {
+        let output = "\nmaestro-context-next\nmaestro-context-data=6869\n\nmaestro-context-next\nmaestro-context-skip=git\n";
+        assert_eq!(
+            answers(output, 2),
+            Ok(vec![
+                Ok("maestro-context-data=6869".to_string()),
+                Ok("maestro-context-skip=git".to_string())
+            ])
+        );
+        assert_eq!(answers(output, 3), Err(2));
+        // The start cut off: the first file's part is gone, so nothing is matched.
+        assert_eq!(answers("xt\nmaestro-context-data=6869\n", 1), Err(0));
     }
 
     #[test]
