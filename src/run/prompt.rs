@@ -244,31 +244,66 @@ pub fn continuation(turn: u32, max_turns: u32, secrets: &Secrets) -> String {
     secrets.scrub(&text).into_owned()
 }
 
+/// One issue-scoped tool as advertised on `thread/start`: `properties` plus the optional
+/// `issue` argument every tool takes (only the lane's own issue is allowed), no others.
+pub(super) fn issue_tool(
+    name: &str,
+    description: String,
+    properties: Value,
+    required: &[&str],
+) -> DynamicTool {
+    let mut properties = properties;
+    if let Some(object) = properties.as_object_mut() {
+        object.insert(
+            "issue".into(),
+            json!({
+                "type": "string",
+                "description": "Optional. The issue identifier; only the issue of this lane is allowed.",
+                "maxLength": MAX_SHORT_BYTES
+            }),
+        );
+    }
+    DynamicTool {
+        name: name.to_string(),
+        description,
+        input_schema: json!({
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false,
+        }),
+    }
+}
+
+/// The comment tool, the same for an attempt and a repair.
+pub(super) fn comment_tool() -> DynamicTool {
+    issue_tool(
+        TOOL_COMMENT,
+        format!(
+            "Post a Markdown comment on this lane's issue (at most {MAX_BODY_BYTES} bytes). Use repository-relative paths."
+        ),
+        json!({"body": {"type": "string", "maxLength": MAX_BODY_BYTES}}),
+        &["body"],
+    )
+}
+
+/// The label tool; `per` is what the cap counts (`attempt` or `repair`).
+pub(super) fn label_tool(per: &str) -> DynamicTool {
+    issue_tool(
+        TOOL_LABEL,
+        format!(
+            "Add one of the team's labels to this lane's issue; at most {MAX_LABELS_PER_ATTEMPT} labels per {per}."
+        ),
+        json!({"label": {"type": "string", "maxLength": MAX_SHORT_BYTES}}),
+        &["label"],
+    )
+}
+
 /// The five tools as advertised on `thread/start`; the handoff tool takes a PR URL or a
 /// branch, by `[handoff] mode`.
 pub fn definitions(workflow: &Workflow) -> Vec<DynamicTool> {
     let policy = &workflow.tracker;
-    let issue_arg = json!({
-        "type": "string",
-        "description": "Optional. The issue identifier; only the issue of this lane is allowed.",
-        "maxLength": MAX_SHORT_BYTES
-    });
-    let tool = |name: &str, description: String, properties: Value, required: &[&str]| {
-        let mut properties = properties;
-        if let Some(object) = properties.as_object_mut() {
-            object.insert("issue".into(), issue_arg.clone());
-        }
-        DynamicTool {
-            name: name.to_string(),
-            description,
-            input_schema: json!({
-                "type": "object",
-                "properties": properties,
-                "required": required,
-                "additionalProperties": false,
-            }),
-        }
-    };
+    let tool = issue_tool;
     vec![
         tool(
             TOOL_TRANSITION,
@@ -279,18 +314,8 @@ pub fn definitions(workflow: &Workflow) -> Vec<DynamicTool> {
             json!({"state": {"type": "string", "maxLength": MAX_SHORT_BYTES}}),
             &["state"],
         ),
-        tool(
-            TOOL_COMMENT,
-            format!("Post a Markdown comment on this lane's issue (at most {MAX_BODY_BYTES} bytes). Use repository-relative paths."),
-            json!({"body": {"type": "string", "maxLength": MAX_BODY_BYTES}}),
-            &["body"],
-        ),
-        tool(
-            TOOL_LABEL,
-            format!("Add one of the team's labels to this lane's issue; at most {MAX_LABELS_PER_ATTEMPT} labels per attempt."),
-            json!({"label": {"type": "string", "maxLength": MAX_SHORT_BYTES}}),
-            &["label"],
-        ),
+        comment_tool(),
+        label_tool("attempt"),
         match workflow.handoff {
             HandoffMode::PullRequest => tool(
                 TOOL_HANDOFF,

@@ -12,7 +12,7 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::prompt::{Instructions, TOOL_COMMENT, TOOL_FINALIZE, TOOL_LABEL};
 use super::redact::Secrets;
@@ -99,40 +99,10 @@ pub fn continuation(turn: u32, max_turns: u32, secrets: &Secrets) -> String {
 
 /// The four tools of a repair as advertised on `thread/start`.
 pub fn definitions() -> Vec<DynamicTool> {
-    let issue_arg = json!({
-        "type": "string",
-        "description": "Optional. The issue identifier; only the issue of this lane is allowed.",
-        "maxLength": MAX_SHORT_BYTES
-    });
-    let tool = |name: &str, description: String, properties: Value, required: &[&str]| {
-        let mut properties = properties;
-        if let Some(object) = properties.as_object_mut() {
-            object.insert("issue".into(), issue_arg.clone());
-        }
-        DynamicTool {
-            name: name.to_string(),
-            description,
-            input_schema: json!({
-                "type": "object",
-                "properties": properties,
-                "required": required,
-                "additionalProperties": false,
-            }),
-        }
-    };
+    let tool = super::prompt::issue_tool;
     vec![
-        tool(
-            TOOL_COMMENT,
-            format!("Post a Markdown comment on this lane's issue (at most {MAX_BODY_BYTES} bytes). Use repository-relative paths."),
-            json!({"body": {"type": "string", "maxLength": MAX_BODY_BYTES}}),
-            &["body"],
-        ),
-        tool(
-            TOOL_LABEL,
-            format!("Add one of the team's labels to this lane's issue; at most {MAX_LABELS_PER_ATTEMPT} labels per repair."),
-            json!({"label": {"type": "string", "maxLength": MAX_SHORT_BYTES}}),
-            &["label"],
-        ),
+        super::prompt::comment_tool(),
+        super::prompt::label_tool("repair"),
         tool(
             TOOL_REPAIR_COMPLETE,
             "Record that the review feedback is addressed and pushed. Commit and push the lane branch first; the pull request must be open with this lane's branch and new HEAD.".into(),
