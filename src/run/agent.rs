@@ -1,22 +1,25 @@
 //! What an attempt and a review repair share when they put the agent to work: the session's
-//! configuration, the issue-scoped tools' context, and the end of the session (shutdown, the
-//! needs-attention label read as a human ending, the tool calls recorded).
+//! configuration, the issue-scoped tools' context, one turn (its limits, record, log line and
+//! the endings every turn shares), and the end of the session (shutdown, the needs-attention
+//! label read as a human ending, the tool calls recorded).
 //!
-//! The two differ only in their instructions, tool set, thread and turns, which their callers
-//! (`mod.rs`, `repair.rs`) keep; nothing here decides an outcome.
+//! The two differ in their instructions, tool set, thread and what happens between turns and
+//! after the last, which their callers (`mod.rs`, `repair.rs`) keep.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::progress::Progress;
 use super::redact::Secrets;
 use super::tools::{IssueTools, ToolContext};
-use super::{Ending, LaneRun};
-use crate::app_server::{DynamicTool, Session, SessionConfig};
+use super::verdict::{self, Failure};
+use super::{Ending, LaneRun, cause};
+use crate::app_server::{DynamicTool, Session, SessionConfig, TurnEnd, TurnLimits};
 use crate::tracker::Issue;
 use crate::worker::Place;
 use crate::workspace::lane::Lane;
+use crate::workspace::record::{ErrorClass, Phase};
 
 impl LaneRun<'_> {
     /// The app-server session for `lane`: the configured command, the secret variables
@@ -80,6 +83,82 @@ impl LaneRun<'_> {
             secrets: secrets.clone(),
             repair_of,
         }
+    }
+
+    /// Runs turn `turn` of `input` within the workflow's limits (what is left of the token
+    /// budget, the turn timeout), keeps the tool calls in the record and logs the turn (`what`:
+    /// `turn` or `repair turn`). `Some` ending every turn shares: a policy violation,
+    /// an interruption by a stop, or a failed turn (a dropped ssh connection is the host's
+    /// failure, codex's cause goes into the record, and an attempt's streak of idle timeouts
+    /// with one cause ends in a human). `None` to go on.
+    #[allow(clippy::too_many_arguments)] // One turn's context; a struct would only rename it.
+    pub(super) fn turn(
+        &self,
+        progress: &mut Progress,
+        session: &mut Session,
+        tools: &IssueTools<'_>,
+        issue: &Issue,
+        input: &str,
+        turn: u32,
+        what: &str,
+    ) -> Option<Ending> {
+        let workflow = &self.settings.workflow;
+        let execution = &workflow.execution;
+        let spent = session.accounting().thread_tokens.total;
+        let limits = TurnLimits {
+            token_budget: execution
+                .token_budget
+                .map(|budget| budget.saturating_sub(spent)),
+            turn_timeout: Some(Duration::from_millis(workflow.agent.turn_timeout_ms)),
+        };
+        progress.step(
+            Phase::Executing,
+            &format!("{what} {turn}/{}", execution.max_turns),
+        );
+        let outcome = session.run_turn(input, tools, progress, limits);
+        progress.record.tool_calls = tools.state().calls;
+        progress.save_record();
+        log::info!(
+            "{what} ended issue={} run_id={} thread_id={} turn={turn} end={} tokens={}",
+            issue.identifier,
+            progress.record.run_id,
+            session.thread_id(),
+            outcome.end.kind(),
+            outcome.usage.total
+        );
+        if let Some(violation) = tools.state().violation {
+            return Some(Ending::Failed(Failure::human(
+                ErrorClass::PolicyViolation,
+                violation,
+            )));
+        }
+        if matches!(outcome.end, TurnEnd::Interrupted) && self.options.stop.load(Ordering::SeqCst) {
+            return Some(Ending::Interrupted);
+        }
+        let failure = verdict::turn_failure(&outcome.end)?;
+        let failure = self.turn_failure(failure, &outcome.end);
+        // What codex said while the turn went wrong: in the record, and so in the comment and
+        // status.
+        progress.record.cause = outcome.cause().as_ref().map(cause::recorded);
+        if let Some(cause) = &progress.record.cause {
+            log::warn!(
+                "{what} failed issue={} run_id={} error_class={} cause=\"{}\"",
+                issue.identifier,
+                progress.record.run_id,
+                failure.error_class,
+                cause.message
+            );
+        }
+        // A repair never counts against the attempt budget, nor towards the idle streak.
+        if self.repair.is_some() {
+            return Some(Ending::Failed(failure));
+        }
+        Some(Ending::Failed(cause::escalate(
+            failure,
+            progress.record.cause.as_ref(),
+            self.previous_state.as_ref(),
+            self.attempt,
+        )))
     }
 
     /// Ends the agent's session after its turns ended with `ending`: codex stopped, the

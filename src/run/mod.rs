@@ -36,9 +36,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use crate::app_server::{Session, TurnEnd, TurnLimits};
+use crate::app_server::Session;
 use crate::cli::TargetArgs;
 use crate::clock;
 use crate::selection::{self, Standing};
@@ -578,62 +577,10 @@ impl LaneRun<'_> {
         };
         let mut claim_checked = false;
         for turn in 1..=execution.max_turns {
-            let spent = session.accounting().thread_tokens.total;
-            let limits = TurnLimits {
-                token_budget: execution
-                    .token_budget
-                    .map(|budget| budget.saturating_sub(spent)),
-                turn_timeout: Some(Duration::from_millis(workflow.agent.turn_timeout_ms)),
-            };
-            progress.step(
-                Phase::Executing,
-                &format!("turn {turn}/{}", execution.max_turns),
-            );
-            let outcome = session.run_turn(&input, tools, progress, limits);
-            progress.record.tool_calls = tools.state().calls;
-            progress.save_record();
-            log::info!(
-                "turn ended issue={} run_id={} thread_id={} turn={turn} end={} tokens={}",
-                issue.identifier,
-                progress.record.run_id,
-                session.thread_id(),
-                outcome.end.kind(),
-                outcome.usage.total
-            );
+            if let Some(ending) = self.turn(progress, session, tools, issue, &input, turn, "turn") {
+                return ending;
+            }
             let state = tools.state();
-            if let Some(violation) = &state.violation {
-                return Ending::Failed(Failure::human(
-                    ErrorClass::PolicyViolation,
-                    violation.clone(),
-                ));
-            }
-            if matches!(outcome.end, TurnEnd::Interrupted)
-                && self.options.stop.load(Ordering::SeqCst)
-            {
-                return Ending::Interrupted;
-            }
-            if let Some(failure) = verdict::turn_failure(&outcome.end) {
-                // A dropped ssh connection is the host's failure, not the agent's.
-                let failure = self.turn_failure(failure, &outcome.end);
-                // What codex said while the turn went wrong: in the record, and so in the
-                // comment and status; a streak of idle timeouts with one cause ends in a human.
-                progress.record.cause = outcome.cause().as_ref().map(cause::recorded);
-                if let Some(cause) = &progress.record.cause {
-                    log::warn!(
-                        "turn failed issue={} run_id={} error_class={} cause=\"{}\"",
-                        issue.identifier,
-                        progress.record.run_id,
-                        failure.error_class,
-                        cause.message
-                    );
-                }
-                return Ending::Failed(cause::escalate(
-                    failure,
-                    progress.record.cause.as_ref(),
-                    self.previous_state.as_ref(),
-                    self.attempt,
-                ));
-            }
             // An agent that already finalized gets no fallback: its outcome is written next, and
             // a "working on this issue" note after the work is done only confuses the timeline.
             if !claim_checked && state.finalized.is_empty() {

@@ -12,13 +12,12 @@
 //! outcome into the review record; a repair never counts against `max_attempts`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use super::progress::Progress;
 use super::tools::IssueTools;
 use super::verdict::{self, Declared, Failure};
 use super::{Ending, LaneRun, Outcome, Summary, redact, repair_prompt, tracker_failure};
-use crate::app_server::{Session, TurnLimits};
+use crate::app_server::Session;
 use crate::review::{Phase as ReviewPhase, ReviewRecord};
 use crate::selection;
 use crate::tracker::Issue;
@@ -188,42 +187,12 @@ impl LaneRun<'_> {
         let execution = &workflow.execution;
         let mut input = repair_prompt::first_turn(&job.feedback, &lane.path, secrets);
         for turn in 1..=execution.max_turns {
-            let spent = session.accounting().thread_tokens.total;
-            let limits = TurnLimits {
-                token_budget: execution
-                    .token_budget
-                    .map(|budget| budget.saturating_sub(spent)),
-                turn_timeout: Some(std::time::Duration::from_millis(
-                    workflow.agent.turn_timeout_ms,
-                )),
-            };
-            progress.phase(Phase::Executing);
-            let outcome = session.run_turn(&input, tools, progress, limits);
-            progress.record.tool_calls = tools.state().calls;
-            progress.save_record();
-            log::info!(
-                "repair turn ended issue={} run_id={} thread_id={} turn={turn} end={} tokens={}",
-                issue.identifier,
-                progress.record.run_id,
-                session.thread_id(),
-                outcome.end.kind(),
-                outcome.usage.total
-            );
-            let state = tools.state();
-            if let Some(violation) = &state.violation {
-                return Ending::Failed(Failure::human(
-                    ErrorClass::PolicyViolation,
-                    violation.clone(),
-                ));
-            }
-            if matches!(outcome.end, crate::app_server::TurnEnd::Interrupted)
-                && self.options.stop.load(Ordering::SeqCst)
+            if let Some(ending) =
+                self.turn(progress, session, tools, issue, &input, turn, "repair turn")
             {
-                return Ending::Interrupted;
+                return ending;
             }
-            if let Some(failure) = verdict::turn_failure(&outcome.end) {
-                return Ending::Failed(failure);
-            }
+            let state = tools.state();
             if !state.finalized.is_empty() || turn == execution.max_turns {
                 break;
             }
