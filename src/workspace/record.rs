@@ -693,17 +693,24 @@ fn list_json<T: StateFile>(dir: &Path) -> Listing<T> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn layout(name: &str) -> (Layout, PathBuf) {
+    /// A fresh layout under the temp dir, for this module's tests and `retention`'s.
+    pub(crate) fn layout(name: &str) -> (Layout, PathBuf) {
         let dir =
             std::env::temp_dir().join(format!("maestro-record-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         (Layout::new(&dir), dir)
     }
 
-    fn record(run_id: &str, issue: &str, started_at: &str, status: RunStatus) -> RunRecord {
+    /// A finished record of `issue`, started at `started_at`.
+    pub(crate) fn record(
+        run_id: &str,
+        issue: &str,
+        started_at: &str,
+        status: RunStatus,
+    ) -> RunRecord {
         RunRecord {
             run_id: run_id.into(),
             project_id: "demo".into(),

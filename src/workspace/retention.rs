@@ -240,30 +240,8 @@ fn remove_all(paths: &[PathBuf]) -> Result<u64, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workspace::record::{Phase, save_run};
-
-    fn layout(name: &str) -> (Layout, PathBuf) {
-        let dir =
-            std::env::temp_dir().join(format!("maestro-retention-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        (Layout::new(&dir), dir)
-    }
-
-    fn record(run_id: &str, issue: &str, started_at: &str, status: RunStatus) -> RunRecord {
-        RunRecord {
-            run_id: run_id.into(),
-            project_id: "demo".into(),
-            issue_id: issue.into(),
-            issue_identifier: issue.to_uppercase(),
-            branch: "x/demo-abc-1".into(),
-            workspace_path: ".workspaces/ABC-1".into(),
-            started_at: started_at.into(),
-            phase: Phase::Finished,
-            status,
-            pid: 1,
-            ..RunRecord::default()
-        }
-    }
+    use crate::workspace::record::save_run;
+    use crate::workspace::record::tests::{layout, record};
 
     fn counts(keep_per_issue: u64, keep_total: u64) -> RetentionConfig {
         RetentionConfig {
