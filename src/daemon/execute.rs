@@ -222,11 +222,23 @@ impl Daemon {
     fn dispatch(&mut self, issue: &Issue, attempt: u32, why: Dispatch) -> bool {
         let max = self.store.current().execution.max_concurrent_agents as usize;
         // With ssh hosts, a lane needs a host that is up with a free slot too: when every host
-        // is down or full, dispatch waits (the child takes its host slot itself).
+        // is down or full, dispatch waits. A child takes its host slot itself, a moment after
+        // it starts, so the children that hold none yet are counted against the free slots:
+        // otherwise one tick could start more children than the hosts have room for, and the
+        // extra ones would end at once with nowhere to run.
         if let Some(worker) = &self.config.worker {
             let cap = crate::worker::assign::cap(worker, max as u32);
-            if !crate::worker::assign::has_capacity(&self.layout, worker, cap, clock::now_ms()) {
-                log::debug!("dispatch waits: every ssh host is down or at its per-host cap");
+            let free =
+                crate::worker::assign::free_slots(&self.layout, worker, cap, clock::now_ms());
+            let pending = self
+                .children
+                .iter()
+                .filter(|child| child.stop.is_none() && !self.holds_host(child))
+                .count();
+            if free <= pending {
+                log::debug!(
+                    "dispatch waits: every ssh host is down or at its per-host cap free={free} starting={pending}"
+                );
                 return false;
             }
         }
@@ -288,6 +300,13 @@ impl Daemon {
                 false
             }
         }
+    }
+
+    /// Whether `child` holds a host slot: its run record names its host (it is written right
+    /// after the slot is taken, so a child in between counts as holding none, which only makes
+    /// dispatch wait a tick).
+    fn holds_host(&self, child: &children::Child) -> bool {
+        record::load_run(&self.layout, &child.run_id).is_ok_and(|run| run.host.is_some())
     }
 
     /// Reads `issue` again right before its dispatch and returns the fresh copy while

@@ -93,13 +93,25 @@ pub fn view(
         .collect()
 }
 
-/// Whether some host is up with a free slot: the daemon dispatches only then.
+/// Whether some host is up with a free slot.
 pub fn has_capacity(layout: &Layout, worker: &WorkerConfig, cap: usize, now_ms: u64) -> bool {
+    free_slots(layout, worker, cap, now_ms) > 0
+}
+
+/// The free slots of the hosts that are up, summed: how many more lanes could take a host now.
+/// The daemon dispatches only while this exceeds the children it started that hold no host
+/// slot yet (a child takes its slot itself, a moment after it starts). 0 when the slots
+/// cannot be read.
+pub fn free_slots(layout: &Layout, worker: &WorkerConfig, cap: usize, now_ms: u64) -> usize {
     match view(layout, worker, cap, now_ms) {
-        Ok(hosts) => hosts.iter().any(HostView::has_room),
+        Ok(hosts) => hosts
+            .iter()
+            .filter(|host| host.has_room())
+            .map(|host| host.cap - host.busy)
+            .sum(),
         Err(error) => {
             log::warn!("cannot read host slots error={error}");
-            false
+            0
         }
     }
 }
@@ -222,6 +234,48 @@ mod tests {
         let down = [host("a", false, 0), host("b", true, 1)];
         assert_eq!(order(&down, Some("a")), ["b"], "a down host is left out");
         assert!(order(&[host("a", false, 0), host("b", true, 2)], None).is_empty());
+    }
+
+    #[test]
+    fn free_slots_sum_the_room_of_the_hosts() {
+        let dir = std::env::temp_dir().join(format!("maestro-assign-free-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let layout = Layout::new(&dir);
+        let worker = WorkerConfig {
+            hosts: ["build-1", "build-2"]
+                .iter()
+                .map(|name| HostConfig {
+                    name: (*name).into(),
+                    workspace_root: "/srv/lanes".into(),
+                })
+                .collect(),
+            max_concurrent_agents_per_host: Some(2),
+            ssh_command: vec!["ssh".into()],
+        };
+        let now = crate::clock::now_ms();
+        assert_eq!(free_slots(&layout, &worker, 2, now), 4);
+        let held = lock::acquire_host_slot(&layout, &host_key("build-1"), 2)
+            .unwrap()
+            .unwrap();
+        assert_eq!(free_slots(&layout, &worker, 2, now), 3);
+        assert!(has_capacity(&layout, &worker, 2, now));
+        let full = lock::acquire_host_slot(&layout, &host_key("build-1"), 2)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            free_slots(&layout, &worker, 2, now),
+            2,
+            "a full host adds nothing"
+        );
+        crate::worker::health::record_failure(&layout, "build-2", "Connection refused", now);
+        assert_eq!(
+            free_slots(&layout, &worker, 2, now),
+            0,
+            "nor one that is down"
+        );
+        assert!(!has_capacity(&layout, &worker, 2, now));
+        drop((held, full));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
