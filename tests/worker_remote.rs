@@ -570,6 +570,19 @@ fn with_every_host_down_the_attempt_waits_and_never_runs_locally() {
         !world.run.workspace_root.join("ABC-1").exists(),
         "never a local lane"
     );
+    // The run marked the host down for 10 s. On a loaded machine that can pass before the next
+    // run starts, and the next run would rightly try the host again: keep it down for this one.
+    let layout = world.run.layout();
+    let health = maestro::worker::health::load(&layout, "host-down");
+    assert!(health.failures >= 1, "{health:?}");
+    if health.down_until_ms < maestro::clock::now_ms() + 5_000 {
+        maestro::worker::health::record_failure(
+            &layout,
+            "host-down",
+            "Connection refused (kept down by the test)",
+            maestro::clock::now_ms(),
+        );
+    }
     let output = world.run.run_once();
     let line = summary_line(&output);
     assert!(
