@@ -194,7 +194,15 @@ fn another_process_sees_a_live_lane_hydrate() {
         assert_eq!(output.status.code(), Some(0));
         let snapshot: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         let mut seen = None;
-        if let Some(run) = snapshot["active"].as_array().and_then(|a| a.first()) {
+        // The running attempt; once it ends out of turns, `active` lists the issue again as
+        // waiting for its continuation (`retry_backoff`, no events of its own), which is not
+        // the lane being watched.
+        let running = snapshot["active"].as_array().and_then(|active| {
+            active
+                .iter()
+                .find(|run| run["phase"].as_str() != Some("retry_backoff"))
+        });
+        if let Some(run) = running {
             if let Some(thread) = run["thread_id"].as_str() {
                 let count = run["event_count"].as_u64().unwrap();
                 samples.push((thread.to_string(), count));
