@@ -157,6 +157,31 @@ fn remote_commands_run_with_their_own_exit_codes() {
 
 /// A host nobody answers on is an ssh failure before anything ran, and its health backoff
 /// takes it out of assignment; the other host takes the work.
+/// `[worker] ssh_hosts = ["user@host:port"]`, the issue's own example form: ssh reads a colon
+/// in a plain destination as part of the host name, so Maestro passes it as an `ssh://` URI
+/// and the command runs on that port.
+#[test]
+fn a_host_given_as_user_at_host_colon_port_is_reached_on_that_port() {
+    let sshd = sshd_or_skip!();
+    let dir = TestDir::new("remote-port");
+    let world = SshWorld::start(&sshd, dir.path(), &[HostSpec::new("host-a")]);
+    let name = format!("{}@127.0.0.1:{}", world.user(), world.host("host-a").port);
+    let mut worker = worker_config(&world, None);
+    worker.hosts[0].name = name.clone();
+    let host = worker.hosts[0].clone();
+    let remote = Remote::new(&worker, &host, world.ssh_config.parent().unwrap());
+    match remote
+        .run(None, "echo reached", Duration::from_secs(30), None)
+        .unwrap()
+    {
+        Ran::Done(outcome) => {
+            assert!(outcome.success(), "{outcome:?}");
+            assert_eq!(outcome.output_tail.trim(), "reached");
+        }
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
 #[test]
 fn a_refusing_host_is_marked_down_and_skipped() {
     let sshd = sshd_or_skip!();

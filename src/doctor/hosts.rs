@@ -175,7 +175,7 @@ fn ssh(worker: &WorkerConfig, host: &HostConfig, remote: &Remote) -> Outcome {
     let try_it = format!(
         "check with `{} -o BatchMode=yes -- {} true` from this account: it must succeed without a prompt",
         ssh_command(worker),
-        host.name
+        crate::worker::ssh::destination(&host.name)
     );
     let ran = remote.run_args(None, WHOAMI, &[], CONNECT_TIMEOUT, None);
     let output = match judge(remote, ran, CONNECT_TIMEOUT) {

@@ -225,7 +225,7 @@ impl Remote {
             argv.push("-n".to_string());
         }
         argv.push("--".to_string());
-        argv.push(self.host.clone());
+        argv.push(destination(&self.host));
         argv.push(remote_command.to_string());
         argv
     }
@@ -322,6 +322,36 @@ impl Remote {
             _ => self.record_connected(),
         }
         Ok(ran)
+    }
+}
+
+/// A configured host as ssh takes it as a destination: `[user@]host:port` (and
+/// `[user@][v6]:port`) become an `ssh://` URI, since ssh reads a colon in a plain destination as
+/// part of the host name; anything else (an alias, `host`, `user@host`) is passed as configured.
+pub fn destination(host: &str) -> String {
+    let (user, rest) = match host.rsplit_once('@') {
+        Some((user, rest)) => (Some(user), rest),
+        None => (None, host),
+    };
+    let split = match rest.strip_prefix('[') {
+        Some(inner) => inner
+            .split_once("]:")
+            .map(|(address, port)| (format!("[{address}]"), port)),
+        None => rest
+            .split_once(':')
+            .map(|(name, port)| (name.to_string(), port)),
+    };
+    match split {
+        Some((name, port))
+            if !name.is_empty()
+                && !port.is_empty()
+                && port.len() <= 5
+                && port.bytes().all(|byte| byte.is_ascii_digit()) =>
+        {
+            let user = user.map(|user| format!("{user}@")).unwrap_or_default();
+            format!("ssh://{user}{name}:{port}")
+        }
+        _ => host.to_string(),
     }
 }
 
@@ -425,6 +455,28 @@ pub fn quote(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_in_the_host_becomes_an_ssh_uri() {
+        assert_eq!(
+            destination("maestro@build2:2222"),
+            "ssh://maestro@build2:2222"
+        );
+        assert_eq!(destination("build2:22"), "ssh://build2:22");
+        assert_eq!(destination("[::1]:2222"), "ssh://[::1]:2222");
+        assert_eq!(destination("me@[fe80::1]:22"), "ssh://me@[fe80::1]:22");
+        for verbatim in [
+            "build1",
+            "maestro@build2",
+            "::1",
+            "[::1]",
+            "host:",
+            "host:x22",
+            ":22",
+        ] {
+            assert_eq!(destination(verbatim), verbatim);
+        }
+    }
 
     fn remote() -> Remote {
         Remote {

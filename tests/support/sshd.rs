@@ -185,6 +185,11 @@ impl SshWorld {
         world
     }
 
+    /// The account every test host logs in as (the current user).
+    pub fn user(&self) -> String {
+        current_user()
+    }
+
     /// `ssh -F <generated ssh_config>`: what `[worker] ssh_command` says in tests.
     pub fn ssh_command(&self) -> String {
         format!("ssh -F {}", self.ssh_config.display())
@@ -320,7 +325,7 @@ impl SshWorld {
     }
 
     fn write_ssh_config(&self) {
-        let user = current_user();
+        let user = self.user();
         let mut config = String::new();
         for host in &self.hosts {
             let _ = writeln!(config, "Host {}", host.alias);
@@ -345,6 +350,24 @@ impl SshWorld {
             let _ = writeln!(config, "  CheckHostIP no");
             let _ = writeln!(config, "  ConnectTimeout 10");
             let _ = writeln!(config, "  LogLevel ERROR");
+        }
+        // A destination given as `user@127.0.0.1:port` (no alias): the same keys and checks.
+        let _ = writeln!(config, "Host 127.0.0.1");
+        for line in [
+            format!("IdentityFile {}", self.dir.join("user_key").display()),
+            "IdentitiesOnly yes".to_string(),
+            "IdentityAgent none".to_string(),
+            "HostKeyAlias maestro-test-sshd".to_string(),
+            format!(
+                "UserKnownHostsFile {}",
+                self.dir.join("known_hosts").display()
+            ),
+            "GlobalKnownHostsFile /dev/null".to_string(),
+            "StrictHostKeyChecking yes".to_string(),
+            "CheckHostIP no".to_string(),
+            "LogLevel ERROR".to_string(),
+        ] {
+            let _ = writeln!(config, "  {line}");
         }
         std::fs::write(&self.ssh_config, config).expect("write ssh_config");
     }
