@@ -332,6 +332,83 @@ fn repairs_exhausted_go_to_a_person_with_the_open_feedback_listed() {
     );
 }
 
+/// A repair whose agent cannot address the feedback takes the manual-attention path (its
+/// comment, the needs-attention label, `manual_attention`): the lane goes to a person at once,
+/// with repairs left, no other repair started, and nothing merged.
+#[test]
+fn a_repair_that_asks_for_a_person_sends_the_lane_to_a_person() {
+    let codex = codex_or_skip!();
+    let asks = vec![
+        Step::tool_call(
+            "call_explain",
+            "issue_comment",
+            json!({"body": "The requested rename breaks the public API; a person should decide."}),
+        ),
+        Step::tool_call(
+            "call_flag",
+            "issue_label_add",
+            json!({"label": "maestro:needs-attention"}),
+        ),
+        Step::tool_call(
+            "call_repair_finalize",
+            "issue_terminal_finalize",
+            json!({"path": "manual_attention"}),
+        ),
+        Step::message("A person needs to decide."),
+    ];
+    let world = handed_off("landing-repair-asks", &codex, "", asks);
+    world.github.update(REPO, 1, |pull| {
+        pull.review("alice", "CHANGES_REQUESTED", "Rename the public API.");
+    });
+    let mut daemon = Daemon::start(&world);
+    let record = daemon.wait_for("the human path", LIFECYCLE, || {
+        review_record(&world, "ABC-1").filter(|record| record.phase == Phase::Human)
+    });
+    assert_eq!(
+        record.repairs.len(),
+        1,
+        "no second repair: {:?}",
+        record.repairs
+    );
+    assert!(
+        record.reason.contains("asked for a human"),
+        "{}",
+        record.reason
+    );
+    assert!(
+        matches!(
+            &record.repairs[0].result,
+            Some(maestro::review::RepairResult::Failed { reason }) if reason.contains("asked for a human")
+        ),
+        "the repair's result says why it pushed nothing: {:?}",
+        record.repairs
+    );
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
+    let issue = world.linear.issue("ABC-1");
+    assert_eq!(
+        issue.state, "In Review",
+        "the issue waits for a person in review"
+    );
+    assert!(issue.labels.iter().any(|l| l == "maestro:needs-attention"));
+    assert!(
+        world
+            .comments("ABC-1")
+            .iter()
+            .any(|c| c.contains("breaks the public API")),
+        "the agent's explanation is on the issue"
+    );
+    assert!(
+        world.lane("ABC-1").is_dir(),
+        "the lane is kept for the person"
+    );
+    assert_eq!(
+        world
+            .github
+            .requests_on("PUT", "/repos/acme/widgets/pulls/1/merge"),
+        0
+    );
+}
+
 #[test]
 fn lanes_off_the_happy_path_go_to_a_person_are_cancelled_or_let_go() {
     let codex = codex_or_skip!();
