@@ -409,6 +409,47 @@ fn a_repair_that_asks_for_a_person_sends_the_lane_to_a_person() {
     );
 }
 
+/// A repair whose agent stalls (a command that neither ends nor prints) is stopped by the
+/// daemon's stall detection like any child; the stall is a failed repair, and with
+/// `max_repairs = 1` the lane goes to a person. Nothing is merged.
+#[test]
+fn a_stalled_repair_is_stopped_and_counts_as_a_failed_repair() {
+    let codex = codex_or_skip!();
+    let stalls = vec![
+        Step::exec_command("call_hang", "sleep 120"),
+        Step::message("never reached"),
+    ];
+    let world = handed_off("landing-repair-stall", &codex, "max_repairs = 1", stalls);
+    let config = std::fs::read_to_string(&world.config).unwrap();
+    let config = config.replacen("[agent]\n", "[agent]\nstall_timeout_ms = 3000\n", 1);
+    std::fs::write(&world.config, config).unwrap();
+    world.github.update(REPO, 1, |pull| {
+        pull.review("alice", "CHANGES_REQUESTED", "Handle the empty case.");
+    });
+    let mut daemon = Daemon::start(&world);
+    let record = daemon.wait_for("the human path", LIFECYCLE, || {
+        review_record(&world, "ABC-1").filter(|record| record.phase == Phase::Human)
+    });
+    assert_eq!(record.repairs.len(), 1, "{:?}", record.repairs);
+    assert!(
+        matches!(
+            &record.repairs[0].result,
+            Some(maestro::review::RepairResult::Failed { reason }) if reason.contains("no progress for")
+        ),
+        "{:?}",
+        record.repairs
+    );
+    assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
+    let issue = world.linear.issue("ABC-1");
+    assert!(issue.labels.iter().any(|l| l == "maestro:needs-attention"));
+    assert_eq!(
+        world
+            .github
+            .requests_on("PUT", "/repos/acme/widgets/pulls/1/merge"),
+        0
+    );
+}
+
 #[test]
 fn lanes_off_the_happy_path_go_to_a_person_are_cancelled_or_let_go() {
     let codex = codex_or_skip!();
