@@ -20,6 +20,10 @@ mod sshd;
 #[path = "../tests/support/ports.rs"]
 mod ports;
 
+#[allow(dead_code)] // sshd.rs's process table.
+#[path = "../tests/support/procs.rs"]
+mod procs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -3,12 +3,20 @@
 
 use std::time::{Duration, Instant};
 
-/// Pids of processes in group `pgid` that are alive (zombies awaiting their reaper excluded).
-pub fn live_in_group(pgid: u32) -> Vec<u32> {
+/// One live process, as `/proc/<pid>/stat` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgrp: u32,
+}
+
+/// Every live process (zombies awaiting their reaper excluded).
+pub fn live() -> Vec<Proc> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let mut pids = Vec::new();
+    let mut procs = Vec::new();
     for entry in entries.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -25,14 +33,27 @@ pub fn live_in_group(pgid: u32) -> Vec<u32> {
             continue;
         };
         let fields: Vec<&str> = after_comm.split_whitespace().collect();
-        let (Some(state), Some(pgrp)) = (fields.first(), fields.get(2)) else {
+        let (Some(state), Some(ppid), Some(pgrp)) = (fields.first(), fields.get(1), fields.get(2))
+        else {
             continue;
         };
-        if pgrp.parse::<u32>().ok() == Some(pgid) && !matches!(*state, "Z" | "X") {
-            pids.push(pid);
+        if matches!(*state, "Z" | "X") {
+            continue;
+        }
+        if let (Ok(ppid), Ok(pgrp)) = (ppid.parse::<u32>(), pgrp.parse::<u32>()) {
+            procs.push(Proc { pid, ppid, pgrp });
         }
     }
-    pids
+    procs
+}
+
+/// Pids of processes in group `pgid` that are alive (zombies awaiting their reaper excluded).
+pub fn live_in_group(pgid: u32) -> Vec<u32> {
+    live()
+        .into_iter()
+        .filter(|proc| proc.pgrp == pgid)
+        .map(|proc| proc.pid)
+        .collect()
 }
 
 /// Waits (bounded) until group `pgid` has no live process; returns the survivors otherwise.

@@ -449,36 +449,10 @@ pub fn descendants(root: u32) -> Vec<u32> {
 
 /// (pid, ppid) of every live process.
 fn parent_table() -> Vec<(u32, u32)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut table = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let Some(after_comm) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let fields: Vec<&str> = after_comm.split_whitespace().collect();
-        let (Some(state), Some(ppid)) = (fields.first(), fields.get(1)) else {
-            continue;
-        };
-        if matches!(*state, "Z" | "X") {
-            continue;
-        }
-        if let Ok(ppid) = ppid.parse::<u32>() {
-            table.push((pid, ppid));
-        }
-    }
-    table
+    super::procs::live()
+        .into_iter()
+        .map(|proc| (proc.pid, proc.ppid))
+        .collect()
 }
 
 /// Waits (bounded) until the host's port accepts a connection, or its server died.
