@@ -10,8 +10,8 @@ use serde_json::json;
 
 use crate::codex_or_skip;
 use crate::support::landing::{
-    BRANCH, CLOSEOUT, Daemon, HUMAN, LIFECYCLE, approve, comments_titled, handed_off, head, phase,
-    repair_steps, review_record, several_handed_off,
+    BRANCH, CLOSEOUT, Daemon, HUMAN, LIFECYCLE, approve, assert_left_to_a_person, comments_titled,
+    handed_off, head, phase, repair_steps, review_record, several_handed_off,
 };
 use crate::support::run_world::{REPO, pr_url};
 
@@ -307,12 +307,6 @@ fn repairs_exhausted_go_to_a_person_with_the_open_feedback_listed() {
         (daemon.log().matches("tick finished").count() >= ticks + 3).then_some(())
     });
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
-    let issue = world.linear.issue("ABC-1");
-    assert_eq!(
-        issue.state, "In Review",
-        "the issue waits for a person in review"
-    );
-    assert!(issue.labels.iter().any(|l| l == "maestro:needs-attention"));
     let human = comments_titled(&world, "ABC-1", HUMAN);
     assert_eq!(human.len(), 1, "{human:?}");
     assert!(
@@ -320,16 +314,7 @@ fn repairs_exhausted_go_to_a_person_with_the_open_feedback_listed() {
         "the open feedback is listed, quoted: {}",
         human[0]
     );
-    assert!(
-        world.lane("ABC-1").is_dir(),
-        "the lane is kept for the person"
-    );
-    assert_eq!(
-        world
-            .github
-            .requests_on("PUT", "/repos/acme/widgets/pulls/1/merge"),
-        0
-    );
+    assert_left_to_a_person(&world);
 }
 
 /// A repair whose agent cannot address the feedback takes the manual-attention path (its
@@ -384,12 +369,6 @@ fn a_repair_that_asks_for_a_person_sends_the_lane_to_a_person() {
         record.repairs
     );
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
-    let issue = world.linear.issue("ABC-1");
-    assert_eq!(
-        issue.state, "In Review",
-        "the issue waits for a person in review"
-    );
-    assert!(issue.labels.iter().any(|l| l == "maestro:needs-attention"));
     assert!(
         world
             .comments("ABC-1")
@@ -397,16 +376,7 @@ fn a_repair_that_asks_for_a_person_sends_the_lane_to_a_person() {
             .any(|c| c.contains("breaks the public API")),
         "the agent's explanation is on the issue"
     );
-    assert!(
-        world.lane("ABC-1").is_dir(),
-        "the lane is kept for the person"
-    );
-    assert_eq!(
-        world
-            .github
-            .requests_on("PUT", "/repos/acme/widgets/pulls/1/merge"),
-        0
-    );
+    assert_left_to_a_person(&world);
 }
 
 /// A repair whose agent stalls (a command that neither ends nor prints) is stopped by the
@@ -440,14 +410,7 @@ fn a_stalled_repair_is_stopped_and_counts_as_a_failed_repair() {
         record.repairs
     );
     assert_eq!(daemon.stop(), Some(0), "{}", daemon.log());
-    let issue = world.linear.issue("ABC-1");
-    assert!(issue.labels.iter().any(|l| l == "maestro:needs-attention"));
-    assert_eq!(
-        world
-            .github
-            .requests_on("PUT", "/repos/acme/widgets/pulls/1/merge"),
-        0
-    );
+    assert_left_to_a_person(&world);
 }
 
 #[test]

@@ -273,3 +273,29 @@ pub fn several_handed_off(
     }
     world
 }
+
+/// A lane the lifecycle left to a person: the issue waits in review with the needs-attention
+/// label, the lane is kept for the person, and no merge was asked for.
+pub fn assert_left_to_a_person(world: &RunWorld) {
+    let issue = world.linear.issue("ABC-1");
+    assert_eq!(
+        issue.state, "In Review",
+        "the issue waits for a person in review"
+    );
+    assert!(
+        issue.labels.iter().any(|l| l == "maestro:needs-attention"),
+        "{:?}",
+        issue.labels
+    );
+    assert!(
+        world.lane("ABC-1").is_dir(),
+        "the lane is kept for the person"
+    );
+    assert_eq!(
+        world
+            .github
+            .requests_on("PUT", "/repos/acme/widgets/pulls/1/merge"),
+        0,
+        "nothing merged"
+    );
+}
