@@ -69,6 +69,17 @@ fn remote_world(
     RemoteWorld { run, ssh }
 }
 
+/// A world with issue ABC-1 whose agent hands it off with PR 1 (one route, any attempt).
+fn one_handoff(name: &str, codex: &Path) -> RunWorldBuilder {
+    RunWorld::builder(name, codex)
+        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
+        .routes(vec![route(
+            "ABC-1",
+            None,
+            handoff_steps(&branch("ABC-1"), 1),
+        )])
+}
+
 /// The summary line of a run's `output`, which must contain `wanted` (else the test fails with
 /// the line and the run's log).
 fn expect_outcome(output: &std::process::Output, wanted: &str) -> String {
@@ -445,13 +456,7 @@ fn a_killed_sshd_ends_the_attempt_as_disconnected_and_the_retry_is_a_new_attempt
 fn a_symlinked_lane_on_the_host_is_refused() {
     let codex = codex_or_skip!();
     let sshd = sshd_or_skip!();
-    let builder = RunWorld::builder("remote-symlink", &codex)
-        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
-        .routes(vec![route(
-            "ABC-1",
-            None,
-            handoff_steps(&branch("ABC-1"), 1),
-        )]);
+    let builder = one_handoff("remote-symlink", &codex);
     let world = remote_world(builder, &sshd, &[("host-a", false)], 1);
     let outside = world.run.dir.join("outside");
     std::fs::create_dir_all(&outside).unwrap();
@@ -537,13 +542,7 @@ fn a_terminal_issues_lane_is_removed_on_its_host() {
 fn with_every_host_down_the_attempt_waits_and_never_runs_locally() {
     let codex = codex_or_skip!();
     let sshd = sshd_or_skip!();
-    let builder = RunWorld::builder("remote-all-down", &codex)
-        .issues(vec![FakeIssue::new("ABC-1", "Todo")])
-        .routes(vec![route(
-            "ABC-1",
-            None,
-            handoff_steps(&branch("ABC-1"), 1),
-        )]);
+    let builder = one_handoff("remote-all-down", &codex);
     let world = remote_world(builder, &sshd, &[("host-down", true)], 1);
     let output = world.run.run_once();
     expect_outcome(&output, "outcome=interrupted");
